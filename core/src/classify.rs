@@ -1,0 +1,882 @@
+//! Statement classification: what a statement does to the schema or the
+//! data, read from its keywords.
+//!
+//! The classifier looks at the leading keywords and the object names, never
+//! inside function bodies or `DO` blocks (those are opaque). It recognises
+//! the statements of PostgreSQL and SQLite that migrations use; anything else
+//! is [`Change::Unknown`], which the branch rules refuse until annotated.
+
+use crate::lexer::{Token, TokenKind};
+
+/// What one statement (or one action of an `ALTER TABLE`) does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// `CREATE TABLE|INDEX|VIEW|FUNCTION|TRIGGER|...`.
+    Create {
+        /// `TABLE`, `INDEX`, `FUNCTION`, ... (upper case, e.g. `MATERIALIZED VIEW`).
+        object: String,
+        /// The object's name, when it has one (schema dropped, case folded).
+        name: Option<String>,
+        /// `CREATE OR REPLACE`.
+        or_replace: bool,
+    },
+    /// `ALTER TABLE t ADD COLUMN c ...`.
+    AddColumn {
+        /// Table name.
+        table: String,
+        /// Column name.
+        column: String,
+        /// `NOT NULL` (or `PRIMARY KEY`) with no default to fill existing rows.
+        not_null_without_default: bool,
+    },
+    /// `ALTER TABLE t ADD CONSTRAINT|PRIMARY KEY|UNIQUE|FOREIGN KEY|CHECK`.
+    AddConstraint {
+        /// Table name.
+        table: String,
+    },
+    /// `ALTER TABLE t ALTER COLUMN c DROP NOT NULL`: loosens a constraint.
+    DropNotNull {
+        /// Table name.
+        table: String,
+    },
+    /// `ALTER TABLE t ALTER COLUMN c SET DEFAULT ...`.
+    SetDefault {
+        /// Table name.
+        table: String,
+    },
+    /// `ALTER TYPE e ADD VALUE ...`, `ALTER TABLE ... ATTACH PARTITION`,
+    /// `ENABLE TRIGGER`: other additions to an existing object.
+    OtherAddition {
+        /// What the statement adds, for messages.
+        what: String,
+    },
+    /// `INSERT` (`upsert` when it may overwrite existing rows).
+    Insert {
+        /// Table name.
+        table: Option<String>,
+        /// `ON CONFLICT DO UPDATE`, `INSERT OR REPLACE`, `REPLACE INTO`.
+        upsert: bool,
+    },
+    /// `DROP ...` of any object, or `ALTER TABLE ... DROP COLUMN|CONSTRAINT`.
+    Drop {
+        /// `TABLE`, `COLUMN`, `INDEX`, ... (upper case).
+        object: String,
+        /// The dropped object's name, when one was found.
+        name: Option<String>,
+        /// For `DROP COLUMN`, the table.
+        table: Option<String>,
+    },
+    /// `ALTER TABLE t RENAME TO u`.
+    RenameTable {
+        /// Old name.
+        from: String,
+        /// New name.
+        to: Option<String>,
+    },
+    /// `ALTER TABLE t RENAME [COLUMN] a TO b`.
+    RenameColumn {
+        /// Table name.
+        table: String,
+        /// Old column name.
+        from: String,
+        /// New column name.
+        to: Option<String>,
+    },
+    /// Any other change to an existing object: `ALTER COLUMN ... TYPE`,
+    /// `SET NOT NULL`, `DROP DEFAULT`, renames of indexes or constraints,
+    /// `SET SCHEMA`, `DISABLE TRIGGER`, ...
+    AlterExisting {
+        /// What is altered, for messages (e.g. "changes the type of column users.age").
+        what: String,
+    },
+    /// `UPDATE t SET a = ..., b = ...` (or a data-modifying `WITH`/`MERGE`).
+    Update {
+        /// Table name, when known.
+        table: Option<String>,
+        /// The assigned columns; empty when unknown.
+        columns: Vec<String>,
+    },
+    /// `DELETE FROM t`.
+    Delete {
+        /// Table name.
+        table: Option<String>,
+    },
+    /// `TRUNCATE t`.
+    Truncate {
+        /// Table names.
+        tables: Vec<String>,
+    },
+    /// `SET`, `COMMENT ON`, `GRANT`, `SELECT`, `ANALYZE`, `PRAGMA`, ...
+    Neutral,
+    /// `BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`: ebbtide manages transactions.
+    TransactionControl,
+    /// `DO` blocks and `CALL`: their effect is hidden in a body.
+    Opaque {
+        /// The leading keyword.
+        keyword: String,
+    },
+    /// A statement the classifier does not recognise.
+    Unknown {
+        /// The leading keywords, for messages.
+        keywords: String,
+    },
+}
+
+/// The coarse classes of the README's classification table.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Category {
+    /// New objects, columns, constraints.
+    AdditiveSchema,
+    /// Drops, renames, type changes, tightened constraints.
+    DestructiveSchema,
+    /// `INSERT` of new rows.
+    DataInsert,
+    /// `UPDATE`, `DELETE`, `TRUNCATE`, upserts.
+    DataModification,
+    /// Statements that change neither schema nor data as the application sees it.
+    Neutral,
+    /// Not recognised, opaque, or transaction control.
+    Unknown,
+}
+
+impl Change {
+    /// The coarse class of the change.
+    pub fn category(&self) -> Category {
+        match self {
+            Change::Create { .. }
+            | Change::AddColumn { .. }
+            | Change::AddConstraint { .. }
+            | Change::DropNotNull { .. }
+            | Change::SetDefault { .. }
+            | Change::OtherAddition { .. } => Category::AdditiveSchema,
+            Change::Drop { .. }
+            | Change::RenameTable { .. }
+            | Change::RenameColumn { .. }
+            | Change::AlterExisting { .. } => Category::DestructiveSchema,
+            Change::Insert { upsert: false, .. } => Category::DataInsert,
+            Change::Insert { upsert: true, .. }
+            | Change::Update { .. }
+            | Change::Delete { .. }
+            | Change::Truncate { .. } => Category::DataModification,
+            Change::Neutral => Category::Neutral,
+            Change::TransactionControl | Change::Opaque { .. } | Change::Unknown { .. } => Category::Unknown,
+        }
+    }
+}
+
+impl Change {
+    /// What the change does, for messages ("drops column users.name").
+    pub fn describe(&self) -> String {
+        let opt = |n: &Option<String>| n.clone().unwrap_or_else(|| "?".into());
+        match self {
+            Change::Create { object, name, or_replace } => format!(
+                "{} {} {}",
+                if *or_replace { "creates or replaces" } else { "creates" },
+                object.to_ascii_lowercase(),
+                name.as_deref().unwrap_or("(unnamed)")
+            ),
+            Change::AddColumn { table, column, .. } => format!("adds column {table}.{column}"),
+            Change::AddConstraint { table } => format!("adds a constraint to table {table}"),
+            Change::DropNotNull { table } => format!("drops a NOT NULL constraint of table {table}"),
+            Change::SetDefault { table } => format!("sets a column default of table {table}"),
+            Change::OtherAddition { what } | Change::AlterExisting { what } => what.clone(),
+            Change::Insert { table, upsert: false } => format!("inserts into {}", opt(table)),
+            Change::Insert { table, upsert: true } => format!("upserts into {} (may overwrite rows)", opt(table)),
+            Change::Drop { object, name, table: Some(table) } => {
+                format!("drops {} {table}.{}", object.to_ascii_lowercase(), opt(name))
+            }
+            Change::Drop { object, name, table: None } => format!("drops {} {}", object.to_ascii_lowercase(), opt(name)),
+            Change::RenameTable { from, to } => format!("renames table {from} to {}", opt(to)),
+            Change::RenameColumn { table, from, to } => format!("renames column {table}.{from} to {}", opt(to)),
+            Change::Update { table, columns } if columns.is_empty() => format!("updates rows of {}", opt(table)),
+            Change::Update { table, columns } => format!("updates {} of table {}", columns.join(", "), opt(table)),
+            Change::Delete { table } => format!("deletes rows of {}", opt(table)),
+            Change::Truncate { tables } => format!("truncates {}", tables.join(", ")),
+            Change::Neutral => "changes neither schema nor data".into(),
+            Change::TransactionControl => "controls the transaction".into(),
+            Change::Opaque { keyword } => format!("runs a {keyword} body whose effect ebbtide cannot see"),
+            Change::Unknown { keywords } => format!("is a `{keywords} ...` statement ebbtide does not recognise"),
+        }
+    }
+}
+
+/// Classifies one statement, given its tokens (the trailing `;` may be
+/// included). An `ALTER TABLE` with several actions gives one change per
+/// action.
+pub fn classify(sql: &str, tokens: &[Token]) -> Vec<Change> {
+    let mut c = Cursor::new(sql, tokens);
+    let Some(first) = c.next_word() else {
+        return vec![Change::Neutral];
+    };
+    match first.as_str() {
+        "CREATE" => vec![create(&mut c)],
+        "ALTER" => alter(&mut c),
+        "DROP" => vec![drop(&mut c)],
+        "INSERT" | "REPLACE" => vec![insert(&mut c, first == "REPLACE")],
+        "UPDATE" => vec![update(&mut c)],
+        "DELETE" => {
+            c.eat("FROM");
+            c.eat("ONLY");
+            vec![Change::Delete { table: c.name() }]
+        }
+        "TRUNCATE" => {
+            c.eat("TABLE");
+            let mut tables = Vec::new();
+            loop {
+                c.eat("ONLY");
+                match c.name() {
+                    Some(t) => tables.push(t),
+                    None => break,
+                }
+                c.eat_punct("*");
+                if !c.eat_punct(",") {
+                    break;
+                }
+            }
+            vec![Change::Truncate { tables }]
+        }
+        "MERGE" => {
+            c.eat("INTO");
+            vec![Change::Update { table: c.name(), columns: Vec::new() }]
+        }
+        "WITH" => vec![with(&c)],
+        "SELECT" | "VALUES" | "TABLE" | "SET" | "RESET" | "SHOW" | "COMMENT" | "GRANT" | "REVOKE" | "ANALYZE"
+        | "ANALYSE" | "VACUUM" | "REINDEX" | "CLUSTER" | "PRAGMA" | "REFRESH" | "NOTIFY" | "LISTEN"
+        | "UNLISTEN" | "LOCK" | "DISCARD" | "SECURITY" | "EXPLAIN" | "LOAD" | "CHECKPOINT" => {
+            vec![Change::Neutral]
+        }
+        "BEGIN" | "COMMIT" | "ROLLBACK" | "START" | "END" | "SAVEPOINT" | "RELEASE" | "ABORT" => {
+            vec![Change::TransactionControl]
+        }
+        "DO" | "CALL" | "EXECUTE" => vec![Change::Opaque { keyword: first }],
+        _ => vec![Change::Unknown { keywords: c.leading_words(3) }],
+    }
+}
+
+fn create(c: &mut Cursor) -> Change {
+    let or_replace = c.eat_all(&["OR", "REPLACE"]);
+    while c
+        .peek_word()
+        .is_some_and(|w| CREATE_MODIFIERS.contains(&w.as_str()))
+    {
+        c.advance();
+    }
+    let object = object_kind(c);
+    c.eat("CONCURRENTLY");
+    c.eat_all(&["IF", "NOT", "EXISTS"]);
+    let name = if object == "INDEX" && c.peek_word().as_deref() == Some("ON") {
+        None
+    } else {
+        c.name()
+    };
+    Change::Create { object, name, or_replace }
+}
+
+/// Words between `CREATE` and the object kind that do not change what is created.
+const CREATE_MODIFIERS: &[&str] = &[
+    "TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL", "UNIQUE", "CONSTRAINT", "TRUSTED", "DEFAULT", "RECURSIVE",
+];
+
+/// The object kind after `CREATE`, `DROP` or `ALTER`, joined when it takes
+/// several words (`MATERIALIZED VIEW`, `FOREIGN DATA WRAPPER`, ...).
+fn object_kind(c: &mut Cursor) -> String {
+    let Some(mut kind) = c.next_word() else {
+        return String::new();
+    };
+    let second: &[&str] = match kind.as_str() {
+        "MATERIALIZED" => &["VIEW"],
+        "VIRTUAL" => &["TABLE"],
+        "FOREIGN" => &["TABLE", "DATA"],
+        "EVENT" => &["TRIGGER"],
+        "TEXT" => &["SEARCH"],
+        "ACCESS" => &["METHOD"],
+        "USER" => &["MAPPING"],
+        "OPERATOR" => &["CLASS", "FAMILY"],
+        "OWNED" => &["BY"],
+        "PROCEDURAL" => &["LANGUAGE"],
+        _ => &[],
+    };
+    if let Some(word) = c.peek_word()
+        && second.contains(&word.as_str())
+    {
+        c.advance();
+        kind.push(' ');
+        kind.push_str(&word);
+        let third = match word.as_str() {
+            "DATA" => c.eat("WRAPPER").then(|| "WRAPPER".to_string()),
+            "SEARCH" => c.next_word(),
+            _ => None,
+        };
+        if let Some(third) = third {
+            kind.push(' ');
+            kind.push_str(&third);
+        }
+    }
+    kind
+}
+
+fn alter(c: &mut Cursor) -> Vec<Change> {
+    let Some(kind) = c.next_word() else {
+        return vec![Change::Unknown { keywords: "ALTER".into() }];
+    };
+    match kind.as_str() {
+        "TABLE" => alter_table(c),
+        "TYPE" => {
+            let name = c.name().unwrap_or_default();
+            let rest = c.words_to_end();
+            if rest.starts_with(&["ADD".into(), "VALUE".into()]) {
+                vec![Change::OtherAddition { what: format!("adds a value to type {name}") }]
+            } else if rest.starts_with(&["ADD".into(), "ATTRIBUTE".into()]) {
+                vec![Change::OtherAddition { what: format!("adds an attribute to type {name}") }]
+            } else if rest.first().map(String::as_str) == Some("OWNER") {
+                vec![Change::Neutral]
+            } else {
+                vec![Change::AlterExisting { what: format!("alters type {name}") }]
+            }
+        }
+        "SEQUENCE" => {
+            c.eat_all(&["IF", "EXISTS"]);
+            let name = c.name().unwrap_or_default();
+            if c.words_to_end().iter().any(|w| w == "RENAME") {
+                vec![Change::AlterExisting { what: format!("renames sequence {name}") }]
+            } else {
+                vec![Change::Neutral]
+            }
+        }
+        "DEFAULT" | "ROLE" | "USER" | "DATABASE" | "SYSTEM" | "GROUP" | "TABLESPACE" => vec![Change::Neutral],
+        _ => {
+            // INDEX, VIEW, MATERIALIZED VIEW, FUNCTION, PROCEDURE, TRIGGER, DOMAIN, SCHEMA, ...
+            c.pos -= 1;
+            let object = object_kind(c);
+            c.eat_all(&["IF", "EXISTS"]);
+            let name = c.name().unwrap_or_default();
+            let rest = c.words_to_end();
+            let object_lc = object.to_ascii_lowercase();
+            match rest.first().map(String::as_str) {
+                Some("OWNER") => vec![Change::Neutral],
+                Some("SET" | "RESET") if object == "INDEX" && rest.get(1).map(String::as_str) != Some("SCHEMA") => {
+                    vec![Change::Neutral]
+                }
+                Some("ATTACH") if object == "INDEX" => vec![Change::Neutral],
+                Some("RENAME") => vec![Change::AlterExisting { what: format!("renames {object_lc} {name}") }],
+                _ => vec![Change::AlterExisting { what: format!("alters {object_lc} {name}") }],
+            }
+        }
+    }
+}
+
+fn alter_table(c: &mut Cursor) -> Vec<Change> {
+    c.eat_all(&["IF", "EXISTS"]);
+    c.eat("ONLY");
+    let table = c.name().unwrap_or_default();
+    c.eat_punct("*");
+    let mut changes = Vec::new();
+    for action in c.split_depth0(",") {
+        let mut a = Cursor { pos: 0, ..action };
+        changes.push(alter_table_action(&mut a, &table));
+    }
+    if changes.is_empty() {
+        changes.push(Change::Unknown { keywords: "ALTER TABLE".into() });
+    }
+    changes
+}
+
+fn alter_table_action(a: &mut Cursor, table: &str) -> Change {
+    let Some(verb) = a.next_word() else {
+        return Change::Unknown { keywords: "ALTER TABLE".into() };
+    };
+    let existing = |what: String| Change::AlterExisting { what };
+    match verb.as_str() {
+        "ADD" => {
+            if matches!(
+                a.peek_word().as_deref(),
+                Some("CONSTRAINT" | "PRIMARY" | "UNIQUE" | "FOREIGN" | "CHECK" | "EXCLUDE")
+            ) {
+                // PostgreSQL 18: ADD CONSTRAINT name NOT NULL column.
+                let words = a.words_to_end();
+                if words.windows(2).any(|w| w[0] == "NOT" && w[1] == "NULL") {
+                    return existing(format!("sets NOT NULL on a column of table {table}"));
+                }
+                return Change::AddConstraint { table: table.to_string() };
+            }
+            a.eat("COLUMN");
+            a.eat_all(&["IF", "NOT", "EXISTS"]);
+            let column = a.name().unwrap_or_default();
+            let words = a.words_to_end();
+            let not_null = words.windows(2).any(|w| w[0] == "NOT" && w[1] == "NULL")
+                || words.windows(2).any(|w| w[0] == "PRIMARY" && w[1] == "KEY");
+            let filled = words.iter().any(|w| {
+                matches!(w.as_str(), "DEFAULT" | "GENERATED" | "SERIAL" | "BIGSERIAL" | "SMALLSERIAL" | "AS")
+            });
+            Change::AddColumn {
+                table: table.to_string(),
+                column,
+                not_null_without_default: not_null && !filled,
+            }
+        }
+        "DROP" => {
+            if a.eat("CONSTRAINT") {
+                a.eat_all(&["IF", "EXISTS"]);
+                return Change::Drop { object: "CONSTRAINT".into(), name: a.name(), table: Some(table.to_string()) };
+            }
+            a.eat("COLUMN");
+            a.eat_all(&["IF", "EXISTS"]);
+            Change::Drop { object: "COLUMN".into(), name: a.name(), table: Some(table.to_string()) }
+        }
+        "ALTER" => {
+            a.eat("COLUMN");
+            let column = a.name().unwrap_or_default();
+            let words = a.words_to_end();
+            let w = |i: usize| words.get(i).map(String::as_str);
+            match (w(0), w(1), w(2)) {
+                (Some("TYPE"), ..) | (Some("SET"), Some("DATA"), Some("TYPE")) => {
+                    existing(format!("changes the type of column {table}.{column}"))
+                }
+                (Some("SET"), Some("NOT"), Some("NULL")) => existing(format!("sets NOT NULL on column {table}.{column}")),
+                (Some("DROP"), Some("NOT"), Some("NULL")) => Change::DropNotNull { table: table.to_string() },
+                (Some("SET"), Some("DEFAULT"), _) => Change::SetDefault { table: table.to_string() },
+                (Some("DROP"), Some("DEFAULT"), _) => existing(format!("drops the default of column {table}.{column}")),
+                (Some("SET"), Some("STATISTICS" | "STORAGE" | "COMPRESSION" | "GENERATED" | "INCREMENT"), _)
+                | (Some("SET" | "RESET"), None | Some("("), _)
+                | (Some("RESTART"), ..) => Change::Neutral,
+                (Some("ADD"), Some("GENERATED"), _) => {
+                    Change::OtherAddition { what: format!("adds an identity to column {table}.{column}") }
+                }
+                _ => existing(format!("alters column {table}.{column}")),
+            }
+        }
+        "RENAME" => {
+            if a.eat("TO") {
+                return Change::RenameTable { from: table.to_string(), to: a.name() };
+            }
+            if a.eat("CONSTRAINT") {
+                return existing(format!("renames a constraint of table {table}"));
+            }
+            a.eat("COLUMN");
+            let from = a.name().unwrap_or_default();
+            a.eat("TO");
+            Change::RenameColumn { table: table.to_string(), from, to: a.name() }
+        }
+        "VALIDATE" | "OWNER" | "CLUSTER" | "REPLICA" | "FORCE" => Change::Neutral,
+        "NO" if a.peek_word().as_deref() == Some("FORCE") => Change::Neutral,
+        "SET" => match a.peek_word().as_deref() {
+            Some("SCHEMA") => existing(format!("moves table {table} to another schema")),
+            Some("WITHOUT") if a.peek_word_at(1).as_deref() == Some("OIDS") => Change::Neutral,
+            Some("WITHOUT" | "LOGGED" | "UNLOGGED" | "TABLESPACE" | "ACCESS") | None => Change::Neutral,
+            _ if a.peek_punct("(") => Change::Neutral,
+            _ => existing(format!("alters table {table}")),
+        },
+        "RESET" => Change::Neutral,
+        "ENABLE" => {
+            if matches!(a.peek_word().as_deref(), Some("TRIGGER" | "ALWAYS" | "REPLICA")) {
+                Change::OtherAddition { what: format!("enables a trigger on table {table}") }
+            } else {
+                existing(format!("enables row security or rules on table {table}"))
+            }
+        }
+        "DISABLE" => existing(format!("disables a trigger, rule or row security on table {table}")),
+        "ATTACH" => Change::OtherAddition { what: format!("attaches a partition to table {table}") },
+        "DETACH" => existing(format!("detaches a partition from table {table}")),
+        _ => existing(format!("alters table {table} ({})", verb.to_ascii_lowercase())),
+    }
+}
+
+fn drop(c: &mut Cursor) -> Change {
+    let object = object_kind(c);
+    c.eat("CONCURRENTLY");
+    c.eat_all(&["IF", "EXISTS"]);
+    let name = c.name();
+    Change::Drop { object, name, table: None }
+}
+
+fn insert(c: &mut Cursor, replace_into: bool) -> Change {
+    let mut upsert = replace_into;
+    if c.eat("OR") {
+        upsert |= c.next_word().as_deref() == Some("REPLACE");
+    }
+    c.eat("INTO");
+    let table = c.name();
+    let words = c.words_to_end();
+    upsert |= words.windows(2).any(|w| w[0] == "DO" && w[1] == "UPDATE")
+        || words.windows(3).any(|w| w[0] == "DUPLICATE" && w[1] == "KEY" && w[2] == "UPDATE");
+    Change::Insert { table, upsert }
+}
+
+fn update(c: &mut Cursor) -> Change {
+    if c.eat("OR") {
+        c.advance();
+    }
+    c.eat("ONLY");
+    let table = c.name();
+    c.eat_punct("*");
+    // Optional alias.
+    if !c.peek_word().is_some_and(|w| w == "SET") {
+        c.eat("AS");
+        c.advance();
+    }
+    let mut columns = Vec::new();
+    if c.eat("SET") {
+        let rest = Cursor { pos: 0, ..c.rest_until(&["FROM", "WHERE", "RETURNING"]) };
+        for assignment in rest.split_depth0(",") {
+            let mut a = Cursor { pos: 0, ..assignment };
+            if a.eat_punct("(") {
+                while let Some(col) = a.name() {
+                    columns.push(col);
+                    if !a.eat_punct(",") {
+                        break;
+                    }
+                }
+            } else if let Some(col) = a.name() {
+                columns.push(col);
+            }
+        }
+    }
+    Change::Update { table, columns }
+}
+
+fn with(c: &Cursor) -> Change {
+    let words = c.all_words();
+    if words.iter().any(|w| matches!(w.as_str(), "UPDATE" | "DELETE" | "MERGE")) {
+        Change::Update { table: None, columns: Vec::new() }
+    } else if words.iter().any(|w| w == "INSERT") {
+        Change::Insert { table: None, upsert: false }
+    } else {
+        Change::Neutral
+    }
+}
+
+/// A cursor over the significant tokens of one statement.
+#[derive(Clone)]
+struct Cursor<'a> {
+    sql: &'a str,
+    tokens: Vec<&'a Token>,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(sql: &'a str, tokens: &'a [Token]) -> Self {
+        let tokens = tokens
+            .iter()
+            .filter(|t| !t.kind.is_trivia() && t.kind != TokenKind::Semicolon)
+            .collect();
+        Cursor { sql, tokens, pos: 0 }
+    }
+
+    fn text(&self, token: &Token) -> &'a str {
+        &self.sql[token.range.clone()]
+    }
+
+    fn word_at(&self, index: usize) -> Option<String> {
+        let t = self.tokens.get(index)?;
+        (t.kind == TokenKind::Word).then(|| self.text(t).to_ascii_uppercase())
+    }
+
+    fn peek_word(&self) -> Option<String> {
+        self.word_at(self.pos)
+    }
+
+    fn peek_word_at(&self, ahead: usize) -> Option<String> {
+        let t = self.tokens.get(self.pos + ahead)?;
+        Some(match t.kind {
+            TokenKind::Word => self.text(t).to_ascii_uppercase(),
+            _ => self.text(t).to_string(),
+        })
+    }
+
+    fn peek_punct(&self, p: &str) -> bool {
+        self.tokens.get(self.pos).is_some_and(|t| t.kind == TokenKind::Punct && self.text(t) == p)
+    }
+
+    fn advance(&mut self) {
+        self.pos += 1;
+    }
+
+    fn next_word(&mut self) -> Option<String> {
+        let w = self.peek_word()?;
+        self.pos += 1;
+        Some(w)
+    }
+
+    fn eat(&mut self, keyword: &str) -> bool {
+        if self.peek_word().as_deref() == Some(keyword) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn eat_all(&mut self, keywords: &[&str]) -> bool {
+        let matches = keywords
+            .iter()
+            .enumerate()
+            .all(|(i, k)| self.word_at(self.pos + i).as_deref() == Some(*k));
+        if matches {
+            self.pos += keywords.len();
+        }
+        matches
+    }
+
+    fn eat_punct(&mut self, p: &str) -> bool {
+        let yes = self.peek_punct(p);
+        if yes {
+            self.pos += 1;
+        }
+        yes
+    }
+
+    /// An identifier, possibly schema-qualified; returns its last part,
+    /// case-folded unless quoted.
+    fn name(&mut self) -> Option<String> {
+        let mut last = self.ident()?;
+        while self.peek_punct(".") {
+            self.pos += 1;
+            match self.ident() {
+                Some(part) => last = part,
+                None => break,
+            }
+        }
+        Some(last)
+    }
+
+    fn ident(&mut self) -> Option<String> {
+        let t = self.tokens.get(self.pos)?;
+        let text = self.text(t);
+        let ident = match t.kind {
+            TokenKind::Word => text.to_ascii_lowercase(),
+            TokenKind::QuotedIdent => {
+                let q = &text[..1];
+                text[1..text.len() - 1].replace(&format!("{q}{q}"), q)
+            }
+            // SQLite accepts string literals as identifiers in some places.
+            TokenKind::String if text.starts_with('\'') => text[1..text.len() - 1].replace("''", "'"),
+            _ => return None,
+        };
+        self.pos += 1;
+        Some(ident)
+    }
+
+    /// Upper-cased words from the cursor to the end, at any depth.
+    fn words_to_end(&self) -> Vec<String> {
+        (self.pos..self.tokens.len()).filter_map(|i| self.word_at(i)).collect()
+    }
+
+    fn all_words(&self) -> Vec<String> {
+        (0..self.tokens.len()).filter_map(|i| self.word_at(i)).collect()
+    }
+
+    fn leading_words(&self, n: usize) -> String {
+        self.all_words().into_iter().take(n).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The rest of the tokens, split at `sep` outside parentheses.
+    fn split_depth0(&self, sep: &str) -> Vec<Cursor<'a>> {
+        let mut parts = Vec::new();
+        let mut depth = 0i32;
+        let mut current = Vec::new();
+        for &t in &self.tokens[self.pos.min(self.tokens.len())..] {
+            let text = self.text(t);
+            if t.kind == TokenKind::Punct {
+                match text {
+                    "(" | "[" => depth += 1,
+                    ")" | "]" => depth -= 1,
+                    _ if depth == 0 && text == sep => {
+                        parts.push(Cursor { sql: self.sql, tokens: std::mem::take(&mut current), pos: 0 });
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            current.push(t);
+        }
+        if !current.is_empty() {
+            parts.push(Cursor { sql: self.sql, tokens: current, pos: 0 });
+        }
+        parts
+    }
+
+    /// The tokens from the cursor up to (not including) the first of
+    /// `keywords` outside parentheses.
+    fn rest_until(&self, keywords: &[&str]) -> Cursor<'a> {
+        let mut depth = 0i32;
+        let mut end = self.tokens.len();
+        for i in self.pos..self.tokens.len() {
+            let t = self.tokens[i];
+            match (t.kind, self.text(t)) {
+                (TokenKind::Punct, "(") => depth += 1,
+                (TokenKind::Punct, ")") => depth -= 1,
+                (TokenKind::Word, w) if depth == 0 && keywords.iter().any(|k| w.eq_ignore_ascii_case(k)) => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        Cursor { sql: self.sql, tokens: self.tokens[self.pos.min(end)..end].to_vec(), pos: 0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lexer::tokenize;
+
+    fn one(sql: &str) -> Change {
+        let changes = all(sql);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        changes.into_iter().next().unwrap()
+    }
+
+    fn all(sql: &str) -> Vec<Change> {
+        classify(sql, &tokenize(sql).unwrap())
+    }
+
+    fn category(sql: &str) -> Category {
+        one(sql).category()
+    }
+
+    #[test]
+    fn creates_are_additive() {
+        for sql in [
+            "CREATE TABLE users (id bigint PRIMARY KEY)",
+            "create table if not exists public.users (id int)",
+            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_email ON users (email)",
+            "CREATE INDEX ON users (email)",
+            "CREATE SEQUENCE s",
+            "CREATE TYPE mood AS ENUM ('a')",
+            "CREATE SCHEMA app",
+            "CREATE EXTENSION IF NOT EXISTS pgcrypto",
+            "CREATE MATERIALIZED VIEW mv AS SELECT 1",
+            "CREATE TEMP TABLE t (a int)",
+            "CREATE VIRTUAL TABLE docs USING fts5(body)",
+        ] {
+            assert_eq!(category(sql), Category::AdditiveSchema, "{sql}");
+        }
+    }
+
+    #[test]
+    fn create_names_the_object() {
+        assert_eq!(
+            one("CREATE OR REPLACE FUNCTION app.sync_name() RETURNS trigger AS $$ BEGIN END $$ LANGUAGE plpgsql"),
+            Change::Create { object: "FUNCTION".into(), name: Some("sync_name".into()), or_replace: true }
+        );
+        assert_eq!(
+            one("CREATE UNIQUE INDEX users_email ON users (email)"),
+            Change::Create { object: "INDEX".into(), name: Some("users_email".into()), or_replace: false }
+        );
+        assert_eq!(
+            one("CREATE MATERIALIZED VIEW \"Totals\" AS SELECT 1"),
+            Change::Create { object: "MATERIALIZED VIEW".into(), name: Some("Totals".into()), or_replace: false }
+        );
+    }
+
+    #[test]
+    fn add_column_knows_when_existing_rows_cannot_be_filled() {
+        let nn = |sql| match one(sql) {
+            Change::AddColumn { not_null_without_default, .. } => not_null_without_default,
+            other => panic!("{other:?}"),
+        };
+        assert!(nn("ALTER TABLE users ADD COLUMN email text NOT NULL"));
+        assert!(!nn("ALTER TABLE users ADD COLUMN email text NOT NULL DEFAULT ''"));
+        assert!(!nn("ALTER TABLE users ADD email text"));
+        assert!(!nn("ALTER TABLE users ADD COLUMN id bigserial NOT NULL"));
+        assert!(!nn("ALTER TABLE users ADD COLUMN n int GENERATED ALWAYS AS (1) STORED NOT NULL"));
+    }
+
+    #[test]
+    fn alter_table_with_several_actions_gives_one_change_each() {
+        let changes = all("ALTER TABLE users ADD COLUMN a int, DROP COLUMN b, ALTER COLUMN c TYPE bigint");
+        assert_eq!(changes.len(), 3);
+        assert_eq!(changes[0].category(), Category::AdditiveSchema);
+        assert_eq!(
+            changes[1],
+            Change::Drop { object: "COLUMN".into(), name: Some("b".into()), table: Some("users".into()) }
+        );
+        assert_eq!(changes[2].category(), Category::DestructiveSchema);
+    }
+
+    #[test]
+    fn constraints_and_nullability() {
+        assert_eq!(category("ALTER TABLE a ADD CONSTRAINT fk FOREIGN KEY (b) REFERENCES b (id) NOT VALID"), Category::AdditiveSchema);
+        assert_eq!(category("ALTER TABLE a ALTER COLUMN b DROP NOT NULL"), Category::AdditiveSchema);
+        assert_eq!(category("ALTER TABLE a ALTER COLUMN b SET NOT NULL"), Category::DestructiveSchema);
+        assert_eq!(category("ALTER TABLE a ADD CONSTRAINT b_nn NOT NULL b"), Category::DestructiveSchema);
+        assert_eq!(category("ALTER TABLE a VALIDATE CONSTRAINT fk"), Category::Neutral);
+        assert_eq!(category("ALTER TABLE a ALTER COLUMN b SET DEFAULT 0"), Category::AdditiveSchema);
+        assert_eq!(category("ALTER TABLE a ALTER COLUMN b DROP DEFAULT"), Category::DestructiveSchema);
+        assert_eq!(category("ALTER TABLE a ALTER CONSTRAINT fk DEFERRABLE"), Category::DestructiveSchema);
+    }
+
+    #[test]
+    fn renames_are_recognised() {
+        assert_eq!(
+            one("ALTER TABLE users RENAME COLUMN name TO full_name"),
+            Change::RenameColumn { table: "users".into(), from: "name".into(), to: Some("full_name".into()) }
+        );
+        assert_eq!(
+            one("ALTER TABLE users RENAME TO people"),
+            Change::RenameTable { from: "users".into(), to: Some("people".into()) }
+        );
+        assert_eq!(category("ALTER INDEX i RENAME TO j"), Category::DestructiveSchema);
+    }
+
+    #[test]
+    fn drops_name_what_they_drop() {
+        assert_eq!(
+            one("DROP INDEX CONCURRENTLY IF EXISTS users_email"),
+            Change::Drop { object: "INDEX".into(), name: Some("users_email".into()), table: None }
+        );
+        assert_eq!(
+            one("DROP MATERIALIZED VIEW totals CASCADE"),
+            Change::Drop { object: "MATERIALIZED VIEW".into(), name: Some("totals".into()), table: None }
+        );
+        assert_eq!(
+            one("DROP TRIGGER sync ON users"),
+            Change::Drop { object: "TRIGGER".into(), name: Some("sync".into()), table: None }
+        );
+    }
+
+    #[test]
+    fn data_statements() {
+        assert_eq!(category("INSERT INTO roles (name) VALUES ('admin')"), Category::DataInsert);
+        assert_eq!(category("INSERT INTO roles VALUES (1) ON CONFLICT DO NOTHING"), Category::DataInsert);
+        assert_eq!(category("INSERT INTO roles VALUES (1) ON CONFLICT (id) DO UPDATE SET name = 'x'"), Category::DataModification);
+        assert_eq!(category("INSERT OR REPLACE INTO roles VALUES (1)"), Category::DataModification);
+        assert_eq!(category("DELETE FROM roles WHERE id = 1"), Category::DataModification);
+        assert_eq!(category("TRUNCATE TABLE a, b"), Category::DataModification);
+        assert_eq!(category("WITH x AS (DELETE FROM a RETURNING *) SELECT 1"), Category::DataModification);
+        assert_eq!(category("WITH x AS (SELECT 1) SELECT * FROM x"), Category::Neutral);
+    }
+
+    #[test]
+    fn update_lists_the_assigned_columns() {
+        assert_eq!(
+            one("UPDATE ONLY public.users AS u SET first_name = split_part(name, ' ', 1), (last_name, nick) = (coalesce(a, b), 'x') WHERE u.id > 0"),
+            Change::Update {
+                table: Some("users".into()),
+                columns: vec!["first_name".into(), "last_name".into(), "nick".into()],
+            }
+        );
+        assert_eq!(
+            one("UPDATE users SET \"Name\" = CASE WHEN a THEN b ELSE c END FROM other"),
+            Change::Update { table: Some("users".into()), columns: vec!["Name".into()] }
+        );
+    }
+
+    #[test]
+    fn neutral_opaque_and_transaction_statements() {
+        for sql in ["SET lock_timeout = '1s'", "COMMENT ON TABLE a IS $$x$$", "GRANT SELECT ON a TO b", "SELECT setval('s', 1)", "PRAGMA foreign_keys = ON", "REINDEX INDEX i", "ANALYZE a"] {
+            assert_eq!(category(sql), Category::Neutral, "{sql}");
+        }
+        assert_eq!(one("DO $$ BEGIN END $$"), Change::Opaque { keyword: "DO".into() });
+        assert_eq!(one("BEGIN"), Change::TransactionControl);
+        assert_eq!(one("COMMIT"), Change::TransactionControl);
+        assert_eq!(one("FROBNICATE the database"), Change::Unknown { keywords: "FROBNICATE THE DATABASE".into() });
+    }
+
+    #[test]
+    fn alter_type_add_value_is_additive_and_rename_value_is_not() {
+        assert_eq!(category("ALTER TYPE mood ADD VALUE IF NOT EXISTS 'meh'"), Category::AdditiveSchema);
+        assert_eq!(category("ALTER TYPE mood RENAME VALUE 'a' TO 'b'"), Category::DestructiveSchema);
+    }
+}

@@ -1,0 +1,172 @@
+//! Directives: `-- ebbtide: ...` lines in the comment block at the top of a
+//! script.
+//!
+//! - `-- ebbtide: no-transaction` runs the script outside a transaction
+//!   (for `CREATE INDEX CONCURRENTLY` and the like);
+//! - `-- ebbtide: allow <rule> [<rule> ...]` accepts statements that break
+//!   the named branch rules, on purpose;
+//! - `-- ebbtide: lock-timeout <duration>` (`500ms`, `5s`, `1m`) makes the
+//!   script give up instead of queueing behind a long lock (PostgreSQL).
+
+use crate::lexer::{Token, TokenKind, line_of};
+use crate::rules::Rule;
+
+/// The directives of one script.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Directives {
+    /// `no-transaction` was given.
+    pub no_transaction: bool,
+    /// `lock-timeout`, in milliseconds.
+    pub lock_timeout_ms: Option<u32>,
+    /// `allow` rules, with the line of each.
+    pub allows: Vec<(Rule, u32)>,
+}
+
+/// A directive that could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadDirective {
+    /// Its line.
+    pub line: u32,
+    /// What is wrong.
+    pub message: String,
+    /// What to write instead.
+    pub help: String,
+}
+
+const PREFIX: &str = "ebbtide:";
+
+/// Reads the directives of a script from its tokens.
+pub fn parse(sql: &str, tokens: &[Token]) -> (Directives, Vec<BadDirective>) {
+    let mut directives = Directives::default();
+    let mut problems = Vec::new();
+    let mut leading = true;
+    for token in tokens {
+        match token.kind {
+            TokenKind::Whitespace | TokenKind::BlockComment => continue,
+            TokenKind::LineComment => {}
+            _ => {
+                leading = false;
+                continue;
+            }
+        }
+        let text = sql[token.range.clone()].trim_start_matches('-').trim();
+        let Some(body) = strip_prefix_ignore_case(text, PREFIX) else {
+            continue;
+        };
+        let line = line_of(sql, token.range.start);
+        if !leading {
+            problems.push(BadDirective {
+                line,
+                message: "this `ebbtide:` directive comes after the first statement, where it has no effect".into(),
+                help: "move it into the comment block at the top of the file".into(),
+            });
+            continue;
+        }
+        if let Err(message) = parse_one(body.trim(), line, &mut directives) {
+            problems.push(BadDirective {
+                line,
+                message,
+                help: format!(
+                    "known directives: `no-transaction`, `lock-timeout <duration>` (e.g. 5s), `allow <rule>` with a rule among: {}",
+                    Rule::ALL.map(Rule::as_str).join(", ")
+                ),
+            });
+        }
+    }
+    (directives, problems)
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
+}
+
+fn parse_one(body: &str, line: u32, directives: &mut Directives) -> Result<(), String> {
+    let mut words = body.split_whitespace();
+    let verb = words.next().unwrap_or("");
+    let args: Vec<&str> = words.collect();
+    match verb {
+        "no-transaction" if args.is_empty() => {
+            directives.no_transaction = true;
+            Ok(())
+        }
+        "allow" if !args.is_empty() => {
+            for arg in args {
+                let arg = arg.trim_end_matches(',');
+                let rule = Rule::parse(arg).ok_or_else(|| format!("`allow {arg}`: there is no rule named `{arg}`"))?;
+                directives.allows.push((rule, line));
+            }
+            Ok(())
+        }
+        "lock-timeout" if args.len() == 1 => {
+            let ms = parse_duration_ms(args[0])
+                .ok_or_else(|| format!("`lock-timeout {}`: not a duration such as 500ms, 5s or 1m", args[0]))?;
+            directives.lock_timeout_ms = Some(ms);
+            Ok(())
+        }
+        "no-transaction" | "allow" | "lock-timeout" => Err(format!("`{body}`: wrong arguments for `{verb}`")),
+        "" => Err("an empty `ebbtide:` directive".into()),
+        _ => Err(format!("unknown directive `{verb}`")),
+    }
+}
+
+/// Parses `500ms`, `5s`, `2m` into milliseconds (at least 1).
+pub fn parse_duration_ms(text: &str) -> Option<u32> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().ok()?;
+    let factor = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        _ => return None,
+    };
+    let ms = number.checked_mul(factor)?;
+    u32::try_from(ms).ok().filter(|&ms| ms > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lexer::tokenize;
+
+    fn read(sql: &str) -> (Directives, Vec<BadDirective>) {
+        parse(sql, &tokenize(sql).unwrap())
+    }
+
+    #[test]
+    fn reads_the_leading_comment_block() {
+        let (d, problems) = read("-- Adds an index.\n-- ebbtide: no-transaction\n-- ebbtide: allow destructive unknown\n--ebbtide: lock-timeout 5s\nCREATE INDEX CONCURRENTLY i ON t (a);");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(d.no_transaction);
+        assert_eq!(d.lock_timeout_ms, Some(5_000));
+        assert_eq!(d.allows, vec![(Rule::Destructive, 3), (Rule::Unknown, 3)]);
+    }
+
+    #[test]
+    fn rejects_unknown_directives_and_rules() {
+        let (_, problems) = read("-- ebbtide: no-transactions\n-- ebbtide: allow drops\nSELECT 1;");
+        assert_eq!(problems.len(), 2);
+        assert!(problems[0].message.contains("unknown directive `no-transactions`"));
+        assert_eq!(problems[1].line, 2);
+        assert!(problems[1].message.contains("no rule named `drops`"));
+        assert!(problems[1].help.contains("data-modification"));
+    }
+
+    #[test]
+    fn rejects_directives_after_the_first_statement() {
+        let (d, problems) = read("SELECT 1;\n-- ebbtide: no-transaction\n");
+        assert!(!d.no_transaction);
+        assert_eq!(problems[0].line, 2);
+        assert!(problems[0].message.contains("after the first statement"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("250ms"), Some(250));
+        assert_eq!(parse_duration_ms("2m"), Some(120_000));
+        assert_eq!(parse_duration_ms("0s"), None);
+        assert_eq!(parse_duration_ms("5"), None);
+        assert_eq!(parse_duration_ms("9999999999s"), None);
+    }
+}

@@ -1,0 +1,31 @@
+//! The migration-source model of [ebbtide](https://docs.rs/ebbtide).
+//!
+//! This crate knows migration *files*: the file-name grammar, the scan of a
+//! `migrations/` directory with its `initial/`, `expand/` and `contract/`
+//! branches, the one global version sequence, `-- ebbtide:` directives, SQL
+//! statement splitting, the classification of each statement as additive or
+//! destructive, the branch rules, and content checksums.
+//!
+//! It is pure: no database, no proc-macro machinery. The `embed_migrations!`
+//! macro calls [`load`] at build time and the `ebbtide` command-line tool
+//! calls it at run time, so both apply exactly the same rules.
+//!
+//! Applications do not depend on this crate directly: they use `ebbtide`,
+//! which re-exports what they need.
+
+#![warn(missing_docs)]
+
+pub mod checksum;
+pub mod classify;
+pub mod diagnostic;
+pub mod directive;
+pub mod lexer;
+mod migration;
+pub mod name;
+pub mod rules;
+mod source;
+pub mod split;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use migration::{Branch, Migration, Script, Statement, Version};
+pub use source::{Loaded, MAX_FILE_BYTES, load};

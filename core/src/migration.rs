@@ -1,0 +1,158 @@
+//! The migration model shared by build time and run time.
+//!
+//! Every string and slice is a [`Cow`], so the same types describe the
+//! migrations `embed_migrations!` bakes into a binary (borrowed `'static`
+//! data, built in a `const` context without allocation) and those the
+//! command-line tool reads from a directory at run time (owned data).
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// A migration's position in the one global sequence (1, 2, 3, ...).
+///
+/// Versions are shared by every branch: `0003` is either an initial, an
+/// expand or a contract migration, never two of them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub u32);
+
+impl Version {
+    /// The version of an empty database: nothing applied.
+    pub const ZERO: Version = Version(0);
+
+    /// Wraps a version number.
+    pub const fn new(number: u32) -> Self {
+        Version(number)
+    }
+
+    /// The version number.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}", self.0)
+    }
+}
+
+impl From<u32> for Version {
+    fn from(number: u32) -> Self {
+        Version(number)
+    }
+}
+
+/// Which branch a migration belongs to; its directory names it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Branch {
+    /// `initial/`: the history before expand/contract was adopted. Any SQL
+    /// is allowed; every initial version precedes every other version.
+    Initial,
+    /// `expand/`: additive changes only, safe while the old release runs.
+    Expand,
+    /// `contract/`: destructive changes, run once the old release is gone.
+    Contract,
+}
+
+impl Branch {
+    /// Every branch, in the order their directories are read.
+    pub const ALL: [Branch; 3] = [Branch::Initial, Branch::Expand, Branch::Contract];
+
+    /// The directory (and version-table) name of the branch.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Branch::Initial => "initial",
+            Branch::Expand => "expand",
+            Branch::Contract => "contract",
+        }
+    }
+
+    /// Parses a directory or version-table name.
+    pub fn parse(name: &str) -> Option<Branch> {
+        Branch::ALL.into_iter().find(|b| b.as_str() == name)
+    }
+}
+
+impl fmt::Display for Branch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One SQL statement of a script: a byte range of the script's text and
+/// the 1-based line where the statement starts.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Statement {
+    /// Byte offset of the statement's first significant character.
+    pub start: u32,
+    /// Byte offset just past the statement (its `;` included, if any).
+    pub end: u32,
+    /// Line of `start`, counted from 1.
+    pub line: u32,
+}
+
+/// An up or down script: its text, split into statements, and how to run it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Script {
+    /// The file, relative to the directory that holds `migrations/`'s parent
+    /// (e.g. `migrations/expand/0002_create_users.sql`).
+    pub path: Cow<'static, str>,
+    /// The file's text, exactly as read.
+    pub sql: Cow<'static, str>,
+    /// The statements of `sql`, in order.
+    pub statements: Cow<'static, [Statement]>,
+    /// `-- ebbtide: no-transaction`: run outside a transaction.
+    pub no_transaction: bool,
+    /// `-- ebbtide: lock-timeout <duration>`, in milliseconds.
+    pub lock_timeout_ms: Option<u32>,
+}
+
+impl Script {
+    /// The text of one statement of this script.
+    pub fn statement_sql(&self, statement: &Statement) -> &str {
+        &self.sql[statement.start as usize..statement.end as usize]
+    }
+
+    /// Every statement's text, with the line it starts on.
+    pub fn statements(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
+        self.statements
+            .iter()
+            .map(|s| (s.line, self.statement_sql(s)))
+    }
+}
+
+/// A validated migration: an up script, an optional down script, and its
+/// place in the sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Migration {
+    /// Its position in the global sequence.
+    pub version: Version,
+    /// The branch its directory names.
+    pub branch: Branch,
+    /// The snake_case name from the file name (`create_users`).
+    pub name: Cow<'static, str>,
+    /// SHA-256 of the up script with line endings normalised, in hex.
+    pub checksum: Cow<'static, str>,
+    /// What applying it runs.
+    pub up: Script,
+    /// What reverting it runs, when the migration is reversible.
+    pub down: Option<Script>,
+}
+
+impl Migration {
+    /// `0002_create_users`: the version and name, as in the file name.
+    pub fn id(&self) -> String {
+        format!("{}_{}", self.version, self.name)
+    }
+
+    /// Whether a down script exists.
+    pub fn is_reversible(&self) -> bool {
+        self.down.is_some()
+    }
+}
+
+impl fmt::Display for Migration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} migration {}_{}", self.branch, self.version, self.name)
+    }
+}

@@ -1,0 +1,450 @@
+//! Reading a migrations directory: the scan, every file-level and
+//! sequence-level rule, and the branch rules applied statement by statement.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::checksum;
+use crate::classify;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::directive;
+use crate::lexer::{self, line_of};
+use crate::migration::{Branch, Migration, Script, Statement, Version};
+use crate::name::{self, Direction};
+use crate::rules::Catalog;
+use crate::split;
+
+/// The largest script ebbtide reads (16 MiB). A bigger file is almost
+/// certainly data that belongs in a load job, not in a binary.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A successfully read migrations directory.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The migrations, in version order.
+    pub migrations: Vec<Migration>,
+    /// Every file read, as a path on disk (for rebuild tracking).
+    pub files: Vec<PathBuf>,
+    /// Advice that does not stop a build.
+    pub warnings: Diagnostics,
+}
+
+/// One file found by the scan, before the sequence rules.
+struct Found {
+    version: Version,
+    branch: Branch,
+    name: String,
+    display: String,
+    disk: PathBuf,
+    text: String,
+}
+
+/// Reads, checks and splits every migration under `dir`. `display` is how
+/// messages name `dir` (e.g. `migrations`, relative to the crate root).
+///
+/// Every problem is collected; the result is an error when any of them is.
+pub fn load(dir: &Path, display: &str) -> Result<Loaded, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let mut ups: BTreeMap<Version, Vec<Found>> = BTreeMap::new();
+    let mut downs: BTreeMap<Version, Vec<Found>> = BTreeMap::new();
+    let display = display.trim_end_matches('/');
+
+    match fs::metadata(dir) {
+        Err(_) => {
+            diags.push(
+                Diagnostic::error(display, "the migrations directory does not exist").help(
+                    "create it with `expand/` and `contract/` subdirectories, or fix the path (it is relative to the crate's Cargo.toml)",
+                ),
+            );
+            return Err(diags);
+        }
+        Ok(m) if !m.is_dir() => {
+            diags.push(
+                Diagnostic::error(display, "this path is a file, not a migrations directory")
+                    .help("point at the directory that holds `expand/` and `contract/`"),
+            );
+            return Err(diags);
+        }
+        Ok(_) => {}
+    }
+    let root = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+
+    for (entry_name, path) in read_sorted(dir, display, &mut diags) {
+        let shown = format!("{display}/{entry_name}");
+        let Some(meta) = checked_metadata(&root, &path, &shown, &mut diags) else {
+            continue;
+        };
+        if meta.is_dir() {
+            match Branch::parse(&entry_name) {
+                Some(branch) => scan_branch(&root, &path, &shown, branch, &mut ups, &mut downs, &mut diags),
+                None => diags.push(
+                    Diagnostic::error(&shown, "unknown subdirectory of the migrations directory").help(format!(
+                        "migrations live in `initial/`, `expand/` and `contract/`{}",
+                        closest_branch(&entry_name)
+                            .map(|b| format!("; did you mean `{b}/`?"))
+                            .unwrap_or_default()
+                    )),
+                ),
+            }
+        } else if name::is_sql_file(&entry_name) {
+            diags.push(
+                Diagnostic::error(&shown, "a migration outside a branch directory")
+                    .help("move it into `expand/` (additive changes), `contract/` (destructive changes) or `initial/` (history)"),
+            );
+        } else {
+            diags.push(stray(&shown));
+        }
+    }
+
+    let migrations = assemble(ups, downs, &mut diags);
+    let mut files = Vec::new();
+    let mut out = Vec::new();
+    let mut catalog = Catalog::new();
+    for (up, down) in migrations {
+        let (version, branch) = (up.version, up.branch);
+        files.push(up.disk.clone());
+        let up_script = script(&up, &mut diags, Some((&mut catalog, branch, version)));
+        let down_script = match &down {
+            None => Some(None),
+            Some(d) => {
+                files.push(d.disk.clone());
+                script(d, &mut diags, None).map(Some)
+            }
+        };
+        if let (Some(up_script), Some(down_script)) = (up_script, down_script) {
+            out.push(Migration {
+                version,
+                branch,
+                checksum: Cow::Owned(checksum::of(&up.text)),
+                name: Cow::Owned(up.name),
+                up: up_script,
+                down: down_script,
+            });
+        }
+    }
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    Ok(Loaded { migrations: out, files, warnings: diags })
+}
+
+fn stray(shown: &str) -> Diagnostic {
+    Diagnostic::error(shown, "a file that is not a migration").help(
+        "migrations are `NNNN_snake_case_name.sql` (and `.down.sql`) files; move other files out of the migrations directory",
+    )
+}
+
+/// Entries of a directory as (UTF-8 name, path), sorted, hidden files skipped.
+fn read_sorted(dir: &Path, display: &str, diags: &mut Diagnostics) -> Vec<(String, PathBuf)> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            diags.push(Diagnostic::error(display, format!("cannot read the directory: {e}")));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                diags.push(Diagnostic::error(display, format!("cannot read the directory: {e}")));
+                continue;
+            }
+        };
+        match entry.file_name().into_string() {
+            Ok(name) if name.starts_with('.') => {}
+            Ok(name) => out.push((name, entry.path())),
+            Err(raw) => diags.push(
+                Diagnostic::error(format!("{display}/{}", raw.to_string_lossy()), "the file name is not valid UTF-8")
+                    .help("rename it to `NNNN_snake_case_name.sql`"),
+            ),
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Metadata of `path`, following symlinks, refusing links that lead
+/// outside the migrations directory.
+fn checked_metadata(root: &Path, path: &Path, shown: &str, diags: &mut Diagnostics) -> Option<fs::Metadata> {
+    let link = fs::symlink_metadata(path).map(|m| m.file_type().is_symlink()).unwrap_or(false);
+    if link {
+        match fs::canonicalize(path) {
+            Ok(target) if target.starts_with(root) => {}
+            Ok(target) => {
+                diags.push(
+                    Diagnostic::error(shown, format!("a symbolic link to `{}`, outside the migrations directory", target.display()))
+                        .help("copy the file into the migrations directory: a build must not depend on files elsewhere"),
+                );
+                return None;
+            }
+            Err(_) => {
+                diags.push(Diagnostic::error(shown, "a broken symbolic link").help("remove it or point it at a file"));
+                return None;
+            }
+        }
+    }
+    match fs::metadata(path) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            diags.push(Diagnostic::error(shown, format!("cannot read: {e}")));
+            None
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan_branch(
+    root: &Path,
+    dir: &Path,
+    display: &str,
+    branch: Branch,
+    ups: &mut BTreeMap<Version, Vec<Found>>,
+    downs: &mut BTreeMap<Version, Vec<Found>>,
+    diags: &mut Diagnostics,
+) {
+    for (file, path) in read_sorted(dir, display, diags) {
+        let shown = format!("{display}/{file}");
+        let Some(meta) = checked_metadata(root, &path, &shown, diags) else {
+            continue;
+        };
+        if meta.is_dir() {
+            diags.push(
+                Diagnostic::error(&shown, "a directory inside a branch directory")
+                    .help(format!("`{}/` holds migration files only; move its files up a level", branch)),
+            );
+            continue;
+        }
+        if !name::is_sql_file(&file) {
+            diags.push(stray(&shown));
+            continue;
+        }
+        let parsed = match name::parse(&file) {
+            Ok(parsed) => parsed,
+            Err(bad) => {
+                let help = match bad.suggestion {
+                    Some(s) => format!("rename it to `{s}`"),
+                    None => "name it `NNNN_snake_case_name.sql` (or `.down.sql` for its down script)".into(),
+                };
+                diags.push(Diagnostic::error(&shown, format!("bad migration file name: {}", bad.reason)).help(help));
+                continue;
+            }
+        };
+        if meta.len() > MAX_FILE_BYTES {
+            diags.push(
+                Diagnostic::error(&shown, format!("the file is {} MiB; ebbtide reads scripts up to {} MiB", meta.len() >> 20, MAX_FILE_BYTES >> 20))
+                    .help("load bulk data with a separate job (COPY, a seed tool) and keep migrations to schema and small data"),
+            );
+            continue;
+        }
+        let text = match fs::read(&path) {
+            Err(e) => {
+                diags.push(Diagnostic::error(&shown, format!("cannot read: {e}")));
+                continue;
+            }
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(e) => {
+                    let valid = e.utf8_error().valid_up_to();
+                    let line = 1 + e.as_bytes()[..valid].iter().filter(|&&b| b == b'\n').count() as u32;
+                    diags.push(
+                        Diagnostic::error(&shown, format!("the file is not valid UTF-8 (byte {valid})"))
+                            .at_line(line)
+                            .help("save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"),
+                    );
+                    continue;
+                }
+            },
+        };
+        let found = Found { version: parsed.version, branch, name: parsed.name, display: shown, disk: path, text };
+        match parsed.direction {
+            Direction::Up => ups.entry(parsed.version).or_default().push(found),
+            Direction::Down => downs.entry(parsed.version).or_default().push(found),
+        }
+    }
+}
+
+/// Applies the sequence rules and pairs every up script with its down script.
+fn assemble(
+    mut ups: BTreeMap<Version, Vec<Found>>,
+    mut downs: BTreeMap<Version, Vec<Found>>,
+    diags: &mut Diagnostics,
+) -> Vec<(Found, Option<Found>)> {
+    // Down scripts need an up script of the same version, name and branch.
+    for (version, found) in &downs {
+        for down in found {
+            let partner = ups
+                .get(version)
+                .and_then(|u| u.iter().find(|u| u.branch == down.branch && u.name == down.name));
+            if partner.is_none() {
+                let expected = down.display.replace(".down.sql", ".sql");
+                diags.push(
+                    Diagnostic::error(&down.display, "a down script without its up script")
+                        .help(format!("add `{expected}` beside it, or fix the down script's name so it matches its up script")),
+                );
+            }
+        }
+    }
+
+    let mut out = Vec::new();
+    let mut expected = 1u64;
+    let mut last_initial: Option<(Version, String)> = None;
+    let mut first_branched: Option<(Version, String)> = None;
+    let versions: Vec<Version> = ups.keys().copied().collect();
+    for version in versions {
+        let mut found = ups.remove(&version).unwrap_or_default();
+        if u64::from(version.0) != expected {
+            let missing = if u64::from(version.0) == expected + 1 {
+                format!("version {:04} is missing", expected)
+            } else {
+                format!("versions {:04} to {:04} are missing", expected, version.0 - 1)
+            };
+            diags.push(
+                Diagnostic::error(&found[0].display, format!("a gap in the version sequence: {missing}"))
+                    .help("versions start at 1 and have no gaps across initial/, expand/ and contract/; renumber this file"),
+            );
+        }
+        expected = u64::from(version.0) + 1;
+        if found.len() > 1 {
+            let others: Vec<&str> = found[1..].iter().map(|f| f.display.as_str()).collect();
+            diags.push(
+                Diagnostic::error(&found[0].display, format!("version {version} is used more than once, also by {}", others.join(", ")))
+                    .help("every version belongs to exactly one migration, across all branches; give one of them the next free number"),
+            );
+        }
+        let up = found.swap_remove(0);
+        if up.branch == Branch::Initial {
+            last_initial = Some((version, up.display.clone()));
+        } else if first_branched.is_none() {
+            first_branched = Some((version, up.display.clone()));
+        }
+        let down = downs
+            .get_mut(&version)
+            .and_then(|d| d.iter().position(|d| d.branch == up.branch && d.name == up.name).map(|i| d.swap_remove(i)));
+        out.push((up, down));
+    }
+    if let (Some((li, li_path)), Some((fb, fb_path))) = (&last_initial, &first_branched)
+        && li > fb
+    {
+        diags.push(
+            Diagnostic::error(li_path, format!("initial migration {li} comes after {fb_path}"))
+                .help("initial/ holds the history before expand/contract: every initial version must be lower than every expand and contract version"),
+        );
+    }
+    out
+}
+
+/// Lexes, splits and checks one script. For an up script, `rules` carries
+/// the catalog, branch and version to check its statements against.
+fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, Branch, Version)>) -> Option<Script> {
+    let sql = &found.text;
+    let tokens = match lexer::tokenize(sql) {
+        Ok(tokens) => tokens,
+        Err(open) => {
+            diags.push(
+                Diagnostic::error(&found.display, format!("unterminated {}: `{}` is never closed", open.what, open.opening))
+                    .at_line(line_of(sql, open.offset))
+                    .help(format!("close the {} that starts here", open.what)),
+            );
+            return None;
+        }
+    };
+    let (directives, bad) = directive::parse(sql, &tokens);
+    for b in bad {
+        diags.push(Diagnostic::error(&found.display, b.message).at_line(b.line).help(b.help));
+    }
+    let pieces = split::split_tokens(sql, &tokens);
+    let mut statements = Vec::new();
+    let mut ok = true;
+    let mut used = vec![false; directives.allows.len()];
+    let is_up = rules.is_some();
+    let mut rules = rules;
+    for piece in pieces {
+        let Some(range) = piece.statement else { continue };
+        let line = line_of(sql, range.start);
+        statements.push(Statement { start: range.start as u32, end: range.end as u32, line });
+        let Some((catalog, branch, version)) = rules.as_mut() else {
+            continue;
+        };
+        let stmt_tokens: Vec<_> = tokens
+            .iter()
+            .filter(|t| t.range.start >= range.start && t.range.end <= range.end)
+            .cloned()
+            .collect();
+        for change in classify::classify(sql, &stmt_tokens) {
+            let Some(v) = catalog.apply(*branch, *version, &change, directives.no_transaction) else {
+                continue;
+            };
+            match directives.allows.iter().position(|(rule, _)| *rule == v.rule) {
+                Some(i) => used[i] = true,
+                None => {
+                    ok = false;
+                    diags.push(
+                        Diagnostic::error(&found.display, format!("{branch} migration: {} [rule: {}]", v.message, v.rule))
+                            .at_line(line)
+                            .help(v.help),
+                    );
+                }
+            }
+        }
+    }
+    if !is_up {
+        for (rule, line) in &directives.allows {
+            diags.push(
+                Diagnostic::error(&found.display, format!("`allow {rule}` in a down script, whose statements are not checked"))
+                    .at_line(*line)
+                    .help("remove the directive"),
+            );
+        }
+    } else {
+        for ((rule, line), used) in directives.allows.iter().zip(used) {
+            if !used {
+                diags.push(
+                    Diagnostic::error(&found.display, format!("`allow {rule}`, but no statement of this migration breaks that rule"))
+                        .at_line(*line)
+                        .help("remove the directive, so it cannot hide a future mistake"),
+                );
+            }
+        }
+    }
+    if is_up && statements.is_empty() {
+        diags.push(
+            Diagnostic::error(&found.display, "the migration is empty: it holds no SQL statement")
+                .help("write its SQL, or delete the file and renumber the migrations after it"),
+        );
+        ok = false;
+    }
+    ok.then(|| Script {
+        path: Cow::Owned(found.display.clone()),
+        sql: Cow::Owned(sql.clone()),
+        statements: Cow::Owned(statements),
+        no_transaction: directives.no_transaction,
+        lock_timeout_ms: directives.lock_timeout_ms,
+    })
+}
+
+/// The branch name nearest to a mistyped directory name.
+fn closest_branch(name: &str) -> Option<&'static str> {
+    Branch::ALL
+        .into_iter()
+        .map(|b| (edit_distance(&name.to_ascii_lowercase(), b.as_str()), b.as_str()))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, b)| b)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
