@@ -1,0 +1,2 @@
+-- Brings the column back, empty: the dropped values are gone.
+ALTER TABLE users ADD COLUMN legacy_login TEXT;

@@ -1,0 +1,283 @@
+//! The SQL ebbtide itself writes: the version table and transaction
+//! control, per engine. Values are written as literals, so the very same
+//! text is what runs and what `--sql` prints for review.
+
+use std::fmt;
+
+use crate::record::How;
+use crate::{Branch, Version};
+
+/// The database engine.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A validated, quoted version-table name, optionally schema-qualified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableName {
+    schema: Option<String>,
+    name: String,
+}
+
+/// The version table's name when none is configured.
+pub const DEFAULT_TABLE: &str = "ebbtide_migrations";
+
+/// A version-table name that is not a plain identifier.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid version table name {0:?}: use letters, digits and underscores (not starting with a digit, at most 63 characters), optionally as schema.table"
+)]
+pub struct BadTableName(pub String);
+
+impl TableName {
+    /// Validates `name` (`table` or `schema.table`). Quotes, semicolons,
+    /// spaces and anything else that could change the SQL are refused
+    /// before any SQL is built.
+    pub fn parse(name: &str) -> Result<TableName, BadTableName> {
+        let valid = |part: &str| {
+            !part.is_empty()
+                && part.len() <= 63
+                && part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        };
+        let mut parts = name.split('.');
+        let (first, second, rest) = (parts.next(), parts.next(), parts.next());
+        match (first, second, rest) {
+            (Some(t), None, None) if valid(t) => Ok(TableName { schema: None, name: t.to_string() }),
+            (Some(s), Some(t), None) if valid(s) && valid(t) => {
+                Ok(TableName { schema: Some(s.to_string()), name: t.to_string() })
+            }
+            _ => Err(BadTableName(name.to_string())),
+        }
+    }
+
+    /// The schema, when one was given.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// The quoted name, ready for SQL: `"ebbtide_migrations"`, `"app"."versions"`.
+    pub fn quoted(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("\"{schema}\".\"{}\"", self.name),
+            None => format!("\"{}\"", self.name),
+        }
+    }
+
+    /// A stable 64-bit key for PostgreSQL's advisory lock, derived from the
+    /// name (FNV-1a), so that runs on different tables do not block each other.
+    pub fn lock_key(&self) -> i64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in format!("ebbtide:{self}").bytes() {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        hash as i64
+    }
+}
+
+impl Default for TableName {
+    fn default() -> Self {
+        TableName { schema: None, name: DEFAULT_TABLE.to_string() }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{schema}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// The values of a version-table row to insert.
+#[derive(Clone, Debug)]
+pub struct NewRecord<'a> {
+    /// The version.
+    pub version: Version,
+    /// The branch.
+    pub branch: Branch,
+    /// The name.
+    pub name: &'a str,
+    /// The up script's checksum.
+    pub checksum: &'a str,
+    /// Applied or stamped.
+    pub how: How,
+    /// Duration of the up script, in milliseconds.
+    pub duration_ms: i64,
+    /// The down script, stored so any later release can revert it.
+    pub down_sql: Option<&'a str>,
+}
+
+impl Dialect {
+    /// Creates the version table if it does not exist.
+    pub fn create_table(self, table: &TableName) -> String {
+        let t = table.quoted();
+        match self {
+            Dialect::Sqlite => format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\n\
+                 \x20 version INTEGER PRIMARY KEY,\n\
+                 \x20 branch TEXT NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
+                 \x20 name TEXT NOT NULL,\n\
+                 \x20 checksum TEXT NOT NULL,\n\
+                 \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
+                 \x20 applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n\
+                 \x20 duration_ms INTEGER NOT NULL,\n\
+                 \x20 down_sql TEXT\n)"
+            ),
+            Dialect::Postgres => {
+                let schema = table
+                    .schema()
+                    .map(|s| format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";\n"))
+                    .unwrap_or_default();
+                format!(
+                    "{schema}CREATE TABLE IF NOT EXISTS {t} (\n\
+                     \x20 version BIGINT PRIMARY KEY,\n\
+                     \x20 branch TEXT NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
+                     \x20 name TEXT NOT NULL,\n\
+                     \x20 checksum TEXT NOT NULL,\n\
+                     \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
+                     \x20 applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
+                     \x20 duration_ms BIGINT NOT NULL,\n\
+                     \x20 down_sql TEXT\n)"
+                )
+            }
+        }
+    }
+
+    /// Reads every record, in version order; the columns are those
+    /// [`Record`](crate::Record) holds, `has_down` last (as 0/1 or f/t).
+    pub fn select_records(self, table: &TableName) -> String {
+        let t = table.quoted();
+        let applied_at = match self {
+            Dialect::Sqlite => "applied_at",
+            Dialect::Postgres => "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+        };
+        format!(
+            "SELECT version, branch, name, checksum, how, {applied_at}, duration_ms, down_sql IS NOT NULL FROM {t} ORDER BY version"
+        )
+    }
+
+    /// Inserts a record.
+    pub fn insert_record(self, table: &TableName, r: &NewRecord<'_>) -> String {
+        format!(
+            "INSERT INTO {} (version, branch, name, checksum, how, duration_ms, down_sql) VALUES ({}, '{}', {}, '{}', '{}', {}, {})",
+            table.quoted(),
+            r.version.get(),
+            r.branch,
+            self.literal(r.name),
+            r.checksum.replace('\'', "''"),
+            r.how,
+            r.duration_ms,
+            r.down_sql.map_or_else(|| "NULL".to_string(), |s| self.literal(s)),
+        )
+    }
+
+    /// Deletes a record.
+    pub fn delete_record(self, table: &TableName, version: Version) -> String {
+        format!("DELETE FROM {} WHERE version = {}", table.quoted(), version.get())
+    }
+
+    /// Returns one row when `version` is recorded.
+    pub fn select_recorded(self, table: &TableName, version: Version) -> String {
+        format!("SELECT 1 FROM {} WHERE version = {}", table.quoted(), version.get())
+    }
+
+    /// Reads the stored down script of a record.
+    pub fn select_down(self, table: &TableName, version: Version) -> String {
+        format!("SELECT down_sql FROM {} WHERE version = {}", table.quoted(), version.get())
+    }
+
+    /// Opens a transaction. SQLite takes the write lock at once, so that
+    /// concurrent runs queue instead of failing on a lock upgrade.
+    pub fn begin(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        }
+    }
+
+    /// Commits.
+    pub fn commit(self) -> &'static str {
+        "COMMIT"
+    }
+
+    /// Rolls back.
+    pub fn rollback(self) -> &'static str {
+        "ROLLBACK"
+    }
+
+    /// Sets the lock timeout for the rest of the transaction (PostgreSQL),
+    /// or for the session when `local` is false.
+    pub fn lock_timeout(self, ms: u32, local: bool) -> Option<String> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => {
+                Some(format!("SET {}lock_timeout = '{ms}ms'", if local { "LOCAL " } else { "" }))
+            }
+        }
+    }
+
+    /// Restores the session's lock timeout after a no-transaction script.
+    pub fn reset_lock_timeout(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("RESET lock_timeout"),
+        }
+    }
+
+    /// A string literal. PostgreSQL gets dollar quoting when the text holds
+    /// quotes or backslashes, so the result does not depend on
+    /// `standard_conforming_strings`.
+    pub fn literal(self, text: &str) -> String {
+        match self {
+            Dialect::Postgres if text.contains(['\'', '\\']) => {
+                let mut tag = "$ebbtide$".to_string();
+                let mut n = 0;
+                // The closing tag must be the first occurrence after the opening one.
+                while format!("{text}{tag}").find(&tag) != Some(text.len()) {
+                    n += 1;
+                    tag = format!("$ebbtide{n}$");
+                }
+                format!("{tag}{text}{tag}")
+            }
+            _ => format!("'{}'", text.replace('\'', "''")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_plain_identifiers() {
+        assert_eq!(TableName::parse("ebbtide_migrations").unwrap().quoted(), "\"ebbtide_migrations\"");
+        assert_eq!(TableName::parse("app.versions").unwrap().quoted(), "\"app\".\"versions\"");
+        for bad in ["", "a b", "x\"; DROP TABLE users; --", "t;", "1abc", "a.b.c", "a.", "ü", &"x".repeat(64)] {
+            assert!(TableName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lock_keys_differ_per_table() {
+        let a = TableName::parse("a").unwrap().lock_key();
+        let b = TableName::parse("s.a").unwrap().lock_key();
+        assert_ne!(a, b);
+        assert_eq!(a, TableName::parse("a").unwrap().lock_key());
+    }
+
+    #[test]
+    fn literals_survive_quotes_and_backslashes() {
+        assert_eq!(Dialect::Sqlite.literal("it's"), "'it''s'");
+        assert_eq!(Dialect::Postgres.literal("plain"), "'plain'");
+        assert_eq!(Dialect::Postgres.literal("it's \\n"), "$ebbtide$it's \\n$ebbtide$");
+        assert_eq!(Dialect::Postgres.literal("'$ebbtide$'"), "$ebbtide1$'$ebbtide$'$ebbtide1$");
+        assert_eq!(Dialect::Postgres.literal("'x$ebbtide"), "$ebbtide1$'x$ebbtide$ebbtide1$");
+    }
+}

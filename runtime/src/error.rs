@@ -1,0 +1,108 @@
+//! The errors of the runtime.
+
+use std::fmt;
+
+use crate::dialect::BadTableName;
+use crate::plan::Refusal;
+use crate::Version;
+
+/// Everything that can go wrong when ebbtide talks to a database.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The planner refused the request; nothing was executed.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// A migration's SQL failed.
+    #[error(transparent)]
+    MigrationFailed(Box<MigrationFailure>),
+    /// The database failed outside a migration (the version table, a lock,
+    /// a transaction).
+    #[error("{context}: {message}")]
+    Database {
+        /// What ebbtide was doing.
+        context: String,
+        /// The database's message.
+        message: String,
+    },
+    /// The configured version-table name is not a plain identifier.
+    #[error(transparent)]
+    TableName(#[from] BadTableName),
+    /// The database could not be reached.
+    #[error("cannot connect to {target}: {message}")]
+    Connect {
+        /// The database, without its password.
+        target: String,
+        /// Why.
+        message: String,
+    },
+    /// The version table holds a row ebbtide cannot read.
+    #[error("the version table {table} holds a row ebbtide cannot read ({detail}); was it edited by hand?")]
+    CorruptRecord {
+        /// The table.
+        table: String,
+        /// What is wrong with the row.
+        detail: String,
+    },
+}
+
+/// A migration (or down script) whose SQL failed, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationFailure {
+    /// What was being done: `apply expand migration 0003_add_email`.
+    pub step: String,
+    /// The migration's version.
+    pub version: Version,
+    /// The script's file (or `version table` for a stored down script).
+    pub path: String,
+    /// The line where the failing statement starts.
+    pub line: u32,
+    /// The failing statement.
+    pub statement: String,
+    /// The database's message.
+    pub message: String,
+    /// What state the failure left, and what to do.
+    pub aftermath: Aftermath,
+}
+
+/// What a failed migration left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aftermath {
+    /// The migration's transaction rolled back: nothing of it remains, and
+    /// the migrations before it in the run stay applied.
+    RolledBack,
+    /// All-or-nothing mode: the whole run rolled back.
+    RunRolledBack,
+    /// A `no-transaction` script: the statements before the failing one
+    /// stayed applied and the migration is not recorded.
+    PartiallyApplied,
+}
+
+impl fmt::Display for MigrationFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut statement: String = self.statement.split_whitespace().collect::<Vec<_>>().join(" ");
+        if statement.chars().count() > 160 {
+            statement = statement.chars().take(157).collect::<String>() + "...";
+        }
+        write!(f, "{} failed at {}:{}: {}\n  statement: {statement}\n  ", self.step, self.path, self.line, self.message)?;
+        match self.aftermath {
+            Aftermath::RolledBack => f.write_str(
+                "its transaction was rolled back: nothing of it was applied or recorded; fix the migration and run again",
+            ),
+            Aftermath::RunRolledBack => f.write_str(
+                "all-or-nothing mode: the whole run was rolled back and the database is as it was before it",
+            ),
+            Aftermath::PartiallyApplied => f.write_str(
+                "it runs outside a transaction (no-transaction), so the statements before this one stayed applied and it is NOT recorded; \
+                 undo them or make the script idempotent (IF NOT EXISTS, e.g. drop an INVALID index left by CREATE INDEX CONCURRENTLY), then run again",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MigrationFailure {}
+
+impl Error {
+    pub(crate) fn database(context: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Database { context: context.into(), message: message.into() }
+    }
+}

@@ -1,0 +1,490 @@
+//! Executing plans. Drivers only run SQL text; this module decides the
+//! order of locking, reading, planning, transactions and records, once for
+//! every engine.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::dialect::{Dialect, NewRecord, TableName};
+use crate::error::{Aftermath, Error, MigrationFailure};
+use crate::migrator::Migrator;
+use crate::plan::{Plan, Request, Step};
+use crate::record::{How, Record, State};
+use crate::{Branch, Script, Version};
+
+/// A database error, as a driver reports it.
+#[derive(Debug, Clone)]
+pub(crate) struct DbError {
+    pub message: String,
+    /// The statement failed because the table (or its schema) does not exist.
+    pub undefined_table: bool,
+}
+
+/// A database connection, seen as something that runs SQL text.
+///
+/// The futures of the SQLite driver never wait, which is what lets its
+/// public API be synchronous.
+pub(crate) trait Driver {
+    fn dialect(&self) -> Dialect;
+    /// Whether `lock` excludes every other run for its whole duration. When
+    /// it does not (SQLite), each step re-checks, inside its transaction,
+    /// that it still needs doing.
+    fn exclusive_lock(&self) -> bool;
+    async fn execute(&mut self, sql: &str) -> Result<(), DbError>;
+    async fn query(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError>;
+    async fn lock(&mut self, table: &TableName) -> Result<(), DbError>;
+    async fn unlock(&mut self, table: &TableName) -> Result<(), DbError>;
+}
+
+/// What a run did, step by step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Whether the version table was created.
+    pub created_table: bool,
+    /// The steps that ran, in order.
+    pub steps: Vec<Done>,
+}
+
+impl Report {
+    /// Whether the run changed nothing.
+    pub fn is_empty(&self) -> bool {
+        !self.created_table && self.steps.iter().all(|s| s.skipped)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("nothing to do");
+        }
+        let mut first = true;
+        if self.created_table {
+            f.write_str("created the version table")?;
+            first = false;
+        }
+        for step in &self.steps {
+            if !first {
+                writeln!(f)?;
+            }
+            first = false;
+            write!(f, "{step}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One step of a run, done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Done {
+    /// `apply`, `revert`, `stamp` or `unstamp`.
+    pub verb: &'static str,
+    /// The migration's version.
+    pub version: Version,
+    /// Its branch.
+    pub branch: Branch,
+    /// Its name.
+    pub name: String,
+    /// How long it took.
+    pub duration: Duration,
+    /// Another run did it first (SQLite runs interleave step by step).
+    pub skipped: bool,
+}
+
+impl fmt::Display for Done {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let past = match self.verb {
+            "apply" => "applied",
+            "revert" => "reverted",
+            "stamp" => "stamped",
+            _ => "unstamped",
+        };
+        write!(f, "{past} {} {}_{} ({} ms)", self.branch, self.version, self.name, self.duration.as_millis())?;
+        if self.skipped {
+            f.write_str(" - already done by a concurrent run, skipped")?;
+        }
+        Ok(())
+    }
+}
+
+/// Progress of a run, for progress bars and logs.
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    /// The plan is made; `steps` steps will run.
+    Planned {
+        /// Number of steps.
+        steps: usize,
+    },
+    /// A step starts.
+    Started(&'a Step<'a>),
+    /// A step is done.
+    Finished(&'a Done),
+}
+
+/// Reads the version table: `None` when it does not exist.
+pub(crate) async fn read_state<D: Driver>(d: &mut D, table: &TableName) -> Result<State, Error> {
+    let rows = match d.query(&d.dialect().select_records(table)).await {
+        Ok(rows) => rows,
+        Err(e) if e.undefined_table => return Ok(None),
+        Err(e) => return Err(Error::database(format!("cannot read the version table {table}"), e.message)),
+    };
+    let corrupt = |detail: String| Error::CorruptRecord { table: table.to_string(), detail };
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        let version = text(0).parse::<u32>().map_err(|_| corrupt(format!("version {:?}", text(0))))?;
+        let branch = Branch::parse(&text(1)).ok_or_else(|| corrupt(format!("branch {:?}", text(1))))?;
+        let how = How::parse(&text(4)).ok_or_else(|| corrupt(format!("how {:?}", text(4))))?;
+        records.push(Record {
+            version: Version::new(version),
+            branch,
+            name: text(2),
+            checksum: text(3),
+            how,
+            applied_at: text(5),
+            duration_ms: text(6).parse().unwrap_or(0),
+            has_down: matches!(text(7).as_str(), "1" | "t" | "true"),
+        });
+    }
+    Ok(Some(records))
+}
+
+/// Runs a request: plans it on a first read, and when there is work, takes
+/// the lock, plans again on a fresh read, and executes. The lock is released
+/// on every way out.
+pub(crate) async fn run<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<Report, Error> {
+    let table = migrator.table_name();
+    let state = read_state(d, table).await?;
+    if migrator.plan(state.as_deref(), request)?.is_empty() {
+        return Ok(Report::default());
+    }
+    d.lock(table)
+        .await
+        .map_err(|e| Error::database(format!("cannot take the migration lock on {table}"), e.message))?;
+    let result = run_locked(d, migrator, request).await;
+    let unlocked = d.unlock(table).await;
+    let report = result?;
+    unlocked.map_err(|e| Error::database(format!("cannot release the migration lock on {table}"), e.message))?;
+    Ok(report)
+}
+
+async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<Report, Error> {
+    let table = migrator.table_name();
+    let state = read_state(d, table).await?;
+    let plan = migrator.plan(state.as_deref(), request)?;
+    execute_plan(d, migrator, &plan).await
+}
+
+async fn execute_plan<D: Driver>(d: &mut D, migrator: &Migrator<'_>, plan: &Plan<'_>) -> Result<Report, Error> {
+    let table = migrator.table_name();
+    let dialect = d.dialect();
+    let mut report = Report::default();
+    migrator.notify(Event::Planned { steps: plan.steps.len() });
+    if plan.create_table {
+        d.execute(&dialect.create_table(table))
+            .await
+            .map_err(|e| Error::database(format!("cannot create the version table {table}"), e.message))?;
+        report.created_table = true;
+    }
+    let one_transaction = migrator.options().all_or_nothing;
+    if one_transaction {
+        control(d, dialect.begin(), "begin the all-or-nothing transaction").await?;
+    }
+    for step in &plan.steps {
+        migrator.notify(Event::Started(step));
+        match execute_step(d, migrator, step, one_transaction).await {
+            Ok(done) => {
+                migrator.notify(Event::Finished(&done));
+                report.steps.push(done);
+            }
+            Err(e) => {
+                if one_transaction {
+                    let _ = d.execute(dialect.rollback()).await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    if one_transaction {
+        control(d, dialect.commit(), "commit the all-or-nothing transaction").await?;
+    }
+    Ok(report)
+}
+
+async fn control<D: Driver>(d: &mut D, sql: &str, what: &str) -> Result<(), Error> {
+    d.execute(sql).await.map_err(|e| Error::database(format!("cannot {what}"), e.message))
+}
+
+/// The script a step runs, and how the version table records it.
+struct Work<'s> {
+    script: Option<Cow<'s, Script>>,
+    record: RecordChange<'s>,
+}
+
+/// The version-table write of a step.
+enum RecordChange<'s> {
+    Insert(&'s crate::Migration, How),
+    Delete(Version),
+}
+
+impl RecordChange<'_> {
+    /// The statement, once the script's duration is known.
+    fn sql(&self, dialect: Dialect, table: &TableName, duration: Duration) -> String {
+        match self {
+            RecordChange::Insert(m, how) => dialect.insert_record(
+                table,
+                &NewRecord {
+                    version: m.version,
+                    branch: m.branch,
+                    name: &m.name,
+                    checksum: &m.checksum,
+                    how: *how,
+                    duration_ms: i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
+                    down_sql: m.down.as_ref().map(|s| s.sql.as_ref()),
+                },
+            ),
+            RecordChange::Delete(version) => dialect.delete_record(table, *version),
+        }
+    }
+
+    /// A step is done when its version is recorded (apply, stamp) or when
+    /// it is not (revert, unstamp).
+    fn done_when_recorded(&self) -> bool {
+        matches!(self, RecordChange::Insert(..))
+    }
+}
+
+async fn work_of<'s, D: Driver>(d: &mut D, table: &TableName, step: &'s Step<'s>) -> Result<Work<'s>, Error> {
+    Ok(match step {
+        Step::Apply(m) => Work { script: Some(Cow::Borrowed(&m.up)), record: RecordChange::Insert(m, How::Applied) },
+        Step::Stamp(m) => Work { script: None, record: RecordChange::Insert(m, How::Stamped) },
+        Step::Unstamp(r) => Work { script: None, record: RecordChange::Delete(r.version) },
+        Step::Revert { record, embedded } => {
+            let script = match embedded.and_then(|m| m.down.as_ref()) {
+                Some(down) => Cow::Borrowed(down),
+                None => Cow::Owned(stored_down(d, table, record).await?),
+            };
+            Work { script: Some(script), record: RecordChange::Delete(record.version) }
+        }
+    })
+}
+
+/// The down script stored in the version table for `record`, split into
+/// statements.
+async fn stored_down<D: Driver>(d: &mut D, table: &TableName, record: &Record) -> Result<Script, Error> {
+    let rows = d
+        .query(&d.dialect().select_down(table, record.version))
+        .await
+        .map_err(|e| Error::database(format!("cannot read the down script of {}", record.id()), e.message))?;
+    let sql = rows.into_iter().next().and_then(|r| r.into_iter().next().flatten()).ok_or_else(|| {
+        Error::database(format!("cannot revert {}", record.id()), "its down script is no longer in the version table")
+    })?;
+    let statements = ebbtide_core::split::split(&sql)
+        .map_err(|u| Error::database(format!("cannot revert {}", record.id()), format!("its stored down script has an unterminated {}", u.what)))?
+        .into_iter()
+        .filter_map(|p| p.statement)
+        .map(|r| crate::Statement {
+            start: r.start as u32,
+            end: r.end as u32,
+            line: ebbtide_core::lexer::line_of(&sql, r.start),
+        })
+        .collect::<Vec<_>>();
+    Ok(Script {
+        path: Cow::Owned(format!("{} (down script stored in {table})", record.id())),
+        sql: Cow::Owned(sql),
+        statements: Cow::Owned(statements),
+        no_transaction: false,
+        lock_timeout_ms: None,
+    })
+}
+
+async fn execute_step<D: Driver>(
+    d: &mut D,
+    migrator: &Migrator<'_>,
+    step: &Step<'_>,
+    in_run_transaction: bool,
+) -> Result<Done, Error> {
+    let dialect = d.dialect();
+    let table = migrator.table_name();
+    let work = work_of(d, table, step).await?;
+    let started = Instant::now();
+    let no_transaction = work.script.as_ref().is_some_and(|s| s.no_transaction) && !in_run_transaction;
+    let lock_timeout = work
+        .script
+        .as_ref()
+        .and_then(|s| s.lock_timeout_ms)
+        .or(migrator.default_lock_timeout_ms());
+    let recheck = !d.exclusive_lock();
+    let done = |duration: Duration, skipped: bool| Done {
+        verb: step.verb(),
+        version: step.version(),
+        branch: step.branch(),
+        name: step.name().to_string(),
+        duration,
+        skipped,
+    };
+    let context = |what: &str| format!("cannot {what} for {step}");
+
+    if no_transaction {
+        if recheck && already_done(d, table, step, &work).await? {
+            return Ok(done(Duration::ZERO, true));
+        }
+        if let Some(sql) = lock_timeout.and_then(|ms| dialect.lock_timeout(ms, false)) {
+            control(d, &sql, "set the lock timeout").await?;
+        }
+        let ran = run_script(d, step, work.script.as_deref(), Aftermath::PartiallyApplied).await;
+        if lock_timeout.is_some()
+            && let Some(sql) = dialect.reset_lock_timeout()
+        {
+            control(d, sql, "reset the lock timeout").await?;
+        }
+        ran?;
+        let duration = started.elapsed();
+        control(d, dialect.begin(), &context("begin the version-table transaction")).await?;
+        let recorded = d.execute(&work.record.sql(dialect, table, duration)).await;
+        if let Err(e) = recorded {
+            let _ = d.execute(dialect.rollback()).await;
+            return Err(Error::database(context("record the migration"), e.message));
+        }
+        control(d, dialect.commit(), &context("commit the version table")).await?;
+        return Ok(done(duration, false));
+    }
+
+    if !in_run_transaction {
+        control(d, dialect.begin(), &context("begin a transaction")).await?;
+    }
+    let result: Result<bool, Error> = async {
+        if recheck && already_done(d, table, step, &work).await? {
+            return Ok(true);
+        }
+        if let Some(sql) = lock_timeout.and_then(|ms| dialect.lock_timeout(ms, true)) {
+            control(d, &sql, "set the lock timeout").await?;
+        }
+        let aftermath = if in_run_transaction { Aftermath::RunRolledBack } else { Aftermath::RolledBack };
+        run_script(d, step, work.script.as_deref(), aftermath).await?;
+        d.execute(&work.record.sql(dialect, table, started.elapsed()))
+            .await
+            .map_err(|e| Error::database(context("record the migration"), e.message))?;
+        Ok(false)
+    }
+    .await;
+    match result {
+        Ok(skipped) => {
+            if !in_run_transaction {
+                if skipped {
+                    control(d, dialect.rollback(), &context("end the transaction")).await?;
+                } else {
+                    control(d, dialect.commit(), &context("commit")).await?;
+                }
+            }
+            Ok(done(started.elapsed(), skipped))
+        }
+        Err(e) => {
+            if !in_run_transaction {
+                let _ = d.execute(dialect.rollback()).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Whether a concurrent run already did `step`.
+async fn already_done<D: Driver>(d: &mut D, table: &TableName, step: &Step<'_>, work: &Work<'_>) -> Result<bool, Error> {
+    let rows = d
+        .query(&d.dialect().select_recorded(table, step.version()))
+        .await
+        .map_err(|e| Error::database(format!("cannot read the version table {table}"), e.message))?;
+    Ok(rows.is_empty() != work.record.done_when_recorded())
+}
+
+async fn run_script<D: Driver>(d: &mut D, step: &Step<'_>, script: Option<&Script>, aftermath: Aftermath) -> Result<(), Error> {
+    let Some(script) = script else { return Ok(()) };
+    for (line, sql) in script.statements() {
+        if let Err(e) = d.execute(sql).await {
+            return Err(Error::MigrationFailed(Box::new(MigrationFailure {
+                step: step.to_string(),
+                version: step.version(),
+                path: script.path.to_string(),
+                line,
+                statement: sql.to_string(),
+                message: e.message,
+                aftermath,
+            })));
+        }
+    }
+    Ok(())
+}
+
+/// A driver that prints instead of executing: reads go to the real
+/// database, writes are collected as a script for review (`--sql`).
+pub(crate) struct Recorder<'d, D> {
+    inner: &'d mut D,
+    pub script: String,
+}
+
+impl<'d, D: Driver> Recorder<'d, D> {
+    pub fn new(inner: &'d mut D) -> Self {
+        Recorder { inner, script: String::new() }
+    }
+}
+
+impl<D: Driver> Driver for Recorder<'_, D> {
+    fn dialect(&self) -> Dialect {
+        self.inner.dialect()
+    }
+
+    fn exclusive_lock(&self) -> bool {
+        true
+    }
+
+    async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        let sql = sql.trim().trim_end_matches(';').trim_end();
+        self.script.push_str(sql);
+        self.script.push_str(";\n");
+        Ok(())
+    }
+
+    async fn query(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        self.inner.query(sql).await
+    }
+
+    async fn lock(&mut self, _: &TableName) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    async fn unlock(&mut self, _: &TableName) -> Result<(), DbError> {
+        Ok(())
+    }
+}
+
+/// The SQL a request would run, without running it (Alembic's offline mode).
+pub(crate) async fn script<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<String, Error> {
+    let table = migrator.table_name();
+    let state = read_state(d, table).await?;
+    let plan = migrator.plan(state.as_deref(), request)?;
+    let mut recorder = Recorder::new(d);
+    let mut out = format!("-- ebbtide {request}: {} step(s), version table {table}\n", plan.steps.len());
+    if plan.create_table {
+        recorder.execute(&recorder.dialect().create_table(table)).await.ok();
+    }
+    let one_transaction = migrator.options().all_or_nothing;
+    if one_transaction {
+        let begin = recorder.dialect().begin();
+        recorder.execute(begin).await.ok();
+    }
+    out.push_str(&std::mem::take(&mut recorder.script));
+    for step in &plan.steps {
+        let file = match step {
+            Step::Apply(m) => format!(" ({})", m.up.path),
+            Step::Revert { embedded: Some(m), .. } => m.down.as_ref().map(|s| format!(" ({})", s.path)).unwrap_or_default(),
+            _ => String::new(),
+        };
+        out.push_str(&format!("\n-- {step}{file}\n"));
+        execute_step(&mut recorder, migrator, step, one_transaction).await?;
+        out.push_str(&std::mem::take(&mut recorder.script));
+    }
+    if one_transaction {
+        out.push_str(&format!("{};\n", recorder.dialect().commit()));
+    }
+    Ok(out)
+}

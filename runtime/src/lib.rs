@@ -1,0 +1,103 @@
+//! Compile-time embedded SQL migrations for zero-downtime rolling upgrades.
+//!
+//! ebbtide embeds a `migrations/` directory into your binary at build time
+//! and applies it at run time against a version table in SQLite (the
+//! embedded default) or PostgreSQL. Migrations live in two branches, as in
+//! OpenStack Keystone's database workflow:
+//!
+//! - **expand** (`migrations/expand/`): additive changes only, safe while
+//!   the previous release still runs;
+//! - **contract** (`migrations/contract/`): destructive changes, run once no
+//!   instance of the previous release is left;
+//!
+//! after an optional **initial** history (`migrations/initial/`). The
+//! [`embed_migrations!`] macro refuses, at compile time, an expand migration
+//! that drops or rewrites what the old release needs, and a contract
+//! migration that adds what the new release needs.
+//!
+//! A rolling upgrade is `sync --expand`, deploy the new release everywhere,
+//! `sync --contract`. A service calls [`Sqlite::check`](sqlite::Sqlite::check)
+//! (or the PostgreSQL twin) before serving, and refuses a schema it cannot
+//! work with.
+//!
+//! ```
+//! ebbtide::embed_migrations!("../migrations");
+//!
+//! # fn main() -> Result<(), ebbtide::Error> {
+//! # #[cfg(feature = "sqlite")] {
+//! let conn = rusqlite::Connection::open_in_memory().unwrap();
+//! let migrator = ebbtide::Migrator::new(&migrations::MIGRATIONS);
+//! let db = migrator.sqlite(&conn);
+//! assert_eq!(db.check()?, ebbtide::Verdict::Unmanaged);
+//! db.sync(ebbtide::Scope::Expand)?;
+//! assert!(matches!(db.check()?, ebbtide::Verdict::ContractPending { .. }));
+//! db.sync(ebbtide::Scope::Contract)?;
+//! assert_eq!(db.check()?, ebbtide::Verdict::Current);
+//! # }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Features: `sqlite` (default, bundled SQLite through rusqlite),
+//! `postgres` (tokio-postgres), `cli` (the [`cli`] module and the `ebbtide`
+//! binary).
+
+#![warn(missing_docs)]
+
+extern crate self as ebbtide;
+
+mod check;
+pub mod dialect;
+mod error;
+mod exec;
+mod migrations;
+mod migrator;
+mod ops;
+pub mod plan;
+mod record;
+pub mod status;
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
+#[cfg(feature = "cli")]
+pub mod cli;
+
+pub use check::Verdict;
+pub use ebbtide_core::{Branch, Diagnostic, Diagnostics, Migration, Script, Statement, Version};
+pub use error::{Aftermath, Error, MigrationFailure};
+pub use exec::{Done, Event, Report};
+pub use migrations::Migrations;
+pub use migrator::Migrator;
+pub use plan::{Plan, PlanOptions, Refusal, Request, Scope, Step, VersionInfo};
+pub use record::{How, Record};
+
+/// Embeds a migrations directory at build time.
+///
+/// `embed_migrations!("migrations")` reads `migrations/` (relative to the
+/// crate's `Cargo.toml`) while the crate compiles, checks every rule
+/// (file names, the version sequence, directives, and what each branch may
+/// do), and expands to a module:
+///
+/// ```text
+/// pub mod migrations {
+///     pub const V0001_CREATE_USERS: ebbtide::Version = ...;   // one per migration
+///     pub static MIGRATIONS: ebbtide::Migrations = ...;       // all of them, in order
+/// }
+/// ```
+///
+/// Every problem becomes a compile error that names the file, the line and
+/// what to do. Editing an embedded file rebuilds the crate; for added or
+/// removed files to rebuild it too, add a `build.rs` beside `Cargo.toml`:
+///
+/// ```
+/// fn main() {
+///     println!("cargo:rerun-if-changed=migrations");
+/// }
+/// ```
+///
+/// Without one, the macro warns.
+pub use ebbtide_macros::embed_migrations;

@@ -1,0 +1,159 @@
+//! [`Migrator`]: the configured entry point to every database operation.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::dialect::{BadTableName, TableName};
+use crate::exec::Event;
+use crate::plan::{self, Plan, PlanOptions, Refusal, Request};
+use crate::record::Record;
+use crate::Migrations;
+
+type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+
+/// A release's migrations plus the options to apply them with.
+///
+/// Build one per process (it is cheap), then hand it a connection:
+/// [`Migrator::sqlite`] for SQLite (synchronous) or [`Migrator::postgres`]
+/// for PostgreSQL (async).
+///
+/// ```
+/// ebbtide::embed_migrations!("../migrations");
+///
+/// # fn main() -> Result<(), ebbtide::Error> {
+/// let migrator = ebbtide::Migrator::new(&migrations::MIGRATIONS);
+/// # #[cfg(feature = "sqlite")] {
+/// let conn = rusqlite::Connection::open_in_memory().unwrap();
+/// let report = migrator.sqlite(&conn).sync(ebbtide::Scope::All)?;
+/// assert!(!report.is_empty());
+/// assert!(migrator.sqlite(&conn).check()?.may_serve());
+/// # }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Migrator<'m> {
+    migrations: &'m Migrations,
+    table: TableName,
+    options: PlanOptions,
+    lock_timeout: Option<Duration>,
+    busy_timeout: Duration,
+    observer: Option<Observer>,
+}
+
+impl fmt::Debug for Migrator<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Migrator")
+            .field("migrations", &self.migrations.len())
+            .field("table", &self.table)
+            .field("options", &self.options)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("busy_timeout", &self.busy_timeout)
+            .finish()
+    }
+}
+
+impl<'m> Migrator<'m> {
+    /// A migrator with the defaults: version table `ebbtide_migrations`,
+    /// one transaction per migration, divergence refused, no lock timeout,
+    /// 60 s of waiting for SQLite's write lock.
+    pub fn new(migrations: &'m Migrations) -> Self {
+        Migrator {
+            migrations,
+            table: TableName::default(),
+            options: PlanOptions::default(),
+            lock_timeout: None,
+            busy_timeout: Duration::from_secs(60),
+            observer: None,
+        }
+    }
+
+    /// Names the version table (`table` or, on PostgreSQL, `schema.table`).
+    /// Anything but plain identifiers is refused before any SQL is built.
+    pub fn table(mut self, name: &str) -> Result<Self, BadTableName> {
+        self.table = TableName::parse(name)?;
+        Ok(self)
+    }
+
+    /// Runs even though applied migrations were edited since they ran.
+    pub fn allow_divergent(mut self, allow: bool) -> Self {
+        self.options.allow_divergent = allow;
+        self
+    }
+
+    /// Runs a whole request in one transaction: all of it is applied, or
+    /// nothing. Refuses plans holding `no-transaction` migrations.
+    pub fn all_or_nothing(mut self, yes: bool) -> Self {
+        self.options.all_or_nothing = yes;
+        self
+    }
+
+    /// PostgreSQL `lock_timeout` for every migration without its own
+    /// `-- ebbtide: lock-timeout` directive: a migration queued behind a
+    /// long transaction fails fast instead of blocking the service's queries.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = Some(timeout);
+        self
+    }
+
+    /// How long SQLite waits for another connection's write lock.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Calls `observer` as a run progresses (progress bars, logs).
+    pub fn observe(mut self, observer: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// The migrations.
+    pub fn migrations(&self) -> &'m Migrations {
+        self.migrations
+    }
+
+    /// The version table's name.
+    pub fn table_name(&self) -> &TableName {
+        &self.table
+    }
+
+    /// The planner's options.
+    pub fn options(&self) -> PlanOptions {
+        self.options
+    }
+
+    pub(crate) fn default_lock_timeout_ms(&self) -> Option<u32> {
+        self.lock_timeout.map(|d| u32::try_from(d.as_millis().max(1)).unwrap_or(u32::MAX))
+    }
+
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn busy_timeout_value(&self) -> Duration {
+        self.busy_timeout
+    }
+
+    pub(crate) fn notify(&self, event: Event<'_>) {
+        if let Some(observer) = &self.observer {
+            observer(&event);
+        }
+    }
+
+    /// Plans a request against a recorded state, without a database: what
+    /// would run, or why it is refused.
+    pub fn plan<'a>(&'a self, state: Option<&'a [Record]>, request: Request) -> Result<Plan<'a>, Refusal> {
+        plan::plan(self.migrations, state, request, self.options)
+    }
+
+    /// Operations on a SQLite connection.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite<'c>(&'c self, conn: &'c rusqlite::Connection) -> crate::sqlite::Sqlite<'c> {
+        crate::sqlite::Sqlite::new(self, conn)
+    }
+
+    /// Operations on a PostgreSQL connection.
+    #[cfg(feature = "postgres")]
+    pub fn postgres<'c>(&'c self, client: &'c tokio_postgres::Client) -> crate::postgres::Postgres<'c> {
+        crate::postgres::Postgres::new(self, client)
+    }
+}

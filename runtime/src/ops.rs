@@ -1,0 +1,109 @@
+//! The operations every engine offers, written once as async functions
+//! over a [`Driver`]; the SQLite and PostgreSQL front-ends are thin
+//! wrappers around them.
+
+use crate::check::Verdict;
+use crate::exec::{self, Driver, Report};
+use crate::migrator::Migrator;
+use crate::plan::{Request, VersionInfo};
+use crate::record::State;
+use crate::status::{self, Row};
+use crate::Error;
+
+pub(crate) async fn run<D: Driver>(d: &mut D, m: &Migrator<'_>, request: Request) -> Result<Report, Error> {
+    exec::run(d, m, request).await
+}
+
+pub(crate) async fn script<D: Driver>(d: &mut D, m: &Migrator<'_>, request: Request) -> Result<String, Error> {
+    exec::script(d, m, request).await
+}
+
+pub(crate) async fn records<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<State, Error> {
+    exec::read_state(d, m.table_name()).await
+}
+
+pub(crate) async fn check<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<Verdict, Error> {
+    let state = records(d, m).await?;
+    Ok(Verdict::new(m.migrations(), state.as_deref()))
+}
+
+pub(crate) async fn version<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<VersionInfo, Error> {
+    let state = records(d, m).await?;
+    Ok(VersionInfo::new(m.migrations(), state.as_deref()))
+}
+
+pub(crate) async fn status<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<Vec<Row>, Error> {
+    let state = records(d, m).await?;
+    Ok(status::rows(m.migrations(), state.as_deref()))
+}
+
+/// Generates the public operations of a front-end type (`Sqlite`,
+/// `Postgres`) once: `$finish` turns the shared async function's future
+/// into the front-end's result (blocking for SQLite, `.await` for PostgreSQL).
+macro_rules! front_end {
+    ($ty:ident, [$($asyncness:tt)?], $finish:ident) => {
+        impl $ty<'_> {
+            /// Applies the pending migrations of `scope` (Keystone's `db_sync`,
+            /// `--expand`, `--contract`). Each migration runs in its own
+            /// transaction with its version-table row.
+            pub $($asyncness)? fn sync(&self, scope: $crate::Scope) -> Result<$crate::Report, $crate::Error> {
+                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Sync(scope)))
+            }
+
+            /// Applies every pending migration up to and including `target`.
+            pub $($asyncness)? fn upgrade(&self, target: $crate::Version) -> Result<$crate::Report, $crate::Error> {
+                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Upgrade(target)))
+            }
+
+            /// Reverts every recorded migration above `target` (0: all), newest
+            /// first. Refused, with nothing executed, if one has no down script.
+            pub $($asyncness)? fn downgrade(&self, target: $crate::Version) -> Result<$crate::Report, $crate::Error> {
+                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Downgrade(target)))
+            }
+
+            /// Records exactly the migrations up to `target` as present,
+            /// without running them, and removes the records above it.
+            pub $($asyncness)? fn goto(&self, target: $crate::Version) -> Result<$crate::Report, $crate::Error> {
+                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Goto(target)))
+            }
+
+            /// Puts an unmanaged database under version control, at version 0.
+            pub $($asyncness)? fn version_control(&self) -> Result<$crate::Report, $crate::Error> {
+                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::VersionControl))
+            }
+
+            /// Runs any request.
+            pub $($asyncness)? fn run(&self, request: $crate::Request) -> Result<$crate::Report, $crate::Error> {
+                $finish!($crate::ops::run(&mut self.driver(), self.migrator, request))
+            }
+
+            /// The SQL `request` would run, version-table writes included,
+            /// without writing anything (the version table is read).
+            pub $($asyncness)? fn script(&self, request: $crate::Request) -> Result<String, $crate::Error> {
+                $finish!($crate::ops::script(&mut self.driver(), self.migrator, request))
+            }
+
+            /// The startup guard's verdict: call it before serving. One query,
+            /// whatever the number of migrations.
+            pub $($asyncness)? fn check(&self) -> Result<$crate::Verdict, $crate::Error> {
+                $finish!($crate::ops::check(&mut self.driver(), self.migrator))
+            }
+
+            /// Keystone's `version`: the overall version and each branch's head.
+            pub $($asyncness)? fn version(&self) -> Result<$crate::VersionInfo, $crate::Error> {
+                $finish!($crate::ops::version(&mut self.driver(), self.migrator))
+            }
+
+            /// Every migration, embedded or recorded, with its state.
+            pub $($asyncness)? fn status(&self) -> Result<Vec<$crate::status::Row>, $crate::Error> {
+                $finish!($crate::ops::status(&mut self.driver(), self.migrator))
+            }
+
+            /// The version table's rows, or `None` when it does not exist.
+            pub $($asyncness)? fn records(&self) -> Result<Option<Vec<$crate::Record>>, $crate::Error> {
+                $finish!($crate::ops::records(&mut self.driver(), self.migrator))
+            }
+        }
+    };
+}
+pub(crate) use front_end;

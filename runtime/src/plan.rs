@@ -1,0 +1,455 @@
+//! The planner: a pure function from (embedded migrations, recorded state,
+//! request) to the ordered steps to run, or a refusal with its reason.
+//!
+//! Every rule of the workflow lives here, once: branch order, targets,
+//! reversibility, divergence and the compatibility window. Drivers only
+//! execute what the planner returns.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::record::Record;
+use crate::{Branch, Migration, Migrations, Version};
+
+/// Which migrations `sync` runs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Everything pending, in version order (an offline upgrade).
+    #[default]
+    All,
+    /// Pending initial and expand migrations (before deploying the new release).
+    Expand,
+    /// Pending contract migrations (once the old release is gone).
+    Contract,
+}
+
+/// An operation on the database, as Keystone's `database` commands name them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Apply pending migrations of a scope.
+    Sync(Scope),
+    /// Apply every pending migration up to and including a version.
+    Upgrade(Version),
+    /// Revert every recorded migration above a version (0: all of them).
+    Downgrade(Version),
+    /// Record exactly the migrations up to a version as present, without
+    /// running anything; remove the records above it.
+    Goto(Version),
+    /// Create the version table on an unmanaged database, at version 0.
+    VersionControl,
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Request::Sync(Scope::All) => f.write_str("sync"),
+            Request::Sync(Scope::Expand) => f.write_str("sync --expand"),
+            Request::Sync(Scope::Contract) => f.write_str("sync --contract"),
+            Request::Upgrade(v) => write!(f, "upgrade {v}"),
+            Request::Downgrade(v) => write!(f, "downgrade {v}"),
+            Request::Goto(v) => write!(f, "goto {v}"),
+            Request::VersionControl => f.write_str("version-control"),
+        }
+    }
+}
+
+/// Switches that change what the planner accepts.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Run even though applied migrations were edited since (divergent checksums).
+    pub allow_divergent: bool,
+    /// Everything in one transaction: refuses `no-transaction` migrations.
+    pub all_or_nothing: bool,
+}
+
+/// One thing to do to the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// Run a migration's up script and record it as applied.
+    Apply(&'a Migration),
+    /// Run a recorded migration's down script and delete its record. The
+    /// down script is the embedded one when this release knows the
+    /// migration unchanged, the one stored in the version table otherwise.
+    Revert {
+        /// The record to delete.
+        record: &'a Record,
+        /// The embedded migration, when its down script is the one to run.
+        embedded: Option<&'a Migration>,
+    },
+    /// Record a migration as present without running it.
+    Stamp(&'a Migration),
+    /// Delete a record without running anything.
+    Unstamp(&'a Record),
+}
+
+impl Step<'_> {
+    /// The version the step is about.
+    pub fn version(&self) -> Version {
+        match self {
+            Step::Apply(m) | Step::Stamp(m) => m.version,
+            Step::Revert { record, .. } | Step::Unstamp(record) => record.version,
+        }
+    }
+
+    /// The branch the step is about.
+    pub fn branch(&self) -> Branch {
+        match self {
+            Step::Apply(m) | Step::Stamp(m) => m.branch,
+            Step::Revert { record, .. } | Step::Unstamp(record) => record.branch,
+        }
+    }
+
+    /// The migration's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Step::Apply(m) | Step::Stamp(m) => &m.name,
+            Step::Revert { record, .. } | Step::Unstamp(record) => &record.name,
+        }
+    }
+
+    /// What the step does, as a verb: `apply`, `revert`, `stamp`, `unstamp`.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Step::Apply(_) => "apply",
+            Step::Revert { .. } => "revert",
+            Step::Stamp(_) => "stamp",
+            Step::Unstamp(_) => "unstamp",
+        }
+    }
+
+    /// Whether the step runs outside a transaction.
+    pub fn no_transaction(&self) -> bool {
+        match self {
+            Step::Apply(m) => m.up.no_transaction,
+            Step::Revert { embedded: Some(m), .. } => m.down.as_ref().is_some_and(|d| d.no_transaction),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Step<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} migration {}_{}", self.verb(), self.branch(), self.version(), self.name())
+    }
+}
+
+/// What a request will do: the steps in order.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Plan<'a> {
+    /// Whether the version table must be created first.
+    pub create_table: bool,
+    /// The steps, in the order they run.
+    pub steps: Vec<Step<'a>>,
+}
+
+impl Plan<'_> {
+    /// Whether nothing needs doing.
+    pub fn is_empty(&self) -> bool {
+        !self.create_table && self.steps.is_empty()
+    }
+}
+
+/// A recorded migration that no longer matches the embedded one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// The version.
+    pub version: Version,
+    /// `0003_add_email` as recorded.
+    pub recorded: String,
+    /// `0003_add_email` as embedded.
+    pub embedded: String,
+    /// What differs: "its SQL was edited", "it was renamed", "it moved from expand to contract".
+    pub what: String,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.recorded == self.embedded {
+            write!(f, "{} {}", self.embedded, self.what)
+        } else {
+            write!(f, "{} (recorded as {}) {}", self.embedded, self.recorded, self.what)
+        }
+    }
+}
+
+/// Why the planner refuses a request. Nothing has been executed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Applied migrations were edited after they ran.
+    #[error(
+        "applied migrations differ from this release's: {}; restore the original files, or pass --allow-divergent (allow_divergent) if the edit is harmless",
+        list(.0)
+    )]
+    Divergent(Vec<Divergence>),
+    /// The database holds contract migrations this release does not know.
+    #[error(
+        "the database was contracted by a newer release (contract migration {} is unknown to this one); deploy that release instead of this one",
+        list(.0)
+    )]
+    NewerContract(Vec<String>),
+    /// A contract migration would run before an expand migration below it.
+    #[error(
+        "contract migration {contract} needs expand migration {missing}, which is not applied; run `sync --expand` first"
+    )]
+    ContractBeforeExpand {
+        /// The contract migration.
+        contract: String,
+        /// The missing expand (or initial) migration below it.
+        missing: String,
+    },
+    /// The target version is beyond this release's migrations.
+    #[error("version {target} is unknown to this release, whose latest migration is {latest}")]
+    UnknownTarget {
+        /// The requested target.
+        target: Version,
+        /// This release's latest version.
+        latest: Version,
+    },
+    /// Some migrations to revert have no down script.
+    #[error(
+        "cannot downgrade: {} {} no down script; nothing was reverted",
+        list(.0),
+        if .0.len() == 1 { "has" } else { "have" }
+    )]
+    Irreversible(Vec<String>),
+    /// All-or-nothing mode cannot hold a migration that runs outside a transaction.
+    #[error(
+        "all-or-nothing mode runs everything in one transaction, but {0} is marked `no-transaction`; run without all-or-nothing"
+    )]
+    NoTransactionInAllOrNothing(String),
+    /// `version_control` on a database that already has a version table.
+    #[error("the database is already under version control, at version {0}")]
+    AlreadyUnderControl(Version),
+}
+
+fn list<T: fmt::Display>(items: &[T]) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// How the recorded state relates to the embedded migrations; shared by
+/// the planner and the startup check.
+#[derive(Clone, Debug, Default)]
+pub struct Analysis<'a> {
+    /// Records by version.
+    pub recorded: BTreeMap<Version, &'a Record>,
+    /// Recorded migrations whose embedded counterpart differs.
+    pub divergent: Vec<Divergence>,
+    /// Records above this release's latest version, expand branch (a newer
+    /// release is rolling out).
+    pub unknown_expand: Vec<&'a Record>,
+    /// Records above this release's latest version, contract (or initial)
+    /// branch: a newer release already contracted.
+    pub unknown_contract: Vec<&'a Record>,
+}
+
+impl<'a> Analysis<'a> {
+    /// Compares the records with the embedded migrations.
+    pub fn new(migrations: &Migrations, records: &'a [Record]) -> Self {
+        let mut analysis = Analysis::default();
+        for record in records {
+            analysis.recorded.insert(record.version, record);
+            match migrations.get(record.version) {
+                Some(m) if !record.matches(m) => analysis.divergent.push(divergence(record, m)),
+                Some(_) => {}
+                None if record.branch == Branch::Expand => analysis.unknown_expand.push(record),
+                None => analysis.unknown_contract.push(record),
+            }
+        }
+        analysis
+    }
+
+    /// Whether this version is recorded.
+    pub fn has(&self, version: Version) -> bool {
+        self.recorded.contains_key(&version)
+    }
+
+    /// Embedded migrations that are not recorded.
+    pub fn pending<'m>(&self, migrations: &'m Migrations) -> impl Iterator<Item = &'m Migration> {
+        migrations.iter().filter(move |m| !self.has(m.version))
+    }
+}
+
+fn divergence(record: &Record, migration: &Migration) -> Divergence {
+    let mut what = Vec::new();
+    if record.branch != migration.branch {
+        what.push(format!("moved from {} to {}", record.branch, migration.branch));
+    }
+    if record.name != migration.name {
+        what.push("was renamed".to_string());
+    }
+    if record.checksum != migration.checksum {
+        what.push("had its SQL edited after it was applied".to_string());
+    }
+    Divergence {
+        version: record.version,
+        recorded: record.id(),
+        embedded: migration.id(),
+        what: what.join(" and "),
+    }
+}
+
+/// Plans `request` for the recorded `state` (`None`: no version table).
+pub fn plan<'a>(
+    migrations: &'a Migrations,
+    state: Option<&'a [Record]>,
+    request: Request,
+    options: PlanOptions,
+) -> Result<Plan<'a>, Refusal> {
+    let records = state.unwrap_or(&[]);
+    let analysis = Analysis::new(migrations, records);
+    let mut plan = Plan { create_table: state.is_none(), steps: Vec::new() };
+    let guard_divergence = || {
+        if !options.allow_divergent && !analysis.divergent.is_empty() {
+            return Err(Refusal::Divergent(analysis.divergent.clone()));
+        }
+        Ok(())
+    };
+    let guard_newer_contract = || {
+        if !analysis.unknown_contract.is_empty() {
+            return Err(Refusal::NewerContract(analysis.unknown_contract.iter().map(|r| r.id()).collect()));
+        }
+        Ok(())
+    };
+    let guard_target = |target: Version| {
+        if target > migrations.latest() {
+            return Err(Refusal::UnknownTarget { target, latest: migrations.latest() });
+        }
+        Ok(())
+    };
+
+    match request {
+        Request::Sync(scope) => {
+            guard_divergence()?;
+            guard_newer_contract()?;
+            let in_scope = |b: Branch| match scope {
+                Scope::All => true,
+                Scope::Expand => b != Branch::Contract,
+                Scope::Contract => b == Branch::Contract,
+            };
+            plan.steps = analysis.pending(migrations).filter(|m| in_scope(m.branch)).map(Step::Apply).collect();
+        }
+        Request::Upgrade(target) => {
+            guard_target(target)?;
+            guard_divergence()?;
+            guard_newer_contract()?;
+            plan.steps = analysis.pending(migrations).filter(|m| m.version <= target).map(Step::Apply).collect();
+        }
+        Request::Downgrade(target) => {
+            guard_divergence()?;
+            plan.create_table = false;
+            let mut irreversible = Vec::new();
+            for record in records.iter().rev().filter(|r| r.version > target) {
+                let embedded = migrations.get(record.version).filter(|m| record.matches(m) && m.down.is_some());
+                if embedded.is_none() && !record.has_down {
+                    irreversible.push(record.id());
+                }
+                plan.steps.push(Step::Revert { record, embedded });
+            }
+            if !irreversible.is_empty() {
+                irreversible.reverse();
+                return Err(Refusal::Irreversible(irreversible));
+            }
+        }
+        Request::Goto(target) => {
+            guard_target(target)?;
+            plan.steps = records.iter().rev().filter(|r| r.version > target).map(Step::Unstamp).collect();
+            plan.steps.extend(analysis.pending(migrations).filter(|m| m.version <= target).map(Step::Stamp));
+        }
+        Request::VersionControl => {
+            if state.is_some() {
+                return Err(Refusal::AlreadyUnderControl(max_recorded(records)));
+            }
+        }
+    }
+
+    // A contract migration runs only after every expand (and initial)
+    // migration below it.
+    for step in &plan.steps {
+        if let Step::Apply(m) = step
+            && m.branch == Branch::Contract
+        {
+            let will_have = |v: Version| {
+                analysis.has(v) || plan.steps.iter().any(|s| matches!(s, Step::Apply(o) if o.version == v))
+            };
+            if let Some(missing) = migrations
+                .iter()
+                .take_while(|e| e.version < m.version)
+                .find(|e| e.branch != Branch::Contract && !will_have(e.version))
+            {
+                return Err(Refusal::ContractBeforeExpand { contract: m.id(), missing: missing.id() });
+            }
+        }
+    }
+    if options.all_or_nothing
+        && let Some(step) = plan.steps.iter().find(|s| s.no_transaction())
+    {
+        return Err(Refusal::NoTransactionInAllOrNothing(format!("{}_{}", step.version(), step.name())));
+    }
+    Ok(plan)
+}
+
+fn max_recorded(records: &[Record]) -> Version {
+    records.iter().map(|r| r.version).max().unwrap_or(Version::ZERO)
+}
+
+/// Keystone's `version`: where the database stands, overall and per branch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// Whether a version table exists.
+    pub managed: bool,
+    /// The highest version such that it and every version below it are
+    /// recorded (0 for an empty database).
+    pub current: Version,
+    /// The highest recorded version, whatever its branch.
+    pub highest: Version,
+    /// The highest recorded version of each branch.
+    pub initial: Option<Version>,
+    /// The highest recorded expand version.
+    pub expand: Option<Version>,
+    /// The highest recorded contract version.
+    pub contract: Option<Version>,
+    /// This release's latest version.
+    pub latest: Version,
+}
+
+impl VersionInfo {
+    /// Computes the version information of a recorded state.
+    pub fn new(migrations: &Migrations, state: Option<&[Record]>) -> Self {
+        let records = state.unwrap_or(&[]);
+        let mut current = Version::ZERO;
+        for r in records {
+            if r.version.get() == current.get() + 1 {
+                current = r.version;
+            } else if r.version > current {
+                break;
+            }
+        }
+        let head = |b: Branch| records.iter().filter(|r| r.branch == b).map(|r| r.version).max();
+        VersionInfo {
+            managed: state.is_some(),
+            current,
+            highest: max_recorded(records),
+            initial: head(Branch::Initial),
+            expand: head(Branch::Expand),
+            contract: head(Branch::Contract),
+            latest: migrations.latest(),
+        }
+    }
+}
+
+impl fmt::Display for VersionInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.managed {
+            return write!(f, "not under version control (this release's latest: {})", self.latest);
+        }
+        let head = |v: Option<Version>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
+        write!(
+            f,
+            "version {} (expand head {}, contract head {}; this release's latest: {})",
+            self.current,
+            head(self.expand),
+            head(self.contract),
+            self.latest
+        )
+    }
+}

@@ -1,0 +1,134 @@
+//! `status`/`history`: every migration, embedded or recorded, with its state.
+
+use std::fmt;
+
+use crate::plan::Analysis;
+use crate::record::{How, Record};
+use crate::{Branch, Migrations, Version};
+
+/// The state of one migration.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Recorded as applied, and unchanged.
+    Applied,
+    /// Recorded by `goto` without running.
+    Stamped,
+    /// Embedded, not recorded.
+    Pending,
+    /// Recorded, but the embedded migration differs (edited, renamed, moved).
+    Divergent,
+    /// Recorded, unknown to this release (a newer release's).
+    Unknown,
+}
+
+impl State {
+    /// The lowercase name: `applied`, `stamped`, `pending`, `divergent`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Applied => "applied",
+            State::Stamped => "stamped",
+            State::Pending => "pending",
+            State::Divergent => "divergent",
+            State::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of `status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// The version.
+    pub version: Version,
+    /// The branch (as embedded, or as recorded when unknown).
+    pub branch: Branch,
+    /// The name (as embedded, or as recorded when unknown).
+    pub name: String,
+    /// Its state.
+    pub state: State,
+    /// When it was recorded.
+    pub applied_at: Option<String>,
+    /// How long its up script took.
+    pub duration_ms: Option<i64>,
+}
+
+/// Every migration of this release and of the database, in version order.
+pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
+    let records = state.unwrap_or(&[]);
+    let analysis = Analysis::new(migrations, records);
+    let mut rows: Vec<Row> = migrations
+        .iter()
+        .map(|m| {
+            let record = analysis.recorded.get(&m.version);
+            let state = match record {
+                None => State::Pending,
+                Some(r) if !r.matches(m) => State::Divergent,
+                Some(r) if r.how == How::Stamped => State::Stamped,
+                Some(_) => State::Applied,
+            };
+            Row {
+                version: m.version,
+                branch: m.branch,
+                name: m.name.to_string(),
+                state,
+                applied_at: record.map(|r| r.applied_at.clone()),
+                duration_ms: record.map(|r| r.duration_ms),
+            }
+        })
+        .collect();
+    rows.extend(records.iter().filter(|r| migrations.get(r.version).is_none()).map(|r| Row {
+        version: r.version,
+        branch: r.branch,
+        name: r.name.clone(),
+        state: State::Unknown,
+        applied_at: Some(r.applied_at.clone()),
+        duration_ms: Some(r.duration_ms),
+    }));
+    rows
+}
+
+/// Formats rows as an aligned text table.
+pub fn table(rows: &[Row]) -> String {
+    let header = ["VERSION", "BRANCH", "NAME", "STATE", "APPLIED AT", "DURATION"];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.version.to_string(),
+                r.branch.to_string(),
+                r.name.clone(),
+                r.state.to_string(),
+                r.applied_at.clone().unwrap_or_else(|| "-".into()),
+                r.duration_ms.map_or_else(|| "-".into(), |d| format!("{d} ms")),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i == 5 {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = line(header);
+    for row in &cells {
+        out.push('\n');
+        out.push_str(&line(row.each_ref().map(String::as_str)));
+    }
+    out
+}
