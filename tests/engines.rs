@@ -1,0 +1,403 @@
+//! One scenario suite, run against SQLite (file and in-memory) and
+//! PostgreSQL: every operation, every verdict of the startup check,
+//! divergence, failures and rollback, no-transaction migrations.
+
+mod support;
+
+use ebbtide::{Aftermath, Error, How, Migrator, Refusal, Request, Scope, Verdict, Version};
+use support::{Db, Dir, Engine};
+
+ebbtide::embed_migrations!("../migrations");
+
+use migrations::MIGRATIONS;
+
+fn v(n: u32) -> Version {
+    Version::new(n)
+}
+
+async fn sync_applies_everything_once(db: Db) {
+    let m = Migrator::new(&MIGRATIONS);
+    assert_eq!(db.check(&m).await.unwrap(), Verdict::Unmanaged);
+    let report = db.run(&m, Request::Sync(Scope::All)).await.unwrap();
+    assert!(report.created_table);
+    assert_eq!(report.steps.iter().map(|s| s.version.get()).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    let records = db.records(&m).await.unwrap();
+    assert_eq!(records.len(), 5);
+    assert!(records.iter().all(|r| r.how == How::Applied));
+    assert_eq!(records[3].branch, ebbtide::Branch::Contract);
+    assert_eq!(records[1].checksum, MIGRATIONS.get(v(2)).unwrap().checksum);
+    assert_eq!(db.columns("users").await, ["email", "id", "name"]);
+    assert_eq!(db.tables().await, ["sessions", "users"]);
+    assert_eq!(db.check(&m).await.unwrap(), Verdict::Current);
+    let again = db.run(&m, Request::Sync(Scope::All)).await.unwrap();
+    assert!(again.is_empty(), "{again}");
+    let version = db.version(&m).await.unwrap();
+    assert_eq!((version.current, version.expand, version.contract), (v(5), Some(v(5)), Some(v(4))));
+}
+
+async fn expand_then_contract(db: Db) {
+    let m = Migrator::new(&MIGRATIONS);
+    let report = db.run(&m, Request::Sync(Scope::Expand)).await.unwrap();
+    assert_eq!(report.steps.iter().map(|s| s.version.get()).collect::<Vec<_>>(), [1, 2, 3, 5]);
+    assert_eq!(db.columns("users").await, ["email", "id", "legacy_login", "name"]);
+    assert_eq!(
+        db.check(&m).await.unwrap(),
+        Verdict::ContractPending { pending: vec!["0004_drop_users_legacy_login".into()] }
+    );
+    let version = db.version(&m).await.unwrap();
+    assert_eq!((version.current, version.highest, version.contract), (v(3), v(5), None));
+    let report = db.run(&m, Request::Sync(Scope::Contract)).await.unwrap();
+    assert_eq!(report.steps.iter().map(|s| s.version.get()).collect::<Vec<_>>(), [4]);
+    assert_eq!(db.columns("users").await, ["email", "id", "name"]);
+    assert_eq!(db.check(&m).await.unwrap(), Verdict::Current);
+}
+
+async fn contract_waits_for_earlier_expand(db: Db) {
+    let m = Migrator::new(&MIGRATIONS);
+    let err = db.run(&m, Request::Sync(Scope::Contract)).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Refused(Refusal::ContractBeforeExpand { contract, missing })
+            if contract == "0004_drop_users_legacy_login" && missing == "0001_create_users"),
+        "{err}"
+    );
+    assert!(db.records(&m).await.is_none(), "a refusal executes nothing, not even the version table");
+    db.run(&m, Request::Upgrade(v(2))).await.unwrap();
+    let err = db.run(&m, Request::Sync(Scope::Contract)).await.unwrap_err();
+    assert!(err.to_string().contains("needs expand migration 0003_add_users_email"), "{err}");
+    assert_eq!(db.versions(&m).await, [1, 2]);
+}
+
+async fn upgrade_stops_at_the_target(db: Db) {
+    let m = Migrator::new(&MIGRATIONS);
+    db.run(&m, Request::Upgrade(migrations::V0003_ADD_USERS_EMAIL)).await.unwrap();
+    assert_eq!(db.versions(&m).await, [1, 2, 3]);
+    let err = db.run(&m, Request::Upgrade(v(9))).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(Refusal::UnknownTarget { target, latest }) if target == v(9) && latest == v(5)));
+    assert_eq!(db.versions(&m).await, [1, 2, 3]);
+    assert!(db.run(&m, Request::Upgrade(v(2))).await.unwrap().is_empty());
+}
+
+async fn downgrade_reverts_newest_first_and_refuses_irreversible(db: Db) {
+    let m = Migrator::new(&MIGRATIONS);
+    db.run(&m, Request::Sync(Scope::All)).await.unwrap();
+    let report = db.run(&m, Request::Downgrade(v(1))).await.unwrap();
+    assert_eq!(report.steps.iter().map(|s| s.version.get()).collect::<Vec<_>>(), [5, 4, 3, 2]);
+    assert!(report.steps.iter().all(|s| s.verb == "revert"));
+    assert_eq!(db.versions(&m).await, [1]);
+    assert_eq!(db.tables().await, ["users"]);
+    assert_eq!(db.columns("users").await, ["id", "legacy_login", "name"]);
+    let err = db.run(&m, Request::Downgrade(Version::ZERO)).await.unwrap_err();
+    assert_eq!(err.to_string(), "cannot downgrade: 0001_create_users has no down script; nothing was reverted");
+    assert_eq!(db.versions(&m).await, [1]);
+    // Downgrading to where the database already is does nothing.
+    assert!(db.run(&m, Request::Downgrade(v(3))).await.unwrap().is_empty());
+}
+
+async fn downgrade_uses_stored_down_scripts_of_unknown_migrations(db: Db) {
+    let newer = Dir::new(&[
+        ("expand/0001_create_items.sql", "CREATE TABLE items (id INTEGER PRIMARY KEY);"),
+        ("expand/0002_add_items_label.sql", "ALTER TABLE items ADD COLUMN label TEXT;"),
+        ("expand/0002_add_items_label.down.sql", "ALTER TABLE items DROP COLUMN label;"),
+        ("expand/0003_create_tags.sql", "CREATE TABLE tags (id INTEGER PRIMARY KEY);"),
+        ("expand/0003_create_tags.down.sql", "DROP TABLE tags;"),
+    ]);
+    let newer_migrations = newer.migrations();
+    db.run(&Migrator::new(&newer_migrations), Request::Sync(Scope::All)).await.unwrap();
+    // The older release knows only 0001.
+    newer.remove("expand/0002_add_items_label.sql");
+    newer.remove("expand/0002_add_items_label.down.sql");
+    newer.remove("expand/0003_create_tags.sql");
+    newer.remove("expand/0003_create_tags.down.sql");
+    let older_migrations = newer.migrations();
+    let older = Migrator::new(&older_migrations);
+    assert!(matches!(db.check(&older).await.unwrap(), Verdict::NewerExpand { .. }));
+    let report = db.run(&older, Request::Downgrade(v(1))).await.unwrap();
+    assert_eq!(report.steps.len(), 2);
+    assert_eq!(db.versions(&older).await, [1]);
+    assert_eq!(db.tables().await, ["items"]);
+    assert_eq!(db.columns("items").await, ["id"]);
+    assert_eq!(db.check(&older).await.unwrap(), Verdict::Current);
+}
+
+async fn goto_stamps_without_running(db: Db) {
+    let m = Migrator::new(&MIGRATIONS);
+    let report = db.run(&m, Request::Goto(v(3))).await.unwrap();
+    assert_eq!(report.steps.iter().map(|s| s.verb).collect::<Vec<_>>(), ["stamp", "stamp", "stamp"]);
+    assert!(db.tables().await.is_empty(), "goto runs no migration SQL");
+    let records = db.records(&m).await.unwrap();
+    assert!(records.iter().all(|r| r.how == How::Stamped));
+    db.run(&m, Request::Goto(v(1))).await.unwrap();
+    assert_eq!(db.versions(&m).await, [1]);
+    let err = db.run(&m, Request::Goto(v(6))).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(Refusal::UnknownTarget { .. })));
+}
+
+async fn version_control_adopts_an_existing_database(db: Db) {
+    let m = Migrator::new(&MIGRATIONS);
+    db.exec("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, legacy_login TEXT)").await.unwrap();
+    assert_eq!(db.check(&m).await.unwrap(), Verdict::Unmanaged);
+    let report = db.run(&m, Request::VersionControl).await.unwrap();
+    assert!(report.created_table && report.steps.is_empty());
+    assert_eq!(db.version(&m).await.unwrap().current, Version::ZERO);
+    assert!(matches!(db.check(&m).await.unwrap(), Verdict::Outdated { .. }));
+    let err = db.run(&m, Request::VersionControl).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(Refusal::AlreadyUnderControl(v)) if v == Version::ZERO));
+    // The existing table is the initial migration's: stamp it, then sync the rest.
+    db.run(&m, Request::Goto(v(1))).await.unwrap();
+    db.run(&m, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(db.check(&m).await.unwrap(), Verdict::Current);
+}
+
+async fn check_gives_every_verdict(db: Db) {
+    let release1 = Dir::new(&[
+        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);"),
+        ("expand/0002_add_users_nick.sql", "ALTER TABLE users ADD COLUMN nick TEXT;"),
+    ]);
+    let r1 = release1.migrations();
+    let release2 = Dir::new(&[
+        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);"),
+        ("expand/0002_add_users_nick.sql", "ALTER TABLE users ADD COLUMN nick TEXT;"),
+        ("expand/0003_add_users_email.sql", "ALTER TABLE users ADD COLUMN email TEXT;"),
+        ("contract/0004_drop_users_nick.sql", "ALTER TABLE users DROP COLUMN nick;"),
+    ]);
+    let r2 = release2.migrations();
+    let (m1, m2) = (Migrator::new(&r1), Migrator::new(&r2));
+
+    assert_eq!(db.check(&m1).await.unwrap(), Verdict::Unmanaged);
+    db.run(&m1, Request::Upgrade(v(1))).await.unwrap();
+    assert_eq!(db.check(&m1).await.unwrap(), Verdict::Outdated { missing: vec!["0002_add_users_nick".into()] });
+    assert!(!db.check(&m1).await.unwrap().may_serve());
+    db.run(&m1, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(db.check(&m1).await.unwrap(), Verdict::Current);
+    assert!(matches!(db.check(&m2).await.unwrap(), Verdict::Outdated { .. }));
+    db.run(&m2, Request::Sync(Scope::Expand)).await.unwrap();
+    assert_eq!(db.check(&m1).await.unwrap(), Verdict::NewerExpand { unknown: vec!["0003_add_users_email".into()] });
+    assert!(db.check(&m1).await.unwrap().may_serve());
+    assert_eq!(db.check(&m2).await.unwrap(), Verdict::ContractPending { pending: vec!["0004_drop_users_nick".into()] });
+    db.run(&m2, Request::Sync(Scope::Contract)).await.unwrap();
+    assert_eq!(db.check(&m2).await.unwrap(), Verdict::Current);
+    let old = db.check(&m1).await.unwrap();
+    assert_eq!(
+        old,
+        Verdict::Incompatible { unknown_contract: vec!["0004_drop_users_nick".into()], divergent: vec![] }
+    );
+    assert!(!old.may_serve());
+    assert!(old.to_string().contains("contracted by a newer release"), "{old}");
+    // The old release cannot sync either: it would not know what it runs on.
+    let err = db.run(&m1, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(Refusal::NewerContract(_))), "{err}");
+}
+
+async fn divergent_checksums_block_sync_but_not_line_endings(db: Db) {
+    let dir = Dir::new(&[
+        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\nCREATE INDEX users_id ON users (id);\n"),
+        ("expand/0002_create_roles.sql", "CREATE TABLE roles (id INTEGER PRIMARY KEY);\n"),
+    ]);
+    let before = dir.migrations();
+    db.run(&Migrator::new(&before), Request::Upgrade(v(1))).await.unwrap();
+
+    dir.write("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\r\nCREATE INDEX users_id ON users (id);\r\n");
+    let crlf = dir.migrations();
+    let m = Migrator::new(&crlf);
+    assert!(matches!(db.check(&m).await.unwrap(), Verdict::Outdated { .. }), "CRLF is not divergence");
+
+    dir.write("expand/0001_create_users.sql", "CREATE TABLE users (id BIGINT PRIMARY KEY);\n");
+    let edited = dir.migrations();
+    let m = Migrator::new(&edited);
+    let verdict = db.check(&m).await.unwrap();
+    assert!(matches!(&verdict, Verdict::Incompatible { divergent, .. } if divergent.len() == 1), "{verdict:?}");
+    let err = db.run(&m, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(err.to_string().contains("0001_create_users had its SQL edited after it was applied"), "{err}");
+    assert_eq!(db.versions(&m).await, [1]);
+    let report = db.run(&m.clone().allow_divergent(true), Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(report.steps.len(), 1);
+
+    // Moving a migration between branches is divergence too.
+    dir.remove("expand/0002_create_roles.sql");
+    dir.write("contract/0002_create_roles.sql", "-- ebbtide: allow additive\nCREATE TABLE roles (id INTEGER PRIMARY KEY);\n");
+    let moved = dir.migrations();
+    let verdict = db.check(&Migrator::new(&moved).allow_divergent(true)).await.unwrap();
+    assert!(verdict.to_string().contains("moved from expand to contract"), "{verdict}");
+}
+
+async fn failing_migration_rolls_back_and_names_the_statement(db: Db) {
+    let dir = Dir::new(&[
+        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\n"),
+        (
+            "expand/0002_create_more.sql",
+            "CREATE TABLE audit (id INTEGER PRIMARY KEY);\nINSERT INTO audit (id) VALUES (1);\n\nINSERT INTO missing_table (id) VALUES (1);\n",
+        ),
+    ]);
+    let migrations = dir.migrations();
+    let m = Migrator::new(&migrations);
+    let err = db.run(&m, Request::Sync(Scope::All)).await.unwrap_err();
+    let Error::MigrationFailed(failure) = &err else { panic!("{err}") };
+    assert_eq!(failure.version, v(2));
+    assert_eq!(failure.path, "migrations/expand/0002_create_more.sql");
+    assert_eq!(failure.line, 4);
+    assert!(failure.statement.contains("missing_table"));
+    assert!(failure.message.contains("missing_table"), "{}", failure.message);
+    assert_eq!(failure.aftermath, Aftermath::RolledBack);
+    assert_eq!(db.versions(&m).await, [1], "the migration before it stays applied");
+    assert_eq!(db.tables().await, ["users"], "nothing of the failed migration remains");
+    // Fixed, it applies.
+    dir.write("expand/0002_create_more.sql", "CREATE TABLE audit (id INTEGER PRIMARY KEY);\n");
+    let fixed = dir.migrations();
+    db.run(&Migrator::new(&fixed), Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(db.tables().await, ["audit", "users"]);
+}
+
+async fn all_or_nothing_rolls_back_the_whole_run(db: Db) {
+    let dir = Dir::new(&[
+        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\n"),
+        ("expand/0002_create_broken.sql", "CREATE TABLE broken (id INTEGER PRIMARY KEY);\nINSERT INTO nowhere VALUES (1);\n"),
+    ]);
+    let migrations = dir.migrations();
+    let m = Migrator::new(&migrations).all_or_nothing(true);
+    db.run(&m, Request::VersionControl).await.unwrap();
+    let err = db.run(&m, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(matches!(&err, Error::MigrationFailed(f) if f.aftermath == Aftermath::RunRolledBack), "{err}");
+    assert!(db.versions(&m).await.is_empty());
+    assert!(db.tables().await.is_empty());
+    dir.write("expand/0002_create_broken.sql", "CREATE TABLE broken (id INTEGER PRIMARY KEY);\n");
+    let fixed = dir.migrations();
+    let report = db.run(&Migrator::new(&fixed).all_or_nothing(true), Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(report.steps.len(), 2);
+}
+
+async fn no_transaction_migrations_run_outside_a_transaction(db: Db) {
+    let index = if db.engine == Engine::Postgres {
+        "-- ebbtide: no-transaction\nCREATE INDEX CONCURRENTLY users_name ON users (name);\n"
+    } else {
+        "-- ebbtide: no-transaction\nCREATE INDEX users_name ON users (name);\n"
+    };
+    let dir = Dir::new(&[
+        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n"),
+        ("expand/0002_index_users_name.sql", index),
+    ]);
+    let migrations = dir.migrations();
+    let m = Migrator::new(&migrations);
+    db.run(&m, Request::Sync(Scope::All)).await.unwrap();
+    assert!(db.schema().await.contains(&"index users_name".to_string()));
+    // All-or-nothing cannot hold it.
+    let err = db.run(&m.clone().all_or_nothing(true), Request::Downgrade(Version::ZERO)).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(Refusal::Irreversible(_))), "{err}");
+
+    // A failing one is reported as partially applied and not recorded.
+    dir.write(
+        "expand/0003_create_two.sql",
+        "-- ebbtide: no-transaction\nCREATE TABLE first_half (id INTEGER);\nCREATE TABLE users (id INTEGER);\n",
+    );
+    let more = dir.migrations();
+    let m = Migrator::new(&more);
+    let err = db.run(&m, Request::Sync(Scope::All)).await.unwrap_err();
+    let Error::MigrationFailed(failure) = &err else { panic!("{err}") };
+    assert_eq!(failure.aftermath, Aftermath::PartiallyApplied);
+    assert_eq!(failure.line, 3);
+    assert!(err.to_string().contains("NOT recorded"), "{err}");
+    assert_eq!(db.versions(&m).await, [1, 2]);
+    assert!(db.tables().await.contains(&"first_half".to_string()));
+    let err = db.run(&m.clone().all_or_nothing(true), Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(matches!(err, Error::Refused(Refusal::NoTransactionInAllOrNothing(_))), "{err}");
+}
+
+async fn custom_version_table_names_are_validated_and_used(db: Db) {
+    assert!(Migrator::new(&MIGRATIONS).table("x\"; DROP TABLE users; --").is_err());
+    let name = if db.engine == Engine::Postgres { "ops.schema_versions" } else { "schema_versions" };
+    let m = Migrator::new(&MIGRATIONS).table(name).unwrap();
+    db.run(&m, Request::Sync(Scope::Expand)).await.unwrap();
+    let count = db.strings(&format!("SELECT count(*) FROM {name}")).await;
+    assert_eq!(count, ["4"]);
+    assert_eq!(db.check(&Migrator::new(&MIGRATIONS)).await.unwrap(), Verdict::Unmanaged);
+}
+
+async fn script_matches_what_sync_does(db: Db) {
+    let m = Migrator::new(&MIGRATIONS);
+    let script = db.script(&m, Request::Sync(Scope::All)).await.unwrap();
+    assert!(db.records(&m).await.is_none(), "--sql writes nothing");
+    assert!(script.contains("-- apply expand migration 0002_create_sessions (../migrations/expand/0002_create_sessions.sql)"), "{script}");
+    assert!(script.contains("INSERT INTO \"ebbtide_migrations\""), "{script}");
+    let other = Db::open(db.engine).await.unwrap();
+    other.exec(&script).await.unwrap();
+    db.run(&m, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(other.schema().await, db.schema().await);
+    assert_eq!(other.versions(&m).await, db.versions(&m).await);
+    assert_eq!(other.check(&m).await.unwrap(), Verdict::Current);
+    // And back down.
+    let down = db.script(&m, Request::Downgrade(v(1))).await.unwrap();
+    other.exec(&down).await.unwrap();
+    db.run(&m, Request::Downgrade(v(1))).await.unwrap();
+    assert_eq!(other.schema().await, db.schema().await);
+    assert_eq!(other.versions(&m).await, [1]);
+}
+
+on_every_engine!(
+    sync_applies_everything_once,
+    expand_then_contract,
+    contract_waits_for_earlier_expand,
+    upgrade_stops_at_the_target,
+    downgrade_reverts_newest_first_and_refuses_irreversible,
+    downgrade_uses_stored_down_scripts_of_unknown_migrations,
+    goto_stamps_without_running,
+    version_control_adopts_an_existing_database,
+    check_gives_every_verdict,
+    divergent_checksums_block_sync_but_not_line_endings,
+    failing_migration_rolls_back_and_names_the_statement,
+    all_or_nothing_rolls_back_the_whole_run,
+    no_transaction_migrations_run_outside_a_transaction,
+    custom_version_table_names_are_validated_and_used,
+    script_matches_what_sync_does,
+);
+
+/// Eight connections, each in a thread of its own, race to sync one
+/// database: every migration is applied exactly once and every racer
+/// succeeds.
+async fn racing_syncs_apply_each_migration_once(db: Db) {
+    let racers = 8;
+    let url = db.url();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(racers));
+    let handles: Vec<_> = (0..racers)
+        .map(|_| {
+            let (url, start, engine) = (url.clone(), start.clone(), db.engine);
+            std::thread::spawn(move || -> Result<usize, Error> {
+                let m = Migrator::new(&MIGRATIONS);
+                let report = if engine == Engine::Postgres {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    rt.block_on(async {
+                        let client = ebbtide::postgres::connect(&url).await?;
+                        start.wait();
+                        m.postgres(&client).sync(Scope::All).await
+                    })?
+                } else {
+                    let conn = rusqlite::Connection::open(url.trim_start_matches("sqlite:")).unwrap();
+                    start.wait();
+                    m.sqlite(&conn).sync(Scope::All)?
+                };
+                Ok(report.steps.iter().filter(|s| !s.skipped).count())
+            })
+        })
+        .collect();
+    let mut applied = 0;
+    for h in handles {
+        applied += h.join().unwrap().expect("every racer succeeds");
+    }
+    assert_eq!(applied, MIGRATIONS.len(), "each migration applied by exactly one racer");
+    let m = Migrator::new(&MIGRATIONS);
+    assert_eq!(db.versions(&m).await, [1, 2, 3, 4, 5]);
+    assert_eq!(db.check(&m).await.unwrap(), Verdict::Current);
+}
+
+mod race {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_file() {
+        let db = crate::support::Db::open(crate::support::Engine::SqliteFile).await.unwrap();
+        super::racing_syncs_apply_each_migration_once(db).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(db) = crate::support::Db::open(crate::support::Engine::Postgres).await {
+            super::racing_syncs_apply_each_migration_once(db).await;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Workspace-level tests of ebbtide; the tests are the `[[test]]` targets.

@@ -1,0 +1,374 @@
+//! What the test suites share: a database of each engine, created fresh
+//! for one test and dropped afterwards, and migrations directories written
+//! on the fly.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ebbtide::{Error, Migrations, Migrator, Record, Report, Request, Verdict, VersionInfo};
+use tempfile::TempDir;
+
+/// The engines every scenario runs against.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Engine {
+    SqliteFile,
+    SqliteMemory,
+    Postgres,
+}
+
+/// The PostgreSQL server tests use.
+pub fn admin_url() -> String {
+    std::env::var("EBBTIDE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `url` with its database replaced by `db`.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Whether tests must fail rather than skip when PostgreSQL is missing.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A PostgreSQL database of one test's own; dropped when this is dropped.
+pub struct PgDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Creates a database, or returns `None` (after saying so) when the
+    /// server is unreachable outside CI.
+    pub async fn create() -> Option<PgDatabase> {
+        let admin = admin_url();
+        let client = match ebbtide::postgres::connect(&admin).await {
+            Ok(client) => client,
+            Err(e) if !in_ci() => {
+                eprintln!("skipped: PostgreSQL is not reachable at {} ({e}); set EBBTIDE_TEST_POSTGRES_URL", ebbtide::postgres::redact(&admin));
+                return None;
+            }
+            Err(e) => panic!("PostgreSQL is required under CI=true: {e}"),
+        };
+        let name = unique_name("ebbtide_test");
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create the test database");
+        Some(PgDatabase { url: with_database(&admin, &name), name })
+    }
+
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        ebbtide::postgres::connect(&self.url).await.expect("connect to the test database")
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any runtime: use a thread with one of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                if let Ok(client) = ebbtide::postgres::connect(&admin_url()).await {
+                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+enum Conn {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+/// One fresh database of one engine, with a connection to it.
+pub struct Db {
+    pub engine: Engine,
+    conn: Conn,
+    /// For SQLite files: the file.
+    pub path: Option<PathBuf>,
+    /// For PostgreSQL: the database (dropped last).
+    pub pg: Option<PgDatabase>,
+    _dir: Option<TempDir>,
+}
+
+impl Db {
+    /// A fresh database, or `None` when the engine is unavailable here.
+    pub async fn open(engine: Engine) -> Option<Db> {
+        Some(match engine {
+            Engine::SqliteMemory => Db {
+                engine,
+                conn: Conn::Sqlite(rusqlite::Connection::open_in_memory().unwrap()),
+                path: None,
+                pg: None,
+                _dir: None,
+            },
+            Engine::SqliteFile => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("app.db");
+                Db {
+                    engine,
+                    conn: Conn::Sqlite(rusqlite::Connection::open(&path).unwrap()),
+                    path: Some(path),
+                    pg: None,
+                    _dir: Some(dir),
+                }
+            }
+            Engine::Postgres => {
+                let pg = PgDatabase::create().await?;
+                Db { engine, conn: Conn::Postgres(pg.connect().await), path: None, pg: Some(pg), _dir: None }
+            }
+        })
+    }
+
+    /// A second connection to the same database (not for in-memory SQLite).
+    pub async fn reconnect(&self) -> Db {
+        match self.engine {
+            Engine::SqliteFile => Db {
+                engine: self.engine,
+                conn: Conn::Sqlite(rusqlite::Connection::open(self.path.as_ref().unwrap()).unwrap()),
+                path: self.path.clone(),
+                pg: None,
+                _dir: None,
+            },
+            Engine::Postgres => Db {
+                engine: self.engine,
+                conn: Conn::Postgres(self.pg.as_ref().unwrap().connect().await),
+                path: None,
+                pg: None,
+                _dir: None,
+            },
+            Engine::SqliteMemory => panic!("an in-memory database has one connection"),
+        }
+    }
+
+    /// The URL the command line takes for this database.
+    pub fn url(&self) -> String {
+        match self.engine {
+            Engine::SqliteFile => format!("sqlite:{}", self.path.as_ref().unwrap().display()),
+            Engine::Postgres => self.pg.as_ref().unwrap().url.clone(),
+            Engine::SqliteMemory => "sqlite::memory:".into(),
+        }
+    }
+
+    pub async fn run(&self, m: &Migrator<'_>, request: Request) -> Result<Report, Error> {
+        match &self.conn {
+            Conn::Sqlite(c) => m.sqlite(c).run(request),
+            Conn::Postgres(c) => m.postgres(c).run(request).await,
+        }
+    }
+
+    pub async fn script(&self, m: &Migrator<'_>, request: Request) -> Result<String, Error> {
+        match &self.conn {
+            Conn::Sqlite(c) => m.sqlite(c).script(request),
+            Conn::Postgres(c) => m.postgres(c).script(request).await,
+        }
+    }
+
+    pub async fn check(&self, m: &Migrator<'_>) -> Result<Verdict, Error> {
+        match &self.conn {
+            Conn::Sqlite(c) => m.sqlite(c).check(),
+            Conn::Postgres(c) => m.postgres(c).check().await,
+        }
+    }
+
+    pub async fn version(&self, m: &Migrator<'_>) -> Result<VersionInfo, Error> {
+        match &self.conn {
+            Conn::Sqlite(c) => m.sqlite(c).version(),
+            Conn::Postgres(c) => m.postgres(c).version().await,
+        }
+    }
+
+    pub async fn records(&self, m: &Migrator<'_>) -> Option<Vec<Record>> {
+        match &self.conn {
+            Conn::Sqlite(c) => m.sqlite(c).records(),
+            Conn::Postgres(c) => m.postgres(c).records().await,
+        }
+        .expect("read the version table")
+    }
+
+    /// The recorded versions, in order (empty without a version table).
+    pub async fn versions(&self, m: &Migrator<'_>) -> Vec<u32> {
+        self.records(m).await.unwrap_or_default().iter().map(|r| r.version.get()).collect()
+    }
+
+    /// Runs SQL directly.
+    pub async fn exec(&self, sql: &str) -> Result<(), String> {
+        match &self.conn {
+            Conn::Sqlite(c) => c.execute_batch(sql).map_err(|e| e.to_string()),
+            Conn::Postgres(c) => c.batch_execute(sql).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The first column of every row of a query, as text.
+    pub async fn strings(&self, sql: &str) -> Vec<String> {
+        match &self.conn {
+            Conn::Sqlite(c) => {
+                let mut stmt = c.prepare(sql).unwrap();
+                stmt.query_map([], |row| {
+                    Ok(match row.get_ref(0)? {
+                        rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                        rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                        rusqlite::types::ValueRef::Null => "NULL".into(),
+                        other => format!("{other:?}"),
+                    })
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+            }
+            Conn::Postgres(c) => c
+                .simple_query(sql)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_string()),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Every `table.column` and index of the application's schema, sorted
+    /// (the version table excluded), to compare two databases.
+    pub async fn schema(&self) -> Vec<String> {
+        let mut items = match self.engine {
+            Engine::Postgres => {
+                let mut items = self
+                    .strings(
+                        "SELECT table_name || '.' || column_name || ' ' || data_type FROM information_schema.columns \
+                         WHERE table_schema = 'public' AND table_name NOT LIKE 'ebbtide%'",
+                    )
+                    .await;
+                items.extend(
+                    self.strings("SELECT 'index ' || indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename NOT LIKE 'ebbtide%'")
+                        .await,
+                );
+                items
+            }
+            _ => {
+                self.strings(
+                    "SELECT m.name || '.' || p.name || ' ' || p.type FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                     WHERE m.type = 'table' AND m.name NOT LIKE 'ebbtide%' \
+                     UNION ALL SELECT 'index ' || name FROM sqlite_master WHERE type = 'index' AND tbl_name NOT LIKE 'ebbtide%'",
+                )
+                .await
+            }
+        };
+        items.sort();
+        items
+    }
+
+    /// The application's tables (version table excluded), sorted.
+    pub async fn tables(&self) -> Vec<String> {
+        let mut tables: Vec<String> = self.schema().await.iter().filter(|s| !s.starts_with("index ")).map(|s| s.split('.').next().unwrap().to_string()).collect();
+        tables.dedup();
+        tables
+    }
+
+    /// The columns of one table, sorted.
+    pub async fn columns(&self, table: &str) -> Vec<String> {
+        self.schema()
+            .await
+            .iter()
+            .filter_map(|s| s.strip_prefix(&format!("{table}.")).map(|c| c.split(' ').next().unwrap().to_string()))
+            .collect()
+    }
+}
+
+/// A migrations directory written from (relative path, SQL) pairs.
+pub struct Dir {
+    pub dir: TempDir,
+}
+
+impl Dir {
+    pub fn new(files: &[(&str, &str)]) -> Dir {
+        let dir = tempfile::tempdir().unwrap();
+        for branch in ["expand", "contract"] {
+            std::fs::create_dir_all(dir.path().join(branch)).unwrap();
+        }
+        let d = Dir { dir };
+        for (path, sql) in files {
+            d.write(path, sql);
+        }
+        d
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, path: &str, sql: &str) {
+        let full = self.dir.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, sql).unwrap();
+    }
+
+    pub fn remove(&self, path: &str) {
+        std::fs::remove_file(self.dir.path().join(path)).unwrap();
+    }
+
+    /// The migrations, read with the build-time rules.
+    pub fn migrations(&self) -> Migrations {
+        match Migrations::from_dir(self.dir.path(), "migrations") {
+            Ok((m, _)) => m,
+            Err(d) => panic!("invalid test migrations:\n{d}"),
+        }
+    }
+}
+
+/// Declares one `#[tokio::test]` per engine for an `async fn(Db)` scenario.
+#[macro_export]
+macro_rules! on_every_engine {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite_file {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    if let Some(db) = $crate::support::Db::open($crate::support::Engine::SqliteFile).await {
+                        super::$scenario(db).await;
+                    }
+                }
+            )*
+        }
+        mod sqlite_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    if let Some(db) = $crate::support::Db::open($crate::support::Engine::SqliteMemory).await {
+                        super::$scenario(db).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    if let Some(db) = $crate::support::Db::open($crate::support::Engine::Postgres).await {
+                        super::$scenario(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
