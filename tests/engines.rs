@@ -1,3 +1,5 @@
+#![deny(warnings)]
+
 //! One scenario suite, run against SQLite (file and in-memory) and
 //! PostgreSQL: every operation, every verdict of the startup check,
 //! divergence, failures and rollback, no-transaction migrations.
@@ -72,7 +74,9 @@ async fn upgrade_stops_at_the_target(db: Db) {
     db.run(&m, Request::Upgrade(migrations::V0003_ADD_USERS_EMAIL)).await.unwrap();
     assert_eq!(db.versions(&m).await, [1, 2, 3]);
     let err = db.run(&m, Request::Upgrade(v(9))).await.unwrap_err();
-    assert!(matches!(err, Error::Refused(Refusal::UnknownTarget { target, latest }) if target == v(9) && latest == v(5)));
+    assert!(
+        matches!(err, Error::Refused(Refusal::UnknownTarget { target, latest }) if target == v(9) && latest == v(5))
+    );
     assert_eq!(db.versions(&m).await, [1, 2, 3]);
     assert!(db.run(&m, Request::Upgrade(v(2))).await.unwrap().is_empty());
 }
@@ -177,10 +181,7 @@ async fn check_gives_every_verdict(db: Db) {
     db.run(&m2, Request::Sync(Scope::Contract)).await.unwrap();
     assert_eq!(db.check(&m2).await.unwrap(), Verdict::Current);
     let old = db.check(&m1).await.unwrap();
-    assert_eq!(
-        old,
-        Verdict::Incompatible { unknown_contract: vec!["0004_drop_users_nick".into()], divergent: vec![] }
-    );
+    assert_eq!(old, Verdict::Incompatible { unknown_contract: vec!["0004_drop_users_nick".into()], divergent: vec![] });
     assert!(!old.may_serve());
     assert!(old.to_string().contains("contracted by a newer release"), "{old}");
     // The old release cannot sync either: it would not know what it runs on.
@@ -190,13 +191,19 @@ async fn check_gives_every_verdict(db: Db) {
 
 async fn divergent_checksums_block_sync_but_not_line_endings(db: Db) {
     let dir = Dir::new(&[
-        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\nCREATE INDEX users_id ON users (id);\n"),
+        (
+            "expand/0001_create_users.sql",
+            "CREATE TABLE users (id INTEGER PRIMARY KEY);\nCREATE INDEX users_id ON users (id);\n",
+        ),
         ("expand/0002_create_roles.sql", "CREATE TABLE roles (id INTEGER PRIMARY KEY);\n"),
     ]);
     let before = dir.migrations();
     db.run(&Migrator::new(&before), Request::Upgrade(v(1))).await.unwrap();
 
-    dir.write("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\r\nCREATE INDEX users_id ON users (id);\r\n");
+    dir.write(
+        "expand/0001_create_users.sql",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY);\r\nCREATE INDEX users_id ON users (id);\r\n",
+    );
     let crlf = dir.migrations();
     let m = Migrator::new(&crlf);
     assert!(matches!(db.check(&m).await.unwrap(), Verdict::Outdated { .. }), "CRLF is not divergence");
@@ -214,7 +221,10 @@ async fn divergent_checksums_block_sync_but_not_line_endings(db: Db) {
 
     // Moving a migration between branches is divergence too.
     dir.remove("expand/0002_create_roles.sql");
-    dir.write("contract/0002_create_roles.sql", "-- ebbtide: allow additive\nCREATE TABLE roles (id INTEGER PRIMARY KEY);\n");
+    dir.write(
+        "contract/0002_create_roles.sql",
+        "-- ebbtide: allow additive\nCREATE TABLE roles (id INTEGER PRIMARY KEY);\n",
+    );
     let moved = dir.migrations();
     let verdict = db.check(&Migrator::new(&moved).allow_divergent(true)).await.unwrap();
     assert!(verdict.to_string().contains("moved from expand to contract"), "{verdict}");
@@ -250,7 +260,10 @@ async fn failing_migration_rolls_back_and_names_the_statement(db: Db) {
 async fn all_or_nothing_rolls_back_the_whole_run(db: Db) {
     let dir = Dir::new(&[
         ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\n"),
-        ("expand/0002_create_broken.sql", "CREATE TABLE broken (id INTEGER PRIMARY KEY);\nINSERT INTO nowhere VALUES (1);\n"),
+        (
+            "expand/0002_create_broken.sql",
+            "CREATE TABLE broken (id INTEGER PRIMARY KEY);\nINSERT INTO nowhere VALUES (1);\n",
+        ),
     ]);
     let migrations = dir.migrations();
     let m = Migrator::new(&migrations).all_or_nothing(true);
@@ -315,7 +328,11 @@ async fn script_matches_what_sync_does(db: Db) {
     let m = Migrator::new(&MIGRATIONS);
     let script = db.script(&m, Request::Sync(Scope::All)).await.unwrap();
     assert!(db.records(&m).await.is_none(), "--sql writes nothing");
-    assert!(script.contains("-- apply expand migration 0002_create_sessions (../migrations/expand/0002_create_sessions.sql)"), "{script}");
+    assert!(
+        script
+            .contains("-- apply expand migration 0002_create_sessions (../migrations/expand/0002_create_sessions.sql)"),
+        "{script}"
+    );
     assert!(script.contains("INSERT INTO \"ebbtide_migrations\""), "{script}");
     let other = Db::open(db.engine).await.unwrap();
     other.exec(&script).await.unwrap();

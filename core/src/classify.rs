@@ -185,7 +185,9 @@ impl Change {
             Change::Drop { object, name, table: Some(table) } => {
                 format!("drops {} {table}.{}", object.to_ascii_lowercase(), opt(name))
             }
-            Change::Drop { object, name, table: None } => format!("drops {} {}", object.to_ascii_lowercase(), opt(name)),
+            Change::Drop { object, name, table: None } => {
+                format!("drops {} {}", object.to_ascii_lowercase(), opt(name))
+            }
             Change::RenameTable { from, to } => format!("renames table {from} to {}", opt(to)),
             Change::RenameColumn { table, from, to } => format!("renames column {table}.{from} to {}", opt(to)),
             Change::Update { table, columns } if columns.is_empty() => format!("updates rows of {}", opt(table)),
@@ -241,8 +243,8 @@ pub fn classify(sql: &str, tokens: &[Token]) -> Vec<Change> {
         }
         "WITH" => vec![with(&c)],
         "SELECT" | "VALUES" | "TABLE" | "SET" | "RESET" | "SHOW" | "COMMENT" | "GRANT" | "REVOKE" | "ANALYZE"
-        | "ANALYSE" | "VACUUM" | "REINDEX" | "CLUSTER" | "PRAGMA" | "REFRESH" | "NOTIFY" | "LISTEN"
-        | "UNLISTEN" | "LOCK" | "DISCARD" | "SECURITY" | "EXPLAIN" | "LOAD" | "CHECKPOINT" => {
+        | "ANALYSE" | "VACUUM" | "REINDEX" | "CLUSTER" | "PRAGMA" | "REFRESH" | "NOTIFY" | "LISTEN" | "UNLISTEN"
+        | "LOCK" | "DISCARD" | "SECURITY" | "EXPLAIN" | "LOAD" | "CHECKPOINT" => {
             vec![Change::Neutral]
         }
         "BEGIN" | "COMMIT" | "ROLLBACK" | "START" | "END" | "SAVEPOINT" | "RELEASE" | "ABORT" => {
@@ -255,27 +257,19 @@ pub fn classify(sql: &str, tokens: &[Token]) -> Vec<Change> {
 
 fn create(c: &mut Cursor) -> Change {
     let or_replace = c.eat_all(&["OR", "REPLACE"]);
-    while c
-        .peek_word()
-        .is_some_and(|w| CREATE_MODIFIERS.contains(&w.as_str()))
-    {
+    while c.peek_word().is_some_and(|w| CREATE_MODIFIERS.contains(&w.as_str())) {
         c.advance();
     }
     let object = object_kind(c);
     c.eat("CONCURRENTLY");
     c.eat_all(&["IF", "NOT", "EXISTS"]);
-    let name = if object == "INDEX" && c.peek_word().as_deref() == Some("ON") {
-        None
-    } else {
-        c.name()
-    };
+    let name = if object == "INDEX" && c.peek_word().as_deref() == Some("ON") { None } else { c.name() };
     Change::Create { object, name, or_replace }
 }
 
 /// Words between `CREATE` and the object kind that do not change what is created.
-const CREATE_MODIFIERS: &[&str] = &[
-    "TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL", "UNIQUE", "CONSTRAINT", "TRUSTED", "DEFAULT", "RECURSIVE",
-];
+const CREATE_MODIFIERS: &[&str] =
+    &["TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL", "UNIQUE", "CONSTRAINT", "TRUSTED", "DEFAULT", "RECURSIVE"];
 
 /// The object kind after `CREATE`, `DROP` or `ALTER`, joined when it takes
 /// several words (`MATERIALIZED VIEW`, `FOREIGN DATA WRAPPER`, ...).
@@ -405,14 +399,10 @@ fn alter_table_action(a: &mut Cursor, table: &str) -> Change {
             let words = a.words_to_end();
             let not_null = words.windows(2).any(|w| w[0] == "NOT" && w[1] == "NULL")
                 || words.windows(2).any(|w| w[0] == "PRIMARY" && w[1] == "KEY");
-            let filled = words.iter().any(|w| {
-                matches!(w.as_str(), "DEFAULT" | "GENERATED" | "SERIAL" | "BIGSERIAL" | "SMALLSERIAL" | "AS")
-            });
-            Change::AddColumn {
-                table: table.to_string(),
-                column,
-                not_null_without_default: not_null && !filled,
-            }
+            let filled = words
+                .iter()
+                .any(|w| matches!(w.as_str(), "DEFAULT" | "GENERATED" | "SERIAL" | "BIGSERIAL" | "SMALLSERIAL" | "AS"));
+            Change::AddColumn { table: table.to_string(), column, not_null_without_default: not_null && !filled }
         }
         "DROP" => {
             if a.eat("CONSTRAINT") {
@@ -432,7 +422,9 @@ fn alter_table_action(a: &mut Cursor, table: &str) -> Change {
                 (Some("TYPE"), ..) | (Some("SET"), Some("DATA"), Some("TYPE")) => {
                     existing(format!("changes the type of column {table}.{column}"))
                 }
-                (Some("SET"), Some("NOT"), Some("NULL")) => existing(format!("sets NOT NULL on column {table}.{column}")),
+                (Some("SET"), Some("NOT"), Some("NULL")) => {
+                    existing(format!("sets NOT NULL on column {table}.{column}"))
+                }
                 (Some("DROP"), Some("NOT"), Some("NULL")) => Change::DropNotNull { table: table.to_string() },
                 (Some("SET"), Some("DEFAULT"), _) => Change::SetDefault { table: table.to_string() },
                 (Some("DROP"), Some("DEFAULT"), _) => existing(format!("drops the default of column {table}.{column}")),
@@ -510,7 +502,7 @@ fn update(c: &mut Cursor) -> Change {
     let table = c.name();
     c.eat_punct("*");
     // Optional alias.
-    if !c.peek_word().is_some_and(|w| w == "SET") {
+    if c.peek_word().is_none_or(|w| w != "SET") {
         c.eat("AS");
         c.advance();
     }
@@ -555,10 +547,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn new(sql: &'a str, tokens: &'a [Token]) -> Self {
-        let tokens = tokens
-            .iter()
-            .filter(|t| !t.kind.is_trivia() && t.kind != TokenKind::Semicolon)
-            .collect();
+        let tokens = tokens.iter().filter(|t| !t.kind.is_trivia() && t.kind != TokenKind::Semicolon).collect();
         Cursor { sql, tokens, pos: 0 }
     }
 
@@ -607,10 +596,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn eat_all(&mut self, keywords: &[&str]) -> bool {
-        let matches = keywords
-            .iter()
-            .enumerate()
-            .all(|(i, k)| self.word_at(self.pos + i).as_deref() == Some(*k));
+        let matches = keywords.iter().enumerate().all(|(i, k)| self.word_at(self.pos + i).as_deref() == Some(*k));
         if matches {
             self.pos += keywords.len();
         }
@@ -797,7 +783,10 @@ mod tests {
 
     #[test]
     fn constraints_and_nullability() {
-        assert_eq!(category("ALTER TABLE a ADD CONSTRAINT fk FOREIGN KEY (b) REFERENCES b (id) NOT VALID"), Category::AdditiveSchema);
+        assert_eq!(
+            category("ALTER TABLE a ADD CONSTRAINT fk FOREIGN KEY (b) REFERENCES b (id) NOT VALID"),
+            Category::AdditiveSchema
+        );
         assert_eq!(category("ALTER TABLE a ALTER COLUMN b DROP NOT NULL"), Category::AdditiveSchema);
         assert_eq!(category("ALTER TABLE a ALTER COLUMN b SET NOT NULL"), Category::DestructiveSchema);
         assert_eq!(category("ALTER TABLE a ADD CONSTRAINT b_nn NOT NULL b"), Category::DestructiveSchema);
@@ -840,7 +829,10 @@ mod tests {
     fn data_statements() {
         assert_eq!(category("INSERT INTO roles (name) VALUES ('admin')"), Category::DataInsert);
         assert_eq!(category("INSERT INTO roles VALUES (1) ON CONFLICT DO NOTHING"), Category::DataInsert);
-        assert_eq!(category("INSERT INTO roles VALUES (1) ON CONFLICT (id) DO UPDATE SET name = 'x'"), Category::DataModification);
+        assert_eq!(
+            category("INSERT INTO roles VALUES (1) ON CONFLICT (id) DO UPDATE SET name = 'x'"),
+            Category::DataModification
+        );
         assert_eq!(category("INSERT OR REPLACE INTO roles VALUES (1)"), Category::DataModification);
         assert_eq!(category("DELETE FROM roles WHERE id = 1"), Category::DataModification);
         assert_eq!(category("TRUNCATE TABLE a, b"), Category::DataModification);
@@ -851,7 +843,9 @@ mod tests {
     #[test]
     fn update_lists_the_assigned_columns() {
         assert_eq!(
-            one("UPDATE ONLY public.users AS u SET first_name = split_part(name, ' ', 1), (last_name, nick) = (coalesce(a, b), 'x') WHERE u.id > 0"),
+            one(
+                "UPDATE ONLY public.users AS u SET first_name = split_part(name, ' ', 1), (last_name, nick) = (coalesce(a, b), 'x') WHERE u.id > 0"
+            ),
             Change::Update {
                 table: Some("users".into()),
                 columns: vec!["first_name".into(), "last_name".into(), "nick".into()],
@@ -865,7 +859,15 @@ mod tests {
 
     #[test]
     fn neutral_opaque_and_transaction_statements() {
-        for sql in ["SET lock_timeout = '1s'", "COMMENT ON TABLE a IS $$x$$", "GRANT SELECT ON a TO b", "SELECT setval('s', 1)", "PRAGMA foreign_keys = ON", "REINDEX INDEX i", "ANALYZE a"] {
+        for sql in [
+            "SET lock_timeout = '1s'",
+            "COMMENT ON TABLE a IS $$x$$",
+            "GRANT SELECT ON a TO b",
+            "SELECT setval('s', 1)",
+            "PRAGMA foreign_keys = ON",
+            "REINDEX INDEX i",
+            "ANALYZE a",
+        ] {
             assert_eq!(category(sql), Category::Neutral, "{sql}");
         }
         assert_eq!(one("DO $$ BEGIN END $$"), Change::Opaque { keyword: "DO".into() });

@@ -33,21 +33,12 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error about `path`.
     pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            path: path.into(),
-            line: None,
-            message: message.into(),
-            help: None,
-        }
+        Diagnostic { severity: Severity::Error, path: path.into(), line: None, message: message.into(), help: None }
     }
 
     /// A warning about `path`.
     pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(path, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(path, message) }
     }
 
     /// Points the diagnostic at a line.

@@ -136,7 +136,9 @@ mod tests {
 
     #[test]
     fn reads_the_leading_comment_block() {
-        let (d, problems) = read("-- Adds an index.\n-- ebbtide: no-transaction\n-- ebbtide: allow destructive unknown\n--ebbtide: lock-timeout 5s\nCREATE INDEX CONCURRENTLY i ON t (a);");
+        let (d, problems) = read(
+            "-- Adds an index.\n-- ebbtide: no-transaction\n-- ebbtide: allow destructive unknown\n--ebbtide: lock-timeout 5s\nCREATE INDEX CONCURRENTLY i ON t (a);",
+        );
         assert!(problems.is_empty(), "{problems:?}");
         assert!(d.no_transaction);
         assert_eq!(d.lock_timeout_ms, Some(5_000));

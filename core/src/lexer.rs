@@ -34,10 +34,7 @@ pub enum TokenKind {
 impl TokenKind {
     /// Whitespace and comments: they never change what a statement means.
     pub fn is_trivia(self) -> bool {
-        matches!(
-            self,
-            TokenKind::Whitespace | TokenKind::LineComment | TokenKind::BlockComment
-        )
+        matches!(self, TokenKind::Whitespace | TokenKind::LineComment | TokenKind::BlockComment)
     }
 }
 
@@ -90,8 +87,7 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, Unterminated> {
                 TokenKind::BlockComment
             }
             b'\'' => {
-                i = quoted(bytes, i + 1, b'\'', false)
-                    .ok_or_else(|| unterminated("string", "'", start))?;
+                i = quoted(bytes, i + 1, b'\'', false).ok_or_else(|| unterminated("string", "'", start))?;
                 TokenKind::String
             }
             b'"' | b'`' => {
@@ -105,11 +101,7 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, Unterminated> {
                     match find(bytes, tag_end, tag) {
                         Some(end) => i = end + tag.len(),
                         None => {
-                            return Err(unterminated(
-                                "dollar-quoted string",
-                                &sql[start..tag_end],
-                                start,
-                            ));
+                            return Err(unterminated("dollar-quoted string", &sql[start..tag_end], start));
                         }
                     }
                     TokenKind::DollarString
@@ -163,11 +155,7 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, Unterminated> {
 }
 
 fn unterminated(what: &'static str, opening: &str, offset: usize) -> Unterminated {
-    Unterminated {
-        what,
-        opening: opening.to_string(),
-        offset,
-    }
+    Unterminated { what, opening: opening.to_string(), offset }
 }
 
 fn is_word_start(b: u8) -> bool {
@@ -194,10 +182,7 @@ fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     if from > haystack.len() {
         return None;
     }
-    haystack[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    haystack[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
 }
 
 /// End (exclusive) of a quoted run whose opening quote precedes `from`; a
@@ -244,12 +229,7 @@ mod tests {
     use super::*;
 
     fn kinds(sql: &str) -> Vec<(TokenKind, &str)> {
-        tokenize(sql)
-            .unwrap()
-            .into_iter()
-            .filter(|t| !t.kind.is_trivia())
-            .map(|t| (t.kind, &sql[t.range]))
-            .collect()
+        tokenize(sql).unwrap().into_iter().filter(|t| !t.kind.is_trivia()).map(|t| (t.kind, &sql[t.range])).collect()
     }
 
     #[test]

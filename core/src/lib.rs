@@ -20,6 +20,7 @@ pub mod classify;
 pub mod diagnostic;
 pub mod directive;
 pub mod lexer;
+pub mod lint;
 mod migration;
 pub mod name;
 pub mod rules;

@@ -115,9 +115,7 @@ impl Script {
 
     /// Every statement's text, with the line it starts on.
     pub fn statements(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
-        self.statements
-            .iter()
-            .map(|s| (s.line, self.statement_sql(s)))
+        self.statements.iter().map(|s| (s.line, self.statement_sql(s)))
     }
 }
 

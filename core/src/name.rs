@@ -65,23 +65,13 @@ pub fn parse(file: &str) -> Result<FileName, BadName> {
     if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     {
-        return Err(bad(
-            file,
-            "the name must be snake_case: lowercase ASCII letters, digits and `_`",
-        ));
+        return Err(bad(file, "the name must be snake_case: lowercase ASCII letters, digits and `_`"));
     }
-    Ok(FileName {
-        version,
-        name: name.to_string(),
-        direction,
-    })
+    Ok(FileName { version, name: name.to_string(), direction })
 }
 
 fn bad(file: &str, reason: &str) -> BadName {
-    BadName {
-        reason: reason.to_string(),
-        suggestion: suggest(file),
-    }
+    BadName { reason: reason.to_string(), suggestion: suggest(file) }
 }
 
 /// Guesses the migration name a malformed file name meant:

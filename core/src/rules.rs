@@ -104,7 +104,13 @@ impl Catalog {
     /// Checks `change`, made by migration `version` of `branch`, against the
     /// branch rules, then records what it creates or removes. Returns the
     /// broken rule, if any.
-    pub fn apply(&mut self, branch: Branch, version: Version, change: &Change, no_transaction: bool) -> Option<Violation> {
+    pub fn apply(
+        &mut self,
+        branch: Branch,
+        version: Version,
+        change: &Change,
+        no_transaction: bool,
+    ) -> Option<Violation> {
         let violation = self.check(branch, change, no_transaction);
         self.record(branch, version, change);
         violation
@@ -164,12 +170,18 @@ impl Catalog {
             }),
             Change::Opaque { keyword } => Some(Violation {
                 rule: Rule::Opaque,
-                message: format!("a {keyword} statement hides what it changes, so ebbtide cannot check it against the {branch} rules"),
-                help: format!("check that it only makes {branch} changes, then put `-- ebbtide: allow opaque` at the top of the file"),
+                message: format!(
+                    "a {keyword} statement hides what it changes, so ebbtide cannot check it against the {branch} rules"
+                ),
+                help: format!(
+                    "check that it only makes {branch} changes, then put `-- ebbtide: allow opaque` at the top of the file"
+                ),
             }),
             Change::Unknown { keywords } => Some(Violation {
                 rule: Rule::Unknown,
-                message: format!("ebbtide does not recognise `{keywords} ...` and cannot tell whether it is additive or destructive"),
+                message: format!(
+                    "ebbtide does not recognise `{keywords} ...` and cannot tell whether it is additive or destructive"
+                ),
                 help: format!("if it belongs in {branch}, put `-- ebbtide: allow unknown` at the top of the file"),
             }),
             _ => None,
@@ -213,7 +225,11 @@ impl Catalog {
                     .map(String::as_str)
                     .collect();
                 if columns.is_empty() || !old.is_empty() {
-                    let which = if old.is_empty() { "existing rows".to_string() } else { format!("{}.{}", table, old.join(", ")) };
+                    let which = if old.is_empty() {
+                        "existing rows".to_string()
+                    } else {
+                        format!("{}.{}", table, old.join(", "))
+                    };
                     Some(modification(format!(
                         "this statement {what}, and {which} existed before expand; the old release reads that data"
                     )))
@@ -226,7 +242,9 @@ impl Catalog {
                 _ => Some(modification(format!("this statement {what}, which the old release may still read"))),
             },
             Change::Truncate { tables } if tables.iter().all(|t| self.expand_table(t)) && !tables.is_empty() => None,
-            Change::Truncate { .. } => Some(modification(format!("this statement {what}, which the old release may still read"))),
+            Change::Truncate { .. } => {
+                Some(modification(format!("this statement {what}, which the old release may still read")))
+            }
             _ => None,
         }
     }
@@ -290,10 +308,10 @@ impl Catalog {
                     self.tables.insert(to.clone(), origin);
                 }
             }
-            Change::RenameColumn { table, from, to: Some(to) } => {
-                if self.expand_columns.remove(&(table.clone(), from.clone())) {
-                    self.expand_columns.insert((table.clone(), to.clone()));
-                }
+            Change::RenameColumn { table, from, to: Some(to) }
+                if self.expand_columns.remove(&(table.clone(), from.clone())) =>
+            {
+                self.expand_columns.insert((table.clone(), to.clone()));
             }
             _ => {}
         }
@@ -369,7 +387,10 @@ mod tests {
             assert_eq!(rules(branch, "ALTER TABLE users RENAME COLUMN name TO full_name"), vec![Rule::Rename]);
             assert_eq!(rules(branch, "ALTER TABLE users RENAME TO people"), vec![Rule::Rename]);
         }
-        assert_eq!(rules(Branch::Expand, "ALTER TABLE users ADD COLUMN email text NOT NULL"), vec![Rule::NotNullWithoutDefault]);
+        assert_eq!(
+            rules(Branch::Expand, "ALTER TABLE users ADD COLUMN email text NOT NULL"),
+            vec![Rule::NotNullWithoutDefault]
+        );
         assert_eq!(
             rules(Branch::Contract, "ALTER TABLE users ADD COLUMN email text NOT NULL"),
             vec![Rule::NotNullWithoutDefault]
@@ -381,7 +402,11 @@ mod tests {
         let broken = run(&[
             (Branch::Initial, 1, "CREATE TABLE users (id int, name text)"),
             (Branch::Expand, 2, "ALTER TABLE users ADD COLUMN first_name text, ADD COLUMN last_name text"),
-            (Branch::Expand, 3, "UPDATE users SET first_name = split_part(name, ' ', 1), last_name = split_part(name, ' ', 2)"),
+            (
+                Branch::Expand,
+                3,
+                "UPDATE users SET first_name = split_part(name, ' ', 1), last_name = split_part(name, ' ', 2)",
+            ),
             (Branch::Expand, 4, "UPDATE users SET name = first_name"),
             (Branch::Expand, 5, "UPDATE users SET first_name = 'x', name = 'y'"),
         ]);
@@ -424,7 +449,12 @@ mod tests {
         ] {
             assert_eq!(rules(Branch::Contract, sql), Vec::<Rule>::new(), "{sql}");
         }
-        for sql in ["CREATE TABLE t (a int)", "CREATE INDEX i ON users (name)", "ALTER TABLE users ADD COLUMN x int", "INSERT INTO users VALUES (1)"] {
+        for sql in [
+            "CREATE TABLE t (a int)",
+            "CREATE INDEX i ON users (name)",
+            "ALTER TABLE users ADD COLUMN x int",
+            "INSERT INTO users VALUES (1)",
+        ] {
             assert_eq!(rules(Branch::Contract, sql), vec![Rule::Additive], "{sql}");
         }
     }

@@ -55,7 +55,7 @@ pub fn load(dir: &Path, display: &str) -> Result<Loaded, Diagnostics> {
         Err(_) => {
             diags.push(
                 Diagnostic::error(display, "the migrations directory does not exist").help(
-                    "create it with `expand/` and `contract/` subdirectories, or fix the path (it is relative to the crate's Cargo.toml)",
+                    "create it with `expand/` and `contract/` subdirectories, or fix the path (embed_migrations! reads it relative to Cargo.toml)",
                 ),
             );
             return Err(diags);
@@ -79,20 +79,17 @@ pub fn load(dir: &Path, display: &str) -> Result<Loaded, Diagnostics> {
         if meta.is_dir() {
             match Branch::parse(&entry_name) {
                 Some(branch) => scan_branch(&root, &path, &shown, branch, &mut ups, &mut downs, &mut diags),
-                None => diags.push(
-                    Diagnostic::error(&shown, "unknown subdirectory of the migrations directory").help(format!(
+                None => diags.push(Diagnostic::error(&shown, "unknown subdirectory of the migrations directory").help(
+                    format!(
                         "migrations live in `initial/`, `expand/` and `contract/`{}",
-                        closest_branch(&entry_name)
-                            .map(|b| format!("; did you mean `{b}/`?"))
-                            .unwrap_or_default()
-                    )),
-                ),
+                        closest_branch(&entry_name).map(|b| format!("; did you mean `{b}/`?")).unwrap_or_default()
+                    ),
+                )),
             }
         } else if name::is_sql_file(&entry_name) {
-            diags.push(
-                Diagnostic::error(&shown, "a migration outside a branch directory")
-                    .help("move it into `expand/` (additive changes), `contract/` (destructive changes) or `initial/` (history)"),
-            );
+            diags.push(Diagnostic::error(&shown, "a migration outside a branch directory").help(
+                "move it into `expand/` (additive changes), `contract/` (destructive changes) or `initial/` (history)",
+            ));
         } else {
             diags.push(stray(&shown));
         }
@@ -176,8 +173,11 @@ fn checked_metadata(root: &Path, path: &Path, shown: &str, diags: &mut Diagnosti
             Ok(target) if target.starts_with(root) => {}
             Ok(target) => {
                 diags.push(
-                    Diagnostic::error(shown, format!("a symbolic link to `{}`, outside the migrations directory", target.display()))
-                        .help("copy the file into the migrations directory: a build must not depend on files elsewhere"),
+                    Diagnostic::error(
+                        shown,
+                        format!("a symbolic link to `{}`, outside the migrations directory", target.display()),
+                    )
+                    .help("copy the file into the migrations directory: a build must not depend on files elsewhere"),
                 );
                 return None;
             }
@@ -276,15 +276,13 @@ fn assemble(
     // Down scripts need an up script of the same version, name and branch.
     for (version, found) in &downs {
         for down in found {
-            let partner = ups
-                .get(version)
-                .and_then(|u| u.iter().find(|u| u.branch == down.branch && u.name == down.name));
+            let partner =
+                ups.get(version).and_then(|u| u.iter().find(|u| u.branch == down.branch && u.name == down.name));
             if partner.is_none() {
                 let expected = down.display.replace(".down.sql", ".sql");
-                diags.push(
-                    Diagnostic::error(&down.display, "a down script without its up script")
-                        .help(format!("add `{expected}` beside it, or fix the down script's name so it matches its up script")),
-                );
+                diags.push(Diagnostic::error(&down.display, "a down script without its up script").help(format!(
+                    "add `{expected}` beside it, or fix the down script's name so it matches its up script"
+                )));
             }
         }
     }
@@ -302,10 +300,9 @@ fn assemble(
             } else {
                 format!("versions {:04} to {:04} are missing", expected, version.0 - 1)
             };
-            diags.push(
-                Diagnostic::error(&found[0].display, format!("a gap in the version sequence: {missing}"))
-                    .help("versions start at 1 and have no gaps across initial/, expand/ and contract/; renumber this file"),
-            );
+            diags.push(Diagnostic::error(&found[0].display, format!("a gap in the version sequence: {missing}")).help(
+                "versions start at 1 and have no gaps across initial/, expand/ and contract/; renumber this file",
+            ));
         }
         expected = u64::from(version.0) + 1;
         if found.len() > 1 {
@@ -345,9 +342,12 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
         Ok(tokens) => tokens,
         Err(open) => {
             diags.push(
-                Diagnostic::error(&found.display, format!("unterminated {}: `{}` is never closed", open.what, open.opening))
-                    .at_line(line_of(sql, open.offset))
-                    .help(format!("close the {} that starts here", open.what)),
+                Diagnostic::error(
+                    &found.display,
+                    format!("unterminated {}: `{}` is never closed", open.what, open.opening),
+                )
+                .at_line(line_of(sql, open.offset))
+                .help(format!("close the {} that starts here", open.what)),
             );
             return None;
         }
@@ -369,11 +369,8 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
         let Some((catalog, branch, version)) = rules.as_mut() else {
             continue;
         };
-        let stmt_tokens: Vec<_> = tokens
-            .iter()
-            .filter(|t| t.range.start >= range.start && t.range.end <= range.end)
-            .cloned()
-            .collect();
+        let stmt_tokens: Vec<_> =
+            tokens.iter().filter(|t| t.range.start >= range.start && t.range.end <= range.end).cloned().collect();
         for change in classify::classify(sql, &stmt_tokens) {
             let Some(v) = catalog.apply(*branch, *version, &change, directives.no_transaction) else {
                 continue;
@@ -383,9 +380,12 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
                 None => {
                     ok = false;
                     diags.push(
-                        Diagnostic::error(&found.display, format!("{branch} migration: {} [rule: {}]", v.message, v.rule))
-                            .at_line(line)
-                            .help(v.help),
+                        Diagnostic::error(
+                            &found.display,
+                            format!("{branch} migration: {} [rule: {}]", v.message, v.rule),
+                        )
+                        .at_line(line)
+                        .help(v.help),
                     );
                 }
             }
@@ -394,18 +394,24 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
     if !is_up {
         for (rule, line) in &directives.allows {
             diags.push(
-                Diagnostic::error(&found.display, format!("`allow {rule}` in a down script, whose statements are not checked"))
-                    .at_line(*line)
-                    .help("remove the directive"),
+                Diagnostic::error(
+                    &found.display,
+                    format!("`allow {rule}` in a down script, whose statements are not checked"),
+                )
+                .at_line(*line)
+                .help("remove the directive"),
             );
         }
     } else {
         for ((rule, line), used) in directives.allows.iter().zip(used) {
             if !used {
                 diags.push(
-                    Diagnostic::error(&found.display, format!("`allow {rule}`, but no statement of this migration breaks that rule"))
-                        .at_line(*line)
-                        .help("remove the directive, so it cannot hide a future mistake"),
+                    Diagnostic::error(
+                        &found.display,
+                        format!("`allow {rule}`, but no statement of this migration breaks that rule"),
+                    )
+                    .at_line(*line)
+                    .help("remove the directive, so it cannot hide a future mistake"),
                 );
             }
         }

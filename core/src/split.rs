@@ -86,9 +86,7 @@ fn opens_block_body(words: &[String]) -> bool {
     if words.first().map(String::as_str) != Some("CREATE") {
         return false;
     }
-    words.iter().skip(1).any(|w| {
-        matches!(w.as_str(), "TRIGGER" | "FUNCTION" | "PROCEDURE")
-    })
+    words.iter().skip(1).any(|w| matches!(w.as_str(), "TRIGGER" | "FUNCTION" | "PROCEDURE"))
 }
 
 #[cfg(test)]
@@ -96,11 +94,7 @@ mod tests {
     use super::*;
 
     fn statements(sql: &str) -> Vec<&str> {
-        split(sql)
-            .unwrap()
-            .into_iter()
-            .filter_map(|p| p.statement.map(|r| &sql[r]))
-            .collect()
+        split(sql).unwrap().into_iter().filter_map(|p| p.statement.map(|r| &sql[r])).collect()
     }
 
     #[test]

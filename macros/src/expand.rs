@@ -4,27 +4,24 @@
 use std::path::{Path, PathBuf};
 
 use ebbtide_core::{Branch, Migration, Script, load};
-use proc_macro_warning::FormattedWarning;
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
-use syn::LitStr;
+use quote::{format_ident, quote, quote_spanned};
 
-pub fn embed(path: &LitStr) -> TokenStream {
-    let span = path.span();
+/// `compile_error!(message)`, pointing at `span`.
+pub fn compile_error(message: &str, span: Span) -> TokenStream {
+    quote_spanned!(span=> ::core::compile_error! { #message })
+}
+
+pub fn embed(relative: &str, span: Span) -> TokenStream {
     let Some(manifest_dir) = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) else {
-        return syn::Error::new(span, "CARGO_MANIFEST_DIR is not set: build this crate with cargo").to_compile_error();
+        return compile_error("CARGO_MANIFEST_DIR is not set: build this crate with cargo", span);
     };
-    let relative = path.value();
     let display = relative.trim_start_matches("./").trim_end_matches('/');
-    let dir = manifest_dir.join(&relative);
+    let dir = manifest_dir.join(relative);
     let loaded = match load(&dir, display) {
         Ok(loaded) => loaded,
-        Err(diags) => {
-            let mut errors = diags.errors().map(|d| syn::Error::new(span, d.to_string()));
-            let mut first = errors.next().expect("a failed load reports at least one error");
-            errors.for_each(|e| first.combine(e));
-            return first.to_compile_error();
-        }
+        // Every problem at once, each as its own error.
+        Err(diags) => return diags.errors().map(|d| compile_error(&d.to_string(), span)).collect(),
     };
 
     let tracked = loaded.files.iter().map(|f| {
@@ -121,17 +118,17 @@ fn script(s: &Script) -> TokenStream {
 
 /// Cargo cannot know that a new file in the migrations directory matters,
 /// unless a build script says so. Without one, warn at build time.
-fn missing_build_script(manifest_dir: &Path, display: &str, span: Span) -> Option<FormattedWarning> {
+fn missing_build_script(manifest_dir: &Path, display: &str, span: Span) -> Option<TokenStream> {
     // Cargo sets OUT_DIR exactly when the package has a build script.
-    let build_rs = std::env::var_os("OUT_DIR").map(|_| {
-        std::fs::read_to_string(manifest_dir.join("build.rs")).unwrap_or_default()
-    });
-    let fine = match &build_rs {
-        None => false,
-        // A build script without rerun-if-changed reruns on any change in the package.
-        Some(text) => !text.contains("rerun-if-changed") || text.contains(display),
+    let has_build_script = std::env::var_os("OUT_DIR").is_some();
+    let warn = match std::fs::read_to_string(manifest_dir.join("build.rs")) {
+        // A build script that lists what it watches must list the directory;
+        // one that lists nothing reruns on any change in the package.
+        Ok(text) => has_build_script && text.contains("rerun-if-changed") && !text.contains(display),
+        // No build.rs: fine only if the package names another build script.
+        Err(_) => !has_build_script,
     };
-    if fine {
+    if !warn {
         return None;
     }
     let note = format!(
@@ -139,5 +136,16 @@ fn missing_build_script(manifest_dir: &Path, display: &str, span: Span) -> Optio
          add a build.rs beside Cargo.toml containing \
          `fn main() {{ println!(\"cargo:rerun-if-changed={display}\"); }}`"
     );
-    Some(FormattedWarning::new_deprecated("ebbtide_needs_build_rs", note, span))
+    // Stable Rust has no warning API for proc macros; using a deprecated
+    // item is the established way to make rustc print one.
+    let use_it = quote_spanned!(span=> let _ = ebbtide_needs_build_rs;);
+    Some(quote! {
+        #[allow(non_snake_case)]
+        fn __ebbtide_build_rs_warning() {
+            #[deprecated(note = #note)]
+            #[allow(non_upper_case_globals)]
+            const ebbtide_needs_build_rs: () = ();
+            #use_it
+        }
+    })
 }

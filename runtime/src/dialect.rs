@@ -131,10 +131,8 @@ impl Dialect {
                  \x20 down_sql TEXT\n)"
             ),
             Dialect::Postgres => {
-                let schema = table
-                    .schema()
-                    .map(|s| format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";\n"))
-                    .unwrap_or_default();
+                let schema =
+                    table.schema().map(|s| format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";\n")).unwrap_or_default();
                 format!(
                     "{schema}CREATE TABLE IF NOT EXISTS {t} (\n\
                      \x20 version BIGINT PRIMARY KEY,\n\
@@ -217,9 +215,7 @@ impl Dialect {
     pub fn lock_timeout(self, ms: u32, local: bool) -> Option<String> {
         match self {
             Dialect::Sqlite => None,
-            Dialect::Postgres => {
-                Some(format!("SET {}lock_timeout = '{ms}ms'", if local { "LOCAL " } else { "" }))
-            }
+            Dialect::Postgres => Some(format!("SET {}lock_timeout = '{ms}ms'", if local { "LOCAL " } else { "" })),
         }
     }
 

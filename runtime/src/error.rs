@@ -2,9 +2,9 @@
 
 use std::fmt;
 
+use crate::Version;
 use crate::dialect::BadTableName;
 use crate::plan::Refusal;
-use crate::Version;
 
 /// Everything that can go wrong when ebbtide talks to a database.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +83,11 @@ impl fmt::Display for MigrationFailure {
         if statement.chars().count() > 160 {
             statement = statement.chars().take(157).collect::<String>() + "...";
         }
-        write!(f, "{} failed at {}:{}: {}\n  statement: {statement}\n  ", self.step, self.path, self.line, self.message)?;
+        write!(
+            f,
+            "{} failed at {}:{}: {}\n  statement: {statement}\n  ",
+            self.step, self.path, self.line, self.message
+        )?;
         match self.aftermath {
             Aftermath::RolledBack => f.write_str(
                 "its transaction was rolled back: nothing of it was applied or recorded; fix the migration and run again",

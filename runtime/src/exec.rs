@@ -280,7 +280,12 @@ async fn stored_down<D: Driver>(d: &mut D, table: &TableName, record: &Record) -
         Error::database(format!("cannot revert {}", record.id()), "its down script is no longer in the version table")
     })?;
     let statements = ebbtide_core::split::split(&sql)
-        .map_err(|u| Error::database(format!("cannot revert {}", record.id()), format!("its stored down script has an unterminated {}", u.what)))?
+        .map_err(|u| {
+            Error::database(
+                format!("cannot revert {}", record.id()),
+                format!("its stored down script has an unterminated {}", u.what),
+            )
+        })?
         .into_iter()
         .filter_map(|p| p.statement)
         .map(|r| crate::Statement {
@@ -309,11 +314,7 @@ async fn execute_step<D: Driver>(
     let work = work_of(d, table, step).await?;
     let started = Instant::now();
     let no_transaction = work.script.as_ref().is_some_and(|s| s.no_transaction) && !in_run_transaction;
-    let lock_timeout = work
-        .script
-        .as_ref()
-        .and_then(|s| s.lock_timeout_ms)
-        .or(migrator.default_lock_timeout_ms());
+    let lock_timeout = work.script.as_ref().and_then(|s| s.lock_timeout_ms).or(migrator.default_lock_timeout_ms());
     let recheck = !d.exclusive_lock();
     let done = |duration: Duration, skipped: bool| Done {
         verb: step.verb(),
@@ -389,7 +390,12 @@ async fn execute_step<D: Driver>(
 }
 
 /// Whether a concurrent run already did `step`.
-async fn already_done<D: Driver>(d: &mut D, table: &TableName, step: &Step<'_>, work: &Work<'_>) -> Result<bool, Error> {
+async fn already_done<D: Driver>(
+    d: &mut D,
+    table: &TableName,
+    step: &Step<'_>,
+    work: &Work<'_>,
+) -> Result<bool, Error> {
     let rows = d
         .query(&d.dialect().select_recorded(table, step.version()))
         .await
@@ -397,7 +403,12 @@ async fn already_done<D: Driver>(d: &mut D, table: &TableName, step: &Step<'_>, 
     Ok(rows.is_empty() != work.record.done_when_recorded())
 }
 
-async fn run_script<D: Driver>(d: &mut D, step: &Step<'_>, script: Option<&Script>, aftermath: Aftermath) -> Result<(), Error> {
+async fn run_script<D: Driver>(
+    d: &mut D,
+    step: &Step<'_>,
+    script: Option<&Script>,
+    aftermath: Aftermath,
+) -> Result<(), Error> {
     let Some(script) = script else { return Ok(()) };
     for (line, sql) in script.statements() {
         if let Err(e) = d.execute(sql).await {
@@ -476,7 +487,9 @@ pub(crate) async fn script<D: Driver>(d: &mut D, migrator: &Migrator<'_>, reques
     for step in &plan.steps {
         let file = match step {
             Step::Apply(m) => format!(" ({})", m.up.path),
-            Step::Revert { embedded: Some(m), .. } => m.down.as_ref().map(|s| format!(" ({})", s.path)).unwrap_or_default(),
+            Step::Revert { embedded: Some(m), .. } => {
+                m.down.as_ref().map(|s| format!(" ({})", s.path)).unwrap_or_default()
+            }
             _ => String::new(),
         };
         out.push_str(&format!("\n-- {step}{file}\n"));

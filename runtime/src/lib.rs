@@ -43,6 +43,8 @@
 //! binary).
 
 #![warn(missing_docs)]
+// Without an engine, the executor has nothing to drive.
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code, unused_imports, unused_macros))]
 
 extern crate self as ebbtide;
 
@@ -93,7 +95,7 @@ pub use record::{How, Record};
 /// what to do. Editing an embedded file rebuilds the crate; for added or
 /// removed files to rebuild it too, add a `build.rs` beside `Cargo.toml`:
 ///
-/// ```
+/// ```text
 /// fn main() {
 ///     println!("cargo:rerun-if-changed=migrations");
 /// }

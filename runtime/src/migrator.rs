@@ -4,11 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::Migrations;
 use crate::dialect::{BadTableName, TableName};
 use crate::exec::Event;
 use crate::plan::{self, Plan, PlanOptions, Refusal, Request};
 use crate::record::Record;
-use crate::Migrations;
 
 type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 

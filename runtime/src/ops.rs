@@ -2,13 +2,13 @@
 //! over a [`Driver`]; the SQLite and PostgreSQL front-ends are thin
 //! wrappers around them.
 
+use crate::Error;
 use crate::check::Verdict;
 use crate::exec::{self, Driver, Report};
 use crate::migrator::Migrator;
 use crate::plan::{Request, VersionInfo};
 use crate::record::State;
 use crate::status::{self, Row};
-use crate::Error;
 
 pub(crate) async fn run<D: Driver>(d: &mut D, m: &Migrator<'_>, request: Request) -> Result<Report, Error> {
     exec::run(d, m, request).await

@@ -280,12 +280,7 @@ fn divergence(record: &Record, migration: &Migration) -> Divergence {
     if record.checksum != migration.checksum {
         what.push("had its SQL edited after it was applied".to_string());
     }
-    Divergence {
-        version: record.version,
-        recorded: record.id(),
-        embedded: migration.id(),
-        what: what.join(" and "),
-    }
+    Divergence { version: record.version, recorded: record.id(), embedded: migration.id(), what: what.join(" and ") }
 }
 
 /// Plans `request` for the recorded `state` (`None`: no version table).

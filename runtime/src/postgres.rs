@@ -11,11 +11,11 @@ use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
+use crate::Error;
 use crate::dialect::{Dialect, TableName};
 use crate::exec::{DbError, Driver};
 use crate::migrator::Migrator;
 use crate::ops::front_end;
-use crate::Error;
 
 /// The operations of a [`Migrator`] on one PostgreSQL connection; see
 /// [`Migrator::postgres`].
@@ -47,16 +47,15 @@ front_end!(Postgres, [async], awaiting);
 /// after 10 seconds unless the URL sets `connect_timeout`.
 pub async fn connect(url: &str) -> Result<Client, Error> {
     let target = redact(url);
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| Error::Connect { target: target.clone(), message: format!("invalid URL: {e}") })?;
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| Error::Connect {
+        target: target.clone(),
+        message: format!("invalid URL: {e}"),
+    })?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| Error::Connect { target: target.clone(), message: message(&e) })?;
+    let (client, connection) =
+        config.connect(NoTls).await.map_err(|e| Error::Connect { target: target.clone(), message: message(&e) })?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -105,7 +104,8 @@ fn message(e: &tokio_postgres::Error) -> String {
 }
 
 fn db_error(e: tokio_postgres::Error) -> DbError {
-    let undefined_table = matches!(e.code(), Some(c) if *c == SqlState::UNDEFINED_TABLE || *c == SqlState::INVALID_SCHEMA_NAME);
+    let undefined_table =
+        matches!(e.code(), Some(c) if *c == SqlState::UNDEFINED_TABLE || *c == SqlState::INVALID_SCHEMA_NAME);
     DbError { message: message(&e), undefined_table }
 }
 
@@ -131,9 +131,7 @@ impl Driver for PgDriver<'_> {
         Ok(messages
             .into_iter()
             .filter_map(|m| match m {
-                SimpleQueryMessage::Row(row) => {
-                    Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect())
-                }
+                SimpleQueryMessage::Row(row) => Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect()),
                 _ => None,
             })
             .collect())

@@ -63,7 +63,10 @@ impl PgDatabase {
         let client = match ebbtide::postgres::connect(&admin).await {
             Ok(client) => client,
             Err(e) if !in_ci() => {
-                eprintln!("skipped: PostgreSQL is not reachable at {} ({e}); set EBBTIDE_TEST_POSTGRES_URL", ebbtide::postgres::redact(&admin));
+                eprintln!(
+                    "skipped: PostgreSQL is not reachable at {} ({e}); set EBBTIDE_TEST_POSTGRES_URL",
+                    ebbtide::postgres::redact(&admin)
+                );
                 return None;
             }
             Err(e) => panic!("PostgreSQL is required under CI=true: {e}"),
@@ -280,7 +283,13 @@ impl Db {
 
     /// The application's tables (version table excluded), sorted.
     pub async fn tables(&self) -> Vec<String> {
-        let mut tables: Vec<String> = self.schema().await.iter().filter(|s| !s.starts_with("index ")).map(|s| s.split('.').next().unwrap().to_string()).collect();
+        let mut tables: Vec<String> = self
+            .schema()
+            .await
+            .iter()
+            .filter(|s| !s.starts_with("index "))
+            .map(|s| s.split('.').next().unwrap().to_string())
+            .collect();
         tables.dedup();
         tables
     }

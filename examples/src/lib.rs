@@ -1,0 +1,1 @@
+//! Runnable examples of ebbtide; see the `[[example]]` targets.

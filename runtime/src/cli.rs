@@ -1,0 +1,568 @@
+//! The command line: Keystone's `database` commands for any application
+//! binary, on its embedded migrations.
+//!
+//! Nest [`Db`] into your own clap CLI to get `myapp db sync`,
+//! `myapp db check`, ...:
+//!
+//! ```no_run
+//! use clap::Parser;
+//!
+//! ebbtide::embed_migrations!("../migrations");
+//!
+//! #[derive(Parser)]
+//! enum App {
+//!     /// Serve requests.
+//!     Serve,
+//!     /// Manage the database schema.
+//!     Db(ebbtide::cli::Db),
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     match App::parse() {
+//!         App::Serve => std::process::ExitCode::SUCCESS,
+//!         App::Db(db) => db.run(&migrations::MIGRATIONS),
+//!     }
+//! }
+//! ```
+//!
+//! or, for a binary that does nothing else, `fn main() -> ExitCode {
+//! ebbtide::cli::main(&migrations::MIGRATIONS) }`.
+//!
+//! Exit codes: 0 success; 1 error; `check` follows Keystone's `db_sync
+//! --check`: 0 current, 2 expand pending or not under version control,
+//! 3 incompatible (ebbtide's own: a contract migration this release does
+//! not know, or a divergent checksum), 4 contract pending.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::exec::Event;
+use crate::plan::Step;
+use crate::{Error, Migrations, Migrator, Report, Request, Scope, Verdict, Version, VersionInfo, status};
+
+/// Schema commands on an application's embedded migrations.
+#[derive(Debug, Clone, Args)]
+#[command(about = "Manage the database schema: sync, check, upgrade, downgrade, ...")]
+pub struct Db {
+    /// Where and how to run.
+    #[command(flatten)]
+    pub options: Options,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Db {
+    /// Runs the command on `migrations` and returns the exit code.
+    pub fn run(&self, migrations: &Migrations) -> ExitCode {
+        execute(&self.options, &self.command, migrations)
+    }
+}
+
+/// The one-liner for a binary that only manages its schema: parses the
+/// process arguments as [`Db`]'s and runs them.
+pub fn main(migrations: &Migrations) -> ExitCode {
+    #[derive(Parser)]
+    #[command(version, about = "Manage the database schema of this application")]
+    struct Cli {
+        #[command(flatten)]
+        db: Db,
+    }
+    Cli::parse().db.run(migrations)
+}
+
+/// Options shared by every database command.
+#[derive(Debug, Clone, Args)]
+pub struct Options {
+    /// The database: sqlite:PATH, sqlite::memory:, or postgres://user@host/db.
+    #[arg(long, short = 'd', env = "DATABASE_URL", global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// The version table (PostgreSQL: optionally schema.table).
+    #[arg(long, global = true, default_value = crate::dialect::DEFAULT_TABLE, value_name = "NAME")]
+    pub table: String,
+    /// Run even though applied migrations were edited since (divergent checksums).
+    #[arg(long, global = true)]
+    pub allow_divergent: bool,
+    /// Run everything in one transaction: all of it applies, or nothing.
+    #[arg(long, global = true)]
+    pub all_or_nothing: bool,
+    /// PostgreSQL lock_timeout for migrations without their own (e.g. 5s).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<Duration>,
+    /// Print only errors.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log what ebbtide does (-vv for more).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    ebbtide_core::directive::parse_duration_ms(text)
+        .map(|ms| Duration::from_millis(u64::from(ms)))
+        .ok_or_else(|| format!("{text:?} is not a duration such as 500ms, 5s or 1m"))
+}
+
+/// The database commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations: all of them, or one branch.
+    Sync {
+        /// Only initial and expand migrations (before deploying the new release).
+        #[arg(long, conflicts_with = "contract")]
+        expand: bool,
+        /// Only contract migrations (once no instance of the old release is left).
+        #[arg(long)]
+        contract: bool,
+        /// Print the SQL that would run, version-table writes included, and change nothing.
+        #[arg(long)]
+        sql: bool,
+    },
+    /// Apply every pending migration up to and including VERSION.
+    Upgrade {
+        /// The target version (e.g. 3 or 0003).
+        version: u32,
+        /// Print the SQL that would run, and change nothing.
+        #[arg(long)]
+        sql: bool,
+    },
+    /// Revert every migration above VERSION (0: all), newest first.
+    Downgrade {
+        /// The target version.
+        version: u32,
+        /// Do not ask for confirmation (needed when not on a terminal).
+        #[arg(long, short)]
+        yes: bool,
+        /// Print the SQL that would run, and change nothing.
+        #[arg(long)]
+        sql: bool,
+    },
+    /// Record the migrations up to VERSION as applied without running them,
+    /// and forget those above it.
+    Goto {
+        /// The target version.
+        version: u32,
+    },
+    /// Put an existing database under version control, at version 0.
+    VersionControl,
+    /// Print the database's version and each branch's head.
+    Version {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// May this release serve on this database? Exit 0 current, 2 expand
+    /// pending, 3 incompatible, 4 contract pending.
+    Check {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every migration with its state, when it ran and how long it took.
+    #[command(visible_alias = "history")]
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A database URL, understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A SQLite file.
+    SqliteFile(String),
+    /// A fresh in-memory SQLite database.
+    SqliteMemory,
+    /// A PostgreSQL URL.
+    Postgres(String),
+}
+
+impl Target {
+    /// Parses `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:`,
+    /// `postgres://...` and `postgresql://...`.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+            return Ok(Target::SqliteMemory);
+        }
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(format!("{url:?} names no file: use sqlite:PATH or sqlite::memory:"));
+            }
+            return Ok(Target::SqliteFile(path.to_string()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Target::Postgres(url.to_string()));
+        }
+        Err(format!(
+            "unsupported database URL {:?}: use sqlite:PATH, sqlite::memory: or postgres://user@host/database",
+            crate::postgres::redact(url)
+        ))
+    }
+}
+
+/// Runs one command on `migrations` and returns the exit code; every
+/// failure is one `error:` line on stderr and exit code 1.
+pub fn execute(options: &Options, command: &Command, migrations: &Migrations) -> ExitCode {
+    init_tracing(options);
+    match try_execute(options, command, migrations) {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Sets up tracing on stderr for `-v`; once per process.
+pub fn init_tracing(options: &Options) {
+    let level = match (options.quiet, options.verbose) {
+        (true, _) => tracing::Level::ERROR,
+        (_, 0) => tracing::Level::WARN,
+        (_, 1) => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+fn try_execute(options: &Options, command: &Command, migrations: &Migrations) -> Result<u8, String> {
+    let url = options
+        .database
+        .as_deref()
+        .ok_or("no database given: pass --database URL or set DATABASE_URL (e.g. sqlite:app.db)")?;
+    let target = Target::parse(url)?;
+    let mut migrator = Migrator::new(migrations)
+        .table(&options.table)
+        .map_err(|e| e.to_string())?
+        .allow_divergent(options.allow_divergent)
+        .all_or_nothing(options.all_or_nothing);
+    if let Some(timeout) = options.lock_timeout {
+        migrator = migrator.lock_timeout(timeout);
+    }
+    let session = Session { options, migrator: &migrator };
+    match target {
+        Target::SqliteFile(path) => {
+            tracing::info!("opening SQLite database {path}");
+            let conn =
+                rusqlite::Connection::open(&path).map_err(|e| format!("cannot open SQLite database {path}: {e}"))?;
+            session.run(command, &Engine::Sqlite(&conn))
+        }
+        Target::SqliteMemory => {
+            let conn = rusqlite::Connection::open_in_memory().map_err(|e| e.to_string())?;
+            session.run(command, &Engine::Sqlite(&conn))
+        }
+        Target::Postgres(url) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+            tracing::info!("connecting to {}", crate::postgres::redact(&url));
+            let client = runtime.block_on(crate::postgres::connect(&url)).map_err(|e| e.to_string())?;
+            session.run(command, &Engine::Postgres(&client, &runtime))
+        }
+    }
+}
+
+/// A connection of either engine, with one blocking entry per operation.
+enum Engine<'c> {
+    Sqlite(&'c rusqlite::Connection),
+    Postgres(&'c tokio_postgres::Client, &'c tokio::runtime::Runtime),
+}
+
+/// Runs one operation on either engine; PostgreSQL's on the CLI's runtime,
+/// which also drives the connection's task.
+macro_rules! on_engine {
+    ($engine:expr, $migrator:expr, $op:ident ( $($arg:expr),* )) => {
+        match $engine {
+            Engine::Sqlite(conn) => $migrator.sqlite(conn).$op($($arg),*),
+            Engine::Postgres(client, runtime) => runtime.block_on($migrator.postgres(client).$op($($arg),*)),
+        }
+    };
+}
+
+struct Session<'a> {
+    options: &'a Options,
+    migrator: &'a Migrator<'a>,
+}
+
+impl Session<'_> {
+    fn say(&self, text: impl std::fmt::Display) {
+        if !self.options.quiet {
+            println!("{text}");
+        }
+    }
+
+    fn run(&self, command: &Command, engine: &Engine<'_>) -> Result<u8, String> {
+        let m = self.migrator;
+        let err = |e: Error| e.to_string();
+        match command {
+            Command::Sync { expand, contract, sql } => {
+                let scope = match (expand, contract) {
+                    (true, _) => Scope::Expand,
+                    (_, true) => Scope::Contract,
+                    _ => Scope::All,
+                };
+                self.apply(engine, Request::Sync(scope), *sql)
+            }
+            Command::Upgrade { version, sql } => self.apply(engine, Request::Upgrade(Version::new(*version)), *sql),
+            Command::Downgrade { version, yes, sql } => {
+                let request = Request::Downgrade(Version::new(*version));
+                if !*sql {
+                    self.confirm_downgrade(engine, request, *yes)?;
+                }
+                self.apply(engine, request, *sql)
+            }
+            Command::Goto { version } => self.apply(engine, Request::Goto(Version::new(*version)), false),
+            Command::VersionControl => self.apply(engine, Request::VersionControl, false),
+            Command::Version { json } => {
+                let info = on_engine!(engine, m, version()).map_err(err)?;
+                if *json {
+                    println!("{}", version_json(&info));
+                } else {
+                    println!("{info}");
+                }
+                Ok(0)
+            }
+            Command::Check { json } => {
+                let verdict = on_engine!(engine, m, check()).map_err(err)?;
+                if *json {
+                    println!("{}", verdict_json(&verdict));
+                } else if verdict.may_serve() {
+                    self.say(&verdict);
+                } else {
+                    eprintln!("{verdict}");
+                }
+                Ok(verdict.exit_code() as u8)
+            }
+            Command::Status { json } => {
+                let rows = on_engine!(engine, m, status()).map_err(err)?;
+                if *json {
+                    println!("{}", rows_json(&rows));
+                } else {
+                    println!("{}", status::table(&rows));
+                }
+                Ok(0)
+            }
+        }
+    }
+
+    fn apply(&self, engine: &Engine<'_>, request: Request, sql: bool) -> Result<u8, String> {
+        if sql {
+            let script = on_engine!(engine, self.migrator, script(request)).map_err(|e| e.to_string())?;
+            print!("{script}");
+            return Ok(0);
+        }
+        let progress = Progress::new(self.options.quiet);
+        let migrator = self.migrator.clone().observe({
+            let progress = progress.clone();
+            move |event| progress.on(event)
+        });
+        let report: Report = on_engine!(engine, &migrator, run(request)).map_err(|e| {
+            progress.finish();
+            e.to_string()
+        })?;
+        progress.finish();
+        if report.created_table {
+            self.say(format!("created the version table {}", self.migrator.table_name()));
+        }
+        if report.is_empty() {
+            self.say("nothing to do");
+        } else {
+            let info = on_engine!(engine, self.migrator, version()).map_err(|e| e.to_string())?;
+            self.say(format!("{request}: done; {info}"));
+        }
+        Ok(0)
+    }
+
+    /// Lists what a downgrade reverts and what it loses, then asks; off a
+    /// terminal, `--yes` is the answer.
+    fn confirm_downgrade(&self, engine: &Engine<'_>, request: Request, yes: bool) -> Result<(), String> {
+        let state = on_engine!(engine, self.migrator, records()).map_err(|e| e.to_string())?;
+        let plan = self.migrator.plan(state.as_deref(), request).map_err(|e| e.to_string())?;
+        if plan.steps.is_empty() {
+            return Ok(());
+        }
+        eprintln!("{request} reverts {} migration(s), newest first:", plan.steps.len());
+        for step in &plan.steps {
+            eprintln!("  {}", describe_revert(step));
+        }
+        if yes {
+            return Ok(());
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err("downgrade deletes schema and data: pass --yes to confirm when not on a terminal".into());
+        }
+        eprint!("Proceed? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).map_err(|e| e.to_string())?;
+        if matches!(answer.trim(), "y" | "Y" | "yes") {
+            Ok(())
+        } else {
+            Err("downgrade cancelled; nothing was reverted".into())
+        }
+    }
+}
+
+/// One line for a migration a downgrade will revert, saying whether its
+/// down script destroys data.
+fn describe_revert(step: &Step<'_>) -> String {
+    let Step::Revert { record, embedded } = step else {
+        return step.to_string();
+    };
+    let Some(down) = embedded.and_then(|m| m.down.as_ref()) else {
+        return format!("{} {} (down script stored in the version table)", record.branch, record.id());
+    };
+    let loses: Vec<String> = down
+        .statements()
+        .flat_map(|(_, sql)| {
+            let tokens = ebbtide_core::lexer::tokenize(sql).unwrap_or_default();
+            ebbtide_core::classify::classify(sql, &tokens)
+        })
+        .filter(|c| {
+            matches!(
+                c,
+                ebbtide_core::classify::Change::Drop { .. }
+                    | ebbtide_core::classify::Change::Delete { .. }
+                    | ebbtide_core::classify::Change::Truncate { .. }
+            )
+        })
+        .map(|c| c.describe())
+        .collect();
+    if loses.is_empty() {
+        format!("{} {}", record.branch, record.id())
+    } else {
+        format!("{} {}: LOSES DATA, {}", record.branch, record.id(), loses.join(", "))
+    }
+}
+
+/// A progress bar on a terminal for runs of more than a few steps; plain
+/// lines otherwise.
+#[derive(Clone)]
+struct Progress {
+    quiet: bool,
+    bar: Arc<std::sync::Mutex<Option<ProgressBar>>>,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Self {
+        Progress { quiet, bar: Arc::default() }
+    }
+
+    fn on(&self, event: &Event<'_>) {
+        if self.quiet {
+            return;
+        }
+        let mut bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::Planned { steps } if *steps > 3 && std::io::stderr().is_terminal() => {
+                let pb = ProgressBar::new(*steps as u64);
+                pb.set_style(
+                    ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
+                        .unwrap_or(ProgressStyle::default_bar()),
+                );
+                *bar = Some(pb);
+            }
+            Event::Started(step) => {
+                tracing::info!("{step}");
+                if let Some(pb) = bar.as_ref() {
+                    pb.set_message(step.to_string());
+                }
+            }
+            Event::Finished(done) => match bar.as_ref() {
+                Some(pb) => {
+                    pb.println(done.to_string());
+                    pb.inc(1);
+                }
+                None => println!("{done}"),
+            },
+            _ => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(pb) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            pb.finish_and_clear();
+        }
+    }
+}
+
+fn version_json(info: &VersionInfo) -> serde_json::Value {
+    let v = |v: Option<Version>| v.map(Version::get);
+    json!({
+        "managed": info.managed,
+        "version": info.current.get(),
+        "highest": info.highest.get(),
+        "initial": v(info.initial),
+        "expand": v(info.expand),
+        "contract": v(info.contract),
+        "latest": info.latest.get(),
+    })
+}
+
+fn verdict_json(verdict: &Verdict) -> serde_json::Value {
+    let mut value = json!({
+        "verdict": verdict.name(),
+        "may_serve": verdict.may_serve(),
+        "exit_code": verdict.exit_code(),
+        "message": verdict.to_string(),
+    });
+    let list = match verdict {
+        Verdict::ContractPending { pending } => Some(("pending", pending.clone())),
+        Verdict::NewerExpand { unknown } => Some(("unknown_expand", unknown.clone())),
+        Verdict::Outdated { missing } => Some(("missing", missing.clone())),
+        Verdict::Incompatible { unknown_contract, divergent } => {
+            value["divergent"] = json!(divergent.iter().map(|d| d.to_string()).collect::<Vec<_>>());
+            Some(("unknown_contract", unknown_contract.clone()))
+        }
+        _ => None,
+    };
+    if let Some((key, items)) = list {
+        value[key] = json!(items);
+    }
+    value
+}
+
+fn rows_json(rows: &[status::Row]) -> serde_json::Value {
+    rows.iter()
+        .map(|r| {
+            json!({
+                "version": r.version.get(),
+                "branch": r.branch.as_str(),
+                "name": r.name,
+                "state": r.state.as_str(),
+                "applied_at": r.applied_at,
+                "duration_ms": r.duration_ms,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(Target::parse("sqlite:app.db"), Ok(Target::SqliteFile("app.db".into())));
+        assert_eq!(Target::parse("sqlite:///tmp/app.db"), Ok(Target::SqliteFile("/tmp/app.db".into())));
+        assert_eq!(Target::parse("sqlite::memory:"), Ok(Target::SqliteMemory));
+        assert!(matches!(Target::parse("postgresql://u@h/d"), Ok(Target::Postgres(_))));
+        let err = Target::parse("mysql://root:hunter2@localhost/app").unwrap_err();
+        assert!(err.contains("unsupported database URL"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(Target::parse("sqlite:").is_err());
+    }
+}

@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/do_block");
+
+fn main() {}

@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/duplicate_version");
+
+fn main() {}

@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/empty_file");
+
+fn main() {}

@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/does_not_exist");
+
+fn main() {}

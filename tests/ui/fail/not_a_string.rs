@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!(migrations);
+
+fn main() {}

@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/outside_branch");
+
+fn main() {}

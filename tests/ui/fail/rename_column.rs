@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/rename_column");
+
+fn main() {}

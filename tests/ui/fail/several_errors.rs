@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/several_errors");
+
+fn main() {}

@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/stray_file");
+
+fn main() {}

@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/unknown_directive");
+
+fn main() {}

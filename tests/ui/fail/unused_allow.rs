@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/unused_allow");
+
+fn main() {}
