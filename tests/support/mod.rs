@@ -349,31 +349,31 @@ impl Dir {
 #[macro_export]
 macro_rules! on_every_engine {
     ($($scenario:ident),* $(,)?) => {
-        mod sqlite_file {
+        $crate::engine_tests!(sqlite_file, SqliteFile, $($scenario),*);
+        $crate::engine_tests!(sqlite_memory, SqliteMemory, $($scenario),*);
+        $crate::engine_tests!(postgres, Postgres, $($scenario),*);
+    };
+}
+
+/// The same, for engines whose database outlives a connection (a SQLite
+/// file, PostgreSQL): what several processes share.
+#[macro_export]
+macro_rules! on_persistent_engines {
+    ($($scenario:ident),* $(,)?) => {
+        $crate::engine_tests!(sqlite_file, SqliteFile, $($scenario),*);
+        $crate::engine_tests!(postgres, Postgres, $($scenario),*);
+    };
+}
+
+/// A module of tests running each scenario on one engine.
+#[macro_export]
+macro_rules! engine_tests {
+    ($module:ident, $engine:ident, $($scenario:ident),*) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    if let Some(db) = $crate::support::Db::open($crate::support::Engine::SqliteFile).await {
-                        super::$scenario(db).await;
-                    }
-                }
-            )*
-        }
-        mod sqlite_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    if let Some(db) = $crate::support::Db::open($crate::support::Engine::SqliteMemory).await {
-                        super::$scenario(db).await;
-                    }
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    if let Some(db) = $crate::support::Db::open($crate::support::Engine::Postgres).await {
+                    if let Some(db) = $crate::support::Db::open($crate::support::Engine::$engine).await {
                         super::$scenario(db).await;
                     }
                 }

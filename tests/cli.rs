@@ -1,0 +1,258 @@
+//! End-to-end tests of the `ebbtide` binary, against SQLite files and the
+//! PostgreSQL server: every subcommand, every `check` exit code, `--sql`
+//! output replayed by `sqlite3`/`psql`, `revision` numbering, and the
+//! errors a user meets first.
+//!
+//! Compiled as an integration test of the `ebbtide` package (see its
+//! Cargo.toml), so cargo builds the binary it runs.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::{Db, Dir, Engine};
+
+const WORKSPACE_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+
+fn ebbtide(dir: &Path, url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ebbtide"))
+        .arg("--dir")
+        .arg(dir)
+        .args(["--database", url])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run ebbtide")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited normally, not by a signal")
+}
+
+/// Asserts the exit code and returns stdout.
+fn expect(o: Output, expected: i32) -> String {
+    assert_eq!(code(&o), expected, "stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+/// Asserts a successful run and returns its stdout.
+fn ok(o: Output) -> String {
+    expect(o, 0)
+}
+
+/// The two releases of a small service: release 2 adds an expand and a
+/// contract migration.
+fn releases() -> (Dir, Dir) {
+    let r1 = [
+        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY, nick TEXT);\n"),
+        ("expand/0002_add_users_email.sql", "ALTER TABLE users ADD COLUMN email TEXT;\n"),
+        ("expand/0002_add_users_email.down.sql", "ALTER TABLE users DROP COLUMN email;\n"),
+    ];
+    let mut r2 = r1.to_vec();
+    r2.push(("expand/0003_create_roles.sql", "CREATE TABLE roles (id INTEGER PRIMARY KEY, name TEXT);\n"));
+    r2.push(("expand/0003_create_roles.down.sql", "DROP TABLE roles;\n"));
+    r2.push(("contract/0004_drop_users_nick.sql", "ALTER TABLE users DROP COLUMN nick;\n"));
+    r2.push(("contract/0004_drop_users_nick.down.sql", "ALTER TABLE users ADD COLUMN nick TEXT;\n"));
+    (Dir::new(&r1), Dir::new(&r2))
+}
+
+async fn every_check_exit_code_and_a_rolling_upgrade(db: Db) {
+    let url = db.url();
+    let (r1, r2) = releases();
+    let check = |dir: &Dir| code(&ebbtide(dir.path(), &url, &["check"]));
+
+    assert_eq!(check(&r1), 2, "not under version control");
+    let json = expect(ebbtide(r1.path(), &url, &["check", "--json"]), 2);
+    assert!(json.contains(r#""verdict":"unmanaged""#), "{json}");
+
+    ok(ebbtide(r1.path(), &url, &["upgrade", "1"]));
+    assert_eq!(check(&r1), 2, "expand pending");
+    ok(ebbtide(r1.path(), &url, &["sync"]));
+    assert_eq!(check(&r1), 0, "current");
+
+    // Release 2 rolls out: expand, deploy, contract.
+    let out = ok(ebbtide(r2.path(), &url, &["sync", "--expand"]));
+    assert!(out.contains("applied expand 0003_create_roles"), "{out}");
+    assert_eq!(check(&r1), 0, "the old release still serves during the rollout");
+    assert_eq!(check(&r2), 4, "contract pending");
+    let json = stdout(&ebbtide(r2.path(), &url, &["check", "--json"]));
+    assert!(json.contains(r#""pending":["0004_drop_users_nick"]"#), "{json}");
+    ok(ebbtide(r2.path(), &url, &["sync", "--contract"]));
+    assert_eq!(check(&r2), 0);
+    let old = ebbtide(r1.path(), &url, &["check"]);
+    assert_eq!(code(&old), 3, "incompatible: contracted by a newer release");
+    assert!(stderr(&old).contains("contracted by a newer release"), "{}", stderr(&old));
+
+    // Status and version, as text and JSON.
+    let status = ok(ebbtide(r1.path(), &url, &["status"]));
+    assert!(status.lines().next().unwrap().starts_with("VERSION  BRANCH"), "{status}");
+    assert!(status.contains("0004     contract  drop_users_nick  unknown"), "{status}");
+    let json = ok(ebbtide(r2.path(), &url, &["history", "--json"]));
+    assert_eq!(json.matches(r#""state":"applied""#).count(), 4, "{json}");
+    let version = ok(ebbtide(r2.path(), &url, &["version", "--json"]));
+    assert!(version.contains(r#""version":4"#) && version.contains(r#""contract":4"#), "{version}");
+
+    // Rolling back: downgrade asks for confirmation, says what loses data.
+    let refused = ebbtide(r2.path(), &url, &["downgrade", "2"]);
+    assert_eq!(code(&refused), 1);
+    assert!(stderr(&refused).contains("pass --yes"), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("0003_create_roles: LOSES DATA, drops table roles"), "{}", stderr(&refused));
+    assert_eq!(db.tables().await, ["roles", "users"], "nothing reverted without --yes");
+    ok(ebbtide(r2.path(), &url, &["downgrade", "2", "--yes"]));
+    assert_eq!(db.tables().await, ["users"]);
+    assert_eq!(db.columns("users").await, ["email", "id", "nick"]);
+    assert_eq!(check(&r1), 0, "release 1 serves again after the rollback");
+}
+
+async fn goto_version_control_and_version(db: Db) {
+    let url = db.url();
+    let dir = Path::new(WORKSPACE_MIGRATIONS);
+    // A database that already has the schema of migrations 1 to 3.
+    db.exec(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, legacy_login TEXT, email TEXT);
+         CREATE TABLE sessions (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, token TEXT NOT NULL, created_at TEXT NOT NULL);",
+    )
+    .await
+    .unwrap();
+    ok(ebbtide(dir, &url, &["version-control"]));
+    let again = ebbtide(dir, &url, &["version-control"]);
+    assert_eq!(code(&again), 1);
+    assert!(stderr(&again).starts_with("error: the database is already under version control"), "{}", stderr(&again));
+    let out = ok(ebbtide(dir, &url, &["goto", "3"]));
+    assert!(out.contains("stamped expand 0003_add_users_email"), "{out}");
+    assert!(!db.schema().await.iter().any(|s| s.contains("users_email")), "goto runs nothing");
+    assert!(ok(ebbtide(dir, &url, &["version"])).starts_with("version 0003"));
+    let out = ok(ebbtide(dir, &url, &["sync", "--expand"]));
+    assert!(out.contains("applied expand 0005_index_users_email"), "{out}");
+    assert!(db.schema().await.contains(&"index users_email".to_string()));
+}
+
+async fn sql_output_builds_the_same_schema_as_sync(db: Db) {
+    let url = db.url();
+    let dir = Path::new(WORKSPACE_MIGRATIONS);
+    let script = ok(ebbtide(dir, &url, &["sync", "--sql"]));
+    assert!(db.tables().await.is_empty(), "--sql changes nothing");
+    assert!(script.contains("INSERT INTO \"ebbtide_migrations\""), "{script}");
+
+    // Replay the script with the engine's own client, into a second database.
+    let other = Db::open(db.engine).await.unwrap();
+    let replay = match db.engine {
+        Engine::Postgres => Command::new("psql")
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-X", &other.url()])
+            .stdin(std::process::Stdio::piped())
+            .spawn(),
+        _ => Command::new("sqlite3")
+            .args(["-bail", other.path.as_ref().unwrap().to_str().unwrap()])
+            .stdin(std::process::Stdio::piped())
+            .spawn(),
+    };
+    let mut child = replay.expect("psql and sqlite3 are installed");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
+    let replayed = child.wait_with_output().unwrap();
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+
+    ok(ebbtide(dir, &url, &["sync"]));
+    assert_eq!(other.schema().await, db.schema().await);
+    assert_eq!(code(&ebbtide(dir, &other.url(), &["check"])), 0, "the replayed database is current");
+    let upgrade = ok(ebbtide(dir, &url, &["upgrade", "5", "--sql"]));
+    assert!(upgrade.contains("0 step(s)"), "{upgrade}");
+    let downgrade = ok(ebbtide(dir, &url, &["downgrade", "1", "--sql"]));
+    assert!(downgrade.contains("DELETE FROM \"ebbtide_migrations\" WHERE version = 5"), "{downgrade}");
+}
+
+async fn errors_are_one_line_without_panics(db: Db) {
+    let url = db.url();
+    let dir = WORKSPACE_MIGRATIONS;
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--dir", dir, "--database", "mysql://root:hunter2@localhost/app", "sync"],
+            "error: unsupported database URL",
+        ),
+        (
+            &["--dir", dir, "--database", "postgres://nobody:hunter2@127.0.0.1:1/none", "check"],
+            "error: cannot connect to postgres://nobody:***@127.0.0.1:1/none",
+        ),
+        (
+            &["--dir", dir, "--database", &url, "--table", "x; DROP TABLE users", "sync"],
+            "error: invalid version table name",
+        ),
+        (
+            &["--dir", "/nonexistent/migrations", "--database", &url, "sync"],
+            "error: /nonexistent/migrations: the migrations directory does not exist",
+        ),
+        (&["--dir", dir, "--database", &url, "upgrade", "99"], "error: version 0099 is unknown to this release"),
+        (&["--dir", dir, "sync"], "error: no database given"),
+    ];
+    for (args, expected) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_ebbtide")).args(args).env_remove("DATABASE_URL").output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(code(&out), 1, "{args:?}: {err}");
+        assert!(err.starts_with(expected), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1 + err.matches("\n  help:").count(), "one line (and its help): {err}");
+        assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+        assert!(!err.contains("hunter2"), "passwords stay out of messages: {err}");
+    }
+    assert!(db.tables().await.is_empty(), "no failed command touched the database");
+}
+
+on_persistent_engines!(
+    every_check_exit_code_and_a_rolling_upgrade,
+    goto_version_control_and_version,
+    sql_output_builds_the_same_schema_as_sync,
+    errors_are_one_line_without_panics,
+);
+
+#[test]
+fn revision_numbers_across_branches() {
+    let dir = Dir::new(&[
+        ("initial/0001_legacy.sql", "CREATE TABLE legacy (id INTEGER);"),
+        ("expand/0002_create_users.sql", "CREATE TABLE users (id INTEGER);"),
+    ]);
+    let run = |args: &[&str]| ok(ebbtide(dir.path(), "sqlite::memory:", args));
+    let made = run(&["revision", "--contract", "-m", "Drop legacy table!"]);
+    assert_eq!(made.trim(), dir.path().join("contract/0003_drop_legacy_table.sql").display().to_string());
+    let made = run(&["revision", "--expand", "-m", "add users email", "--reversible"]);
+    let lines: Vec<&str> = made.lines().collect();
+    assert!(lines[0].ends_with("expand/0004_add_users_email.sql"), "{made}");
+    assert!(lines[1].ends_with("expand/0004_add_users_email.down.sql"), "{made}");
+    let header = std::fs::read_to_string(dir.path().join("contract/0003_drop_legacy_table.sql")).unwrap();
+    assert!(header.contains("Contract migration: runs once no instance of the previous release is left"), "{header}");
+    // The new files are empty migrations: lint says so, and where.
+    let lint = ebbtide(dir.path(), "sqlite::memory:", &["lint"]);
+    assert_eq!(code(&lint), 1);
+    assert!(stderr(&lint).contains("0003_drop_legacy_table.sql: the migration is empty"), "{}", stderr(&lint));
+}
+
+#[test]
+fn lint_reports_rule_errors_and_lock_risks() {
+    let dir = Dir::new(&[
+        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER, name TEXT);"),
+        ("expand/0002_index_users_name.sql", "CREATE INDEX users_name ON users (name);"),
+    ]);
+    let out = ebbtide(dir.path(), "sqlite::memory:", &["lint"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("0002_index_users_name.sql:1: CREATE INDEX without CONCURRENTLY"),
+        "{}",
+        stderr(&out)
+    );
+    dir.write("expand/0003_drop_name.sql", "ALTER TABLE users DROP COLUMN name;");
+    let out = ebbtide(dir.path(), "sqlite::memory:", &["lint"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("0003_drop_name.sql:1: expand migration: this statement drops column users.name"),
+        "{}",
+        stderr(&out)
+    );
+}
