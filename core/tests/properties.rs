@@ -1,0 +1,119 @@
+//! Property tests: the lexer, splitter, classifier, directive parser and
+//! file-name grammar never panic, on arbitrary text and on text built from
+//! SQL's own tricky pieces, and the splitter loses nothing.
+
+use ebbtide_core::{classify, directive, lexer, name, split};
+use proptest::prelude::*;
+
+/// Text built from the pieces that make splitting hard.
+fn sqlish() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just(";".to_string()),
+        Just("'".to_string()),
+        Just("''".to_string()),
+        Just("\"".to_string()),
+        Just("$$".to_string()),
+        Just("$tag$".to_string()),
+        Just("$1".to_string()),
+        Just("--".to_string()),
+        Just("/*".to_string()),
+        Just("*/".to_string()),
+        Just("\n".to_string()),
+        Just(" ".to_string()),
+        Just("E'\\''".to_string()),
+        Just("BEGIN".to_string()),
+        Just("END".to_string()),
+        Just("CASE".to_string()),
+        Just("CREATE TRIGGER t AFTER INSERT ON a".to_string()),
+        Just("CREATE OR REPLACE FUNCTION f()".to_string()),
+        Just("ALTER TABLE users ADD COLUMN a int NOT NULL".to_string()),
+        Just("ALTER TABLE users RENAME COLUMN a TO b".to_string()),
+        Just("UPDATE users SET (a, b) = (1, 2)".to_string()),
+        Just("DROP INDEX CONCURRENTLY IF EXISTS".to_string()),
+        Just("INSERT INTO t VALUES (1) ON CONFLICT DO UPDATE".to_string()),
+        Just("-- ebbtide: allow destructive".to_string()),
+        Just("-- ebbtide: lock-timeout 99999999999s".to_string()),
+        Just("é".to_string()),
+        Just("(".to_string()),
+        Just(")".to_string()),
+        Just(",".to_string()),
+        Just(".".to_string()),
+        "[a-zA-Z_]{1,8}",
+        "[0-9]{1,4}",
+    ];
+    prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.join(""))
+}
+
+fn check_split(sql: &str) {
+    match split::split(sql) {
+        Ok(pieces) => {
+            let joined: String = pieces.iter().map(|p| &sql[p.range.clone()]).collect();
+            assert_eq!(joined, sql);
+            for p in &pieces {
+                if let Some(s) = &p.statement {
+                    assert!(p.range.start <= s.start && s.end <= p.range.end && s.start < s.end);
+                }
+            }
+        }
+        Err(open) => assert!(open.offset < sql.len()),
+    }
+}
+
+fn check_classify(sql: &str) {
+    if let Ok(tokens) = lexer::tokenize(sql) {
+        let joined: String = tokens.iter().map(|t| &sql[t.range.clone()]).collect();
+        assert_eq!(joined, sql, "tokens cover the text");
+        for piece in split::split_tokens(sql, &tokens) {
+            let Some(range) = piece.statement else { continue };
+            let stmt: Vec<_> =
+                tokens.iter().filter(|t| t.range.start >= range.start && t.range.end <= range.end).cloned().collect();
+            for change in classify::classify(sql, &stmt) {
+                let _ = change.describe();
+                let _ = change.category();
+            }
+        }
+        let _ = directive::parse(sql, &tokens);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn splitting_arbitrary_text_loses_nothing(sql in any::<String>()) {
+        check_split(&sql);
+    }
+
+    #[test]
+    fn splitting_sql_like_text_loses_nothing(sql in sqlish()) {
+        check_split(&sql);
+    }
+
+    #[test]
+    fn classifying_never_panics(sql in sqlish()) {
+        check_classify(&sql);
+    }
+
+    #[test]
+    fn classifying_arbitrary_text_never_panics(sql in any::<String>()) {
+        check_classify(&sql);
+    }
+
+    #[test]
+    fn file_names_parse_or_explain(file in "[0-9a-zA-Z_.\\- ]{0,24}(\\.down)?(\\.sql)?") {
+        match name::parse(&file) {
+            Ok(parsed) => {
+                let rebuilt = format!("{:04}_{}{}", parsed.version.get(), parsed.name,
+                    if parsed.direction == name::Direction::Down { ".down.sql" } else { ".sql" });
+                let again = name::parse(&rebuilt).unwrap();
+                prop_assert_eq!(again, parsed);
+            }
+            Err(bad) => {
+                prop_assert!(!bad.reason.is_empty());
+                if let Some(suggestion) = bad.suggestion {
+                    prop_assert!(name::parse(&suggestion).is_ok(), "suggestion {} must parse", suggestion);
+                }
+            }
+        }
+    }
+}
