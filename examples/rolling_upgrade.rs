@@ -25,7 +25,7 @@ async fn main() -> ExitCode {
         eprintln!("error: cannot create the scratch database {scratch}: {e}");
         return ExitCode::FAILURE;
     }
-    let url = ebbtide_examples::rolling::with_database(&server, &scratch);
+    let url = ebbtide::postgres::with_database(&server, &scratch);
     let result = ebbtide_examples::rolling::scenario(&url).await;
     let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")).await;
     match result {

@@ -62,6 +62,21 @@ pub async fn connect(url: &str) -> Result<Client, Error> {
     Ok(client)
 }
 
+/// The URL of another database on the same server: `url` with its database
+/// replaced by `database` (for tools and tests that create scratch databases).
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
 /// `url` without its password, for messages.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -148,7 +163,14 @@ impl Driver for PgDriver<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{redact, with_database};
+
+    #[test]
+    fn with_database_swaps_only_the_database() {
+        assert_eq!(with_database("postgres://u@h:5432/postgres", "t1"), "postgres://u@h:5432/t1");
+        assert_eq!(with_database("postgres://u@h", "t1"), "postgres://u@h/t1");
+        assert_eq!(with_database("postgres://u@h/db?sslmode=disable", "t1"), "postgres://u@h/t1?sslmode=disable");
+    }
 
     #[test]
     fn redact_hides_passwords_only() {

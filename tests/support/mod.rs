@@ -24,7 +24,7 @@ pub fn admin_url() -> String {
     std::env::var("EBBTIDE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-pub use ebbtide_examples::rolling::with_database;
+pub use ebbtide::postgres::with_database;
 
 fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
