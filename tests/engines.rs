@@ -219,6 +219,13 @@ async fn divergent_checksums_block_sync_but_not_line_endings(db: Db) {
     let report = db.run(&m.clone().allow_divergent(true), Request::Sync(Scope::All)).await.unwrap();
     assert_eq!(report.steps.len(), 1);
 
+    // Renaming an applied migration's file is divergence.
+    dir.remove("expand/0001_create_users.sql");
+    dir.write("expand/0001_make_users.sql", "CREATE TABLE users (id BIGINT PRIMARY KEY);\n");
+    let renamed = dir.migrations();
+    let verdict = db.check(&Migrator::new(&renamed)).await.unwrap();
+    assert!(verdict.to_string().contains("0001_make_users (recorded as 0001_create_users) was renamed"), "{verdict}");
+
     // Moving a migration between branches is divergence too.
     dir.remove("expand/0002_create_roles.sql");
     dir.write(
@@ -249,6 +256,12 @@ async fn failing_migration_rolls_back_and_names_the_statement(db: Db) {
     assert!(failure.message.contains("missing_table"), "{}", failure.message);
     assert_eq!(failure.aftermath, Aftermath::RolledBack);
     assert_eq!(db.versions(&m).await, [1], "the migration before it stays applied");
+    if db.engine == Engine::Postgres {
+        // The failed run released its advisory lock on the connection it used.
+        let held =
+            db.strings("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()").await;
+        assert_eq!(held, ["0"]);
+    }
     assert_eq!(db.tables().await, ["users"], "nothing of the failed migration remains");
     // Fixed, it applies.
     dir.write("expand/0002_create_more.sql", "CREATE TABLE audit (id INTEGER PRIMARY KEY);\n");

@@ -77,7 +77,11 @@ fn check_classify(sql: &str) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    // PROPTEST_CASES raises the count for the longer, time-bounded CI run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn splitting_arbitrary_text_loses_nothing(sql in any::<String>()) {
@@ -116,4 +120,28 @@ proptest! {
             }
         }
     }
+}
+
+/// The corpus of inputs that once needed care: each file states how many
+/// statements it holds, and must split, classify and parse without panic.
+#[test]
+fn corpus_files_split_as_their_header_says() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let sql = std::fs::read_to_string(&path).unwrap();
+        let expected: usize = sql
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("-- statements: "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{} lacks its `-- statements: N` header", path.display()));
+        check_split(&sql);
+        check_classify(&sql);
+        let statements = split::split(&sql).unwrap().into_iter().filter(|p| p.statement.is_some()).count();
+        assert_eq!(statements, expected, "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 8, "the corpus is there");
 }

@@ -1,0 +1,4 @@
+-- statements: 0
+-- nothing here; not even this
+/* or this; */
+;

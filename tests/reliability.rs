@@ -1,0 +1,336 @@
+//! The promises a migration tool must keep at the most dangerous moment of a
+//! deployment, each proven against SQLite and the PostgreSQL server: real
+//! processes racing, processes killed with SIGKILL mid-run, lock timeouts,
+//! and hostile input.
+//!
+//! Compiled as an integration test of the `ebbtide` package (see its
+//! Cargo.toml), so cargo builds the binary the racing processes run.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ebbtide::{Aftermath, Error, Migrations, Migrator, Request, Scope, Verdict};
+use support::{Db, Dir, Engine};
+
+fn spawn(dir: &Path, url: &str, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ebbtide"))
+        .arg("--dir")
+        .arg(dir)
+        .args(["--database", url, "-q"])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ebbtide")
+}
+
+/// Twenty migrations, each recording that it ran in `runs`; a few slow
+/// ones, so that racing runs overlap.
+fn racing_migrations(engine: Engine) -> Dir {
+    let slow = match engine {
+        Engine::Postgres => "SELECT pg_sleep(0.05);",
+        _ => "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) SELECT count(*) FROM n;",
+    };
+    let mut files = vec![(
+        "expand/0001_create_runs.sql".to_string(),
+        "CREATE TABLE runs (version INTEGER NOT NULL);\n".to_string(),
+    )];
+    for v in 2..=20 {
+        // Contract migrations record their run too, which their rules forbid
+        // unless allowed.
+        let (branch, header, kind) = if v % 5 == 0 {
+            ("contract", "-- ebbtide: allow additive\n", "DELETE FROM runs WHERE version < 0;")
+        } else {
+            ("expand", "", "")
+        };
+        let sql = format!(
+            "{header}INSERT INTO runs (version) VALUES ({v});\n{kind}\n{}\n",
+            if v % 4 == 0 { slow } else { "" }
+        );
+        files.push((format!("{branch}/{v:04}_step_{v}.sql"), sql));
+    }
+    let borrowed: Vec<(&str, &str)> = files.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect();
+    Dir::new(&borrowed)
+}
+
+/// Promise 1: sixteen processes start at once and sync; every migration is
+/// applied exactly once, all sixteen succeed, the version table is complete.
+async fn sixteen_processes_race_to_sync(db: Db) {
+    let dir = racing_migrations(db.engine);
+    let url = db.url();
+    let children: Vec<Child> = (0..16).map(|_| spawn(dir.path(), &url, &["sync"])).collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "a racer failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    assert_eq!(db.versions(&migrator).await, (1..=20).collect::<Vec<_>>());
+    // Each migration's own insert ran once: no double application.
+    let runs = db.strings("SELECT count(*) || '/' || count(DISTINCT version) FROM runs").await;
+    assert_eq!(runs, ["19/19"]);
+    assert_eq!(db.check(&migrator).await.unwrap(), Verdict::Current);
+}
+
+/// Promise 1, mixed: `sync --expand` callers race `check` callers; checks
+/// never fail, only report what they see.
+async fn expand_syncs_race_startup_checks(db: Db) {
+    let dir = racing_migrations(db.engine);
+    let url = db.url();
+    let children: Vec<(bool, Child)> = (0..16)
+        .map(|i| {
+            let sync = i % 2 == 0;
+            (sync, spawn(dir.path(), &url, if sync { &["sync", "--expand"] } else { &["check"] }))
+        })
+        .collect();
+    for (sync, child) in children {
+        let out = child.wait_with_output().unwrap();
+        let code = out.status.code().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if sync {
+            assert_eq!(code, 0, "{stderr}");
+        } else {
+            assert!([0, 2, 4].contains(&code), "check exited {code}: {stderr}");
+        }
+    }
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    let expected: Vec<u32> = (1..=20).filter(|v| v % 5 != 0).collect();
+    assert_eq!(db.versions(&migrator).await, expected);
+    assert!(matches!(db.check(&migrator).await.unwrap(), Verdict::ContractPending { .. }));
+}
+
+/// Polls `probe` until it is true, for at most `limit`.
+async fn until(limit: Duration, mut probe: impl AsyncFnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if probe().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Promise 2: SIGKILL in the middle of a long migration leaves the database
+/// and the version table as before that migration, no lock behind, and the
+/// next sync completes the run.
+async fn killed_in_a_long_migration(db: Db) {
+    let long = match db.engine {
+        Engine::Postgres => "CREATE TABLE b (id INTEGER);\nSELECT pg_sleep(3);\n".to_string(),
+        _ => "CREATE TABLE b (id INTEGER);\nWITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000)\nINSERT INTO b SELECT i FROM n;\n".to_string(),
+    };
+    let dir = Dir::new(&[
+        ("expand/0001_create_a.sql", "CREATE TABLE a (id INTEGER);\n"),
+        ("expand/0002_create_b.sql", &long),
+        ("expand/0003_create_c.sql", "CREATE TABLE c (id INTEGER);\n"),
+    ]);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    let observer = db.reconnect().await;
+    let mut child = spawn(dir.path(), &db.url(), &["sync"]);
+    let in_long = until(Duration::from_secs(20), async || match db.engine {
+        Engine::Postgres => {
+            observer.strings("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(3)%'").await
+                == ["1"]
+        }
+        _ => {
+            observer.strings("SELECT count(*) FROM sqlite_master WHERE name = 'ebbtide_migrations'").await == ["1"]
+                && observer.strings("SELECT count(*) FROM ebbtide_migrations").await == ["1"]
+        }
+    })
+    .await;
+    assert!(in_long, "the run reached the long migration");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    if db.engine == Engine::Postgres {
+        let released = until(Duration::from_secs(10), async || {
+            observer.strings("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").await == ["0"]
+        })
+        .await;
+        assert!(released, "the killed session's advisory lock was released");
+    }
+    assert_eq!(observer.versions(&migrator).await, [1], "the killed migration is not recorded");
+    assert_eq!(observer.tables().await, ["a"], "nothing of the killed migration remains");
+    if let Some(path) = &db.path {
+        let journal = format!("{}-journal", path.display());
+        // A hot journal is SQLite's own rollback record, not a lock: opening
+        // the database (above) already rolled it back.
+        assert!(!Path::new(&journal).exists() || std::fs::metadata(&journal).unwrap().len() == 0);
+    }
+    let report = observer.run(&migrator, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(report.steps.len(), 2, "the next sync completes the run");
+    assert_eq!(observer.tables().await, ["a", "b", "c"]);
+}
+
+/// Promise 2, between migrations: runs of many small migrations killed at
+/// arbitrary moments never leave a migration applied but unrecorded, or
+/// recorded but not applied.
+async fn killed_at_arbitrary_moments(db: Db) {
+    let files: Vec<(String, String)> = (1..=150)
+        .map(|v| {
+            (
+                format!("expand/{v:04}_create_t{v}.sql"),
+                format!("CREATE TABLE t{v} (id INTEGER);\nINSERT INTO t{v} VALUES ({v});\n"),
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, &str)> = files.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect();
+    let dir = Dir::new(&borrowed);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    let observer = db.reconnect().await;
+    for delay_ms in [40, 90, 170] {
+        let mut child = spawn(dir.path(), &db.url(), &["sync"]);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let _ = child.kill();
+        child.wait().unwrap();
+        let recorded: Vec<String> = observer.versions(&migrator).await.iter().map(|v| format!("t{v}")).collect();
+        let mut tables = observer.tables().await;
+        tables.sort_by_key(|t| t[1..].parse::<u32>().unwrap_or(0));
+        assert_eq!(tables, recorded, "after a kill at {delay_ms} ms, the tables are exactly the recorded migrations'");
+    }
+    observer.run(&migrator, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(observer.versions(&migrator).await.len(), 150);
+}
+
+/// Promise 8: `-- ebbtide: lock-timeout` (and the global option) make a
+/// migration queued behind a long transaction fail fast, unrecorded.
+async fn lock_timeout_fails_fast_behind_a_long_transaction(db: Db) {
+    let dir = Dir::new(&[
+        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER);\n"),
+        (
+            "expand/0002_add_users_email.sql",
+            "-- ebbtide: lock-timeout 300ms\nALTER TABLE users ADD COLUMN email TEXT;\n",
+        ),
+    ]);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    db.run(&migrator, Request::Upgrade(ebbtide::Version::new(1))).await.unwrap();
+    let holder = db.reconnect().await;
+    holder.exec("BEGIN; LOCK TABLE users IN ACCESS SHARE MODE;").await.unwrap();
+
+    let started = Instant::now();
+    let err = db.run(&migrator, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5), "failed fast: {:?}", started.elapsed());
+    let Error::MigrationFailed(failure) = &err else { panic!("{err}") };
+    assert!(failure.message.contains("lock timeout") && failure.message.contains("55P03"), "{}", failure.message);
+    assert_eq!(failure.aftermath, Aftermath::RolledBack);
+    assert_eq!(db.versions(&migrator).await, [1]);
+
+    // The global option does the same for migrations without the directive.
+    dir.write("expand/0002_add_users_email.sql", "ALTER TABLE users ADD COLUMN email TEXT;\n");
+    let m = dir.migrations();
+    let global = Migrator::new(&m).lock_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    let err = db.run(&global, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(err.to_string().contains("lock timeout"), "{err}");
+    holder.exec("COMMIT").await.unwrap();
+    db.run(&global, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(db.versions(&global).await, [1, 2]);
+}
+
+on_persistent_engines!(
+    sixteen_processes_race_to_sync,
+    expand_syncs_race_startup_checks,
+    killed_in_a_long_migration,
+    killed_at_arbitrary_moments,
+);
+
+mod lock_timeout {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(db) = crate::support::Db::open(crate::support::Engine::Postgres).await {
+            super::lock_timeout_fails_fast_behind_a_long_transaction(db).await;
+        }
+    }
+}
+
+/// Promise 6: a bad database URL fails fast with a clear message.
+#[tokio::test]
+async fn unreachable_servers_and_unknown_roles_fail_fast() {
+    let started = Instant::now();
+    // A non-routable address: only the timeout can end the attempt.
+    let err =
+        ebbtide::postgres::connect("postgres://app:secret@10.255.255.1:5432/app?connect_timeout=1").await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let text = err.to_string();
+    assert!(text.starts_with("cannot connect to postgres://app:***@10.255.255.1:5432/app"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+
+    if support::PgDatabase::create().await.is_some() {
+        let url = support::with_database(&support::admin_url(), "postgres").replacen("postgres@", "no_such_role@", 1);
+        let err = ebbtide::postgres::connect(&url).await.unwrap_err().to_string();
+        assert!(err.contains("role \"no_such_role\" does not exist"), "{err}");
+    }
+}
+
+fn load_err(dir: &Path) -> String {
+    match Migrations::from_dir(dir, "migrations") {
+        Ok(_) => panic!("expected the directory to be refused"),
+        Err(d) => d.to_string(),
+    }
+}
+
+/// Promise 6: hostile migration directories get clear errors, never a
+/// panic or a hang.
+#[test]
+fn hostile_directories_are_refused_clearly() {
+    // A symlink to a file outside the directory.
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(outside.path(), "CREATE TABLE stolen (id INTEGER);").unwrap();
+    let dir = Dir::new(&[("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER);")]);
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("expand/0002_link.sql")).unwrap();
+    let err = load_err(dir.path());
+    assert!(
+        err.contains("0002_link.sql: a symbolic link to") && err.contains("outside the migrations directory"),
+        "{err}"
+    );
+
+    // A 100 MB file (sparse: nothing is written, nothing is read).
+    let dir = Dir::new(&[("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER);")]);
+    let big = std::fs::File::create(dir.path().join("expand/0002_huge.sql")).unwrap();
+    big.set_len(100 * 1024 * 1024).unwrap();
+    let err = load_err(dir.path());
+    assert!(err.contains("0002_huge.sql: the file is 100 MiB; ebbtide reads scripts up to 16 MiB"), "{err}");
+
+    // A file name that is not UTF-8.
+    let dir = Dir::new(&[("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER);")]);
+    let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"0002_caf\xe9.sql");
+    std::fs::write(dir.path().join("expand").join(name), "SELECT 1;").unwrap();
+    let err = load_err(dir.path());
+    assert!(err.contains("the file name is not valid UTF-8"), "{err}");
+
+    // A down script whose up script is missing.
+    let dir = Dir::new(&[
+        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER);"),
+        ("expand/0002_add_email.down.sql", "ALTER TABLE users DROP COLUMN email;"),
+    ]);
+    assert!(load_err(dir.path()).contains("0002_add_email.down.sql: a down script without its up script"));
+}
+
+/// Promise 6: ten thousand migrations load, in well under a second of work
+/// per thousand.
+#[test]
+fn ten_thousand_migrations_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("expand")).unwrap();
+    std::fs::create_dir_all(dir.path().join("contract")).unwrap();
+    for v in 1..=10_000 {
+        std::fs::write(
+            dir.path().join(format!("expand/{v:05}_create_t{v}.sql")),
+            format!("CREATE TABLE t{v} (id INTEGER);\n"),
+        )
+        .unwrap();
+    }
+    let (m, _) = Migrations::from_dir(dir.path(), "migrations").unwrap();
+    assert_eq!(m.len(), 10_000);
+    assert_eq!(m.latest().get(), 10_000);
+}
