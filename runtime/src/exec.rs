@@ -35,6 +35,8 @@ pub(crate) trait Driver {
     async fn query(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError>;
     async fn lock(&mut self, table: &TableName) -> Result<(), DbError>;
     async fn unlock(&mut self, table: &TableName) -> Result<(), DbError>;
+    /// Says what comes next, for a driver that writes a script; others ignore it.
+    fn annotate(&mut self, _comment: &str) {}
 }
 
 /// What a run did, step by step.
@@ -172,14 +174,26 @@ async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Requ
     let table = migrator.table_name();
     let state = read_state(d, table).await?;
     let plan = migrator.plan(state.as_deref(), request)?;
-    execute_plan(d, migrator, &plan).await
+    execute_plan(d, migrator, &plan, true).await
 }
 
-async fn execute_plan<D: Driver>(d: &mut D, migrator: &Migrator<'_>, plan: &Plan<'_>) -> Result<Report, Error> {
+/// Runs the steps of a plan; `live` runs (not `--sql` scripts) report
+/// their progress to the migrator's observer.
+async fn execute_plan<D: Driver>(
+    d: &mut D,
+    migrator: &Migrator<'_>,
+    plan: &Plan<'_>,
+    live: bool,
+) -> Result<Report, Error> {
     let table = migrator.table_name();
     let dialect = d.dialect();
     let mut report = Report::default();
-    migrator.notify(Event::Planned { steps: plan.steps.len() });
+    let notify = |event: Event<'_>| {
+        if live {
+            migrator.notify(event);
+        }
+    };
+    notify(Event::Planned { steps: plan.steps.len() });
     if plan.create_table {
         d.execute(&dialect.create_table(table))
             .await
@@ -191,10 +205,18 @@ async fn execute_plan<D: Driver>(d: &mut D, migrator: &Migrator<'_>, plan: &Plan
         control(d, dialect.begin(), "begin the all-or-nothing transaction").await?;
     }
     for step in &plan.steps {
-        migrator.notify(Event::Started(step));
+        notify(Event::Started(step));
+        let file = match step {
+            Step::Apply(m) => format!(" ({})", m.up.path),
+            Step::Revert { embedded: Some(m), .. } => {
+                m.down.as_ref().map(|s| format!(" ({})", s.path)).unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        d.annotate(&format!("{step}{file}"));
         match execute_step(d, migrator, step, one_transaction).await {
             Ok(done) => {
-                migrator.notify(Event::Finished(&done));
+                notify(Event::Finished(&done));
                 report.steps.push(done);
             }
             Err(e) => {
@@ -466,6 +488,10 @@ impl<D: Driver> Driver for Recorder<'_, D> {
     async fn unlock(&mut self, _: &TableName) -> Result<(), DbError> {
         Ok(())
     }
+
+    fn annotate(&mut self, comment: &str) {
+        self.script.push_str(&format!("\n-- {comment}\n"));
+    }
 }
 
 /// The SQL a request would run, without running it (Alembic's offline mode).
@@ -474,30 +500,7 @@ pub(crate) async fn script<D: Driver>(d: &mut D, migrator: &Migrator<'_>, reques
     let state = read_state(d, table).await?;
     let plan = migrator.plan(state.as_deref(), request)?;
     let mut recorder = Recorder::new(d);
-    let mut out = format!("-- ebbtide {request}: {} step(s), version table {table}\n", plan.steps.len());
-    if plan.create_table {
-        recorder.execute(&recorder.dialect().create_table(table)).await.ok();
-    }
-    let one_transaction = migrator.options().all_or_nothing;
-    if one_transaction {
-        let begin = recorder.dialect().begin();
-        recorder.execute(begin).await.ok();
-    }
-    out.push_str(&std::mem::take(&mut recorder.script));
-    for step in &plan.steps {
-        let file = match step {
-            Step::Apply(m) => format!(" ({})", m.up.path),
-            Step::Revert { embedded: Some(m), .. } => {
-                m.down.as_ref().map(|s| format!(" ({})", s.path)).unwrap_or_default()
-            }
-            _ => String::new(),
-        };
-        out.push_str(&format!("\n-- {step}{file}\n"));
-        execute_step(&mut recorder, migrator, step, one_transaction).await?;
-        out.push_str(&std::mem::take(&mut recorder.script));
-    }
-    if one_transaction {
-        out.push_str(&format!("{};\n", recorder.dialect().commit()));
-    }
-    Ok(out)
+    recorder.script = format!("-- ebbtide {request}: {} step(s), version table {table}\n", plan.steps.len());
+    execute_plan(&mut recorder, migrator, &plan, false).await?;
+    Ok(recorder.script)
 }
