@@ -384,11 +384,14 @@ fn alter_table_action(a: &mut Cursor, table: &str) -> Change {
         "ADD" => {
             if matches!(
                 a.peek_word().as_deref(),
-                Some("CONSTRAINT" | "PRIMARY" | "UNIQUE" | "FOREIGN" | "CHECK" | "EXCLUDE")
+                Some("CONSTRAINT" | "PRIMARY" | "UNIQUE" | "FOREIGN" | "CHECK" | "EXCLUDE" | "NOT")
             ) {
-                // PostgreSQL 18: ADD CONSTRAINT name NOT NULL column.
-                let words = a.words_to_end();
-                if words.windows(2).any(|w| w[0] == "NOT" && w[1] == "NULL") {
+                // PostgreSQL 18: ADD [CONSTRAINT name] NOT NULL column. A CHECK
+                // (column IS NOT NULL) is an ordinary constraint.
+                if a.eat("CONSTRAINT") {
+                    a.ident();
+                }
+                if a.eat_all(&["NOT", "NULL"]) {
                     return existing(format!("sets NOT NULL on a column of table {table}"));
                 }
                 return Change::AddConstraint { table: table.to_string() };
@@ -416,6 +419,10 @@ fn alter_table_action(a: &mut Cursor, table: &str) -> Change {
         "ALTER" => {
             a.eat("COLUMN");
             let column = a.name().unwrap_or_default();
+            // SET (attribute_option = ...) and RESET (...) tune the planner.
+            if matches!(a.peek_word().as_deref(), Some("SET" | "RESET")) && a.peek_word_at(1).as_deref() == Some("(") {
+                return Change::Neutral;
+            }
             let words = a.words_to_end();
             let w = |i: usize| words.get(i).map(String::as_str);
             match (w(0), w(1), w(2)) {
@@ -429,7 +436,7 @@ fn alter_table_action(a: &mut Cursor, table: &str) -> Change {
                 (Some("SET"), Some("DEFAULT"), _) => Change::SetDefault { table: table.to_string() },
                 (Some("DROP"), Some("DEFAULT"), _) => existing(format!("drops the default of column {table}.{column}")),
                 (Some("SET"), Some("STATISTICS" | "STORAGE" | "COMPRESSION" | "GENERATED" | "INCREMENT"), _)
-                | (Some("SET" | "RESET"), None | Some("("), _)
+                | (Some("SET" | "RESET"), None, _)
                 | (Some("RESTART"), ..) => Change::Neutral,
                 (Some("ADD"), Some("GENERATED"), _) => {
                     Change::OtherAddition { what: format!("adds an identity to column {table}.{column}") }
@@ -790,6 +797,13 @@ mod tests {
         assert_eq!(category("ALTER TABLE a ALTER COLUMN b DROP NOT NULL"), Category::AdditiveSchema);
         assert_eq!(category("ALTER TABLE a ALTER COLUMN b SET NOT NULL"), Category::DestructiveSchema);
         assert_eq!(category("ALTER TABLE a ADD CONSTRAINT b_nn NOT NULL b"), Category::DestructiveSchema);
+        assert_eq!(category("ALTER TABLE a ADD NOT NULL b"), Category::DestructiveSchema);
+        assert_eq!(
+            category("ALTER TABLE a ADD CONSTRAINT b_nn CHECK (b IS NOT NULL) NOT VALID"),
+            Category::AdditiveSchema
+        );
+        assert_eq!(category("ALTER TABLE a ALTER COLUMN b SET (n_distinct = -0.02)"), Category::Neutral);
+        assert_eq!(category("ALTER TABLE a ALTER COLUMN b RESET (n_distinct)"), Category::Neutral);
         assert_eq!(category("ALTER TABLE a VALIDATE CONSTRAINT fk"), Category::Neutral);
         assert_eq!(category("ALTER TABLE a ALTER COLUMN b SET DEFAULT 0"), Category::AdditiveSchema);
         assert_eq!(category("ALTER TABLE a ALTER COLUMN b DROP DEFAULT"), Category::DestructiveSchema);

@@ -52,6 +52,20 @@ pub fn lock_risks(migrations: &[Migration]) -> Vec<Diagnostic> {
                             ));
                         }
                     }
+                    Change::AddConstraint { table }
+                        if (has(&["UNIQUE"]) || has(&["PRIMARY", "KEY"]))
+                            && !has(&["USING", "INDEX"])
+                            && !created.contains(table) =>
+                    {
+                        out.push(warn(
+                            format!("adding a unique or primary key constraint to {table} builds its index under a lock that blocks writes"),
+                            "build the index first with CREATE UNIQUE INDEX CONCURRENTLY (no-transaction), then ADD CONSTRAINT ... USING INDEX",
+                        ))
+                    }
+                    Change::Neutral if has(&["SET", "LOGGED"]) || has(&["SET", "UNLOGGED"]) => out.push(warn(
+                        "SET LOGGED / SET UNLOGGED rewrites the whole table under an exclusive lock".into(),
+                        "run it in a maintenance window, or not at all on a busy table",
+                    )),
                     Change::AlterExisting { what } if what.starts_with("changes the type") => out.push(warn(
                         format!("this statement {what}, which rewrites the table under an exclusive lock"),
                         "add a new column in expand, backfill it, and switch over instead of changing the type in place",
@@ -128,10 +142,18 @@ mod tests {
             ),
             ("contract/0004_type.sql", "ALTER TABLE posts ALTER COLUMN user_id TYPE bigint;"),
             ("contract/0005_nn.sql", "ALTER TABLE posts ALTER COLUMN user_id SET NOT NULL;"),
+            (
+                "expand/0006_check.sql",
+                "ALTER TABLE posts ADD CONSTRAINT posts_user_nn CHECK (user_id IS NOT NULL) NOT VALID;",
+            ),
+            ("expand/0007_unique.sql", "ALTER TABLE users ADD CONSTRAINT users_id_key UNIQUE (id);"),
+            ("expand/0008_unlogged.sql", "ALTER TABLE posts SET UNLOGGED;"),
         ]);
-        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!(found.len(), 5, "{found:?}");
         assert!(found[0].contains("foreign key to posts"));
         assert!(found[1].contains("rewrites the table"));
         assert!(found[2].contains("scans the whole table"));
+        assert!(found[3].contains("unique or primary key constraint to users"));
+        assert!(found[4].contains("SET UNLOGGED"));
     }
 }
