@@ -25,7 +25,7 @@ async fn sync_applies_everything_once(db: Db) {
     assert_eq!(report.steps.iter().map(|s| s.version.get()).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
     let records = db.records(&m).await.unwrap();
     assert_eq!(records.len(), 5);
-    assert!(records.iter().all(|r| r.how == How::Applied));
+    assert!(records.iter().all(|r| r.how == Some(How::Applied)));
     assert_eq!(records[3].branch, ebbtide::Branch::Contract);
     assert_eq!(records[1].checksum, MIGRATIONS.get(v(2)).unwrap().checksum);
     assert_eq!(db.columns("users").await, ["email", "id", "name"]);
@@ -129,7 +129,7 @@ async fn goto_stamps_without_running(db: Db) {
     assert_eq!(report.steps.iter().map(|s| s.verb).collect::<Vec<_>>(), ["stamp", "stamp", "stamp"]);
     assert!(db.tables().await.is_empty(), "goto runs no migration SQL");
     let records = db.records(&m).await.unwrap();
-    assert!(records.iter().all(|r| r.how == How::Stamped));
+    assert!(records.iter().all(|r| r.how == Some(How::Stamped)));
     db.run(&m, Request::Goto(v(1))).await.unwrap();
     assert_eq!(db.versions(&m).await, [1]);
     let err = db.run(&m, Request::Goto(v(6))).await.unwrap_err();

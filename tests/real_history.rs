@@ -59,7 +59,7 @@ async fn the_whole_history_applies_on_postgres() {
 
     let records = m.postgres(&client).records().await.unwrap().expect("the version table exists");
     assert_eq!(records.len(), n);
-    assert!(records.iter().enumerate().all(|(i, r)| r.version.get() as usize == i + 1 && r.how == How::Applied));
+    assert!(records.iter().enumerate().all(|(i, r)| r.version.get() as usize == i + 1 && r.how == Some(How::Applied)));
     let rows: i64 = client.query_one("SELECT count(*) FROM ebbtide_migrations", &[]).await.unwrap().get(0);
     assert_eq!(rows, n as i64);
     assert_eq!(m.postgres(&client).check().await.unwrap(), Verdict::Current);

@@ -52,13 +52,17 @@ pub enum Verdict {
 impl Verdict {
     /// Judges a recorded state (`None`: no version table).
     pub fn new(migrations: &Migrations, state: Option<&[Record]>) -> Verdict {
-        let Some(records) = state else {
-            return Verdict::Unmanaged;
-        };
-        let analysis = Analysis::new(migrations, records);
+        match state {
+            None => Verdict::Unmanaged,
+            Some(records) => Verdict::of(migrations, Analysis::new(migrations, records)),
+        }
+    }
+
+    /// Judges the analysis of a version table.
+    pub fn of(migrations: &Migrations, analysis: Analysis) -> Verdict {
         if !analysis.unknown_contract.is_empty() || !analysis.divergent.is_empty() {
             return Verdict::Incompatible {
-                unknown_contract: analysis.unknown_contract.iter().map(|r| r.id()).collect(),
+                unknown_contract: analysis.unknown_contract,
                 divergent: analysis.divergent,
             };
         }
@@ -71,7 +75,7 @@ impl Verdict {
             return Verdict::ContractPending { pending: contract.iter().map(|m| m.id()).collect() };
         }
         if !analysis.unknown_expand.is_empty() {
-            return Verdict::NewerExpand { unknown: analysis.unknown_expand.iter().map(|r| r.id()).collect() };
+            return Verdict::NewerExpand { unknown: analysis.unknown_expand };
         }
         Verdict::Current
     }

@@ -148,17 +148,23 @@ impl Dialect {
         }
     }
 
-    /// Reads every record, in version order; the columns are those
-    /// [`Record`](crate::Record) holds, `has_down` last (as 0/1 or f/t).
-    pub fn select_records(self, table: &TableName) -> String {
+    /// Reads every record, in version order: version,
+    /// branch, name, checksum, and with `full` also how, has_down (0/1 or
+    /// f/t), applied_at and duration_ms. The startup check and plans other
+    /// than downgrade read the short form only.
+    pub fn select_records(self, table: &TableName, full: bool) -> String {
         let t = table.quoted();
-        let applied_at = match self {
-            Dialect::Sqlite => "applied_at",
-            Dialect::Postgres => "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+        let columns = match (full, self) {
+            (false, _) => "version, branch, name, checksum",
+            (true, Dialect::Sqlite) => {
+                "version, branch, name, checksum, how, down_sql IS NOT NULL, applied_at, duration_ms"
+            }
+            (true, Dialect::Postgres) => {
+                "version, branch, name, checksum, how, down_sql IS NOT NULL, \
+                 to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms"
+            }
         };
-        format!(
-            "SELECT version, branch, name, checksum, how, {applied_at}, duration_ms, down_sql IS NOT NULL FROM {t} ORDER BY version"
-        )
+        format!("SELECT {columns} FROM {t} ORDER BY version")
     }
 
     /// Inserts a record.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::dialect::{Dialect, NewRecord, TableName};
 use crate::error::{Aftermath, Error, MigrationFailure};
 use crate::migrator::Migrator;
-use crate::plan::{Plan, Request, Step};
+use crate::plan::{Analysis, Plan, Request, Step};
 use crate::record::{How, Record, State};
 use crate::{Branch, Script, Version};
 
@@ -19,6 +19,49 @@ pub(crate) struct DbError {
     pub message: String,
     /// The statement failed because the table (or its schema) does not exist.
     pub undefined_table: bool,
+}
+
+/// One value of a result row, borrowed from the driver: ebbtide's queries
+/// return integers and text only.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Cell<'a> {
+    Null,
+    Int(i64),
+    Text(&'a [u8]),
+}
+
+impl<'a> Cell<'a> {
+    /// The value as an integer (text is parsed: PostgreSQL's simple
+    /// protocol returns text).
+    pub fn int(self) -> Option<i64> {
+        match self {
+            Cell::Int(n) => Some(n),
+            Cell::Text(t) => std::str::from_utf8(t).ok()?.parse().ok(),
+            Cell::Null => None,
+        }
+    }
+
+    /// The value's bytes (empty for NULL and integers).
+    pub fn bytes(self) -> &'a [u8] {
+        match self {
+            Cell::Text(t) => t,
+            _ => b"",
+        }
+    }
+
+    /// The value as text.
+    pub fn text(self) -> std::borrow::Cow<'a, str> {
+        match self {
+            Cell::Text(t) => String::from_utf8_lossy(t),
+            Cell::Int(n) => std::borrow::Cow::Owned(n.to_string()),
+            Cell::Null => std::borrow::Cow::Borrowed(""),
+        }
+    }
+
+    /// A boolean as either engine writes it (1, t, true).
+    pub fn truthy(self) -> bool {
+        matches!(self, Cell::Int(1)) || matches!(self.bytes(), b"t" | b"true" | b"1")
+    }
 }
 
 /// A database connection, seen as something that runs SQL text.
@@ -32,7 +75,9 @@ pub(crate) trait Driver {
     /// that it still needs doing.
     fn exclusive_lock(&self) -> bool;
     async fn execute(&mut self, sql: &str) -> Result<(), DbError>;
-    async fn query(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError>;
+    /// Runs a query, handing each row's values to `visit`, borrowed: reading
+    /// the version table allocates only what it keeps.
+    async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError>;
     async fn lock(&mut self, table: &TableName) -> Result<(), DbError>;
     async fn unlock(&mut self, table: &TableName) -> Result<(), DbError>;
     /// Says what comes next, for a driver that writes a script; others ignore it.
@@ -123,32 +168,59 @@ pub enum Event<'a> {
     Finished(&'a Done),
 }
 
-/// Reads the version table: `None` when it does not exist.
-pub(crate) async fn read_state<D: Driver>(d: &mut D, table: &TableName) -> Result<State, Error> {
-    let rows = match d.query(&d.dialect().select_records(table)).await {
-        Ok(rows) => rows,
-        Err(e) if e.undefined_table => return Ok(None),
-        Err(e) => return Err(Error::database(format!("cannot read the version table {table}"), e.message)),
-    };
-    let corrupt = |detail: String| Error::CorruptRecord { table: table.to_string(), detail };
-    let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
-        let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-        let version = text(0).parse::<u32>().map_err(|_| corrupt(format!("version {:?}", text(0))))?;
-        let branch = Branch::parse(&text(1)).ok_or_else(|| corrupt(format!("branch {:?}", text(1))))?;
-        let how = How::parse(&text(4)).ok_or_else(|| corrupt(format!("how {:?}", text(4))))?;
-        records.push(Record {
-            version: Version::new(version),
-            branch,
-            name: text(2),
-            checksum: text(3),
-            how,
-            applied_at: text(5),
-            duration_ms: text(6).parse().unwrap_or(0),
-            has_down: matches!(text(7).as_str(), "1" | "t" | "true"),
-        });
+/// Reads the version table: `None` when it does not exist. `full` also
+/// reads when each migration was recorded and how long it took (for
+/// `status`); plans and the startup check do without.
+pub(crate) async fn read_state<D: Driver>(d: &mut D, table: &TableName, full: bool) -> Result<State, Error> {
+    let mut records = Vec::new();
+    let mut corrupt: Option<String> = None;
+    let sql = d.dialect().select_records(table, full);
+    let read = d
+        .query(&sql, &mut |row| {
+            if corrupt.is_some() {
+                return;
+            }
+            match Record::from_row(row, full) {
+                Ok(record) => records.push(record),
+                Err(detail) => corrupt = Some(detail),
+            }
+        })
+        .await;
+    match read {
+        Err(e) if e.undefined_table => Ok(None),
+        Err(e) => Err(Error::database(format!("cannot read the version table {table}"), e.message)),
+        Ok(()) => match corrupt {
+            Some(detail) => Err(Error::CorruptRecord { table: table.to_string(), detail }),
+            None => Ok(Some(records)),
+        },
     }
-    Ok(Some(records))
+}
+
+/// Streams the version table into an [`Analysis`], allocating only for
+/// unusual rows: the startup check, and the "nothing to do" answer of
+/// `sync`, cost one query and no per-row allocation. `None`: no table.
+pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>) -> Result<Option<Analysis>, Error> {
+    let table = migrator.table_name();
+    let migrations = migrator.migrations();
+    let mut analysis = Analysis::default();
+    let mut corrupt: Option<String> = None;
+    let sql = d.dialect().select_records(table, false);
+    let read = d
+        .query(&sql, &mut |row| match Record::key(row) {
+            Ok((version, branch, name, checksum)) => analysis.observe(migrations, version, branch, name, checksum),
+            Err(detail) => {
+                corrupt.get_or_insert(detail);
+            }
+        })
+        .await;
+    match read {
+        Err(e) if e.undefined_table => Ok(None),
+        Err(e) => Err(Error::database(format!("cannot read the version table {table}"), e.message)),
+        Ok(()) => match corrupt {
+            Some(detail) => Err(Error::CorruptRecord { table: table.to_string(), detail }),
+            None => Ok(Some(analysis)),
+        },
+    }
 }
 
 /// Runs a request: plans it on a first read, and when there is work, takes
@@ -156,7 +228,15 @@ pub(crate) async fn read_state<D: Driver>(d: &mut D, table: &TableName) -> Resul
 /// on every way out.
 pub(crate) async fn run<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<Report, Error> {
     let table = migrator.table_name();
-    let state = read_state(d, table).await?;
+    if matches!(request, Request::Sync(_) | Request::Upgrade(_))
+        && let Some(analysis) = read_analysis(d, migrator).await?
+        && analysis.nothing_to_apply(migrator.migrations(), request, migrator.options())
+    {
+        return Ok(Report::default());
+    }
+    // Only a downgrade needs to know which records hold a down script.
+    let full = matches!(request, Request::Downgrade(_));
+    let state = read_state(d, table, full).await?;
     if migrator.plan(state.as_deref(), request)?.is_empty() {
         return Ok(Report::default());
     }
@@ -172,7 +252,7 @@ pub(crate) async fn run<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: 
 
 async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<Report, Error> {
     let table = migrator.table_name();
-    let state = read_state(d, table).await?;
+    let state = read_state(d, table, matches!(request, Request::Downgrade(_))).await?;
     let plan = migrator.plan(state.as_deref(), request)?;
     execute_plan(d, migrator, &plan, true).await
 }
@@ -294,11 +374,13 @@ async fn work_of<'s, D: Driver>(d: &mut D, table: &TableName, step: &'s Step<'s>
 /// The down script stored in the version table for `record`, split into
 /// statements.
 async fn stored_down<D: Driver>(d: &mut D, table: &TableName, record: &Record) -> Result<Script, Error> {
-    let rows = d
-        .query(&d.dialect().select_down(table, record.version))
-        .await
-        .map_err(|e| Error::database(format!("cannot read the down script of {}", record.id()), e.message))?;
-    let sql = rows.into_iter().next().and_then(|r| r.into_iter().next().flatten()).ok_or_else(|| {
+    let mut stored: Option<String> = None;
+    d.query(&d.dialect().select_down(table, record.version), &mut |row| {
+        stored = row.first().filter(|c| **c != Cell::Null).map(|c| c.text().into_owned());
+    })
+    .await
+    .map_err(|e| Error::database(format!("cannot read the down script of {}", record.id()), e.message))?;
+    let sql = stored.ok_or_else(|| {
         Error::database(format!("cannot revert {}", record.id()), "its down script is no longer in the version table")
     })?;
     let statements = ebbtide_core::split::split(&sql)
@@ -418,11 +500,11 @@ async fn already_done<D: Driver>(
     step: &Step<'_>,
     work: &Work<'_>,
 ) -> Result<bool, Error> {
-    let rows = d
-        .query(&d.dialect().select_recorded(table, step.version()))
+    let mut recorded = false;
+    d.query(&d.dialect().select_recorded(table, step.version()), &mut |_| recorded = true)
         .await
         .map_err(|e| Error::database(format!("cannot read the version table {table}"), e.message))?;
-    Ok(rows.is_empty() != work.record.done_when_recorded())
+    Ok(recorded == work.record.done_when_recorded())
 }
 
 async fn run_script<D: Driver>(
@@ -477,8 +559,8 @@ impl<D: Driver> Driver for Recorder<'_, D> {
         Ok(())
     }
 
-    async fn query(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError> {
-        self.inner.query(sql).await
+    async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError> {
+        self.inner.query(sql, visit).await
     }
 
     async fn lock(&mut self, _: &TableName) -> Result<(), DbError> {
@@ -497,7 +579,7 @@ impl<D: Driver> Driver for Recorder<'_, D> {
 /// The SQL a request would run, without running it (Alembic's offline mode).
 pub(crate) async fn script<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<String, Error> {
     let table = migrator.table_name();
-    let state = read_state(d, table).await?;
+    let state = read_state(d, table, matches!(request, Request::Downgrade(_))).await?;
     let plan = migrator.plan(state.as_deref(), request)?;
     let mut recorder = Recorder::new(d);
     recorder.script = format!("-- ebbtide {request}: {} step(s), version table {table}\n", plan.steps.len());

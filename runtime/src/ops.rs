@@ -19,16 +19,19 @@ pub(crate) async fn script<D: Driver>(d: &mut D, m: &Migrator<'_>, request: Requ
 }
 
 pub(crate) async fn records<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<State, Error> {
-    exec::read_state(d, m.table_name()).await
+    exec::read_state(d, m.table_name(), true).await
 }
 
+/// One query, of the short form: the startup guard runs at every start.
 pub(crate) async fn check<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<Verdict, Error> {
-    let state = records(d, m).await?;
-    Ok(Verdict::new(m.migrations(), state.as_deref()))
+    Ok(match exec::read_analysis(d, m).await? {
+        None => Verdict::Unmanaged,
+        Some(analysis) => Verdict::of(m.migrations(), analysis),
+    })
 }
 
 pub(crate) async fn version<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<VersionInfo, Error> {
-    let state = records(d, m).await?;
+    let state = exec::read_state(d, m.table_name(), false).await?;
     Ok(VersionInfo::new(m.migrations(), state.as_deref()))
 }
 

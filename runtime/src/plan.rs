@@ -5,7 +5,6 @@
 //! reversibility, divergence and the compatibility window. Drivers only
 //! execute what the planner returns.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::record::Record;
@@ -228,59 +227,95 @@ fn list<T: fmt::Display>(items: &[T]) -> String {
 
 /// How the recorded state relates to the embedded migrations; shared by
 /// the planner and the startup check.
-#[derive(Clone, Debug, Default)]
-pub struct Analysis<'a> {
-    /// Records by version.
-    pub recorded: BTreeMap<Version, &'a Record>,
+///
+/// It is built row by row ([`Analysis::observe`]) and keeps only what is
+/// unusual (divergent and unknown records), so that the startup check can
+/// stream the version table without allocating per row.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Analysis {
+    /// Whether each version is recorded (index = version number).
+    present: Vec<bool>,
     /// Recorded migrations whose embedded counterpart differs.
     pub divergent: Vec<Divergence>,
     /// Records above this release's latest version, expand branch (a newer
-    /// release is rolling out).
-    pub unknown_expand: Vec<&'a Record>,
+    /// release is rolling out), as `0007_name`.
+    pub unknown_expand: Vec<String>,
     /// Records above this release's latest version, contract (or initial)
     /// branch: a newer release already contracted.
-    pub unknown_contract: Vec<&'a Record>,
+    pub unknown_contract: Vec<String>,
 }
 
-impl<'a> Analysis<'a> {
+impl Analysis {
     /// Compares the records with the embedded migrations.
-    pub fn new(migrations: &Migrations, records: &'a [Record]) -> Self {
+    pub fn new(migrations: &Migrations, records: &[Record]) -> Self {
         let mut analysis = Analysis::default();
-        for record in records {
-            analysis.recorded.insert(record.version, record);
-            match migrations.get(record.version) {
-                Some(m) if !record.matches(m) => analysis.divergent.push(divergence(record, m)),
-                Some(_) => {}
-                None if record.branch == Branch::Expand => analysis.unknown_expand.push(record),
-                None => analysis.unknown_contract.push(record),
-            }
+        for r in records {
+            analysis.observe(migrations, r.version, r.branch, r.name.as_bytes(), r.checksum.as_bytes());
         }
         analysis
     }
 
+    /// Takes one record into account.
+    pub fn observe(&mut self, migrations: &Migrations, version: Version, branch: Branch, name: &[u8], checksum: &[u8]) {
+        let index = version.get() as usize;
+        if self.present.len() <= index {
+            self.present.resize(index.max(migrations.len()) + 1, false);
+        }
+        self.present[index] = true;
+        match migrations.get(version) {
+            Some(m) if m.branch == branch && m.name.as_bytes() == name && m.checksum.as_bytes() == checksum => {}
+            Some(m) => self.divergent.push(divergence(version, branch, name, checksum, m)),
+            None if branch == Branch::Expand => {
+                self.unknown_expand.push(format!("{version}_{}", String::from_utf8_lossy(name)))
+            }
+            None => self.unknown_contract.push(format!("{version}_{}", String::from_utf8_lossy(name))),
+        }
+    }
+
     /// Whether this version is recorded.
     pub fn has(&self, version: Version) -> bool {
-        self.recorded.contains_key(&version)
+        self.present.get(version.get() as usize).copied().unwrap_or(false)
     }
 
     /// Embedded migrations that are not recorded.
     pub fn pending<'m>(&self, migrations: &'m Migrations) -> impl Iterator<Item = &'m Migration> {
         migrations.iter().filter(move |m| !self.has(m.version))
     }
+
+    /// Whether `sync` or `upgrade` would do nothing, and refuse nothing.
+    pub(crate) fn nothing_to_apply(&self, migrations: &Migrations, request: Request, options: PlanOptions) -> bool {
+        let in_scope = |m: &Migration| match request {
+            Request::Sync(Scope::All) => true,
+            Request::Sync(Scope::Expand) => m.branch != Branch::Contract,
+            Request::Sync(Scope::Contract) => m.branch == Branch::Contract,
+            Request::Upgrade(target) => m.version <= target,
+            _ => true,
+        };
+        matches!(request, Request::Sync(_) | Request::Upgrade(_))
+            && (options.allow_divergent || self.divergent.is_empty())
+            && self.unknown_contract.is_empty()
+            && !matches!(request, Request::Upgrade(t) if t > migrations.latest())
+            && self.pending(migrations).all(|m| !in_scope(m))
+    }
 }
 
-fn divergence(record: &Record, migration: &Migration) -> Divergence {
+fn divergence(version: Version, branch: Branch, name: &[u8], checksum: &[u8], migration: &Migration) -> Divergence {
     let mut what = Vec::new();
-    if record.branch != migration.branch {
-        what.push(format!("moved from {} to {}", record.branch, migration.branch));
+    if branch != migration.branch {
+        what.push(format!("moved from {branch} to {}", migration.branch));
     }
-    if record.name != migration.name {
+    if name != migration.name.as_bytes() {
         what.push("was renamed".to_string());
     }
-    if record.checksum != migration.checksum {
+    if checksum != migration.checksum.as_bytes() {
         what.push("had its SQL edited after it was applied".to_string());
     }
-    Divergence { version: record.version, recorded: record.id(), embedded: migration.id(), what: what.join(" and ") }
+    Divergence {
+        version,
+        recorded: format!("{version}_{}", String::from_utf8_lossy(name)),
+        embedded: migration.id(),
+        what: what.join(" and "),
+    }
 }
 
 /// Plans `request` for the recorded `state` (`None`: no version table).
@@ -301,7 +336,7 @@ pub fn plan<'a>(
     };
     let guard_newer_contract = || {
         if !analysis.unknown_contract.is_empty() {
-            return Err(Refusal::NewerContract(analysis.unknown_contract.iter().map(|r| r.id()).collect()));
+            return Err(Refusal::NewerContract(analysis.unknown_contract.clone()));
         }
         Ok(())
     };
@@ -335,7 +370,9 @@ pub fn plan<'a>(
             let mut irreversible = Vec::new();
             for record in records.iter().rev().filter(|r| r.version > target) {
                 let embedded = migrations.get(record.version).filter(|m| record.matches(m) && m.down.is_some());
-                if embedded.is_none() && !record.has_down {
+                // A state read without details counts as having no stored
+                // down script: refusing is the safe side.
+                if embedded.is_none() && record.has_down != Some(true) {
                     irreversible.push(record.id());
                 }
                 plan.steps.push(Step::Revert { record, embedded });

@@ -13,7 +13,7 @@ use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use crate::Error;
 use crate::dialect::{Dialect, TableName};
-use crate::exec::{DbError, Driver};
+use crate::exec::{Cell, DbError, Driver};
 use crate::migrator::Migrator;
 use crate::ops::front_end;
 
@@ -145,15 +145,17 @@ impl Driver for PgDriver<'_> {
         self.client.batch_execute(sql).await.map_err(db_error)
     }
 
-    async fn query(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError> {
+    async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError> {
         let messages = self.client.simple_query(sql).await.map_err(db_error)?;
-        Ok(messages
-            .into_iter()
-            .filter_map(|m| match m {
-                SimpleQueryMessage::Row(row) => Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect()),
-                _ => None,
-            })
-            .collect())
+        let mut cells: Vec<Cell<'_>> = Vec::new();
+        for message in &messages {
+            if let SimpleQueryMessage::Row(row) = message {
+                cells.clear();
+                cells.extend((0..row.len()).map(|i| row.get(i).map_or(Cell::Null, |t| Cell::Text(t.as_bytes()))));
+                visit(&cells);
+            }
+        }
+        Ok(())
     }
 
     async fn lock(&mut self, table: &TableName) -> Result<(), DbError> {

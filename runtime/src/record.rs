@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::exec::Cell;
 use crate::{Branch, Migration, Version};
 
 /// How a migration got into the version table.
@@ -50,17 +51,54 @@ pub struct Record {
     pub name: String,
     /// The checksum of the up script that was applied (or stamped).
     pub checksum: String,
-    /// Applied or stamped.
-    pub how: How,
-    /// When, in UTC (ISO 8601).
-    pub applied_at: String,
-    /// How long its up script took, in milliseconds.
-    pub duration_ms: i64,
-    /// Whether the table holds a down script for it.
-    pub has_down: bool,
+    /// Applied or stamped; read by `status`, `records` and `downgrade`, not by
+    /// the startup check (which reads as little as it can).
+    pub how: Option<How>,
+    /// When, in UTC (ISO 8601); read by `status` and `records`, not by the
+    /// startup check.
+    pub applied_at: Option<String>,
+    /// How long its up script took, in milliseconds; read with `applied_at`.
+    pub duration_ms: Option<i64>,
+    /// Whether the table holds a down script for it; read with `how`.
+    pub has_down: Option<bool>,
 }
 
 impl Record {
+    /// A record from a row of `Dialect::select_records`, or what is wrong
+    /// with the row.
+    pub(crate) fn from_row(row: &[Cell<'_>], full: bool) -> Result<Record, String> {
+        let cell = |i: usize| row.get(i).copied().unwrap_or(Cell::Null);
+        let (version, branch, name, checksum) = Record::key(row)?;
+        let how = match full {
+            true => Some(How::parse(&cell(4).text()).ok_or_else(|| format!("how {:?}", cell(4).text()))?),
+            false => None,
+        };
+        Ok(Record {
+            version,
+            branch,
+            name: String::from_utf8_lossy(name).into_owned(),
+            checksum: String::from_utf8_lossy(checksum).into_owned(),
+            how,
+            has_down: full.then(|| cell(5).truthy()),
+            applied_at: full.then(|| cell(6).text().into_owned()),
+            duration_ms: if full { cell(7).int() } else { None },
+        })
+    }
+
+    /// The version, branch, name and checksum of a row, borrowed.
+    pub(crate) fn key<'r>(row: &[Cell<'r>]) -> Result<(Version, Branch, &'r [u8], &'r [u8]), String> {
+        let cell = |i: usize| row.get(i).copied().unwrap_or(Cell::Null);
+        let version =
+            cell(0).int().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| format!("version {:?}", cell(0).text()))?;
+        let branch = match cell(1).bytes() {
+            b"initial" => Branch::Initial,
+            b"expand" => Branch::Expand,
+            b"contract" => Branch::Contract,
+            _ => return Err(format!("branch {:?}", cell(1).text())),
+        };
+        Ok((Version::new(version), branch, cell(2).bytes(), cell(3).bytes()))
+    }
+
     /// `0002_create_users`.
     pub fn id(&self) -> String {
         format!("{}_{}", self.version, self.name)

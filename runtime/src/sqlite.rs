@@ -12,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 use rusqlite::types::ValueRef;
 
 use crate::dialect::{Dialect, TableName};
-use crate::exec::{DbError, Driver};
+use crate::exec::{Cell, DbError, Driver};
 use crate::migrator::Migrator;
 use crate::ops::front_end;
 
@@ -77,24 +77,36 @@ impl Driver for SqliteDriver<'_> {
         self.conn.execute_batch(sql).map_err(db_error)
     }
 
-    async fn query(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError> {
+    async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError> {
         let mut stmt = self.conn.prepare(sql).map_err(db_error)?;
         let columns = stmt.column_count();
         let mut rows = stmt.query([]).map_err(db_error)?;
-        let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(db_error)? {
-            let mut values = Vec::with_capacity(columns);
+            // Values are borrowed from the row; ebbtide's queries have up to
+            // eight columns, which live on the stack.
+            let mut cells = [Cell::Null; 8];
+            let mut many: Vec<Cell<'_>> = Vec::new();
             for i in 0..columns {
-                values.push(match row.get_ref(i).map_err(db_error)? {
-                    ValueRef::Null => None,
-                    ValueRef::Integer(n) => Some(n.to_string()),
-                    ValueRef::Real(x) => Some(x.to_string()),
-                    ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
-                });
+                let cell = match row.get_ref(i).map_err(db_error)? {
+                    ValueRef::Null => Cell::Null,
+                    ValueRef::Integer(n) => Cell::Int(n),
+                    // ebbtide stores no floating-point values.
+                    ValueRef::Real(x) => Cell::Int(x as i64),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(t),
+                };
+                match cells.get_mut(i) {
+                    Some(slot) => *slot = cell,
+                    None => many.push(cell),
+                }
             }
-            out.push(values);
+            if columns <= cells.len() {
+                visit(&cells[..columns]);
+            } else {
+                let all: Vec<Cell<'_>> = cells.iter().chain(&many).copied().collect();
+                visit(&all);
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     async fn lock(&mut self, _: &TableName) -> Result<(), DbError> {

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use crate::plan::Analysis;
 use crate::record::{How, Record};
 use crate::{Branch, Migrations, Version};
 
@@ -60,15 +59,15 @@ pub struct Row {
 /// Every migration of this release and of the database, in version order.
 pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
     let records = state.unwrap_or(&[]);
-    let analysis = Analysis::new(migrations, records);
+    let by_version: std::collections::HashMap<Version, &Record> = records.iter().map(|r| (r.version, r)).collect();
     let mut rows: Vec<Row> = migrations
         .iter()
         .map(|m| {
-            let record = analysis.recorded.get(&m.version);
+            let record = by_version.get(&m.version);
             let state = match record {
                 None => State::Pending,
                 Some(r) if !r.matches(m) => State::Divergent,
-                Some(r) if r.how == How::Stamped => State::Stamped,
+                Some(r) if r.how == Some(How::Stamped) => State::Stamped,
                 Some(_) => State::Applied,
             };
             Row {
@@ -76,8 +75,8 @@ pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
                 branch: m.branch,
                 name: m.name.to_string(),
                 state,
-                applied_at: record.map(|r| r.applied_at.clone()),
-                duration_ms: record.map(|r| r.duration_ms),
+                applied_at: record.and_then(|r| r.applied_at.clone()),
+                duration_ms: record.and_then(|r| r.duration_ms),
             }
         })
         .collect();
@@ -86,8 +85,8 @@ pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
         branch: r.branch,
         name: r.name.clone(),
         state: State::Unknown,
-        applied_at: Some(r.applied_at.clone()),
-        duration_ms: Some(r.duration_ms),
+        applied_at: r.applied_at.clone(),
+        duration_ms: r.duration_ms,
     }));
     rows
 }
