@@ -207,7 +207,7 @@ pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>)
     let sql = d.dialect().select_records(table, false);
     let read = d
         .query(&sql, &mut |row| match Record::key(row) {
-            Ok((version, branch, name, checksum)) => analysis.observe(migrations, version, branch, name, checksum),
+            Ok(key) => analysis.observe(migrations, key.version, key.branch, key.name, key.checksum),
             Err(detail) => {
                 corrupt.get_or_insert(detail);
             }

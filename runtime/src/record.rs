@@ -68,7 +68,7 @@ impl Record {
     /// with the row.
     pub(crate) fn from_row(row: &[Cell<'_>], full: bool) -> Result<Record, String> {
         let cell = |i: usize| row.get(i).copied().unwrap_or(Cell::Null);
-        let (version, branch, name, checksum) = Record::key(row)?;
+        let Key { version, branch, name, checksum } = Record::key(row)?;
         let how = match full {
             true => Some(How::parse(&cell(4).text()).ok_or_else(|| format!("how {:?}", cell(4).text()))?),
             false => None,
@@ -86,7 +86,7 @@ impl Record {
     }
 
     /// The version, branch, name and checksum of a row, borrowed.
-    pub(crate) fn key<'r>(row: &[Cell<'r>]) -> Result<(Version, Branch, &'r [u8], &'r [u8]), String> {
+    pub(crate) fn key<'r>(row: &[Cell<'r>]) -> Result<Key<'r>, String> {
         let cell = |i: usize| row.get(i).copied().unwrap_or(Cell::Null);
         let version =
             cell(0).int().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| format!("version {:?}", cell(0).text()))?;
@@ -96,7 +96,7 @@ impl Record {
             b"contract" => Branch::Contract,
             _ => return Err(format!("branch {:?}", cell(1).text())),
         };
-        Ok((Version::new(version), branch, cell(2).bytes(), cell(3).bytes()))
+        Ok(Key { version: Version::new(version), branch, name: cell(2).bytes(), checksum: cell(3).bytes() })
     }
 
     /// `0002_create_users`.
@@ -109,6 +109,14 @@ impl Record {
     pub fn matches(&self, migration: &Migration) -> bool {
         self.name == migration.name && self.branch == migration.branch && self.checksum == migration.checksum
     }
+}
+
+/// What identifies a record, borrowed from a result row.
+pub(crate) struct Key<'r> {
+    pub version: Version,
+    pub branch: Branch,
+    pub name: &'r [u8],
+    pub checksum: &'r [u8],
 }
 
 /// What `sync` and friends read from the database: the records, or `None`
