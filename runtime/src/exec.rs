@@ -228,16 +228,17 @@ pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>)
 /// on every way out.
 pub(crate) async fn run<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<Report, Error> {
     let table = migrator.table_name();
-    if matches!(request, Request::Sync(_) | Request::Upgrade(_))
-        && let Some(analysis) = read_analysis(d, migrator).await?
-        && analysis.nothing_to_apply(migrator.migrations(), request, migrator.options())
-    {
-        return Ok(Report::default());
-    }
-    // Only a downgrade needs to know which records hold a down script.
-    let full = matches!(request, Request::Downgrade(_));
-    let state = read_state(d, table, full).await?;
-    if migrator.plan(state.as_deref(), request)?.is_empty() {
+    let nothing_to_do = match request {
+        // The common case at every start: one streamed query, no lock.
+        Request::Sync(_) | Request::Upgrade(_) => read_analysis(d, migrator)
+            .await?
+            .is_some_and(|a| a.nothing_to_apply(migrator.migrations(), request, migrator.options())),
+        _ => {
+            let state = read_state(d, table, matches!(request, Request::Downgrade(_))).await?;
+            migrator.plan(state.as_deref(), request)?.is_empty()
+        }
+    };
+    if nothing_to_do {
         return Ok(Report::default());
     }
     d.lock(table)
@@ -252,6 +253,7 @@ pub(crate) async fn run<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: 
 
 async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<Report, Error> {
     let table = migrator.table_name();
+    // Only a downgrade needs to know which records hold a down script.
     let state = read_state(d, table, matches!(request, Request::Downgrade(_))).await?;
     let plan = migrator.plan(state.as_deref(), request)?;
     execute_plan(d, migrator, &plan, true).await
