@@ -256,3 +256,27 @@ fn lint_reports_rule_errors_and_lock_risks() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_panic() {
+    let files: Vec<(String, String)> = (1..=1500)
+        .map(|v| (format!("expand/{v:04}_create_t{v}.sql"), format!("CREATE TABLE t{v} (id INTEGER);\n")))
+        .collect();
+    let borrowed: Vec<(&str, &str)> = files.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect();
+    let dir = Dir::new(&borrowed);
+    // `ebbtide sync --sql | head -1`: far more output than a pipe buffers.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ebbtide"))
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--database", "sqlite::memory:", "sync", "--sql"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
+    assert!(first.starts_with("-- ebbtide sync: 1500 step(s)"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}

@@ -221,6 +221,12 @@ pub fn execute(options: &Options, command: &Command, migrations: &Migrations) ->
     }
 }
 
+/// Prints a line on stdout. A reader that went away (`ebbtide status |
+/// head`) is not an error: the output is dropped, the command carries on.
+pub fn out(text: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
 /// Sets up tracing on stderr for `-v`; once per process.
 pub fn init_tracing(options: &Options) {
     let level = match (options.quiet, options.verbose) {
@@ -300,7 +306,7 @@ struct Session<'a> {
 impl Session<'_> {
     fn say(&self, text: impl std::fmt::Display) {
         if !self.options.quiet {
-            println!("{text}");
+            out(text);
         }
     }
 
@@ -329,16 +335,16 @@ impl Session<'_> {
             Command::Version { json } => {
                 let info = on_engine!(engine, m, version()).map_err(err)?;
                 if *json {
-                    println!("{}", version_json(&info));
+                    out(version_json(&info));
                 } else {
-                    println!("{info}");
+                    out(info);
                 }
                 Ok(0)
             }
             Command::Check { json } => {
                 let verdict = on_engine!(engine, m, check()).map_err(err)?;
                 if *json {
-                    println!("{}", verdict_json(&verdict));
+                    out(verdict_json(&verdict));
                 } else if verdict.may_serve() {
                     self.say(&verdict);
                 } else {
@@ -349,9 +355,9 @@ impl Session<'_> {
             Command::Status { json } => {
                 let rows = on_engine!(engine, m, status()).map_err(err)?;
                 if *json {
-                    println!("{}", rows_json(&rows));
+                    out(rows_json(&rows));
                 } else {
-                    println!("{}", status::table(&rows));
+                    out(status::table(&rows));
                 }
                 Ok(0)
             }
@@ -361,7 +367,7 @@ impl Session<'_> {
     fn apply(&self, engine: &Engine<'_>, request: Request, sql: bool) -> Result<u8, String> {
         if sql {
             let script = on_engine!(engine, self.migrator, script(request)).map_err(|e| e.to_string())?;
-            print!("{script}");
+            let _ = std::io::stdout().lock().write_all(script.as_bytes());
             return Ok(0);
         }
         let progress = Progress::new(self.options.quiet);
@@ -486,7 +492,7 @@ impl Progress {
                     pb.println(done.to_string());
                     pb.inc(1);
                 }
-                None => println!("{done}"),
+                None => out(done),
             },
             _ => {}
         }

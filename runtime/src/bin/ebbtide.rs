@@ -59,7 +59,7 @@ fn main() -> ExitCode {
             match revision(&cli.dir, branch, message, *reversible) {
                 Ok(paths) => {
                     for p in paths {
-                        println!("{}", p.display());
+                        ebbtide::cli::out(p.display());
                     }
                     ExitCode::SUCCESS
                 }
@@ -90,11 +90,11 @@ fn lint(dir: &Path, display: &str, quiet: bool) -> ExitCode {
                 eprintln!("warning: {w}");
             }
             if !quiet {
-                println!(
+                ebbtide::cli::out(format_args!(
                     "{display}: {} migrations, no errors, {} warning(s)",
                     migrations.len(),
                     risks.len() + warnings.warnings().count()
-                );
+                ));
             }
             ExitCode::SUCCESS
         }
