@@ -13,9 +13,24 @@ pub fn of(text: &str) -> String {
         rest = &rest[i + 2..];
     }
     hasher.update(rest.as_bytes());
-    let digest = hasher.finalize();
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
+    hex(&hasher.finalize())
+}
+
+/// What identifies an applied migration, in 16 hex digits (64 bits): its
+/// branch, name and checksum together. The startup check compares these
+/// alone, so that it reads two short columns per record.
+pub fn fingerprint(branch: &str, name: &str, checksum: &str) -> String {
+    let mut hasher = Sha256::new();
+    for part in [branch, name, checksum] {
+        hasher.update(part.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex(&hasher.finalize()[..8])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
         hex.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
         hex.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
     }
@@ -35,6 +50,16 @@ mod tests {
     fn any_other_edit_changes_it() {
         assert_ne!(of("SELECT 1;\n"), of("SELECT 2;\n"));
         assert_ne!(of("SELECT 1;\n"), of("SELECT 1;\n\n"));
+    }
+
+    #[test]
+    fn fingerprints_change_with_branch_name_or_checksum() {
+        let f = fingerprint("expand", "add_email", &of("SELECT 1;"));
+        assert_eq!(f.len(), 16);
+        assert_ne!(f, fingerprint("contract", "add_email", &of("SELECT 1;")));
+        assert_ne!(f, fingerprint("expand", "add_mail", &of("SELECT 1;")));
+        assert_ne!(f, fingerprint("expand", "add_email", &of("SELECT 2;")));
+        assert_eq!(f, fingerprint("expand", "add_email", &of("SELECT 1;\r\n".trim_end())));
     }
 
     #[test]

@@ -131,6 +131,9 @@ pub struct Migration {
     pub name: Cow<'static, str>,
     /// SHA-256 of the up script with line endings normalised, in hex.
     pub checksum: Cow<'static, str>,
+    /// [`checksum::fingerprint`](crate::checksum::fingerprint) of the
+    /// branch, name and checksum: what the startup check compares.
+    pub fingerprint: Cow<'static, str>,
     /// What applying it runs.
     pub up: Script,
     /// What reverting it runs, when the migration is reversible.

@@ -111,10 +111,12 @@ pub fn load(dir: &Path, display: &str) -> Result<Loaded, Diagnostics> {
             }
         };
         if let (Some(up_script), Some(down_script)) = (up_script, down_script) {
+            let sum = checksum::of(&up.text);
             out.push(Migration {
                 version,
                 branch,
-                checksum: Cow::Owned(checksum::of(&up.text)),
+                fingerprint: Cow::Owned(checksum::fingerprint(branch.as_str(), &up.name, &sum)),
+                checksum: Cow::Owned(sum),
                 name: Cow::Owned(up.name),
                 up: up_script,
                 down: down_script,

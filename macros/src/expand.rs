@@ -73,6 +73,7 @@ fn migration(m: &Migration) -> TokenStream {
     };
     let name = m.name.as_ref();
     let checksum = m.checksum.as_ref();
+    let fingerprint = m.fingerprint.as_ref();
     let up = script(&m.up);
     let down = match &m.down {
         Some(down) => {
@@ -87,6 +88,7 @@ fn migration(m: &Migration) -> TokenStream {
             branch: ::ebbtide::Branch::#branch,
             name: ::std::borrow::Cow::Borrowed(#name),
             checksum: ::std::borrow::Cow::Borrowed(#checksum),
+            fingerprint: ::std::borrow::Cow::Borrowed(#fingerprint),
             up: #up,
             down: #down,
         }

@@ -106,6 +106,8 @@ pub struct NewRecord<'a> {
     pub name: &'a str,
     /// The up script's checksum.
     pub checksum: &'a str,
+    /// The fingerprint of branch, name and checksum.
+    pub fingerprint: &'a str,
     /// Applied or stamped.
     pub how: How,
     /// Duration of the up script, in milliseconds.
@@ -125,6 +127,7 @@ impl Dialect {
                  \x20 branch TEXT NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
                  \x20 name TEXT NOT NULL,\n\
                  \x20 checksum TEXT NOT NULL,\n\
+                 \x20 fingerprint TEXT NOT NULL,\n\
                  \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
                  \x20 applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n\
                  \x20 duration_ms INTEGER NOT NULL,\n\
@@ -139,6 +142,7 @@ impl Dialect {
                      \x20 branch TEXT NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
                      \x20 name TEXT NOT NULL,\n\
                      \x20 checksum TEXT NOT NULL,\n\
+                     \x20 fingerprint TEXT NOT NULL,\n\
                      \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
                      \x20 applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
                      \x20 duration_ms BIGINT NOT NULL,\n\
@@ -167,15 +171,40 @@ impl Dialect {
         format!("SELECT {columns} FROM {t} ORDER BY version")
     }
 
+    /// What the startup check reads: each record's version and fingerprint,
+    /// and, only for versions above this release's `latest`, the branch and
+    /// name it needs to name them. Two short columns per row, in no
+    /// particular order (sorting would cost the server more than the read).
+    pub fn select_keys(self, table: &TableName, latest: Version) -> String {
+        let latest = latest.get();
+        format!(
+            "SELECT version, fingerprint, CASE WHEN version > {latest} THEN branch END, \
+             CASE WHEN version > {latest} THEN name END FROM {}",
+            table.quoted()
+        )
+    }
+
+    /// The version, branch, name and checksum of some records.
+    pub fn select_records_in(self, table: &TableName, versions: &[Version]) -> String {
+        let list: Vec<String> = versions.iter().map(|v| v.get().to_string()).collect();
+        format!(
+            "SELECT version, branch, name, checksum FROM {} WHERE version IN ({}) ORDER BY version",
+            table.quoted(),
+            list.join(", ")
+        )
+    }
+
     /// Inserts a record.
     pub fn insert_record(self, table: &TableName, r: &NewRecord<'_>) -> String {
         format!(
-            "INSERT INTO {} (version, branch, name, checksum, how, duration_ms, down_sql) VALUES ({}, '{}', {}, '{}', '{}', {}, {})",
+            "INSERT INTO {} (version, branch, name, checksum, fingerprint, how, duration_ms, down_sql) \
+             VALUES ({}, '{}', {}, {}, {}, '{}', {}, {})",
             table.quoted(),
             r.version.get(),
             r.branch,
             self.literal(r.name),
-            r.checksum.replace('\'', "''"),
+            self.literal(r.checksum),
+            self.literal(r.fingerprint),
             r.how,
             r.duration_ms,
             r.down_sql.map_or_else(|| "NULL".to_string(), |s| self.literal(s)),

@@ -196,30 +196,60 @@ pub(crate) async fn read_state<D: Driver>(d: &mut D, table: &TableName, full: bo
     }
 }
 
-/// Streams the version table into an [`Analysis`], allocating only for
-/// unusual rows: the startup check, and the "nothing to do" answer of
-/// `sync`, cost one query and no per-row allocation. `None`: no table.
+/// Streams the version table into an [`Analysis`], comparing each record's
+/// fingerprint with the embedded one's: the startup check, and the "nothing
+/// to do" answer of `sync`, read two short columns per record and allocate
+/// nothing per row. Records whose fingerprint differs (divergence, rare) are
+/// read again in full by a second query, to say what changed. `None`: no table.
 pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>) -> Result<Option<Analysis>, Error> {
     let table = migrator.table_name();
     let migrations = migrator.migrations();
     let mut analysis = Analysis::default();
+    let mut differ: Vec<Version> = Vec::new();
     let mut corrupt: Option<String> = None;
-    let sql = d.dialect().select_records(table, false);
+    let sql = d.dialect().select_keys(table, migrations.latest());
     let read = d
-        .query(&sql, &mut |row| match Record::key(row) {
+        .query(&sql, &mut |row| {
+            let cell = |i: usize| row.get(i).copied().unwrap_or(Cell::Null);
+            let Some(version) = cell(0).int().and_then(|v| u32::try_from(v).ok()).map(Version::new) else {
+                corrupt.get_or_insert_with(|| format!("version {:?}", cell(0).text()));
+                return;
+            };
+            match migrations.get(version) {
+                Some(m) if m.fingerprint.as_bytes() == cell(1).bytes() => analysis.mark(version),
+                Some(_) => differ.push(version),
+                // A newer release's: its branch and name say what it is.
+                None => match Branch::parse(&cell(2).text()) {
+                    Some(branch) => analysis.observe(migrations, version, branch, cell(3).bytes(), b""),
+                    None => {
+                        corrupt.get_or_insert_with(|| format!("branch {:?}", cell(2).text()));
+                    }
+                },
+            }
+        })
+        .await;
+    match read {
+        Err(e) if e.undefined_table => return Ok(None),
+        Err(e) => return Err(Error::database(format!("cannot read the version table {table}"), e.message)),
+        Ok(()) => {}
+    }
+    // The rows came in no particular order.
+    let by_version = |id: &String| id.split('_').next().and_then(|v| v.parse::<u32>().ok());
+    analysis.unknown_expand.sort_by_key(by_version);
+    analysis.unknown_contract.sort_by_key(by_version);
+    if !differ.is_empty() {
+        d.query(&d.dialect().select_records_in(table, &differ), &mut |row| match Record::key(row) {
             Ok(key) => analysis.observe(migrations, key.version, key.branch, key.name, key.checksum),
             Err(detail) => {
                 corrupt.get_or_insert(detail);
             }
         })
-        .await;
-    match read {
-        Err(e) if e.undefined_table => Ok(None),
-        Err(e) => Err(Error::database(format!("cannot read the version table {table}"), e.message)),
-        Ok(()) => match corrupt {
-            Some(detail) => Err(Error::CorruptRecord { table: table.to_string(), detail }),
-            None => Ok(Some(analysis)),
-        },
+        .await
+        .map_err(|e| Error::database(format!("cannot read the version table {table}"), e.message))?;
+    }
+    match corrupt {
+        Some(detail) => Err(Error::CorruptRecord { table: table.to_string(), detail }),
+        None => Ok(Some(analysis)),
     }
 }
 
@@ -342,6 +372,7 @@ impl RecordChange<'_> {
                     branch: m.branch,
                     name: &m.name,
                     checksum: &m.checksum,
+                    fingerprint: &m.fingerprint,
                     how: *how,
                     duration_ms: i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
                     down_sql: m.down.as_ref().map(|s| s.sql.as_ref()),

@@ -257,11 +257,7 @@ impl Analysis {
 
     /// Takes one record into account.
     pub fn observe(&mut self, migrations: &Migrations, version: Version, branch: Branch, name: &[u8], checksum: &[u8]) {
-        let index = version.get() as usize;
-        if self.present.len() <= index {
-            self.present.resize(index.max(migrations.len()) + 1, false);
-        }
-        self.present[index] = true;
+        self.mark(version);
         match migrations.get(version) {
             Some(m) if m.branch == branch && m.name.as_bytes() == name && m.checksum.as_bytes() == checksum => {}
             Some(m) => self.divergent.push(divergence(version, branch, name, checksum, m)),
@@ -270,6 +266,15 @@ impl Analysis {
             }
             None => self.unknown_contract.push(format!("{version}_{}", String::from_utf8_lossy(name))),
         }
+    }
+
+    /// Records a version as present and unchanged (its fingerprint matched).
+    pub(crate) fn mark(&mut self, version: Version) {
+        let index = version.get() as usize;
+        if self.present.len() <= index {
+            self.present.resize(index + 1, false);
+        }
+        self.present[index] = true;
     }
 
     /// Whether this version is recorded.
