@@ -135,7 +135,12 @@ async fn killed_in_a_long_migration(db: Db) {
     let mut child = spawn(dir.path(), &db.url(), &["sync"]);
     let in_long = until(Duration::from_secs(20), async || match db.engine {
         Engine::Postgres => {
-            observer.strings("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(3)%'").await
+            observer
+                .strings(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep(3)%'",
+                )
+                .await
                 == ["1"]
         }
         _ => {
@@ -151,7 +156,15 @@ async fn killed_in_a_long_migration(db: Db) {
 
     if db.engine == Engine::Postgres {
         let released = until(Duration::from_secs(10), async || {
-            observer.strings("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").await == ["0"]
+            // Advisory locks of this test's database only: other tests and
+            // tools may hold theirs on the same server.
+            observer
+                .strings(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                )
+                .await
+                == ["0"]
         })
         .await;
         assert!(released, "the killed session's advisory lock was released");
