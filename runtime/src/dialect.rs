@@ -68,6 +68,14 @@ impl TableName {
         }
     }
 
+    /// The quoted name of an object beside the table (`"app"."versions_keys"`).
+    fn sibling(&self, suffix: &str) -> String {
+        match &self.schema {
+            Some(schema) => format!("\"{schema}\".\"{}_{suffix}\"", self.name),
+            None => format!("\"{}_{suffix}\"", self.name),
+        }
+    }
+
     /// A stable 64-bit key for PostgreSQL's advisory lock, derived from the
     /// name (FNV-1a), so that runs on different tables do not block each other.
     pub fn lock_key(&self) -> i64 {
@@ -131,7 +139,11 @@ impl Dialect {
                  \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
                  \x20 applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n\
                  \x20 duration_ms INTEGER NOT NULL,\n\
-                 \x20 down_sql TEXT\n)"
+                 \x20 down_sql TEXT\n);\n\
+                 CREATE INDEX IF NOT EXISTS {keys} ON \"{name}\" (version, fingerprint)",
+                // The startup check reads this index alone, never the wide rows.
+                keys = table.sibling("keys"),
+                name = table.name,
             ),
             Dialect::Postgres => {
                 let schema =
@@ -146,7 +158,9 @@ impl Dialect {
                      \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
                      \x20 applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
                      \x20 duration_ms BIGINT NOT NULL,\n\
-                     \x20 down_sql TEXT\n)"
+                     \x20 down_sql TEXT\n);\n\
+                     CREATE INDEX IF NOT EXISTS \"{name}_keys\" ON {t} (version, fingerprint)",
+                    name = table.name,
                 )
             }
         }
@@ -172,15 +186,20 @@ impl Dialect {
     }
 
     /// What the startup check reads: each record's version and fingerprint,
-    /// and, only for versions above this release's `latest`, the branch and
-    /// name it needs to name them. Two short columns per row, in no
-    /// particular order (sorting would cost the server more than the read).
-    pub fn select_keys(self, table: &TableName, latest: Version) -> String {
-        let latest = latest.get();
+    /// in no particular order (sorting would cost more than the read). On
+    /// SQLite an index holds exactly these two columns, so the wide rows are
+    /// not read at all.
+    pub fn select_keys(self, table: &TableName) -> String {
+        format!("SELECT version, fingerprint FROM {}", table.quoted())
+    }
+
+    /// The branch and name of the records above `latest`: what a newer
+    /// release applied, read only when the keys show some.
+    pub fn select_newer(self, table: &TableName, latest: Version) -> String {
         format!(
-            "SELECT version, fingerprint, CASE WHEN version > {latest} THEN branch END, \
-             CASE WHEN version > {latest} THEN name END FROM {}",
-            table.quoted()
+            "SELECT version, branch, name FROM {} WHERE version > {} ORDER BY version",
+            table.quoted(),
+            latest.get()
         )
     }
 

@@ -198,18 +198,21 @@ pub(crate) async fn read_state<D: Driver>(d: &mut D, table: &TableName, full: bo
 
 /// Streams the version table into an [`Analysis`], comparing each record's
 /// fingerprint with the embedded one's: the startup check, and the "nothing
-/// to do" answer of `sync`, read two short columns per record and allocate
-/// nothing per row. Records whose fingerprint differs (divergence, rare) are
-/// read again in full by a second query, to say what changed. `None`: no table.
+/// to do" answer of `sync`, read two short columns per record, allocate
+/// nothing per row, and send one query in the common case. Records of a
+/// newer release (above this one's latest version) are named by a second
+/// query, and records whose fingerprint differs (divergence) are read again
+/// in full by another, to say what changed. `None`: no version table.
 pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>) -> Result<Option<Analysis>, Error> {
     let table = migrator.table_name();
     let migrations = migrator.migrations();
+    let dialect = d.dialect();
     let mut analysis = Analysis::default();
     let mut differ: Vec<Version> = Vec::new();
+    let mut newer = false;
     let mut corrupt: Option<String> = None;
-    let sql = d.dialect().select_keys(table, migrations.latest());
     let read = d
-        .query(&sql, &mut |row| {
+        .query(&dialect.select_keys(table), &mut |row| {
             let cell = |i: usize| row.get(i).copied().unwrap_or(Cell::Null);
             let Some(version) = cell(0).int().and_then(|v| u32::try_from(v).ok()).map(Version::new) else {
                 corrupt.get_or_insert_with(|| format!("version {:?}", cell(0).text()));
@@ -218,13 +221,7 @@ pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>)
             match migrations.get(version) {
                 Some(m) if m.fingerprint.as_bytes() == cell(1).bytes() => analysis.mark(version),
                 Some(_) => differ.push(version),
-                // A newer release's: its branch and name say what it is.
-                None => match Branch::parse(&cell(2).text()) {
-                    Some(branch) => analysis.observe(migrations, version, branch, cell(3).bytes(), b""),
-                    None => {
-                        corrupt.get_or_insert_with(|| format!("branch {:?}", cell(2).text()));
-                    }
-                },
+                None => newer = true,
             }
         })
         .await;
@@ -233,19 +230,24 @@ pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>)
         Err(e) => return Err(Error::database(format!("cannot read the version table {table}"), e.message)),
         Ok(()) => {}
     }
-    // The rows came in no particular order.
-    let by_version = |id: &String| id.split('_').next().and_then(|v| v.parse::<u32>().ok());
-    analysis.unknown_expand.sort_by_key(by_version);
-    analysis.unknown_contract.sort_by_key(by_version);
-    if !differ.is_empty() {
-        d.query(&d.dialect().select_records_in(table, &differ), &mut |row| match Record::key(row) {
-            Ok(key) => analysis.observe(migrations, key.version, key.branch, key.name, key.checksum),
-            Err(detail) => {
-                corrupt.get_or_insert(detail);
-            }
+    let mut observe = |row: &[Cell<'_>]| match Record::key(row) {
+        Ok(key) => analysis.observe(migrations, key.version, key.branch, key.name, key.checksum),
+        Err(detail) => {
+            corrupt.get_or_insert(detail);
+        }
+    };
+    let fail = |e: DbError| Error::database(format!("cannot read the version table {table}"), e.message);
+    if newer {
+        // A newer release's records: their branch and name say what they are.
+        d.query(&dialect.select_newer(table, migrations.latest()), &mut |row| {
+            let cell = |i: usize| row.get(i).copied().unwrap_or(Cell::Null);
+            observe(&[cell(0), cell(1), cell(2), Cell::Null]);
         })
         .await
-        .map_err(|e| Error::database(format!("cannot read the version table {table}"), e.message))?;
+        .map_err(fail)?;
+    }
+    if !differ.is_empty() {
+        d.query(&dialect.select_records_in(table, &differ), &mut observe).await.map_err(fail)?;
     }
     match corrupt {
         Some(detail) => Err(Error::CorruptRecord { table: table.to_string(), detail }),
