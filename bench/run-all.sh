@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Every measurement of bench/README.md, in order, with the raw output kept
+# in bench/results/<ebbtide commit>/ (JSON lines: one object per tool run;
+# .md: the summary tables; .log: progress). Takes about an hour on 2 cores;
+# run it on a quiet machine. Build first (see README.md): the main workspace
+# and the peers. It measures ebbtide as it is in ../runtime when built.
+#
+#   bench/run-all.sh            measurements 1, 2, 3 and 5's memory
+#   bench/run-all.sh --embed    also 4 and 5's binary size (compiles a lot)
+set -euo pipefail
+cd "$(dirname "$0")"
+B=./target/release/bench
+R=results/$(git -C .. rev-parse --short HEAD)$(git -C .. diff --quiet HEAD -- runtime core macros || echo -dirty)
+mkdir -p "$R"
+run() { # name, then bench arguments
+    local name=$1; shift
+    echo "== $name: bench $*"
+    nice -n 10 "$B" "$@" --out "$R/$name.jsonl" > "$R/$name.md" 2> "$R/$name.log"
+    cat "$R/$name.md"
+}
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "ebbtide: $(basename "$R")"
+    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB"
+    echo "kernel: $(uname -r)"
+    echo "rustc: $(rustc --version)"
+    echo "postgres: $(psql -h 127.0.0.1 -U postgres -Atc 'show server_version' 2>/dev/null || echo unknown)"
+    echo "peers: $(grep -A1 -E '^name = "(refinery|sqlx|diesel_migrations|diesel|libsqlite3-sys|rusqlite)"$' peers/Cargo.lock | paste - - - | awk '{print $3"="$6}' | tr -d '"' | xargs)"
+    echo "bench: $(grep -A1 -E '^name = "(libsqlite3-sys|rusqlite|tokio-postgres)"$' Cargo.lock | paste - - - | awk '{print $3"="$6}' | tr -d '"' | xargs)"
+} > "$R/ENV.txt"
+cat "$R/ENV.txt"
+run apply-n1000        apply --n 1000 --rounds 11
+run apply-n1000-tmpfs  apply --n 1000 --rounds 9 --engine sqlite --work /dev/shm/ebbtide-bench
+run apply-one-tx-n1000 apply --one-tx --n 1000 --rounds 9
+run noop-n1000         noop --n 1000 --rounds 21
+run noop-n10000        noop --n 10000 --rounds 11
+run count              count --n 10,10000
+run memory-n10000      memory --n 10000
+if [ "${1:-}" = "--embed" ]; then
+    run embed embed --n 100,1000,5000 --reps 3
+fi
