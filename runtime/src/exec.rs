@@ -285,10 +285,40 @@ pub(crate) async fn run<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: 
 
 async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<Report, Error> {
     let table = migrator.table_name();
+    let dialect = d.dialect();
     // Only a downgrade needs to know which records hold a down script.
-    let state = read_state(d, table, matches!(request, Request::Downgrade(_))).await?;
-    let plan = migrator.plan(state.as_deref(), request)?;
-    execute_plan(d, migrator, &plan, true).await
+    let full = matches!(request, Request::Downgrade(_));
+    // All-or-nothing without an exclusive lock (SQLite): the transaction
+    // opens before the version table is read, so the plan is made under the
+    // write lock it holds to the end and no step needs to re-check it. With
+    // the lock (PostgreSQL), the table is read first: a failed read of a
+    // missing table would abort the transaction.
+    let one_transaction = migrator.options().all_or_nothing;
+    let mut state = None;
+    if !one_transaction || d.exclusive_lock() {
+        state = Some(read_state(d, table, full).await?);
+    }
+    if one_transaction {
+        control(d, dialect.begin(), "begin the all-or-nothing transaction").await?;
+    }
+    let result = async {
+        let state = match state {
+            Some(state) => state,
+            None => read_state(d, table, full).await?,
+        };
+        let plan = migrator.plan(state.as_deref(), request)?;
+        execute_plan(d, migrator, &plan, true).await
+    }
+    .await;
+    if one_transaction {
+        match &result {
+            Ok(_) => control(d, dialect.commit(), "commit the all-or-nothing transaction").await?,
+            Err(_) => {
+                let _ = d.execute(dialect.rollback()).await;
+            }
+        }
+    }
+    result
 }
 
 /// Runs the steps of a plan; `live` runs (not `--sql` scripts) report
@@ -315,9 +345,6 @@ async fn execute_plan<D: Driver>(
         report.created_table = true;
     }
     let one_transaction = migrator.options().all_or_nothing;
-    if one_transaction {
-        control(d, dialect.begin(), "begin the all-or-nothing transaction").await?;
-    }
     for step in &plan.steps {
         notify(Event::Started(step));
         let file = match step {
@@ -333,16 +360,8 @@ async fn execute_plan<D: Driver>(
                 notify(Event::Finished(&done));
                 report.steps.push(done);
             }
-            Err(e) => {
-                if one_transaction {
-                    let _ = d.execute(dialect.rollback()).await;
-                }
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         }
-    }
-    if one_transaction {
-        control(d, dialect.commit(), "commit the all-or-nothing transaction").await?;
     }
     Ok(report)
 }
@@ -454,7 +473,8 @@ async fn execute_step<D: Driver>(
     let started = Instant::now();
     let no_transaction = work.script.as_ref().is_some_and(|s| s.no_transaction) && !in_run_transaction;
     let lock_timeout = work.script.as_ref().and_then(|s| s.lock_timeout_ms).or(migrator.default_lock_timeout_ms());
-    let recheck = !d.exclusive_lock();
+    // Inside the all-or-nothing transaction the plan is already current.
+    let recheck = !d.exclusive_lock() && !in_run_transaction;
     let done = |duration: Duration, skipped: bool| Done {
         verb: step.verb(),
         version: step.version(),
@@ -636,6 +656,14 @@ pub(crate) async fn script<D: Driver>(d: &mut D, migrator: &Migrator<'_>, reques
     let plan = migrator.plan(state.as_deref(), request)?;
     let mut recorder = Recorder::new(d);
     recorder.script = format!("-- ebbtide {request}: {} step(s), version table {table}\n", plan.steps.len());
+    let one_transaction = migrator.options().all_or_nothing;
+    let dialect = recorder.dialect();
+    if one_transaction {
+        control(&mut recorder, dialect.begin(), "begin").await?;
+    }
     execute_plan(&mut recorder, migrator, &plan, false).await?;
+    if one_transaction {
+        control(&mut recorder, dialect.commit(), "commit").await?;
+    }
     Ok(recorder.script)
 }
