@@ -71,7 +71,7 @@ async fn contract_waits_for_earlier_expand(db: Db) {
 
 async fn upgrade_stops_at_the_target(db: Db) {
     let m = Migrator::new(&MIGRATIONS);
-    db.run(&m, Request::Upgrade(migrations::V0003_ADD_USERS_EMAIL)).await.unwrap();
+    db.run(&m, Request::Upgrade(migrations::V0003_ADD_USERS_EMAIL.into())).await.unwrap();
     assert_eq!(db.versions(&m).await, [1, 2, 3]);
     let err = db.run(&m, Request::Upgrade(v(9))).await.unwrap_err();
     assert!(

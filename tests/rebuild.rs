@@ -82,6 +82,12 @@ fn edits_and_new_files_rebuild_the_embedding_crate() {
         stdout,
         "0001_create_users CREATE TABLE users (id BIGINT);\n0002_add_users_email ALTER TABLE users ADD COLUMN email TEXT;\n"
     );
+    // The build script, watching the directory, is then what rebuilds on an
+    // edit too (the macro leaves its per-file tracking out).
+    write(&dir, "migrations/expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER);\n");
+    let (ok, stdout, stderr) = cargo(&dir, &["run", "-q"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("0001_create_users CREATE TABLE users (id INTEGER);\n"), "{stdout}");
 
     // A broken migration added later fails the build with the macro's message.
     write(&dir, "migrations/expand/0003_drop_users.sql", "DROP TABLE users;\n");

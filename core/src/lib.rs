@@ -23,6 +23,7 @@ pub mod lexer;
 pub mod lint;
 mod migration;
 pub mod name;
+pub mod packed;
 pub mod rules;
 mod source;
 pub mod split;

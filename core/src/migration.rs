@@ -1,8 +1,8 @@
 //! The migration model shared by build time and run time.
 //!
 //! Every string and slice is a [`Cow`], so the same types describe the
-//! migrations `embed_migrations!` bakes into a binary (borrowed `'static`
-//! data, built in a `const` context without allocation) and those the
+//! migrations `embed_migrations!` bakes into a binary (borrowed from its
+//! `'static` literals, see [`packed`](crate::packed)) and those the
 //! command-line tool reads from a directory at run time (owned data).
 
 use std::borrow::Cow;

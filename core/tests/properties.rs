@@ -2,7 +2,9 @@
 //! file-name grammar never panic, on arbitrary text and on text built from
 //! SQL's own tricky pieces, and the splitter loses nothing.
 
-use ebbtide_core::{classify, directive, lexer, name, split};
+use std::borrow::Cow;
+
+use ebbtide_core::{Branch, Migration, Script, Statement, Version, classify, directive, lexer, name, packed, split};
 use proptest::prelude::*;
 
 /// Text built from the pieces that make splitting hard.
@@ -76,6 +78,56 @@ fn check_classify(sql: &str) {
     }
 }
 
+/// A script with arbitrary strings and statements in order through it.
+fn script() -> impl Strategy<Value = Script> {
+    let statements = prop::collection::vec((0u32..5000, 0u32..5000, 0u32..50), 0..6).prop_map(|steps| {
+        let (mut end, mut line) = (0, 1);
+        steps
+            .into_iter()
+            .map(|(gap, len, lines)| {
+                let start = end + gap;
+                (end, line) = (start + len, line + lines);
+                Statement { start, end, line }
+            })
+            .collect::<Vec<_>>()
+    });
+    (any::<String>(), any::<String>(), statements, any::<bool>(), any::<Option<u32>>()).prop_map(
+        |(path, sql, statements, no_transaction, lock_timeout_ms)| Script {
+            path: Cow::Owned(path),
+            sql: Cow::Owned(sql),
+            statements: Cow::Owned(statements),
+            no_transaction,
+            lock_timeout_ms,
+        },
+    )
+}
+
+fn migrations() -> impl Strategy<Value = Vec<Migration>> {
+    let branch = prop_oneof![Just(Branch::Initial), Just(Branch::Expand), Just(Branch::Contract)];
+    let migration =
+        (branch, "[a-z_]{0,12}|.{0,6}", any::<String>(), any::<String>(), script(), prop::option::of(script()));
+    prop::collection::vec(migration, 0..8).prop_map(|list| {
+        list.into_iter()
+            .enumerate()
+            .map(|(i, (branch, name, checksum, fingerprint, mut up, down))| {
+                // Most names are part of their file's path, as on disk.
+                if i % 2 == 0 {
+                    up.path = Cow::Owned(format!("{}/{:04}_{}.sql", up.path, i + 1, name));
+                }
+                Migration {
+                    version: Version::new(i as u32 + 1),
+                    branch,
+                    name: Cow::Owned(name),
+                    checksum: Cow::Owned(checksum),
+                    fingerprint: Cow::Owned(fingerprint),
+                    up,
+                    down,
+                }
+            })
+            .collect()
+    })
+}
+
 proptest! {
     // PROPTEST_CASES raises the count for the longer, time-bounded CI run.
     #![proptest_config(ProptestConfig {
@@ -101,6 +153,14 @@ proptest! {
     #[test]
     fn classifying_arbitrary_text_never_panics(sql in any::<String>()) {
         check_classify(&sql);
+    }
+
+    #[test]
+    fn packing_gives_back_every_migration(list in migrations()) {
+        let (text, table) = packed::pack(&list);
+        let text: &'static str = Box::leak(text.into_boxed_str());
+        let statements: &'static [Statement] = Box::leak(packed::statements(&table).into_boxed_slice());
+        prop_assert_eq!(packed::unpack(text, &table, statements), list);
     }
 
     #[test]

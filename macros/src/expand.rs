@@ -1,11 +1,12 @@
 //! Code generation: core's diagnostics become `compile_error!`s, a valid
 //! directory becomes `mod migrations { ... }`.
 
-use std::path::{Path, PathBuf};
+use std::fmt::Write as _;
+use std::path::PathBuf;
 
-use ebbtide_core::{Branch, Migration, Script, load};
+use ebbtide_core::{Migration, load, packed};
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 
 /// `compile_error!(message)`, pointing at `span`.
 pub fn compile_error(message: &str, span: Span) -> TokenStream {
@@ -24,111 +25,122 @@ pub fn embed(relative: &str, span: Span) -> TokenStream {
         Err(diags) => return diags.errors().map(|d| compile_error(&d.to_string(), span)).collect(),
     };
 
-    let tracked = loaded.files.iter().map(|f| {
-        let f = f.to_string_lossy();
-        quote! { ::core::include_bytes!(#f) }
-    });
-    let constants = loaded.migrations.iter().map(|m| {
-        let ident = format_ident!("V{}_{}", m.version.to_string(), m.name.to_ascii_uppercase());
-        let number = m.version.get();
-        let doc = format!(
-            "Version {} ({} migration `{}`), a target for `upgrade`, `downgrade` and `goto`.",
-            m.version, m.branch, m.up.path
-        );
-        quote! {
-            #[doc = #doc]
-            pub const #ident: ::ebbtide::Version = ::ebbtide::Version::new(#number);
-        }
-    });
-    let list = loaded.migrations.iter().map(migration);
-    let warning = missing_build_script(&manifest_dir, display, span);
+    let build_script = std::fs::read_to_string(manifest_dir.join("build.rs")).ok();
+    let warning = missing_build_script(build_script.as_deref(), display, span);
+    // Cargo sets OUT_DIR exactly when the package has a build script.
+    let tracked_by_build_script = std::env::var_os("OUT_DIR").is_some()
+        && build_script.is_some_and(|text| {
+            text.contains(&format!("rerun-if-changed={display}\""))
+                || text.contains(&format!("rerun-if-changed={display}/\""))
+        });
     let module_doc = format!("The migrations embedded from `{display}/` at build time.");
-    let count = loaded.migrations.len();
-
+    // Written as source text and parsed once: tens of thousands of tokens
+    // built one by one through the compiler's proc-macro bridge are most of
+    // a large directory's build time.
+    let body: TokenStream = match module_body(&loaded.files, &loaded.migrations, tracked_by_build_script).parse() {
+        Ok(body) => body,
+        Err(e) => return compile_error(&format!("ebbtide: generated code does not parse: {e}"), span),
+    };
     quote! {
         #[doc = #module_doc]
         #[allow(dead_code)]
         pub mod migrations {
-            // Every embedded file, so that editing one rebuilds the crate.
-            const _: &[&[u8]] = &[#(#tracked),*];
-
-            #(#constants)*
-
-            /// Every embedded migration, in version order.
-            pub static MIGRATIONS: ::ebbtide::Migrations = ::ebbtide::Migrations::from_static(&MIGRATION_LIST);
-
-            static MIGRATION_LIST: [::ebbtide::Migration; #count] = [#(#list),*];
-
+            #body
             #warning
         }
     }
 }
 
-fn migration(m: &Migration) -> TokenStream {
-    let number = m.version.get();
-    let branch = match m.branch {
-        Branch::Initial => quote!(Initial),
-        Branch::Expand => quote!(Expand),
-        Branch::Contract => quote!(Contract),
-    };
-    let name = m.name.as_ref();
-    let checksum = m.checksum.as_ref();
-    let fingerprint = m.fingerprint.as_ref();
-    let up = script(&m.up);
-    let down = match &m.down {
-        Some(down) => {
-            let down = script(down);
-            quote!(::core::option::Option::Some(#down))
+fn module_body(files: &[PathBuf], migrations: &[Migration], tracked_by_build_script: bool) -> String {
+    let (text, table) = packed::pack(migrations);
+    let mut code = String::with_capacity(text.len() * 2 + table.len() * 4 + migrations.len() * 150);
+    if !tracked_by_build_script {
+        // Every embedded file, so that editing one rebuilds the crate. A
+        // build script watching the directory already does that for every
+        // file in it, new ones included, and costs the build nothing here.
+        code.push_str("const _: &[&[u8]] = &[");
+        for file in files {
+            let _ = write!(code, "::core::include_bytes!({:?}),", file.to_string_lossy());
         }
-        None => quote!(::core::option::Option::None),
-    };
-    quote! {
-        ::ebbtide::Migration {
-            version: ::ebbtide::Version::new(#number),
-            branch: ::ebbtide::Branch::#branch,
-            name: ::std::borrow::Cow::Borrowed(#name),
-            checksum: ::std::borrow::Cow::Borrowed(#checksum),
-            fingerprint: ::std::borrow::Cow::Borrowed(#fingerprint),
-            up: #up,
-            down: #down,
-        }
+        code.push_str("];\n");
     }
+    // The versions as one enum, re-exported variant by variant: a `const`
+    // per migration costs the compiler a body to check for each, which for
+    // thousands of migrations was most of the build time of the expansion.
+    code.push_str(
+        "/// The version of each embedded migration, named after its file: a target for `upgrade`, \
+         `downgrade` and `goto`, and anything else that takes an `ebbtide::Version`.\n\
+         #[allow(non_camel_case_types)]\n\
+         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]\n\
+         #[repr(u32)]\n\
+         pub enum Versions {\n",
+    );
+    for m in migrations {
+        let _ = writeln!(
+            code,
+            "    #[doc = \"Version {} ({} migration `{}`).\"] V{}_{}{},",
+            m.version,
+            m.branch,
+            m.up.path.escape_default(),
+            m.version,
+            m.name.to_ascii_uppercase(),
+            if m.version.get() == 1 { " = 1" } else { "" },
+        );
+    }
+    let version = if migrations.is_empty() { "match self {}" } else { "::ebbtide::Version::new(self as u32)" };
+    let _ = write!(
+        code,
+        "}}\n\
+         pub use self::Versions::*;\n\
+         impl Versions {{\n\
+             /// The version, as every operation takes it.\n\
+             pub const fn version(self) -> ::ebbtide::Version {{ {version} }}\n\
+         }}\n\
+         impl ::core::convert::From<Versions> for ::ebbtide::Version {{\n\
+             fn from(v: Versions) -> Self {{ v.version() }}\n\
+         }}\n\
+         impl ::core::fmt::Debug for Versions {{\n\
+             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {{ ::core::fmt::Debug::fmt(&self.version(), f) }}\n\
+         }}\n\
+         static PACKED: ::ebbtide::Packed = ::ebbtide::Packed::new({text:?}, {});\n\
+         /// Every embedded migration, in version order.\n\
+         pub static MIGRATIONS: ::ebbtide::Migrations = ::ebbtide::Migrations::from_packed(&PACKED);\n",
+        byte_string(&table)
+    );
+    code
 }
 
-fn script(s: &Script) -> TokenStream {
-    let path = s.path.as_ref();
-    let sql = s.sql.as_ref();
-    let statements = s.statements.iter().map(|st| {
-        let (start, end, line) = (st.start, st.end, st.line);
-        quote!(::ebbtide::Statement { start: #start, end: #end, line: #line })
-    });
-    let no_transaction = s.no_transaction;
-    let lock_timeout = match s.lock_timeout_ms {
-        Some(ms) => quote!(::core::option::Option::Some(#ms)),
-        None => quote!(::core::option::Option::None),
-    };
-    quote! {
-        ::ebbtide::Script {
-            path: ::std::borrow::Cow::Borrowed(#path),
-            sql: ::std::borrow::Cow::Borrowed(#sql),
-            statements: ::std::borrow::Cow::Borrowed(&[#(#statements),*]),
-            no_transaction: #no_transaction,
-            lock_timeout_ms: #lock_timeout,
+/// `b"..."`: printable ASCII as itself, every other byte escaped.
+fn byte_string(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2 + 3);
+    out.push_str("b\"");
+    for &b in bytes {
+        match b {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(b as char);
+            }
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
         }
     }
+    out.push('"');
+    out
 }
 
 /// Cargo cannot know that a new file in the migrations directory matters,
 /// unless a build script says so. Without one, warn at build time.
-fn missing_build_script(manifest_dir: &Path, display: &str, span: Span) -> Option<TokenStream> {
+fn missing_build_script(build_rs: Option<&str>, display: &str, span: Span) -> Option<TokenStream> {
     // Cargo sets OUT_DIR exactly when the package has a build script.
     let has_build_script = std::env::var_os("OUT_DIR").is_some();
-    let warn = match std::fs::read_to_string(manifest_dir.join("build.rs")) {
+    let warn = match build_rs {
         // A build script that lists what it watches must list the directory;
         // one that lists nothing reruns on any change in the package.
-        Ok(text) => has_build_script && text.contains("rerun-if-changed") && !text.contains(display),
+        Some(text) => has_build_script && text.contains("rerun-if-changed") && !text.contains(display),
         // No build.rs: fine only if the package names another build script.
-        Err(_) => !has_build_script,
+        None => !has_build_script,
     };
     if !warn {
         return None;

@@ -73,6 +73,8 @@ pub use ebbtide_core::{Branch, Diagnostic, Diagnostics, Migration, Script, State
 pub use error::{Aftermath, Error, MigrationFailure};
 pub use exec::{Done, Event, Report};
 pub use migrations::Migrations;
+#[doc(hidden)]
+pub use migrations::Packed;
 pub use migrator::Migrator;
 pub use plan::{Plan, PlanOptions, Refusal, Request, Scope, Step, VersionInfo};
 pub use record::{How, Record};
@@ -86,8 +88,9 @@ pub use record::{How, Record};
 ///
 /// ```text
 /// pub mod migrations {
-///     pub const V0001_CREATE_USERS: ebbtide::Version = ...;   // one per migration
-///     pub static MIGRATIONS: ebbtide::Migrations = ...;       // all of them, in order
+///     pub enum Versions { V0001_CREATE_USERS = 1, ... }   // one per migration,
+///     pub use self::Versions::*;                          // each Into<ebbtide::Version>
+///     pub static MIGRATIONS: ebbtide::Migrations = ...;   // all of them, in order
 /// }
 /// ```
 ///

@@ -2,25 +2,72 @@
 //! `embed_migrations!`, or read from a directory at run time.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::path::Path;
+use std::sync::OnceLock;
 
-use crate::{Branch, Diagnostics, Migration, Version};
+use ebbtide_core::packed;
+
+use crate::{Branch, Diagnostics, Migration, Statement, Version};
 
 /// The migrations of one release, in version order (1, 2, 3, ... with no
 /// gap).
 ///
-/// `embed_migrations!` builds one in a `static` with no allocation; the
-/// command-line tool builds one with [`Migrations::from_dir`].
+/// `embed_migrations!` builds one in a `static`, from two literals it
+/// unpacks on first use; the command-line tool builds one with
+/// [`Migrations::from_dir`].
 #[derive(Clone, Debug)]
 pub struct Migrations {
-    list: Cow<'static, [Migration]>,
+    list: List,
+}
+
+#[derive(Clone, Debug)]
+enum List {
+    Slice(Cow<'static, [Migration]>),
+    Packed(&'static Packed),
+}
+
+/// What `embed_migrations!` emits: every migration in two literals (see
+/// `ebbtide_core::packed`), unpacked once, on first use.
+#[doc(hidden)]
+pub struct Packed {
+    text: &'static str,
+    table: &'static [u8],
+    statements: OnceLock<Box<[Statement]>>,
+    list: OnceLock<Box<[Migration]>>,
+}
+
+impl Packed {
+    /// Wraps the macro's literals.
+    pub const fn new(text: &'static str, table: &'static [u8]) -> Self {
+        Packed { text, table, statements: OnceLock::new(), list: OnceLock::new() }
+    }
+
+    fn list(&'static self) -> &'static [Migration] {
+        self.list.get_or_init(|| {
+            let statements = self.statements.get_or_init(|| packed::statements(self.table).into());
+            packed::unpack(self.text, self.table, statements).into()
+        })
+    }
+}
+
+impl fmt::Debug for Packed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Packed").field("text_bytes", &self.text.len()).field("table_bytes", &self.table.len()).finish()
+    }
 }
 
 impl Migrations {
-    /// Wraps a list that `embed_migrations!` already validated.
+    /// Wraps a list built in a `static`.
     #[doc(hidden)]
     pub const fn from_static(list: &'static [Migration]) -> Self {
-        Migrations { list: Cow::Borrowed(list) }
+        Migrations { list: List::Slice(Cow::Borrowed(list)) }
+    }
+
+    /// Wraps what `embed_migrations!` packed, which it already validated.
+    #[doc(hidden)]
+    pub const fn from_packed(packed: &'static Packed) -> Self {
+        Migrations { list: List::Packed(packed) }
     }
 
     /// Reads and validates a migrations directory at run time, with exactly
@@ -28,50 +75,53 @@ impl Migrations {
     /// messages name the directory. On success, also returns the warnings.
     pub fn from_dir(dir: &Path, display: &str) -> Result<(Self, Diagnostics), Diagnostics> {
         let loaded = ebbtide_core::load(dir, display)?;
-        Ok((Migrations { list: Cow::Owned(loaded.migrations) }, loaded.warnings))
+        Ok((Migrations { list: List::Slice(Cow::Owned(loaded.migrations)) }, loaded.warnings))
     }
 
     /// Wraps migrations built by hand (tests, generated lists). The caller
     /// guarantees versions run 1, 2, 3, ... in order.
     pub fn from_vec(list: Vec<Migration>) -> Self {
         debug_assert!(list.iter().enumerate().all(|(i, m)| m.version.get() as usize == i + 1));
-        Migrations { list: Cow::Owned(list) }
+        Migrations { list: List::Slice(Cow::Owned(list)) }
     }
 
     /// Every migration, in version order.
     pub fn as_slice(&self) -> &[Migration] {
-        &self.list
+        match &self.list {
+            List::Slice(list) => list,
+            List::Packed(packed) => packed.list(),
+        }
     }
 
     /// Every migration, in version order.
     pub fn iter(&self) -> std::slice::Iter<'_, Migration> {
-        self.list.iter()
+        self.as_slice().iter()
     }
 
     /// How many migrations there are.
     pub fn len(&self) -> usize {
-        self.list.len()
+        self.as_slice().len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
+        self.as_slice().is_empty()
     }
 
     /// The migration of a version, if this release has it.
-    pub fn get(&self, version: Version) -> Option<&Migration> {
-        let index = (version.get() as usize).checked_sub(1)?;
-        self.list.get(index)
+    pub fn get(&self, version: impl Into<Version>) -> Option<&Migration> {
+        let index = (version.into().get() as usize).checked_sub(1)?;
+        self.as_slice().get(index)
     }
 
     /// The highest version (0 when there are no migrations).
     pub fn latest(&self) -> Version {
-        Version::new(self.list.len() as u32)
+        Version::new(self.as_slice().len() as u32)
     }
 
     /// The highest version of one branch, if the branch has any.
     pub fn head(&self, branch: Branch) -> Option<Version> {
-        self.list.iter().rev().find(|m| m.branch == branch).map(|m| m.version)
+        self.as_slice().iter().rev().find(|m| m.branch == branch).map(|m| m.version)
     }
 }
 
@@ -80,6 +130,6 @@ impl<'a> IntoIterator for &'a Migrations {
     type IntoIter = std::slice::Iter<'a, Migration>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.list.iter()
+        self.as_slice().iter()
     }
 }

@@ -54,20 +54,20 @@ macro_rules! front_end {
             }
 
             /// Applies every pending migration up to and including `target`.
-            pub $($asyncness)? fn upgrade(&self, target: $crate::Version) -> Result<$crate::Report, $crate::Error> {
-                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Upgrade(target)))
+            pub $($asyncness)? fn upgrade(&self, target: impl Into<$crate::Version>) -> Result<$crate::Report, $crate::Error> {
+                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Upgrade(target.into())))
             }
 
             /// Reverts every recorded migration above `target` (0: all), newest
             /// first. Refused, with nothing executed, if one has no down script.
-            pub $($asyncness)? fn downgrade(&self, target: $crate::Version) -> Result<$crate::Report, $crate::Error> {
-                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Downgrade(target)))
+            pub $($asyncness)? fn downgrade(&self, target: impl Into<$crate::Version>) -> Result<$crate::Report, $crate::Error> {
+                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Downgrade(target.into())))
             }
 
             /// Records exactly the migrations up to `target` as present,
             /// without running them, and removes the records above it.
-            pub $($asyncness)? fn goto(&self, target: $crate::Version) -> Result<$crate::Report, $crate::Error> {
-                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Goto(target)))
+            pub $($asyncness)? fn goto(&self, target: impl Into<$crate::Version>) -> Result<$crate::Report, $crate::Error> {
+                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Goto(target.into())))
             }
 
             /// Puts an unmanaged database under version control, at version 0.

@@ -1,6 +1,6 @@
-// Target versions are constants the compiler checks.
+// Target versions are names the compiler checks.
 ebbtide::embed_migrations!("ui/fixtures/valid");
 
 fn main() {
-    let _target: ebbtide::Version = migrations::V0003_DROP_USERS;
+    let _target = migrations::V0003_DROP_USERS;
 }
