@@ -270,6 +270,47 @@ async fn failing_migration_rolls_back_and_names_the_statement(db: Db) {
     assert_eq!(db.tables().await, ["audit", "users"]);
 }
 
+/// Errors found while parsing (PostgreSQL parses a whole batch before it
+/// runs any of it), while planning and while running each name their own
+/// statement, past multi-byte text, in a step's own transaction and in the
+/// all-or-nothing one.
+async fn every_kind_of_failure_names_its_statement(db: Db) {
+    let cases = [
+        ("CREATE TABLE t (name TEXT DEFAULT 'été ✓');\nCREATE TABLE oops (id INTEGER PRIMARY KEY,);\n", 2, "oops"),
+        ("CREATE TABLE t (a INTEGER);\n\n\nSELECT nope FROM t;\nCREATE TABLE u (b INTEGER);\n", 4, "nope"),
+        ("CREATE TABLE t (a INTEGER);\nCREATE TABLE u (b INTEGER);\nCREATE TABLE t (c INTEGER);\n", 3, "(c INTEGER)"),
+    ];
+    for all_or_nothing in [false, true] {
+        for (sql, line, needle) in cases {
+            let db = Db::open(db.engine).await.expect("the engine is there");
+            let dir = Dir::new(&[
+                ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\n"),
+                ("expand/0002_fails.sql", sql),
+            ]);
+            let migrations = dir.migrations();
+            let m = Migrator::new(&migrations).all_or_nothing(all_or_nothing);
+            let err = db.run(&m, Request::Sync(Scope::All)).await.unwrap_err();
+            let Error::MigrationFailed(failure) = &err else { panic!("{err}") };
+            assert_eq!((failure.line, failure.version), (line, v(2)), "{sql}: {err}");
+            assert!(failure.statement.contains(needle), "{sql}: {}", failure.statement);
+            let expected: &[u32] = if all_or_nothing { &[] } else { &[1] };
+            assert_eq!(db.versions(&m).await, expected, "{sql}");
+            let tables: &[&str] = if all_or_nothing { &[] } else { &["users"] };
+            assert_eq!(db.tables().await, tables, "{sql}");
+        }
+    }
+    if db.engine == Engine::Postgres {
+        // The server times a script that ran in the same round trip as its
+        // version-table row.
+        let dir = Dir::new(&[("expand/0001_wait.sql", "SELECT pg_sleep(0.2);\n")]);
+        let migrations = dir.migrations();
+        db.run(&Migrator::new(&migrations), Request::Sync(Scope::All)).await.unwrap();
+        let ms = db.strings("SELECT duration_ms FROM ebbtide_migrations WHERE version = 1").await;
+        let ms: i64 = ms[0].parse().unwrap();
+        assert!((200..5_000).contains(&ms), "duration_ms = {ms}");
+    }
+}
+
 async fn all_or_nothing_rolls_back_the_whole_run(db: Db) {
     let dir = Dir::new(&[
         ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\n"),
@@ -373,6 +414,7 @@ on_every_engine!(
     check_gives_every_verdict,
     divergent_checksums_block_sync_but_not_line_endings,
     failing_migration_rolls_back_and_names_the_statement,
+    every_kind_of_failure_names_its_statement,
     all_or_nothing_rolls_back_the_whole_run,
     no_transaction_migrations_run_outside_a_transaction,
     custom_version_table_names_are_validated_and_used,

@@ -138,7 +138,8 @@ async fn killed_in_a_long_migration(db: Db) {
             observer
                 .strings(
                     "SELECT count(*) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep(3)%'",
+                     WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                     AND state = 'active' AND query LIKE '%SELECT pg_sleep(3)%'",
                 )
                 .await
                 == ["1"]

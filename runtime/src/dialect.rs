@@ -118,8 +118,10 @@ pub struct NewRecord<'a> {
     pub fingerprint: &'a str,
     /// Applied or stamped.
     pub how: How,
-    /// Duration of the up script, in milliseconds.
-    pub duration_ms: i64,
+    /// Duration of the up script, in milliseconds. `None` on PostgreSQL:
+    /// the server measures it, from the arrival of the batch that ran the
+    /// script and carries this insert to the insert itself.
+    pub duration_ms: Option<i64>,
     /// The down script, stored so any later release can revert it.
     pub down_sql: Option<&'a str>,
 }
@@ -225,7 +227,13 @@ impl Dialect {
             self.literal(r.checksum),
             self.literal(r.fingerprint),
             r.how,
-            r.duration_ms,
+            match (r.duration_ms, self) {
+                (Some(ms), _) => ms.to_string(),
+                (None, Dialect::Postgres) => {
+                    "(EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint".to_string()
+                }
+                (None, Dialect::Sqlite) => "0".to_string(),
+            },
             r.down_sql.map_or_else(|| "NULL".to_string(), |s| self.literal(s)),
         )
     }

@@ -75,6 +75,15 @@ pub(crate) trait Driver {
     /// that it still needs doing.
     fn exclusive_lock(&self) -> bool;
     async fn execute(&mut self, sql: &str) -> Result<(), DbError>;
+    /// Runs `parts`, one statement each, in order, up to the first error,
+    /// which comes back with the index of the part that failed. PostgreSQL
+    /// sends them all in one round trip.
+    async fn execute_parts(&mut self, parts: &[&str]) -> Result<(), (usize, DbError)> {
+        for (i, part) in parts.iter().enumerate() {
+            self.execute(part).await.map_err(|e| (i, e))?;
+        }
+        Ok(())
+    }
     /// Runs a query, handing each row's values to `visit`, borrowed: reading
     /// the version table allocates only what it keeps.
     async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError>;
@@ -383,8 +392,9 @@ enum RecordChange<'s> {
 }
 
 impl RecordChange<'_> {
-    /// The statement, once the script's duration is known.
-    fn sql(&self, dialect: Dialect, table: &TableName, duration: Duration) -> String {
+    /// The statement, once the script's duration is known (`None`: the
+    /// server measures it; see [`NewRecord::duration_ms`]).
+    fn sql(&self, dialect: Dialect, table: &TableName, duration: Option<Duration>) -> String {
         match self {
             RecordChange::Insert(m, how) => dialect.insert_record(
                 table,
@@ -395,7 +405,7 @@ impl RecordChange<'_> {
                     checksum: &m.checksum,
                     fingerprint: &m.fingerprint,
                     how: *how,
-                    duration_ms: i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
+                    duration_ms: duration.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
                     down_sql: m.down.as_ref().map(|s| s.sql.as_ref()),
                 },
             ),
@@ -501,7 +511,7 @@ async fn execute_step<D: Driver>(
         ran?;
         let duration = started.elapsed();
         control(d, dialect.begin(), &context("begin the version-table transaction")).await?;
-        let recorded = d.execute(&work.record.sql(dialect, table, duration)).await;
+        let recorded = d.execute(&work.record.sql(dialect, table, Some(duration))).await;
         if let Err(e) = recorded {
             let _ = d.execute(dialect.rollback()).await;
             return Err(Error::database(context("record the migration"), e.message));
@@ -510,9 +520,15 @@ async fn execute_step<D: Driver>(
         return Ok(done(duration, false));
     }
 
-    // Under an exclusive lock, BEGIN (and the lock timeout) travel with the
-    // first statement, and the version-table row with COMMIT: two round
-    // trips fewer per migration. A statement's error still names it.
+    if dialect == Dialect::Postgres && !recheck {
+        return batched_step(d, step, &work, lock_timeout, in_run_transaction, table)
+            .await
+            .map(|()| done(started.elapsed(), false));
+    }
+
+    // Without PostgreSQL's batches: under an exclusive lock, BEGIN (and the
+    // lock timeout) travel with the first statement, and the version-table
+    // row with COMMIT. A statement's error still names it.
     let mut lead: Vec<String> = Vec::new();
     if !in_run_transaction {
         if recheck {
@@ -528,7 +544,7 @@ async fn execute_step<D: Driver>(
         lead.extend(lock_timeout.and_then(|ms| dialect.lock_timeout(ms, true)));
         let aftermath = if in_run_transaction { Aftermath::RunRolledBack } else { Aftermath::RolledBack };
         run_script(d, step, work.script.as_deref(), aftermath, &lead).await?;
-        let record = work.record.sql(dialect, table, started.elapsed());
+        let record = work.record.sql(dialect, table, Some(started.elapsed()));
         if in_run_transaction {
             d.execute(&record).await.map_err(|e| Error::database(context("record the migration"), e.message))?;
         } else {
@@ -553,6 +569,59 @@ async fn execute_step<D: Driver>(
             Err(e)
         }
     }
+}
+
+/// A transactional step on PostgreSQL, in one round trip: `BEGIN`, the
+/// lock timeout, every statement, the version-table row and `COMMIT` (or,
+/// inside the all-or-nothing transaction, the statements and the row). The
+/// driver says which part failed, so the error still names the statement.
+async fn batched_step<D: Driver>(
+    d: &mut D,
+    step: &Step<'_>,
+    work: &Work<'_>,
+    lock_timeout: Option<u32>,
+    in_run_transaction: bool,
+    table: &TableName,
+) -> Result<(), Error> {
+    let dialect = d.dialect();
+    let mut lead: Vec<String> = Vec::new();
+    if !in_run_transaction {
+        lead.push(dialect.begin().to_string());
+    }
+    lead.extend(lock_timeout.and_then(|ms| dialect.lock_timeout(ms, true)));
+    let statements: Vec<(u32, &str)> = work.script.iter().flat_map(|s| s.statements()).collect();
+    let record = work.record.sql(dialect, table, None);
+    let mut parts: Vec<&str> = lead.iter().map(String::as_str).collect();
+    parts.extend(statements.iter().map(|(_, sql)| *sql));
+    parts.push(&record);
+    if !in_run_transaction {
+        parts.push(dialect.commit());
+    }
+    let Err((failed, e)) = d.execute_parts(&parts).await else {
+        return Ok(());
+    };
+    if !in_run_transaction {
+        let _ = d.execute(dialect.rollback()).await;
+    }
+    let context = |what: &str| format!("cannot {what} for {step}");
+    Err(match failed.checked_sub(lead.len()) {
+        None => Error::database(context("begin a transaction"), e.message),
+        Some(i) if i < statements.len() => {
+            let script = work.script.as_deref().expect("statements come from a script");
+            let (line, sql) = statements[i];
+            Error::MigrationFailed(Box::new(MigrationFailure {
+                step: step.to_string(),
+                version: step.version(),
+                path: script.path.to_string(),
+                line,
+                statement: sql.to_string(),
+                message: e.message,
+                aftermath: if in_run_transaction { Aftermath::RunRolledBack } else { Aftermath::RolledBack },
+            }))
+        }
+        Some(i) if i == statements.len() => Error::database(context("record the migration"), e.message),
+        Some(_) => Error::database(context("commit the migration"), e.message),
+    })
 }
 
 /// Whether a concurrent run already did `step`.

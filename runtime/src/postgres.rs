@@ -8,7 +8,8 @@
 
 use std::time::Duration;
 
-use tokio_postgres::error::SqlState;
+use futures_core::Stream;
+use tokio_postgres::error::{ErrorPosition, SqlState};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use crate::Error;
@@ -143,6 +144,44 @@ impl Driver for PgDriver<'_> {
 
     async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
         self.client.batch_execute(sql).await.map_err(db_error)
+    }
+
+    async fn execute_parts(&mut self, parts: &[&str]) -> Result<(), (usize, DbError)> {
+        // One simple query. PostgreSQL parses the whole text before running
+        // any of it, so a syntax error comes back with a position in the
+        // text (in characters); an error while running comes after one
+        // CommandComplete per statement that succeeded.
+        let mut batch = String::with_capacity(parts.iter().map(|p| p.len() + 2).sum());
+        let mut ends = Vec::with_capacity(parts.len());
+        let mut chars = 0;
+        for part in parts {
+            let start = batch.len();
+            batch.push_str(part);
+            if !part.trim_end().ends_with(';') {
+                batch.push(';');
+            }
+            batch.push('\n');
+            chars += batch[start..].chars().count();
+            ends.push(chars);
+        }
+        let failed = |e: tokio_postgres::Error, completed: usize| {
+            let at = match e.as_db_error().and_then(|db| db.position()) {
+                Some(ErrorPosition::Original(position)) => ends.partition_point(|&end| end < *position as usize),
+                _ => completed,
+            };
+            (at.min(parts.len().saturating_sub(1)), db_error(e))
+        };
+        let stream = self.client.simple_query_raw(&batch).await.map_err(|e| failed(e, 0))?;
+        let mut stream = std::pin::pin!(stream);
+        let mut completed = 0;
+        while let Some(message) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+            match message {
+                Ok(SimpleQueryMessage::CommandComplete(_)) => completed += 1,
+                Ok(_) => {}
+                Err(e) => return Err(failed(e, completed)),
+            }
+        }
+        Ok(())
     }
 
     async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError> {
