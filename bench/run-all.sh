@@ -7,6 +7,11 @@
 #
 #   bench/run-all.sh            measurements 1, 2, 3 and 5's memory
 #   bench/run-all.sh --embed    also 4 and 5's binary size (compiles a lot)
+#
+# ROUNDS=small halves the rounds (about 40 minutes without --embed);
+# EMBED_TOOLS picks the embedding crates (refinery's release build at 5,000
+# migrations does not finish in 10 minutes: leave it out with
+# EMBED_TOOLS=ebbtide,diesel,sqlx).
 set -euo pipefail
 cd "$(dirname "$0")"
 B=./target/release/bench
@@ -29,13 +34,14 @@ run() { # name, then bench arguments
     echo "bench: $(grep -A1 -E '^name = "(libsqlite3-sys|rusqlite|tokio-postgres)"$' Cargo.lock | paste - - - | awk '{print $3"="$6}' | tr -d '"' | xargs)"
 } > "$R/ENV.txt"
 cat "$R/ENV.txt"
-run apply-n1000        apply --n 1000 --rounds 11
-run apply-n1000-tmpfs  apply --n 1000 --rounds 9 --engine sqlite --work /dev/shm/ebbtide-bench
-run apply-one-tx-n1000 apply --one-tx --n 1000 --rounds 9
-run noop-n1000         noop --n 1000 --rounds 21
-run noop-n10000        noop --n 10000 --rounds 11
+r() { if [ "${ROUNDS:-}" = small ]; then echo $(( ($1 + 1) / 2 + 1 )); else echo "$1"; fi; }
+run apply-n1000        apply --n 1000 --rounds "$(r 11)"
+run apply-n1000-tmpfs  apply --n 1000 --rounds "$(r 9)" --engine sqlite --work /dev/shm/ebbtide-bench
+run apply-one-tx-n1000 apply --one-tx --n 1000 --rounds "$(r 9)"
+run noop-n1000         noop --n 1000 --rounds "$(r 21)"
+run noop-n10000        noop --n 10000 --rounds "$(r 11)"
 run count              count --n 10,10000
 run memory-n10000      memory --n 10000
 if [ "${1:-}" = "--embed" ]; then
-    run embed embed --n 100,1000,5000 --reps 3
+    run embed embed --n 100,1000,5000 --reps 3 --embed-tools "${EMBED_TOOLS:-ebbtide,diesel,sqlx,refinery}"
 fi
