@@ -91,6 +91,10 @@ pub(crate) trait Driver {
     async fn unlock(&mut self, table: &TableName) -> Result<(), DbError>;
     /// Says what comes next, for a driver that writes a script; others ignore it.
     fn annotate(&mut self, _comment: &str) {}
+    /// Whether [`annotate`](Driver::annotate) does anything.
+    fn annotates(&self) -> bool {
+        false
+    }
 }
 
 /// What a run did, step by step.
@@ -356,14 +360,16 @@ async fn execute_plan<D: Driver>(
     let one_transaction = migrator.options().all_or_nothing;
     for step in &plan.steps {
         notify(Event::Started(step));
-        let file = match step {
-            Step::Apply(m) => format!(" ({})", m.up.path),
-            Step::Revert { embedded: Some(m), .. } => {
-                m.down.as_ref().map(|s| format!(" ({})", s.path)).unwrap_or_default()
-            }
-            _ => String::new(),
-        };
-        d.annotate(&format!("{step}{file}"));
+        if d.annotates() {
+            let file = match step {
+                Step::Apply(m) => format!(" ({})", m.up.path),
+                Step::Revert { embedded: Some(m), .. } => {
+                    m.down.as_ref().map(|s| format!(" ({})", s.path)).unwrap_or_default()
+                }
+                _ => String::new(),
+            };
+            d.annotate(&format!("{step}{file}"));
+        }
         match execute_step(d, migrator, step, one_transaction).await {
             Ok(done) => {
                 notify(Event::Finished(&done));
@@ -537,20 +543,36 @@ async fn execute_step<D: Driver>(
             lead.push(dialect.begin().to_string());
         }
     }
+    // A step that inserts its record needs no look before it: the version
+    // is the table's primary key, so when a concurrent run did the step
+    // first, a statement or the insert fails, and only then a look tells
+    // work already done from a failure. The transaction is rolled back
+    // either way.
+    let optimistic = recheck && work.record.done_when_recorded();
     let result: Result<bool, Error> = async {
-        if recheck && already_done(d, table, step, &work).await? {
+        if recheck && !optimistic && already_done(d, table, step, &work).await? {
             return Ok(true);
         }
         lead.extend(lock_timeout.and_then(|ms| dialect.lock_timeout(ms, true)));
         let aftermath = if in_run_transaction { Aftermath::RunRolledBack } else { Aftermath::RolledBack };
-        run_script(d, step, work.script.as_deref(), aftermath, &lead).await?;
-        let record = work.record.sql(dialect, table, Some(started.elapsed()));
-        if in_run_transaction {
-            d.execute(&record).await.map_err(|e| Error::database(context("record the migration"), e.message))?;
-        } else {
-            d.execute(&format!("{record};\n{}", dialect.commit()))
-                .await
-                .map_err(|e| Error::database(context("record and commit the migration"), e.message))?;
+        let ran = async {
+            run_script(d, step, work.script.as_deref(), aftermath, &lead).await?;
+            let record = work.record.sql(dialect, table, Some(started.elapsed()));
+            if in_run_transaction || recheck {
+                d.execute(&record).await.map_err(|e| Error::database(context("record the migration"), e.message))
+            } else {
+                d.execute(&format!("{record};\n{}", dialect.commit()))
+                    .await
+                    .map_err(|e| Error::database(context("record and commit the migration"), e.message))
+            }
+        }
+        .await;
+        match ran {
+            Err(_) if optimistic && already_done(d, table, step, &work).await? => return Ok(true),
+            ran => ran?,
+        }
+        if recheck {
+            control(d, dialect.commit(), &context("commit the migration")).await?;
         }
         Ok(false)
     }
@@ -711,6 +733,10 @@ impl<D: Driver> Driver for Recorder<'_, D> {
 
     async fn unlock(&mut self, _: &TableName) -> Result<(), DbError> {
         Ok(())
+    }
+
+    fn annotates(&self) -> bool {
+        true
     }
 
     fn annotate(&mut self, comment: &str) {
