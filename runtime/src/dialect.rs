@@ -160,9 +160,11 @@ impl Dialect {
                      \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
                      \x20 applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
                      \x20 duration_ms BIGINT NOT NULL,\n\
-                     \x20 down_sql TEXT\n);\n\
-                     CREATE INDEX IF NOT EXISTS \"{name}_keys\" ON {t} (version, fingerprint)",
-                    name = table.name,
+                     \x20 down_sql TEXT\n)",
+                    // No index beside the primary key: PostgreSQL reads the
+                    // two columns in a sequential scan either way, and each
+                    // index is one more to open when a new session plans
+                    // the startup check's query.
                 )
             }
         }
