@@ -631,19 +631,32 @@ async fn batched_step<D: Driver>(
         Some(i) if i < statements.len() => {
             let script = work.script.as_deref().expect("statements come from a script");
             let (line, sql) = statements[i];
-            Error::MigrationFailed(Box::new(MigrationFailure {
-                step: step.to_string(),
-                version: step.version(),
-                path: script.path.to_string(),
-                line,
-                statement: sql.to_string(),
-                message: e.message,
-                aftermath: if in_run_transaction { Aftermath::RunRolledBack } else { Aftermath::RolledBack },
-            }))
+            let aftermath = if in_run_transaction { Aftermath::RunRolledBack } else { Aftermath::RolledBack };
+            statement_failed(step, script, line, sql, e.message, aftermath)
         }
         Some(i) if i == statements.len() => Error::database(context("record the migration"), e.message),
         Some(_) => Error::database(context("commit the migration"), e.message),
     })
+}
+
+/// The error of a statement of `script` that failed.
+fn statement_failed(
+    step: &Step<'_>,
+    script: &Script,
+    line: u32,
+    sql: &str,
+    message: String,
+    aftermath: Aftermath,
+) -> Error {
+    Error::MigrationFailed(Box::new(MigrationFailure {
+        step: step.to_string(),
+        version: step.version(),
+        path: script.path.to_string(),
+        line,
+        statement: sql.to_string(),
+        message,
+        aftermath,
+    }))
 }
 
 /// Whether a concurrent run already did `step`.
@@ -677,15 +690,7 @@ async fn run_script<D: Driver>(
         };
         if let Err(e) = d.execute(&sent).await {
             let script = script.expect("statements come from a script");
-            return Err(Error::MigrationFailed(Box::new(MigrationFailure {
-                step: step.to_string(),
-                version: step.version(),
-                path: script.path.to_string(),
-                line,
-                statement: sql.to_string(),
-                message: e.message,
-                aftermath,
-            })));
+            return Err(statement_failed(step, script, line, sql, e.message, aftermath));
         }
     }
     if let Some(lead) = lead {
