@@ -224,6 +224,7 @@ pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>)
     let mut differ: Vec<Version> = Vec::new();
     let mut newer = false;
     let mut corrupt: Option<String> = None;
+    let fingerprints = migrations.fingerprints();
     let read = d
         .query(&dialect.select_keys(table), &mut |row| {
             let cell = |i: usize| row.get(i).copied().unwrap_or(Cell::Null);
@@ -231,9 +232,14 @@ pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>)
                 corrupt.get_or_insert_with(|| format!("version {:?}", cell(0).text()));
                 return;
             };
-            match migrations.get(version) {
-                Some(m) if m.fingerprint.as_bytes() == cell(1).bytes() => analysis.mark(version),
-                Some(_) => differ.push(version),
+            let index = (version.get() as usize).wrapping_sub(1);
+            let same = match fingerprints {
+                Some(all) => all.get(index).map(|f| f[..] == *cell(1).bytes()),
+                None => migrations.get(version).map(|m| m.fingerprint.as_bytes() == cell(1).bytes()),
+            };
+            match same {
+                Some(true) => analysis.mark(version),
+                Some(false) => differ.push(version),
                 None => newer = true,
             }
         })

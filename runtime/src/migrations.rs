@@ -19,6 +19,10 @@ use crate::{Branch, Diagnostics, Migration, Statement, Version};
 #[derive(Clone, Debug)]
 pub struct Migrations {
     list: List,
+    /// Every fingerprint, 16 bytes each, in version order: what the startup
+    /// check compares, read in one sequential sweep instead of through each
+    /// `Migration`. `None` when one is not 16 bytes (a list built by hand).
+    fingerprints: OnceLock<Option<Box<[[u8; 16]]>>>,
 }
 
 #[derive(Clone, Debug)]
@@ -61,13 +65,13 @@ impl Migrations {
     /// Wraps a list built in a `static`.
     #[doc(hidden)]
     pub const fn from_static(list: &'static [Migration]) -> Self {
-        Migrations { list: List::Slice(Cow::Borrowed(list)) }
+        Migrations { list: List::Slice(Cow::Borrowed(list)), fingerprints: OnceLock::new() }
     }
 
     /// Wraps what `embed_migrations!` packed, which it already validated.
     #[doc(hidden)]
     pub const fn from_packed(packed: &'static Packed) -> Self {
-        Migrations { list: List::Packed(packed) }
+        Migrations { list: List::Packed(packed), fingerprints: OnceLock::new() }
     }
 
     /// Reads and validates a migrations directory at run time, with exactly
@@ -75,14 +79,17 @@ impl Migrations {
     /// messages name the directory. On success, also returns the warnings.
     pub fn from_dir(dir: &Path, display: &str) -> Result<(Self, Diagnostics), Diagnostics> {
         let loaded = ebbtide_core::load(dir, display)?;
-        Ok((Migrations { list: List::Slice(Cow::Owned(loaded.migrations)) }, loaded.warnings))
+        let migrations = Migrations { list: List::Slice(Cow::Owned(loaded.migrations)), fingerprints: OnceLock::new() };
+        // Loading has just read every migration: index the fingerprints now.
+        migrations.fingerprints();
+        Ok((migrations, loaded.warnings))
     }
 
     /// Wraps migrations built by hand (tests, generated lists). The caller
     /// guarantees versions run 1, 2, 3, ... in order.
     pub fn from_vec(list: Vec<Migration>) -> Self {
         debug_assert!(list.iter().enumerate().all(|(i, m)| m.version.get() as usize == i + 1));
-        Migrations { list: List::Slice(Cow::Owned(list)) }
+        Migrations { list: List::Slice(Cow::Owned(list)), fingerprints: OnceLock::new() }
     }
 
     /// Every migration, in version order.
@@ -112,6 +119,14 @@ impl Migrations {
     pub fn get(&self, version: impl Into<Version>) -> Option<&Migration> {
         let index = (version.into().get() as usize).checked_sub(1)?;
         self.as_slice().get(index)
+    }
+
+    /// The fingerprints of every migration, in version order, built on
+    /// first use.
+    pub(crate) fn fingerprints(&self) -> Option<&[[u8; 16]]> {
+        self.fingerprints
+            .get_or_init(|| self.iter().map(|m| m.fingerprint.as_bytes().try_into().ok()).collect())
+            .as_deref()
     }
 
     /// The highest version (0 when there are no migrations).
