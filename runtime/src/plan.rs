@@ -284,7 +284,10 @@ impl Analysis {
 
     /// Embedded migrations that are not recorded.
     pub fn pending<'m>(&self, migrations: &'m Migrations) -> impl Iterator<Item = &'m Migration> {
-        migrations.iter().filter(move |m| !self.has(m.version))
+        // Migration i has version i + 1: walk the flags, and touch only the
+        // migrations that are pending (none, on the path of every start).
+        let all = migrations.as_slice();
+        (0..all.len()).filter(move |&i| !self.present.get(i + 1).copied().unwrap_or(false)).map(move |i| &all[i])
     }
 
     /// Whether `sync` or `upgrade` would do nothing, and refuse nothing.
