@@ -68,14 +68,6 @@ impl TableName {
         }
     }
 
-    /// The quoted name of an object beside the table (`"app"."versions_keys"`).
-    fn sibling(&self, suffix: &str) -> String {
-        match &self.schema {
-            Some(schema) => format!("\"{schema}\".\"{}_{suffix}\"", self.name),
-            None => format!("\"{}_{suffix}\"", self.name),
-        }
-    }
-
     /// A stable 64-bit key for PostgreSQL's advisory lock, derived from the
     /// name (FNV-1a), so that runs on different tables do not block each other.
     pub fn lock_key(&self) -> i64 {
@@ -141,11 +133,10 @@ impl Dialect {
                  \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
                  \x20 applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n\
                  \x20 duration_ms INTEGER NOT NULL,\n\
-                 \x20 down_sql TEXT\n);\n\
-                 CREATE INDEX IF NOT EXISTS {keys} ON \"{name}\" (version, fingerprint)",
-                // The startup check reads this index alone, never the wide rows.
-                keys = table.sibling("keys"),
-                name = table.name,
+                 \x20 down_sql TEXT\n)",
+                // No index beside the primary key: one would cost every
+                // applied migration a page write, and the startup check is
+                // under its floor without one (BENCHMARKS.md).
             ),
             Dialect::Postgres => {
                 let schema =
@@ -190,9 +181,7 @@ impl Dialect {
     }
 
     /// What the startup check reads: each record's version and fingerprint,
-    /// in no particular order (sorting would cost more than the read). On
-    /// SQLite an index holds exactly these two columns, so the wide rows are
-    /// not read at all.
+    /// in no particular order (sorting would cost more than the read).
     pub fn select_keys(self, table: &TableName) -> String {
         format!("SELECT version, fingerprint FROM {}", table.quoted())
     }
