@@ -6,8 +6,10 @@
 //! the macro emits two literals:
 //!
 //! - `text`: every string of every migration, one after the other
-//!   (checksum, fingerprint, up path, up SQL, then down path and down SQL);
-//! - `table`: the lengths, flags and statement offsets, as LEB128 numbers.
+//!   (checksum, fingerprint, the name when it is not part of the up path,
+//!   up path, up SQL, then down path and down SQL);
+//! - `table`: LEB128 numbers: first every script's statement offsets, as a
+//!   section of known length, then each migration's lengths and flags.
 //!
 //! [`statements`] and [`unpack`] turn them back into the same `Migration`s
 //! [`load`](crate::load) returned at build time, every string borrowed from
@@ -19,7 +21,7 @@ use std::borrow::Cow;
 use crate::migration::{Branch, Migration, Script, Statement, Version};
 
 /// The table's format. Bumped whenever the layout below changes.
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 const DOWN: u32 = 1;
 const NO_TRANSACTION: u32 = 1;
@@ -28,15 +30,11 @@ const LOCK_TIMEOUT: u32 = 2;
 /// Writes `migrations` as `(text, table)`.
 pub fn pack(migrations: &[Migration]) -> (String, Vec<u8>) {
     let mut text = String::new();
-    let mut table = vec![FORMAT];
+    let mut table = Vec::new();
     let mut statements = Vec::new();
     number(&mut table, migrations.len() as u32);
     for m in migrations {
-        let branch = match m.branch {
-            Branch::Initial => 0,
-            Branch::Expand => 1,
-            Branch::Contract => 2,
-        };
+        let branch = Branch::ALL.iter().position(|b| *b == m.branch).expect("every branch is in ALL") as u32;
         number(&mut table, branch << 1 | if m.down.is_some() { DOWN } else { 0 });
         number(&mut table, m.version.get());
         string(&mut text, &mut table, &m.checksum);
@@ -59,9 +57,13 @@ pub fn pack(migrations: &[Migration]) -> (String, Vec<u8>) {
             script(&mut text, &mut table, &mut statements, down);
         }
     }
-    number(&mut table, statements.len() as u32);
-    table.extend_from_slice(&statements);
-    (text, table)
+    // The statements first, behind their length: `statements` reads them
+    // without walking the migrations, `unpack` skips them.
+    let mut packed = vec![FORMAT];
+    number(&mut packed, statements.len() as u32);
+    packed.extend_from_slice(&statements);
+    packed.extend_from_slice(&table);
+    (text, packed)
 }
 
 fn script(text: &mut String, table: &mut Vec<u8>, statements: &mut Vec<u8>, s: &Script) {
@@ -74,6 +76,7 @@ fn script(text: &mut String, table: &mut Vec<u8>, statements: &mut Vec<u8>, s: &
         number(table, ms);
     }
     number(table, s.statements.len() as u32);
+    number(statements, s.statements.len() as u32);
     // Statements run forward through the text: each start is written as
     // the distance from the previous end, each line from the previous line.
     let (mut end, mut line) = (0, 1);
@@ -133,28 +136,12 @@ fn reader(table: &[u8]) -> Reader<'_> {
 /// [`unpack`] borrows from.
 pub fn statements(table: &[u8]) -> Vec<Statement> {
     let mut r = reader(table);
-    let migrations = r.number();
-    // Walk the migrations without building them, counting each script's
-    // statements: their offsets start afresh in every script.
-    let mut counts = Vec::with_capacity(migrations as usize);
-    for _ in 0..migrations {
-        let flags = r.number();
-        r.number(); // version
-        r.number(); // checksum
-        r.number(); // fingerprint
-        r.number(); // name: where in the up path, or 0 and its length
-        r.number(); // name's length
-        for _ in 0..if flags & DOWN != 0 { 2 } else { 1 } {
-            r.number(); // path
-            r.number(); // sql
-            if r.number() & LOCK_TIMEOUT != 0 {
-                r.number();
-            }
-            counts.push(r.number());
-        }
-    }
-    let mut out = Vec::with_capacity(r.number() as usize);
-    for count in counts {
+    let section_end = r.number() as usize + r.at;
+    let mut out = Vec::new();
+    while r.at < section_end {
+        // Each script's count, then its statements: offsets start afresh
+        // in every script.
+        let count = r.number();
         let (mut end, mut line) = (0, 1);
         for _ in 0..count {
             let start = end + r.number();
@@ -170,28 +157,24 @@ pub fn statements(table: &[u8]) -> Vec<Statement> {
 /// [`statements`] returned for this table, kept for as long as the result.
 pub fn unpack(text: &'static str, table: &[u8], statements: &'static [Statement]) -> Vec<Migration> {
     let mut r = reader(table);
+    r.at += r.number() as usize; // the statements' section
     let count = r.number() as usize;
     let mut migrations = Vec::with_capacity(count);
     let mut text = Text { text, at: 0 };
     let mut statements = statements;
     for _ in 0..count {
         let flags = r.number();
-        let branch = match flags >> 1 {
-            0 => Branch::Initial,
-            1 => Branch::Expand,
-            _ => Branch::Contract,
-        };
+        let branch = Branch::ALL[(flags >> 1) as usize];
         let version = Version::new(r.number());
         let checksum = text.take(r.number());
         let fingerprint = text.take(r.number());
         let (name_at, name_len) = (r.number() as usize, r.number());
-        let own_name = (name_at == 0).then(|| text.take(name_len));
-        let up = unpack_script(&mut r, &mut text, &mut statements);
-        let name = match (own_name, &up.path) {
-            (Some(name), _) => name,
-            (None, Cow::Borrowed(path)) => &path[name_at - 1..name_at - 1 + name_len as usize],
-            (None, Cow::Owned(_)) => unreachable!("unpacked paths are borrowed"),
+        let name = match name_at {
+            0 => text.take(name_len),
+            // Part of the up path, which comes next in the text.
+            at => &text.text[text.at + at - 1..][..name_len as usize],
         };
+        let up = unpack_script(&mut r, &mut text, &mut statements);
         let down = (flags & DOWN != 0).then(|| unpack_script(&mut r, &mut text, &mut statements));
         migrations.push(Migration {
             version,
