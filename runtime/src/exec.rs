@@ -31,6 +31,11 @@ pub(crate) enum Cell<'a> {
 }
 
 impl<'a> Cell<'a> {
+    /// Column `i` of a row; `Null` past its end.
+    pub fn at(row: &[Cell<'a>], i: usize) -> Cell<'a> {
+        row.get(i).copied().unwrap_or(Cell::Null)
+    }
+
     /// The value as an integer (text is parsed: PostgreSQL's simple
     /// protocol returns text).
     pub fn int(self) -> Option<i64> {
@@ -227,7 +232,7 @@ pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>)
     let fingerprints = migrations.fingerprints();
     let read = d
         .query(&dialect.select_keys(table), &mut |row| {
-            let cell = |i: usize| row.get(i).copied().unwrap_or(Cell::Null);
+            let cell = |i: usize| Cell::at(row, i);
             let Some(version) = cell(0).int().and_then(|v| u32::try_from(v).ok()).map(Version::new) else {
                 corrupt.get_or_insert_with(|| format!("version {:?}", cell(0).text()));
                 return;
@@ -259,8 +264,7 @@ pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>)
     if newer {
         // A newer release's records: their branch and name say what they are.
         d.query(&dialect.select_newer(table, migrations.latest()), &mut |row| {
-            let cell = |i: usize| row.get(i).copied().unwrap_or(Cell::Null);
-            observe(&[cell(0), cell(1), cell(2), Cell::Null]);
+            observe(&[Cell::at(row, 0), Cell::at(row, 1), Cell::at(row, 2), Cell::Null]);
         })
         .await
         .map_err(fail)?;
@@ -514,7 +518,7 @@ async fn execute_step<D: Driver>(
         if let Some(sql) = lock_timeout.and_then(|ms| dialect.lock_timeout(ms, false)) {
             control(d, &sql, "set the lock timeout").await?;
         }
-        let ran = run_script(d, step, work.script.as_deref(), Aftermath::PartiallyApplied, &[]).await;
+        let ran = run_script(d, step, work.script.as_deref(), Aftermath::PartiallyApplied).await;
         if lock_timeout.is_some()
             && let Some(sql) = dialect.reset_lock_timeout()
         {
@@ -538,16 +542,10 @@ async fn execute_step<D: Driver>(
             .map(|()| done(started.elapsed(), false));
     }
 
-    // Without PostgreSQL's batches: under an exclusive lock, BEGIN (and the
-    // lock timeout) travel with the first statement, and the version-table
-    // row with COMMIT. A statement's error still names it.
-    let mut lead: Vec<String> = Vec::new();
+    // Statement by statement (SQLite, whose round trips cost nothing): its
+    // own transaction unless inside the all-or-nothing one.
     if !in_run_transaction {
-        if recheck {
-            control(d, dialect.begin(), &context("begin a transaction")).await?;
-        } else {
-            lead.push(dialect.begin().to_string());
-        }
+        control(d, dialect.begin(), &context("begin a transaction")).await?;
     }
     // A step that inserts its record needs no look before it: the version
     // is the table's primary key, so when a concurrent run did the step
@@ -559,25 +557,21 @@ async fn execute_step<D: Driver>(
         if recheck && !optimistic && already_done(d, table, step, &work).await? {
             return Ok(true);
         }
-        lead.extend(lock_timeout.and_then(|ms| dialect.lock_timeout(ms, true)));
+        if let Some(sql) = lock_timeout.and_then(|ms| dialect.lock_timeout(ms, true)) {
+            control(d, &sql, &context("set the lock timeout")).await?;
+        }
         let aftermath = if in_run_transaction { Aftermath::RunRolledBack } else { Aftermath::RolledBack };
         let ran = async {
-            run_script(d, step, work.script.as_deref(), aftermath, &lead).await?;
+            run_script(d, step, work.script.as_deref(), aftermath).await?;
             let record = work.record.sql(dialect, table, Some(started.elapsed()));
-            if in_run_transaction || recheck {
-                d.execute(&record).await.map_err(|e| Error::database(context("record the migration"), e.message))
-            } else {
-                d.execute(&format!("{record};\n{}", dialect.commit()))
-                    .await
-                    .map_err(|e| Error::database(context("record and commit the migration"), e.message))
-            }
+            d.execute(&record).await.map_err(|e| Error::database(context("record the migration"), e.message))
         }
         .await;
         match ran {
             Err(_) if optimistic && already_done(d, table, step, &work).await? => return Ok(true),
             ran => ran?,
         }
-        if recheck {
+        if !in_run_transaction {
             control(d, dialect.commit(), &context("commit the migration")).await?;
         }
         Ok(false)
@@ -679,28 +673,18 @@ async fn already_done<D: Driver>(
     Ok(recorded == work.record.done_when_recorded())
 }
 
-/// Runs a script statement by statement; `lead` (transaction control)
-/// is sent in the same round trip as the first statement.
+/// Runs a script statement by statement.
 async fn run_script<D: Driver>(
     d: &mut D,
     step: &Step<'_>,
     script: Option<&Script>,
     aftermath: Aftermath,
-    lead: &[String],
 ) -> Result<(), Error> {
-    let mut lead = (!lead.is_empty()).then(|| lead.join(";\n") + ";\n");
     for (line, sql) in script.iter().flat_map(|s| s.statements()) {
-        let sent = match lead.take() {
-            Some(lead) => std::borrow::Cow::Owned(lead + sql),
-            None => std::borrow::Cow::Borrowed(sql),
-        };
-        if let Err(e) = d.execute(&sent).await {
+        if let Err(e) = d.execute(sql).await {
             let script = script.expect("statements come from a script");
             return Err(statement_failed(step, script, line, sql, e.message, aftermath));
         }
-    }
-    if let Some(lead) = lead {
-        control(d, &lead, &format!("begin a transaction for {step}")).await?;
     }
     Ok(())
 }

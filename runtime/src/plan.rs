@@ -287,7 +287,7 @@ impl Analysis {
         // Migration i has version i + 1: walk the flags, and touch only the
         // migrations that are pending (none, on the path of every start).
         let all = migrations.as_slice();
-        (0..all.len()).filter(move |&i| !self.present.get(i + 1).copied().unwrap_or(false)).map(move |i| &all[i])
+        (0..all.len()).filter(move |&i| !self.has(Version::new(i as u32 + 1))).map(move |i| &all[i])
     }
 
     /// Whether `sync` or `upgrade` would do nothing, and refuse nothing.

@@ -67,7 +67,7 @@ impl Record {
     /// A record from a row of `Dialect::select_records`, or what is wrong
     /// with the row.
     pub(crate) fn from_row(row: &[Cell<'_>], full: bool) -> Result<Record, String> {
-        let cell = |i: usize| row.get(i).copied().unwrap_or(Cell::Null);
+        let cell = |i: usize| Cell::at(row, i);
         let Key { version, branch, name, checksum } = Record::key(row)?;
         let how = match full {
             true => Some(How::parse(&cell(4).text()).ok_or_else(|| format!("how {:?}", cell(4).text()))?),
@@ -87,7 +87,7 @@ impl Record {
 
     /// The version, branch, name and checksum of a row, borrowed.
     pub(crate) fn key<'r>(row: &[Cell<'r>]) -> Result<Key<'r>, String> {
-        let cell = |i: usize| row.get(i).copied().unwrap_or(Cell::Null);
+        let cell = |i: usize| Cell::at(row, i);
         let version =
             cell(0).int().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| format!("version {:?}", cell(0).text()))?;
         let branch = match cell(1).bytes() {
