@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use bench_common::quote;
+
 /// A value of a flat object.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -55,23 +57,6 @@ impl Object {
         s.push('}');
         s
     }
-}
-
-pub fn quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Parses one flat object: `{"k": "v", "n": 1.5, "b": true, "z": null}`.
