@@ -25,10 +25,11 @@ pub fn embed(relative: &str, span: Span) -> TokenStream {
         Err(diags) => return diags.errors().map(|d| compile_error(&d.to_string(), span)).collect(),
     };
 
-    let build_script = std::fs::read_to_string(manifest_dir.join("build.rs")).ok();
-    let warning = missing_build_script(build_script.as_deref(), display, span);
     // Cargo sets OUT_DIR exactly when the package has a build script.
-    let tracked_by_build_script = std::env::var_os("OUT_DIR").is_some()
+    let has_build_script = std::env::var_os("OUT_DIR").is_some();
+    let build_script = std::fs::read_to_string(manifest_dir.join("build.rs")).ok();
+    let warning = missing_build_script(has_build_script, build_script.as_deref(), display, span);
+    let tracked_by_build_script = has_build_script
         && build_script.is_some_and(|text| {
             text.contains(&format!("rerun-if-changed={display}\""))
                 || text.contains(&format!("rerun-if-changed={display}/\""))
@@ -132,9 +133,12 @@ fn byte_string(bytes: &[u8]) -> String {
 
 /// Cargo cannot know that a new file in the migrations directory matters,
 /// unless a build script says so. Without one, warn at build time.
-fn missing_build_script(build_rs: Option<&str>, display: &str, span: Span) -> Option<TokenStream> {
-    // Cargo sets OUT_DIR exactly when the package has a build script.
-    let has_build_script = std::env::var_os("OUT_DIR").is_some();
+fn missing_build_script(
+    has_build_script: bool,
+    build_rs: Option<&str>,
+    display: &str,
+    span: Span,
+) -> Option<TokenStream> {
     let warn = match build_rs {
         // A build script that lists what it watches must list the directory;
         // one that lists nothing reruns on any change in the package.
