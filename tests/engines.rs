@@ -387,7 +387,8 @@ async fn script_matches_what_sync_does(db: Db) {
             .contains("-- apply expand migration 0002_create_sessions (../migrations/expand/0002_create_sessions.sql)"),
         "{script}"
     );
-    assert!(script.contains("INSERT INTO \"ebbtide_migrations\""), "{script}");
+    let schema = if db.engine == Engine::Postgres { "public" } else { "main" };
+    assert!(script.contains(&format!("INSERT INTO \"{schema}\".\"ebbtide_migrations\"")), "{script}");
     let other = Db::open(db.engine).await.unwrap();
     other.exec(&script).await.unwrap();
     db.run(&m, Request::Sync(Scope::All)).await.unwrap();

@@ -19,6 +19,8 @@ pub enum Change {
         name: Option<String>,
         /// `CREATE OR REPLACE`.
         or_replace: bool,
+        /// For an index or a trigger, the table it is on.
+        on: Option<String>,
     },
     /// `ALTER TABLE t ADD COLUMN c ...`.
     AddColumn {
@@ -106,8 +108,16 @@ pub enum Change {
         /// Table names.
         tables: Vec<String>,
     },
-    /// `SET`, `COMMENT ON`, `GRANT`, `SELECT`, `ANALYZE`, `PRAGMA`, ...
+    /// `SET`, `COMMENT ON`, `GRANT`, `SELECT`, `ANALYZE`, ...
     Neutral,
+    /// A SQLite `PRAGMA`: a query, or a setting with `value`.
+    Pragma {
+        /// The pragma's name, lower case, without its schema.
+        name: String,
+        /// The value it is set to (`PRAGMA x = v` or `PRAGMA x(v)`), as
+        /// written; `None` for a query.
+        value: Option<String>,
+    },
     /// `BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`: ebbtide manages transactions.
     TransactionControl,
     /// `DO` blocks and `CALL`: their effect is hidden in a body.
@@ -158,7 +168,7 @@ impl Change {
             | Change::Update { .. }
             | Change::Delete { .. }
             | Change::Truncate { .. } => Category::DataModification,
-            Change::Neutral => Category::Neutral,
+            Change::Neutral | Change::Pragma { .. } => Category::Neutral,
             Change::TransactionControl | Change::Opaque { .. } | Change::Unknown { .. } => Category::Unknown,
         }
     }
@@ -169,7 +179,7 @@ impl Change {
     pub fn describe(&self) -> String {
         let opt = |n: &Option<String>| n.clone().unwrap_or_else(|| "?".into());
         match self {
-            Change::Create { object, name, or_replace } => format!(
+            Change::Create { object, name, or_replace, .. } => format!(
                 "{} {} {}",
                 if *or_replace { "creates or replaces" } else { "creates" },
                 object.to_ascii_lowercase(),
@@ -195,6 +205,8 @@ impl Change {
             Change::Delete { table } => format!("deletes rows of {}", opt(table)),
             Change::Truncate { tables } => format!("truncates {}", tables.join(", ")),
             Change::Neutral => "changes neither schema nor data".into(),
+            Change::Pragma { name, value: Some(value) } => format!("sets PRAGMA {name} to {value}"),
+            Change::Pragma { name, value: None } => format!("reads PRAGMA {name}"),
             Change::TransactionControl => "controls the transaction".into(),
             Change::Opaque { keyword } => format!("runs a {keyword} body whose effect ebbtide cannot see"),
             Change::Unknown { keywords } => format!("is a `{keywords} ...` statement ebbtide does not recognise"),
@@ -242,9 +254,10 @@ pub fn classify(sql: &str, tokens: &[Token]) -> Vec<Change> {
             vec![Change::Update { table: c.name(), columns: Vec::new() }]
         }
         "WITH" => vec![with(&c)],
+        "PRAGMA" => vec![pragma(&mut c)],
         "SELECT" | "VALUES" | "TABLE" | "SET" | "RESET" | "SHOW" | "COMMENT" | "GRANT" | "REVOKE" | "ANALYZE"
-        | "ANALYSE" | "VACUUM" | "REINDEX" | "CLUSTER" | "PRAGMA" | "REFRESH" | "NOTIFY" | "LISTEN" | "UNLISTEN"
-        | "LOCK" | "DISCARD" | "SECURITY" | "EXPLAIN" | "LOAD" | "CHECKPOINT" => {
+        | "ANALYSE" | "VACUUM" | "REINDEX" | "CLUSTER" | "REFRESH" | "NOTIFY" | "LISTEN" | "UNLISTEN" | "LOCK"
+        | "DISCARD" | "SECURITY" | "EXPLAIN" | "LOAD" | "CHECKPOINT" => {
             vec![Change::Neutral]
         }
         "BEGIN" | "COMMIT" | "ROLLBACK" | "START" | "END" | "SAVEPOINT" | "RELEASE" | "ABORT" => {
@@ -264,7 +277,69 @@ fn create(c: &mut Cursor) -> Change {
     c.eat("CONCURRENTLY");
     c.eat_all(&["IF", "NOT", "EXISTS"]);
     let name = if object == "INDEX" && c.peek_word().as_deref() == Some("ON") { None } else { c.name() };
-    Change::Create { object, name, or_replace }
+    let on = match object.as_str() {
+        "INDEX" | "TRIGGER" => {
+            // The first ON outside parentheses: `CREATE INDEX i ON t`,
+            // `CREATE TRIGGER g AFTER UPDATE OF a ON t`.
+            let rest = c.rest_until(&["ON"]);
+            c.pos += rest.tokens.len();
+            c.eat("ON");
+            c.eat("ONLY");
+            c.name()
+        }
+        _ => None,
+    };
+    Change::Create { object, name, or_replace, on }
+}
+
+/// `PRAGMA [schema.]name`, `PRAGMA name = value`, `PRAGMA name(value)`.
+fn pragma(c: &mut Cursor) -> Change {
+    let Some(mut name) = c.ident() else {
+        return Change::Unknown { keywords: "PRAGMA".into() };
+    };
+    if c.eat_punct(".")
+        && let Some(after) = c.ident()
+    {
+        name = after;
+    }
+    let value = if c.eat_punct("=") || c.eat_punct("(") {
+        let value: String = c.tokens[c.pos..]
+            .iter()
+            .take_while(|t| !(t.kind == TokenKind::Punct && c.text(t) == ")"))
+            .map(|t| c.text(t))
+            .collect();
+        Some(value)
+    } else {
+        None
+    };
+    Change::Pragma { name: name.to_ascii_lowercase(), value }
+}
+
+/// Whether a pragma value turns a boolean setting off (`OFF`, `0`,
+/// `false`, `no`, quoted or not).
+pub fn is_off(value: &str) -> bool {
+    let value = value.trim().trim_matches(['\'', '"']);
+    ["off", "0", "false", "no"].iter().any(|off| value.eq_ignore_ascii_case(off))
+}
+
+/// Whether a statement changes the state of the connection that runs it
+/// beyond the statement: settings (`SET`, `RESET`, `set_config(...)`, a
+/// `PRAGMA` with a value), `DISCARD`, temporary objects, attached databases.
+pub fn changes_session(sql: &str, tokens: &[Token]) -> bool {
+    let c = Cursor::new(sql, tokens);
+    match c.peek_word().as_deref() {
+        Some("SET" | "RESET" | "DISCARD" | "LOAD" | "ATTACH" | "DETACH") => true,
+        Some("PRAGMA") => {
+            let mut c = c;
+            c.advance();
+            matches!(pragma(&mut c), Change::Pragma { value: Some(_), .. })
+        }
+        Some("CREATE") => (1..c.tokens.len())
+            .map_while(|i| c.word_at(i))
+            .take_while(|w| matches!(w.as_str(), "OR" | "REPLACE") || CREATE_MODIFIERS.contains(&w.as_str()))
+            .any(|w| w == "TEMP" || w == "TEMPORARY"),
+        _ => (0..c.tokens.len()).any(|i| c.word_at(i).as_deref() == Some("SET_CONFIG")),
+    }
 }
 
 /// Words between `CREATE` and the object kind that do not change what is created.
@@ -751,15 +826,25 @@ mod tests {
     fn create_names_the_object() {
         assert_eq!(
             one("CREATE OR REPLACE FUNCTION app.sync_name() RETURNS trigger AS $$ BEGIN END $$ LANGUAGE plpgsql"),
-            Change::Create { object: "FUNCTION".into(), name: Some("sync_name".into()), or_replace: true }
+            Change::Create { object: "FUNCTION".into(), name: Some("sync_name".into()), or_replace: true, on: None }
         );
         assert_eq!(
             one("CREATE UNIQUE INDEX users_email ON users (email)"),
-            Change::Create { object: "INDEX".into(), name: Some("users_email".into()), or_replace: false }
+            Change::Create {
+                object: "INDEX".into(),
+                name: Some("users_email".into()),
+                or_replace: false,
+                on: Some("users".into())
+            }
         );
         assert_eq!(
             one("CREATE MATERIALIZED VIEW \"Totals\" AS SELECT 1"),
-            Change::Create { object: "MATERIALIZED VIEW".into(), name: Some("Totals".into()), or_replace: false }
+            Change::Create {
+                object: "MATERIALIZED VIEW".into(),
+                name: Some("Totals".into()),
+                or_replace: false,
+                on: None
+            }
         );
     }
 
@@ -878,7 +963,6 @@ mod tests {
             "COMMENT ON TABLE a IS $$x$$",
             "GRANT SELECT ON a TO b",
             "SELECT setval('s', 1)",
-            "PRAGMA foreign_keys = ON",
             "REINDEX INDEX i",
             "ANALYZE a",
         ] {
@@ -888,6 +972,51 @@ mod tests {
         assert_eq!(one("BEGIN"), Change::TransactionControl);
         assert_eq!(one("COMMIT"), Change::TransactionControl);
         assert_eq!(one("FROBNICATE the database"), Change::Unknown { keywords: "FROBNICATE THE DATABASE".into() });
+    }
+
+    #[test]
+    fn pragmas_name_their_setting_and_value() {
+        let pragma =
+            |name: &str, value: Option<&str>| Change::Pragma { name: name.into(), value: value.map(Into::into) };
+        assert_eq!(one("PRAGMA foreign_keys = OFF"), pragma("foreign_keys", Some("OFF")));
+        assert_eq!(one("pragma main.Foreign_Keys=0;"), pragma("foreign_keys", Some("0")));
+        assert_eq!(one("PRAGMA cache_size = -2000"), pragma("cache_size", Some("-2000")));
+        assert_eq!(one("PRAGMA journal_mode('wal')"), pragma("journal_mode", Some("'wal'")));
+        assert_eq!(one("PRAGMA foreign_key_check"), pragma("foreign_key_check", None));
+        assert_eq!(category("PRAGMA legacy_alter_table = ON"), Category::Neutral);
+        assert!(is_off("OFF") && is_off("'false'") && is_off(" 0 ") && is_off("No"));
+        assert!(!is_off("ON") && !is_off("1") && !is_off("offf"));
+    }
+
+    #[test]
+    fn statements_that_change_the_session_are_told_apart() {
+        let session = |sql: &str| changes_session(sql, &tokenize(sql).unwrap());
+        for sql in [
+            "SET search_path = ''",
+            "reset role",
+            "SELECT pg_catalog.set_config('search_path', '', false)",
+            "DISCARD TEMP",
+            "PRAGMA recursive_triggers = 1",
+            "CREATE TEMP TABLE scratch (a int)",
+            "CREATE OR REPLACE TEMPORARY VIEW v AS SELECT 1",
+        ] {
+            assert!(session(sql), "{sql}");
+        }
+        for sql in ["PRAGMA foreign_key_check", "CREATE TABLE temp_users (a int)", "SELECT 1", "UPDATE t SET a = 1"] {
+            assert!(!session(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn indexes_and_triggers_name_their_table() {
+        let on = |sql: &str| match one(sql) {
+            Change::Create { on, .. } => on,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(on("CREATE UNIQUE INDEX IF NOT EXISTS i ON main.users (lower(name))"), Some("users".into()));
+        assert_eq!(on("CREATE INDEX ON ONLY users (a)"), Some("users".into()));
+        assert_eq!(on("CREATE TRIGGER g AFTER UPDATE OF a ON users BEGIN SELECT 1; END"), Some("users".into()));
+        assert_eq!(on("CREATE TABLE t (a int)"), None);
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! - `-- ebbtide: allow <rule> [<rule> ...]` accepts statements that break
 //!   the named branch rules, on purpose;
 //! - `-- ebbtide: lock-timeout <duration>` (`500ms`, `5s`, `1m`) makes the
-//!   script give up instead of queueing behind a long lock (PostgreSQL).
+//!   script give up instead of queueing behind a long lock (PostgreSQL);
+//! - `-- ebbtide: foreign-keys-off` runs the script as SQLite's table
+//!   rebuild: foreign keys off around its transaction, checked before it
+//!   commits (what `PRAGMA foreign_keys = OFF` in the script also asks for).
 
 use crate::lexer::{Token, TokenKind, line_of};
 use crate::rules::Rule;
@@ -18,6 +21,8 @@ pub struct Directives {
     pub no_transaction: bool,
     /// `lock-timeout`, in milliseconds.
     pub lock_timeout_ms: Option<u32>,
+    /// `foreign-keys-off` was given.
+    pub foreign_keys_off: bool,
     /// `allow` rules, with the line of each.
     pub allows: Vec<(Rule, u32)>,
 }
@@ -42,7 +47,7 @@ pub fn parse(sql: &str, tokens: &[Token]) -> (Directives, Vec<BadDirective>) {
     let mut leading = true;
     for token in tokens {
         match token.kind {
-            TokenKind::Whitespace | TokenKind::BlockComment => continue,
+            TokenKind::Whitespace | TokenKind::BlockComment | TokenKind::MetaCommand => continue,
             TokenKind::LineComment => {}
             _ => {
                 leading = false;
@@ -67,7 +72,7 @@ pub fn parse(sql: &str, tokens: &[Token]) -> (Directives, Vec<BadDirective>) {
                 line,
                 message,
                 help: format!(
-                    "known directives: `no-transaction`, `lock-timeout <duration>` (e.g. 5s), `allow <rule>` with a rule among: {}",
+                    "known directives: `no-transaction`, `lock-timeout <duration>` (e.g. 5s), `foreign-keys-off`, `allow <rule>` with a rule among: {}",
                     Rule::ALL.map(Rule::as_str).join(", ")
                 ),
             });
@@ -90,6 +95,10 @@ fn parse_one(body: &str, line: u32, directives: &mut Directives) -> Result<(), S
             directives.no_transaction = true;
             Ok(())
         }
+        "foreign-keys-off" if args.is_empty() => {
+            directives.foreign_keys_off = true;
+            Ok(())
+        }
         "allow" if !args.is_empty() => {
             for arg in args {
                 let arg = arg.trim_end_matches(',');
@@ -104,7 +113,9 @@ fn parse_one(body: &str, line: u32, directives: &mut Directives) -> Result<(), S
             directives.lock_timeout_ms = Some(ms);
             Ok(())
         }
-        "no-transaction" | "allow" | "lock-timeout" => Err(format!("`{body}`: wrong arguments for `{verb}`")),
+        "no-transaction" | "allow" | "lock-timeout" | "foreign-keys-off" => {
+            Err(format!("`{body}`: wrong arguments for `{verb}`"))
+        }
         "" => Err("an empty `ebbtide:` directive".into()),
         _ => Err(format!("unknown directive `{verb}`")),
     }
@@ -137,10 +148,11 @@ mod tests {
     #[test]
     fn reads_the_leading_comment_block() {
         let (d, problems) = read(
-            "-- Adds an index.\n-- ebbtide: no-transaction\n-- ebbtide: allow destructive unknown\n--ebbtide: lock-timeout 5s\nCREATE INDEX CONCURRENTLY i ON t (a);",
+            "-- Adds an index.\n-- ebbtide: no-transaction\n-- ebbtide: allow destructive unknown\n--ebbtide: lock-timeout 5s\n-- ebbtide: foreign-keys-off\nCREATE INDEX CONCURRENTLY i ON t (a);",
         );
         assert!(problems.is_empty(), "{problems:?}");
         assert!(d.no_transaction);
+        assert!(d.foreign_keys_off);
         assert_eq!(d.lock_timeout_ms, Some(5_000));
         assert_eq!(d.allows, vec![(Rule::Destructive, 3), (Rule::Unknown, 3)]);
     }

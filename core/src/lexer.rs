@@ -29,12 +29,21 @@ pub enum TokenKind {
     Semicolon,
     /// Any other character (operators, parentheses, commas, ...).
     Punct,
+    /// A psql meta-command: a line that starts with a backslash
+    /// (`\restrict <key>`, `\connect db`), up to the end of the line. Not SQL:
+    /// no engine accepts it.
+    MetaCommand,
 }
 
 impl TokenKind {
-    /// Whitespace and comments: they never change what a statement means.
+    /// Whitespace, comments and psql meta-commands: they never change what
+    /// a statement means, and never start or end one. (A meta-command inside
+    /// a statement is refused when the migrations are loaded.)
     pub fn is_trivia(self) -> bool {
-        matches!(self, TokenKind::Whitespace | TokenKind::LineComment | TokenKind::BlockComment)
+        matches!(
+            self,
+            TokenKind::Whitespace | TokenKind::LineComment | TokenKind::BlockComment | TokenKind::MetaCommand
+        )
     }
 }
 
@@ -63,6 +72,8 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, Unterminated> {
     let bytes = sql.as_bytes();
     let mut tokens = Vec::new();
     let mut i = 0;
+    // Whether only spaces and tabs stand between the last line break and `i`.
+    let mut line_start = true;
     while i < bytes.len() {
         let start = i;
         let b = bytes[i];
@@ -125,6 +136,12 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, Unterminated> {
                 i += 1;
                 TokenKind::Semicolon
             }
+            b'\\' if line_start => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                TokenKind::MetaCommand
+            }
             _ if is_word_start(b) => {
                 // E'...' (escape string), B'...', X'...', N'...', U&'...'.
                 if matches!(b, b'e' | b'E' | b'b' | b'B' | b'x' | b'X' | b'n' | b'N')
@@ -148,6 +165,13 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, Unterminated> {
             }
         };
         let end = i.min(bytes.len());
+        line_start = match kind {
+            TokenKind::Whitespace => match bytes[start..end].iter().rposition(|&b| b == b'\n') {
+                Some(newline) => bytes[start + newline + 1..end].iter().all(|&b| b == b' ' || b == b'\t'),
+                None => line_start && bytes[start..end].iter().all(|&b| b == b' ' || b == b'\t'),
+            },
+            _ => false,
+        };
         tokens.push(Token { kind, range: start..end });
         i = end;
     }
@@ -274,6 +298,15 @@ mod tests {
         assert_eq!(tokenize("/* open").unwrap_err().what, "block comment");
         assert_eq!(tokenize("'open").unwrap_err().what, "string");
         assert_eq!(tokenize("\"open").unwrap_err().what, "quoted identifier");
+    }
+
+    #[test]
+    fn a_backslash_line_is_a_meta_command_and_a_backslash_elsewhere_is_not() {
+        let sql = "\\restrict abc\nSELECT 1;\n  \\unrestrict abc\nSELECT E'\\n' \\ 2;";
+        let tokens = tokenize(sql).unwrap();
+        let metas: Vec<&str> =
+            tokens.iter().filter(|t| t.kind == TokenKind::MetaCommand).map(|t| &sql[t.range.clone()]).collect();
+        assert_eq!(metas, ["\\restrict abc", "\\unrestrict abc"]);
     }
 
     #[test]

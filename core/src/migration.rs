@@ -105,6 +105,16 @@ pub struct Script {
     pub no_transaction: bool,
     /// `-- ebbtide: lock-timeout <duration>`, in milliseconds.
     pub lock_timeout_ms: Option<u32>,
+    /// SQLite's table rebuild: the script turns foreign keys off
+    /// (`PRAGMA foreign_keys = OFF`, or `-- ebbtide: foreign-keys-off`).
+    /// SQLite ignores that inside a transaction, so ebbtide turns them off
+    /// before the migration's transaction opens, checks every foreign key
+    /// before it commits, and turns them back on afterwards.
+    pub foreign_keys_off: bool,
+    /// The script changes the state of the connection it runs on
+    /// (settings, pragmas, temporary objects). ebbtide returns the
+    /// connection to the state the run started with after it.
+    pub sets_session: bool,
 }
 
 impl Script {

@@ -21,11 +21,13 @@ use std::borrow::Cow;
 use crate::migration::{Branch, Migration, Script, Statement, Version};
 
 /// The table's format. Bumped whenever the layout below changes.
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
 
 const DOWN: u32 = 1;
 const NO_TRANSACTION: u32 = 1;
 const LOCK_TIMEOUT: u32 = 2;
+const FOREIGN_KEYS_OFF: u32 = 4;
+const SETS_SESSION: u32 = 8;
 
 /// Writes `migrations` as `(text, table)`.
 pub fn pack(migrations: &[Migration]) -> (String, Vec<u8>) {
@@ -69,8 +71,11 @@ pub fn pack(migrations: &[Migration]) -> (String, Vec<u8>) {
 fn script(text: &mut String, table: &mut Vec<u8>, statements: &mut Vec<u8>, s: &Script) {
     string(text, table, &s.path);
     string(text, table, &s.sql);
-    let flags =
-        if s.no_transaction { NO_TRANSACTION } else { 0 } | if s.lock_timeout_ms.is_some() { LOCK_TIMEOUT } else { 0 };
+    let flag = |set: bool, bit: u32| if set { bit } else { 0 };
+    let flags = flag(s.no_transaction, NO_TRANSACTION)
+        | flag(s.lock_timeout_ms.is_some(), LOCK_TIMEOUT)
+        | flag(s.foreign_keys_off, FOREIGN_KEYS_OFF)
+        | flag(s.sets_session, SETS_SESSION);
     number(table, flags);
     if let Some(ms) = s.lock_timeout_ms {
         number(table, ms);
@@ -215,6 +220,8 @@ fn unpack_script(r: &mut Reader<'_>, text: &mut Text, statements: &mut &'static 
         statements: Cow::Borrowed(own),
         no_transaction: flags & NO_TRANSACTION != 0,
         lock_timeout_ms,
+        foreign_keys_off: flags & FOREIGN_KEYS_OFF != 0,
+        sets_session: flags & SETS_SESSION != 0,
     }
 }
 
@@ -229,6 +236,8 @@ mod tests {
             statements: statements.iter().map(|&(start, end, line)| Statement { start, end, line }).collect(),
             no_transaction: false,
             lock_timeout_ms: None,
+            foreign_keys_off: false,
+            sets_session: false,
         }
     }
 
@@ -264,6 +273,8 @@ mod tests {
         third.version = Version::new(3);
         third.branch = Branch::Expand;
         third.down.as_mut().unwrap().no_transaction = true;
+        third.up.foreign_keys_off = true;
+        third.up.sets_session = true;
         let migrations = vec![first, second, third];
         assert_eq!(round_trip(&migrations), migrations);
     }

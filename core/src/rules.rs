@@ -29,13 +29,18 @@ pub enum Rule {
     Opaque,
     /// A statement the classifier does not recognise.
     Unknown,
-    /// `BEGIN`/`COMMIT`/... in a migration that ebbtide runs in a transaction.
+    /// `BEGIN`/`COMMIT`/... in a migration that ebbtide runs in a
+    /// transaction, and statements that have no effect inside one.
     TransactionControl,
+    /// A statement that changes how the connection or the database file
+    /// works beyond the migration, in a way ebbtide cannot undo
+    /// (`PRAGMA writable_schema`, `PRAGMA locking_mode`, ...).
+    Session,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 9] = [
         Rule::Destructive,
         Rule::DataModification,
         Rule::Additive,
@@ -44,6 +49,7 @@ impl Rule {
         Rule::Opaque,
         Rule::Unknown,
         Rule::TransactionControl,
+        Rule::Session,
     ];
 
     /// The name used in `allow` directives.
@@ -57,6 +63,7 @@ impl Rule {
             Rule::Opaque => "opaque",
             Rule::Unknown => "unknown",
             Rule::TransactionControl => "transaction-control",
+            Rule::Session => "session",
         }
     }
 
@@ -83,6 +90,127 @@ pub struct Violation {
     pub help: String,
 }
 
+/// SQLite connection settings a migration may change: ebbtide reads them
+/// before the migration and sets them back after it.
+pub const RESTORED_PRAGMAS: &[&str] = &[
+    "foreign_keys",
+    "defer_foreign_keys",
+    "legacy_alter_table",
+    "recursive_triggers",
+    "reverse_unordered_selects",
+    "automatic_index",
+    "cache_size",
+    "cache_spill",
+    "busy_timeout",
+    "query_only",
+    "trusted_schema",
+    "ignore_check_constraints",
+    "cell_size_check",
+    "analysis_limit",
+    "secure_delete",
+    "threads",
+    "synchronous",
+    "temp_store",
+];
+
+/// Pragmas that SQLite ignores inside a transaction, or refuses there.
+/// (`foreign_keys` is one too; ebbtide handles it, see
+/// [`Script::foreign_keys_off`](crate::Script::foreign_keys_off).)
+const OUTSIDE_TRANSACTION_PRAGMAS: &[&str] =
+    &["journal_mode", "synchronous", "temp_store", "page_size", "auto_vacuum", "encoding", "wal_checkpoint"];
+
+/// Pragmas stored in the database file, inside the transaction: nothing to restore.
+const DATABASE_PRAGMAS: &[&str] = &["user_version", "application_id"];
+
+/// Pragmas whose argument names what to look at or how much to do, not a setting.
+const ACTION_PRAGMAS: &[&str] = &[
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "foreign_key_check",
+    "integrity_check",
+    "quick_check",
+    "optimize",
+    "incremental_vacuum",
+    "shrink_memory",
+];
+
+/// Pragmas no migration may set, with the reason.
+const REFUSED_PRAGMAS: &[(&str, &str)] = &[
+    ("writable_schema", "lets statements write sqlite_schema directly, where one mistake corrupts the database"),
+    (
+        "schema_version",
+        "overwrites the counter every connection relies on to notice schema changes, corrupting their view of it",
+    ),
+    (
+        "locking_mode",
+        "EXCLUSIVE keeps the database locked until this connection closes, so every other instance of the service waits",
+    ),
+    (
+        "case_sensitive_like",
+        "changes how LIKE compares text for the whole connection, and its value cannot be read back to restore it",
+    ),
+];
+
+/// SQLite's table rebuild found in one migration: `CREATE TABLE scratch`,
+/// a copy into it, `DROP TABLE table`, `ALTER TABLE scratch RENAME TO
+/// table`. The branch rules take it as one operation: it replaces `table`,
+/// so it belongs in contract, and its rename is not a rename of anything
+/// the running release uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rebuild {
+    /// The table rebuilt.
+    pub table: String,
+    /// The new table renamed over it.
+    pub scratch: String,
+}
+
+/// The rebuilds among one migration's changes, in order.
+pub fn rebuilds<'c>(changes: impl IntoIterator<Item = &'c Change>) -> Vec<Rebuild> {
+    let mut created: HashSet<&str> = HashSet::new();
+    let mut dropped: HashSet<&str> = HashSet::new();
+    let mut out = Vec::new();
+    for change in changes {
+        match change {
+            Change::Create { object, name: Some(name), .. } if object.ends_with("TABLE") => {
+                created.insert(name);
+            }
+            Change::Drop { object, name: Some(name), table: None } if object.ends_with("TABLE") => {
+                dropped.insert(name);
+            }
+            Change::RenameTable { from, to: Some(to) }
+                if created.contains(from.as_str()) && dropped.contains(to.as_str()) =>
+            {
+                out.push(Rebuild { table: to.clone(), scratch: from.clone() });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Rebuild {
+    /// Whether `change` is one of the rebuild's own statements: creating,
+    /// filling and renaming the scratch table, dropping the old one, and
+    /// indexes and triggers on either.
+    fn covers(&self, change: &Change) -> bool {
+        match change {
+            Change::Create { object, name: Some(name), .. } if object.ends_with("TABLE") => *name == self.scratch,
+            Change::Create { object, on: Some(on), .. } if matches!(object.as_str(), "INDEX" | "TRIGGER") => {
+                *on == self.scratch || *on == self.table
+            }
+            Change::Insert { table: Some(table), upsert: false } => *table == self.scratch,
+            Change::Drop { object, name: Some(name), table: None } if object.ends_with("TABLE") => *name == self.table,
+            Change::RenameTable { from, to: Some(to) } => *from == self.scratch && *to == self.table,
+            _ => false,
+        }
+    }
+}
+
 /// What earlier migrations created, tracked in version order so the rules
 /// can tell a new object from an existing one.
 #[derive(Clone, Debug, Default)]
@@ -93,6 +221,10 @@ pub struct Catalog {
     expand_columns: HashSet<(String, String)>,
     /// ("FUNCTION" | "VIEW" | "TRIGGER", name) -> the migration that created it.
     routines: HashMap<(&'static str, String), Version>,
+    /// The rebuilds of the migration being checked.
+    rebuilds: Vec<Rebuild>,
+    /// (object kind, name) the migration being checked dropped.
+    dropped_here: HashSet<(String, String)>,
 }
 
 impl Catalog {
@@ -101,23 +233,57 @@ impl Catalog {
         Catalog::default()
     }
 
-    /// Checks `change`, made by migration `version` of `branch`, against the
-    /// branch rules, then records what it creates or removes. Returns the
-    /// broken rule, if any.
-    pub fn apply(
+    /// Checks the statements of migration `version` of `branch`, each
+    /// given as its changes, against the branch rules, in order, and
+    /// records what they create and remove. Returns the broken rules,
+    /// statement by statement.
+    pub fn migration(
         &mut self,
         branch: Branch,
         version: Version,
-        change: &Change,
+        statements: &[Vec<Change>],
         no_transaction: bool,
-    ) -> Option<Violation> {
-        let violation = self.check(branch, change, no_transaction);
-        self.record(branch, version, change);
-        violation
+    ) -> Vec<Vec<Violation>> {
+        self.rebuilds = rebuilds(statements.iter().flatten());
+        self.dropped_here.clear();
+        statements
+            .iter()
+            .map(|changes| {
+                changes
+                    .iter()
+                    .filter_map(|change| {
+                        let violation = self.check(branch, change, no_transaction);
+                        self.record(branch, version, change);
+                        violation
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn rebuild_of(&self, change: &Change) -> Option<&Rebuild> {
+        self.rebuilds.iter().find(|r| r.covers(change))
     }
 
     fn check(&self, branch: Branch, change: &Change, no_transaction: bool) -> Option<Violation> {
         let what = change.describe();
+        if let Change::Pragma { name, value: Some(value) } = change {
+            return pragma_violation(name, value, no_transaction);
+        }
+        if let Some(rebuild) = self.rebuild_of(change) {
+            // One operation: reported once, on the drop, and only in expand.
+            let drop = matches!(change, Change::Drop { .. });
+            return (branch == Branch::Expand && drop).then(|| Violation {
+                rule: Rule::Destructive,
+                message: format!(
+                    "this statement drops table {table} to rebuild it (a new table {scratch}, copied from it and renamed over it); \
+                     the old release still uses the table it replaces",
+                    table = rebuild.table,
+                    scratch = rebuild.scratch
+                ),
+                help: "move the rebuild to a contract migration, which runs once no instance of the old release is left".into(),
+            });
+        }
         match change {
             Change::TransactionControl if !no_transaction => {
                 return Some(Violation {
@@ -204,7 +370,7 @@ impl Catalog {
                 .into(),
         };
         match change {
-            Change::Create { object, name: Some(name), or_replace: true } => {
+            Change::Create { object, name: Some(name), or_replace: true, .. } => {
                 let created = self.routines.get(&(routine_kind(object)?, name.clone()))?;
                 Some(destructive(format!(
                     "this statement replaces {} {name}, which migration {created} created; the old release still relies on its current definition",
@@ -258,8 +424,14 @@ impl Catalog {
                 .into(),
         };
         match change {
-            Change::Create { object, name: Some(name), or_replace: true }
+            Change::Create { object, name: Some(name), or_replace: true, .. }
                 if routine_kind(object).is_some_and(|k| self.routines.contains_key(&(k, name.clone()))) =>
+            {
+                None
+            }
+            // Dropped and created again by the same migration: a redefinition.
+            Change::Create { object, name: Some(name), .. }
+                if self.dropped_here.contains(&(object.clone(), name.clone())) =>
             {
                 None
             }
@@ -280,6 +452,23 @@ impl Catalog {
     }
 
     fn record(&mut self, branch: Branch, version: Version, change: &Change) {
+        if let Change::Drop { object, name: Some(name), .. } = change {
+            self.dropped_here.insert((object.clone(), name.clone()));
+        }
+        if let Some(rebuild) = self.rebuild_of(change) {
+            // The rebuilt table keeps its origin and its columns' history;
+            // the scratch table exists only inside the migration.
+            match change {
+                Change::Create { object, name: Some(name), .. } if object.ends_with("TABLE") => {
+                    self.tables.insert(name.clone(), (branch, version));
+                }
+                Change::RenameTable { .. } => {
+                    self.tables.remove(&rebuild.scratch.clone());
+                }
+                _ => {}
+            }
+            return;
+        }
         match change {
             Change::Create { object, name: Some(name), .. } => {
                 if object.ends_with("TABLE") {
@@ -318,6 +507,33 @@ impl Catalog {
     }
 }
 
+/// The rule a `PRAGMA name = value` breaks, if any, in any branch.
+fn pragma_violation(name: &str, value: &str, no_transaction: bool) -> Option<Violation> {
+    if let Some((_, why)) = REFUSED_PRAGMAS.iter().find(|(refused, _)| *refused == name) {
+        return Some(Violation {
+            rule: Rule::Session,
+            message: format!("PRAGMA {name} {why}"),
+            help: "set it on the connection in the application if it needs it; if this migration must set it, put `-- ebbtide: allow session` at the top of the file"
+                .into(),
+        });
+    }
+    if OUTSIDE_TRANSACTION_PRAGMAS.contains(&name) {
+        return (!no_transaction).then(|| Violation {
+            rule: Rule::TransactionControl,
+            message: format!(
+                "PRAGMA {name} = {value} has no effect inside a transaction (SQLite ignores or refuses it there), and ebbtide runs this migration in one"
+            ),
+            help: "put it in a migration of its own marked `-- ebbtide: no-transaction`, or set it on the connection before handing it to ebbtide".into(),
+        });
+    }
+    let known = [RESTORED_PRAGMAS, DATABASE_PRAGMAS, ACTION_PRAGMAS].iter().any(|list| list.contains(&name));
+    (!known).then(|| Violation {
+        rule: Rule::Unknown,
+        message: format!("ebbtide does not know PRAGMA {name}, so it cannot tell what setting it does to the connection or the database"),
+        help: "if it is safe, put `-- ebbtide: allow unknown` at the top of the file".into(),
+    })
+}
+
 /// Objects whose `CREATE OR REPLACE` changes an existing definition.
 fn routine_kind(object: &str) -> Option<&'static str> {
     match object {
@@ -342,9 +558,11 @@ mod tests {
         steps
             .iter()
             .map(|(branch, version, sql)| {
-                classify(sql, &tokenize(sql).unwrap())
-                    .iter()
-                    .filter_map(|c| catalog.apply(*branch, Version(*version), c, false))
+                let changes = classify(sql, &tokenize(sql).unwrap());
+                catalog
+                    .migration(*branch, Version(*version), &[changes], false)
+                    .remove(0)
+                    .into_iter()
                     .map(|v| v.rule)
                     .collect()
             })
@@ -471,6 +689,83 @@ mod tests {
     fn opaque_and_unknown_statements_need_an_allow() {
         assert_eq!(rules(Branch::Expand, "DO $$ BEGIN PERFORM 1; END $$"), vec![Rule::Opaque]);
         assert_eq!(rules(Branch::Contract, "FROBNICATE users"), vec![Rule::Unknown]);
+    }
+
+    /// Runs migrations of several statements through one catalog, each
+    /// as (branch, version, no-transaction, statements), and returns the
+    /// rules each migration breaks.
+    fn run_scripts(steps: &[(Branch, u32, bool, &[&str])]) -> Vec<Vec<Rule>> {
+        let mut catalog = Catalog::new();
+        steps
+            .iter()
+            .map(|(branch, version, no_transaction, statements)| {
+                let changes: Vec<Vec<Change>> =
+                    statements.iter().map(|sql| classify(sql, &tokenize(sql).unwrap())).collect();
+                catalog
+                    .migration(*branch, Version(*version), &changes, *no_transaction)
+                    .into_iter()
+                    .flatten()
+                    .map(|v| v.rule)
+                    .collect()
+            })
+            .collect()
+    }
+
+    const PARENT: &[&str] = &[
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT)",
+        "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id) ON DELETE CASCADE)",
+    ];
+
+    const REBUILD: &[&str] = &[
+        "PRAGMA foreign_keys = OFF",
+        "CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+        "INSERT INTO parent_new (id, name) SELECT id, coalesce(name, '') FROM parent",
+        "DROP TABLE parent",
+        "ALTER TABLE parent_new RENAME TO parent",
+        "CREATE INDEX parent_name ON parent (name)",
+        "PRAGMA foreign_keys = ON",
+    ];
+
+    #[test]
+    fn a_table_rebuild_is_one_contract_operation() {
+        let broken = run_scripts(&[
+            (Branch::Initial, 1, false, PARENT),
+            (Branch::Contract, 2, false, REBUILD),
+            (Branch::Expand, 3, false, REBUILD),
+            // The table it renames over was not dropped here: a rename.
+            (Branch::Contract, 4, false, &["CREATE TABLE other (a int)", "ALTER TABLE other RENAME TO parent"]),
+        ]);
+        assert_eq!(broken, vec![vec![], vec![], vec![Rule::Destructive], vec![Rule::Additive, Rule::Rename]]);
+    }
+
+    #[test]
+    fn contract_may_create_again_what_it_dropped() {
+        let broken = run_scripts(&[
+            (Branch::Initial, 1, false, &["CREATE TABLE t (a int)", "CREATE VIEW v AS SELECT a FROM t"]),
+            (Branch::Contract, 2, false, &["DROP VIEW v", "CREATE VIEW v AS SELECT a + 1 AS a FROM t"]),
+            (Branch::Contract, 3, false, &["CREATE VIEW w AS SELECT a FROM t"]),
+        ]);
+        assert_eq!(broken, vec![vec![], vec![], vec![Rule::Additive]]);
+    }
+
+    #[test]
+    fn pragmas_that_cannot_work_in_a_transaction_or_cannot_be_undone_are_refused() {
+        let pragma = |branch: Branch, no_transaction: bool, sql: &'static str| {
+            run_scripts(&[(branch, 1, no_transaction, &[sql])]).remove(0)
+        };
+        for branch in Branch::ALL {
+            assert_eq!(pragma(branch, false, "PRAGMA journal_mode = WAL"), [Rule::TransactionControl]);
+            assert_eq!(pragma(branch, true, "PRAGMA journal_mode = WAL"), []);
+            assert_eq!(pragma(branch, false, "PRAGMA synchronous = OFF"), [Rule::TransactionControl]);
+            assert_eq!(pragma(branch, true, "PRAGMA writable_schema = ON"), [Rule::Session]);
+            assert_eq!(pragma(branch, false, "PRAGMA locking_mode = EXCLUSIVE"), [Rule::Session]);
+            assert_eq!(pragma(branch, false, "PRAGMA mmap_size = 1"), [Rule::Unknown]);
+            assert_eq!(pragma(branch, false, "PRAGMA legacy_alter_table = ON"), []);
+            assert_eq!(pragma(branch, false, "PRAGMA foreign_keys = OFF"), []);
+            assert_eq!(pragma(branch, false, "PRAGMA user_version = 7"), []);
+            assert_eq!(pragma(branch, false, "PRAGMA table_info(users)"), []);
+            assert_eq!(pragma(branch, false, "PRAGMA journal_mode"), []);
+        }
     }
 
     #[test]

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 
 use crate::checksum;
 use crate::classify;
+use crate::classify::Change;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::directive;
-use crate::lexer::{self, line_of};
+use crate::lexer::{self, TokenKind, line_of};
 use crate::migration::{Branch, Migration, Script, Statement, Version};
 use crate::name::{self, Direction};
 use crate::rules::Catalog;
@@ -358,37 +359,53 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
     for b in bad {
         diags.push(Diagnostic::error(&found.display, b.message).at_line(b.line).help(b.help));
     }
-    let pieces = split::split_tokens(sql, &tokens);
-    let mut statements = Vec::new();
+    let read = read_statements(sql, &tokens);
     let mut ok = true;
+    for meta in &read.meta_inside {
+        ok = false;
+        diags.push(
+            Diagnostic::error(&found.display, format!("`{}` is a psql meta-command inside a statement", sql[meta.clone()].trim()))
+                .at_line(line_of(sql, meta.start))
+                .help("end the statement with `;` before it, or delete the line: the database does not understand psql's commands"),
+        );
+    }
+    let Read { statements, changes, sets_session, foreign_keys_off, meta_inside } = read;
+    let foreign_keys_off = foreign_keys_off || directives.foreign_keys_off;
+    for meta in tokens.iter().filter(|t| t.kind == TokenKind::MetaCommand) {
+        let text = sql[meta.range.clone()].trim();
+        let command = text.split_whitespace().next().unwrap_or(text);
+        let inside = meta_inside.contains(&meta.range);
+        // pg_dump (since 13.22, 14.19, 15.14, 16.10 and 17.6) fences its
+        // output with these two; they only protect a psql restore.
+        if inside || matches!(command, "\\restrict" | "\\unrestrict") {
+            continue;
+        }
+        ok = false;
+        diags.push(
+            Diagnostic::error(&found.display, format!("`{text}` is a psql meta-command, not SQL"))
+                .at_line(line_of(sql, meta.range.start))
+                .help("delete the line: ebbtide sends each statement to the database, which does not understand psql's commands (pg_dump's `\\restrict` and `\\unrestrict` lines may stay; ebbtide skips them)"),
+        );
+    }
     let mut used = vec![false; directives.allows.len()];
     let is_up = rules.is_some();
-    let mut rules = rules;
-    for piece in pieces {
-        let Some(range) = piece.statement else { continue };
-        let line = line_of(sql, range.start);
-        statements.push(Statement { start: range.start as u32, end: range.end as u32, line });
-        let Some((catalog, branch, version)) = rules.as_mut() else {
-            continue;
-        };
-        let stmt_tokens: Vec<_> =
-            tokens.iter().filter(|t| t.range.start >= range.start && t.range.end <= range.end).cloned().collect();
-        for change in classify::classify(sql, &stmt_tokens) {
-            let Some(v) = catalog.apply(*branch, *version, &change, directives.no_transaction) else {
-                continue;
-            };
-            match directives.allows.iter().position(|(rule, _)| *rule == v.rule) {
-                Some(i) => used[i] = true,
-                None => {
-                    ok = false;
-                    diags.push(
-                        Diagnostic::error(
-                            &found.display,
-                            format!("{branch} migration: {} [rule: {}]", v.message, v.rule),
-                        )
-                        .at_line(line)
-                        .help(v.help),
-                    );
+    if let Some((catalog, branch, version)) = rules {
+        let broken = catalog.migration(branch, version, &changes, directives.no_transaction);
+        for (statement, violations) in statements.iter().zip(broken) {
+            for v in violations {
+                match directives.allows.iter().position(|(rule, _)| *rule == v.rule) {
+                    Some(i) => used[i] = true,
+                    None => {
+                        ok = false;
+                        diags.push(
+                            Diagnostic::error(
+                                &found.display,
+                                format!("{branch} migration: {} [rule: {}]", v.message, v.rule),
+                            )
+                            .at_line(statement.line)
+                            .help(v.help),
+                        );
+                    }
                 }
             }
         }
@@ -431,6 +448,75 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
         statements: Cow::Owned(statements),
         no_transaction: directives.no_transaction,
         lock_timeout_ms: directives.lock_timeout_ms,
+        foreign_keys_off,
+        sets_session,
+    })
+}
+
+/// A script's statements, each with its changes, and what the runtime
+/// must know of them.
+struct Read {
+    statements: Vec<Statement>,
+    changes: Vec<Vec<Change>>,
+    sets_session: bool,
+    /// A `PRAGMA foreign_keys` that turns them off.
+    foreign_keys_off: bool,
+    /// psql meta-commands inside a statement's text.
+    meta_inside: Vec<std::ops::Range<usize>>,
+}
+
+fn read_statements(sql: &str, tokens: &[lexer::Token]) -> Read {
+    let mut read = Read {
+        statements: Vec::new(),
+        changes: Vec::new(),
+        sets_session: false,
+        foreign_keys_off: false,
+        meta_inside: Vec::new(),
+    };
+    // Statements and tokens both run forward through the text: one walk.
+    let mut next = 0;
+    for piece in split::split_tokens(sql, tokens) {
+        let Some(range) = piece.statement else { continue };
+        read.statements.push(Statement {
+            start: range.start as u32,
+            end: range.end as u32,
+            line: line_of(sql, range.start),
+        });
+        while next < tokens.len() && tokens[next].range.start < range.start {
+            next += 1;
+        }
+        let first = next;
+        while next < tokens.len() && tokens[next].range.end <= range.end {
+            next += 1;
+        }
+        let tokens = &tokens[first..next];
+        read.meta_inside.extend(tokens.iter().filter(|t| t.kind == TokenKind::MetaCommand).map(|t| t.range.clone()));
+        let changes = classify::classify(sql, tokens);
+        read.sets_session |= classify::changes_session(sql, tokens);
+        read.foreign_keys_off |= changes.iter().any(
+            |c| matches!(c, Change::Pragma { name, value: Some(value) } if name == "foreign_keys" && classify::is_off(value)),
+        );
+        read.changes.push(changes);
+    }
+    read
+}
+
+/// A script read from text at run time (a down script stored in the
+/// version table): split, with its directives and what the runtime must
+/// know of it, as [`load`] reads a file. Only an unterminated quote or
+/// comment makes it unreadable; the branch rules are not applied.
+pub fn parse_script(path: String, sql: String) -> Result<Script, lexer::Unterminated> {
+    let tokens = lexer::tokenize(&sql)?;
+    let (directives, _) = directive::parse(&sql, &tokens);
+    let read = read_statements(&sql, &tokens);
+    Ok(Script {
+        path: Cow::Owned(path),
+        statements: Cow::Owned(read.statements),
+        sql: Cow::Owned(sql),
+        no_transaction: directives.no_transaction,
+        lock_timeout_ms: directives.lock_timeout_ms,
+        foreign_keys_off: read.foreign_keys_off || directives.foreign_keys_off,
+        sets_session: read.sets_session,
     })
 }
 

@@ -91,13 +91,15 @@ fn script() -> impl Strategy<Value = Script> {
             })
             .collect::<Vec<_>>()
     });
-    (any::<String>(), any::<String>(), statements, any::<bool>(), any::<Option<u32>>()).prop_map(
-        |(path, sql, statements, no_transaction, lock_timeout_ms)| Script {
+    (any::<String>(), any::<String>(), statements, any::<bool>(), any::<Option<u32>>(), any::<(bool, bool)>()).prop_map(
+        |(path, sql, statements, no_transaction, lock_timeout_ms, (foreign_keys_off, sets_session))| Script {
             path: Cow::Owned(path),
             sql: Cow::Owned(sql),
             statements: Cow::Owned(statements),
             no_transaction,
             lock_timeout_ms,
+            foreign_keys_off,
+            sets_session,
         },
     )
 }

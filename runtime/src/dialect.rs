@@ -21,6 +21,10 @@ pub enum Dialect {
 pub struct TableName {
     schema: Option<String>,
     name: String,
+    /// The schema was found in the database at the start of a run, not
+    /// named by the user: it exists, and creating the table never tries to
+    /// create it (which would need a privilege the user may lack).
+    found: bool,
 }
 
 /// The version table's name when none is configured.
@@ -47,9 +51,9 @@ impl TableName {
         let mut parts = name.split('.');
         let (first, second, rest) = (parts.next(), parts.next(), parts.next());
         match (first, second, rest) {
-            (Some(t), None, None) if valid(t) => Ok(TableName { schema: None, name: t.to_string() }),
+            (Some(t), None, None) if valid(t) => Ok(TableName { schema: None, name: t.to_string(), found: false }),
             (Some(s), Some(t), None) if valid(s) && valid(t) => {
-                Ok(TableName { schema: Some(s.to_string()), name: t.to_string() })
+                Ok(TableName { schema: Some(s.to_string()), name: t.to_string(), found: false })
             }
             _ => Err(BadTableName(name.to_string())),
         }
@@ -60,11 +64,25 @@ impl TableName {
         self.schema.as_deref()
     }
 
+    /// The schema to create along with the table: the one the user named.
+    pub fn schema_to_create(&self) -> Option<&str> {
+        self.schema.as_deref().filter(|_| !self.found)
+    }
+
+    /// The same table in `schema`, which the database says holds it (or
+    /// would): what a run addresses once it started, so that no
+    /// `search_path` or temporary table a migration sets up can redirect
+    /// ebbtide's own statements.
+    pub fn in_schema(&self, schema: &str) -> TableName {
+        TableName { schema: Some(schema.to_string()), name: self.name.clone(), found: true }
+    }
+
     /// The quoted name, ready for SQL: `"ebbtide_migrations"`, `"app"."versions"`.
     pub fn quoted(&self) -> String {
+        let quote = |part: &str| format!("\"{}\"", part.replace('"', "\"\""));
         match &self.schema {
-            Some(schema) => format!("\"{schema}\".\"{}\"", self.name),
-            None => format!("\"{}\"", self.name),
+            Some(schema) => format!("{}.{}", quote(schema), quote(&self.name)),
+            None => quote(&self.name),
         }
     }
 
@@ -82,7 +100,7 @@ impl TableName {
 
 impl Default for TableName {
     fn default() -> Self {
-        TableName { schema: None, name: DEFAULT_TABLE.to_string() }
+        TableName { schema: None, name: DEFAULT_TABLE.to_string(), found: false }
     }
 }
 
@@ -139,8 +157,10 @@ impl Dialect {
                 // under its floor without one (BENCHMARKS.md).
             ),
             Dialect::Postgres => {
-                let schema =
-                    table.schema().map(|s| format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";\n")).unwrap_or_default();
+                let schema = table
+                    .schema_to_create()
+                    .map(|s| format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";\n"))
+                    .unwrap_or_default();
                 format!(
                     "{schema}CREATE TABLE IF NOT EXISTS {t} (\n\
                      \x20 version BIGINT PRIMARY KEY,\n\
@@ -311,6 +331,17 @@ mod tests {
         for bad in ["", "a b", "x\"; DROP TABLE users; --", "t;", "1abc", "a.b.c", "a.", "ü", &"x".repeat(64)] {
             assert!(TableName::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_found_schema_is_quoted_and_never_created() {
+        let table = TableName::default().in_schema("odd\"schema");
+        assert_eq!(table.quoted(), "\"odd\"\"schema\".\"ebbtide_migrations\"");
+        assert_eq!(table.schema_to_create(), None);
+        assert!(!Dialect::Postgres.create_table(&table).contains("CREATE SCHEMA"));
+        let named = TableName::parse("app.versions").unwrap();
+        assert_eq!(named.schema_to_create(), Some("app"));
+        assert!(Dialect::Postgres.create_table(&named).starts_with("CREATE SCHEMA IF NOT EXISTS \"app\""));
     }
 
     #[test]

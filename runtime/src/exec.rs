@@ -94,12 +94,65 @@ pub(crate) trait Driver {
     async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError>;
     async fn lock(&mut self, table: &TableName) -> Result<(), DbError>;
     async fn unlock(&mut self, table: &TableName) -> Result<(), DbError>;
+    /// Reads the state of the session as a run finds it (once, under the
+    /// run lock, before the first step), so that [`guard`](Driver::guard)
+    /// can return every step to it, and names the schema that holds (or
+    /// will hold) `table`: ebbtide's own statements address it there,
+    /// whatever `search_path` or temporary table a migration sets up.
+    async fn capture_session(&mut self, table: &TableName) -> Result<TableName, DbError> {
+        Ok(table.clone())
+    }
+    /// What to run around `script` so that what it does to its session ends
+    /// with it, from the state [`capture_session`](Driver::capture_session) read.
+    fn guard(&self, _script: &Script, _placement: Placement) -> Guard {
+        Guard::default()
+    }
+    /// The guard of a script printed for review (`--sql`) and replayed by
+    /// someone else's client, whose session ebbtide cannot know: only what
+    /// needs no captured value, and only for scripts that set something.
+    fn portable_guard(&self, script: &Script, placement: Placement) -> Guard {
+        self.guard(script, placement)
+    }
+    /// Removes what `script` left in the session that no fixed statement
+    /// can name (SQLite's temporary objects); runs after [`Guard::after`].
+    async fn clean_session(&mut self, _script: &Script) -> Result<(), DbError> {
+        Ok(())
+    }
     /// Says what comes next, for a driver that writes a script; others ignore it.
     fn annotate(&mut self, _comment: &str) {}
     /// Whether [`annotate`](Driver::annotate) does anything.
     fn annotates(&self) -> bool {
         false
     }
+}
+
+/// Where a step's script runs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// In a transaction of its own.
+    Own,
+    /// In the all-or-nothing transaction of the whole run.
+    Run,
+    /// Outside any transaction (`-- ebbtide: no-transaction`).
+    None,
+}
+
+/// Statements a driver wraps around a step's script: they keep what the
+/// script does to its session to itself, and make SQLite's table rebuild
+/// safe. Empty for a script that needs nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Guard {
+    /// Before the step's own transaction opens.
+    pub before: Vec<String>,
+    /// A query run inside the transaction after the script: each row it
+    /// returns is a violation, which rolls the step back.
+    pub check: Option<String>,
+    /// Inside the transaction, after the script (and the check), before the
+    /// version-table row: ebbtide's own statements run in the run's state.
+    pub inside: Vec<String>,
+    /// Once the step's transaction is over, committed or not, or right
+    /// after a `no-transaction` script (before its row is written).
+    pub after: Vec<String>,
 }
 
 /// What a run did, step by step.
@@ -307,6 +360,7 @@ pub(crate) async fn run<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: 
 }
 
 async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<Report, Error> {
+    let migrator = &settled(d, migrator).await?;
     let table = migrator.table_name();
     let dialect = d.dialect();
     // Only a downgrade needs to know which records hold a down script.
@@ -342,6 +396,16 @@ async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Requ
         }
     }
     result
+}
+
+/// The migrator a run works with once the session is captured: its version
+/// table addressed in the schema that holds it.
+async fn settled<'m, D: Driver>(d: &mut D, migrator: &Migrator<'m>) -> Result<Migrator<'m>, Error> {
+    let table = migrator.table_name();
+    let resolved = d.capture_session(table).await.map_err(|e| {
+        Error::database(format!("cannot read the session's settings and the schema of {table}"), e.message)
+    })?;
+    Ok(migrator.clone().with_table_name(resolved))
 }
 
 /// Runs the steps of a plan; `live` runs (not `--sql` scripts) report
@@ -463,27 +527,12 @@ async fn stored_down<D: Driver>(d: &mut D, table: &TableName, record: &Record) -
     let sql = stored.ok_or_else(|| {
         Error::database(format!("cannot revert {}", record.id()), "its down script is no longer in the version table")
     })?;
-    let statements = ebbtide_core::split::split(&sql)
-        .map_err(|u| {
-            Error::database(
-                format!("cannot revert {}", record.id()),
-                format!("its stored down script has an unterminated {}", u.what),
-            )
-        })?
-        .into_iter()
-        .filter_map(|p| p.statement)
-        .map(|r| crate::Statement {
-            start: r.start as u32,
-            end: r.end as u32,
-            line: ebbtide_core::lexer::line_of(&sql, r.start),
-        })
-        .collect::<Vec<_>>();
-    Ok(Script {
-        path: Cow::Owned(format!("{} (down script stored in {table})", record.id())),
-        sql: Cow::Owned(sql),
-        statements: Cow::Owned(statements),
-        no_transaction: false,
-        lock_timeout_ms: None,
+    let path = format!("{} (down script stored in {table})", record.id());
+    ebbtide_core::parse_script(path, sql).map_err(|u| {
+        Error::database(
+            format!("cannot revert {}", record.id()),
+            format!("its stored down script has an unterminated {}", u.what),
+        )
     })
 }
 
@@ -493,53 +542,131 @@ async fn execute_step<D: Driver>(
     step: &Step<'_>,
     in_run_transaction: bool,
 ) -> Result<Done, Error> {
-    let dialect = d.dialect();
     let table = migrator.table_name();
     let work = work_of(d, table, step).await?;
-    let started = Instant::now();
     let no_transaction = work.script.as_ref().is_some_and(|s| s.no_transaction) && !in_run_transaction;
-    let lock_timeout = work.script.as_ref().and_then(|s| s.lock_timeout_ms).or(migrator.default_lock_timeout_ms());
-    // Inside the all-or-nothing transaction the plan is already current.
-    let recheck = !d.exclusive_lock() && !in_run_transaction;
-    let done = |duration: Duration, skipped: bool| Done {
+    let placement = match (no_transaction, in_run_transaction) {
+        (true, _) => Placement::None,
+        (false, true) => Placement::Run,
+        (false, false) => Placement::Own,
+    };
+    let guard = work.script.as_deref().map(|s| d.guard(s, placement)).unwrap_or_default();
+    let result = match placement {
+        Placement::None => script_step(d, migrator, step, &work, &guard).await,
+        _ => transactional_step(d, migrator, step, &work, &guard, in_run_transaction).await,
+    };
+    // On every way out, the session returns to where the run started (a
+    // no-transaction script's guard ran before its row was written).
+    let mut restored = Ok(());
+    if placement != Placement::None {
+        for sql in &guard.after {
+            if let Err(e) = d.execute(sql).await {
+                restored = restored.and(Err(e));
+            }
+        }
+    }
+    if let Some(script) = work.script.as_deref() {
+        restored = restored.and(d.clean_session(script).await);
+    }
+    match (result, restored) {
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(Error::database(
+            format!("{step} is done, but the session it ran in cannot be returned to the run's settings"),
+            e.message,
+        )),
+        (Ok(done), Ok(())) => Ok(done),
+    }
+}
+
+/// What a step reports once done.
+fn done(step: &Step<'_>, duration: Duration, skipped: bool) -> Done {
+    Done {
         verb: step.verb(),
         version: step.version(),
         branch: step.branch(),
         name: step.name().to_string(),
         duration,
         skipped,
-    };
-    let context = |what: &str| format!("cannot {what} for {step}");
+    }
+}
 
-    if no_transaction {
-        if recheck && already_done(d, table, step, &work).await? {
-            return Ok(done(Duration::ZERO, true));
-        }
+/// A `no-transaction` step: the script on its own, its session restored,
+/// then its row in a transaction of its own.
+async fn script_step<D: Driver>(
+    d: &mut D,
+    migrator: &Migrator<'_>,
+    step: &Step<'_>,
+    work: &Work<'_>,
+    guard: &Guard,
+) -> Result<Done, Error> {
+    let dialect = d.dialect();
+    let table = migrator.table_name();
+    let started = Instant::now();
+    let context = |what: &str| format!("cannot {what} for {step}");
+    if !d.exclusive_lock() && already_done(d, table, step, work).await? {
+        return Ok(done(step, Duration::ZERO, true));
+    }
+    let lock_timeout = work.script.as_ref().and_then(|s| s.lock_timeout_ms).or(migrator.default_lock_timeout_ms());
+    let mut prepared = Ok(());
+    for sql in &guard.before {
+        prepared = prepared.and(d.execute(sql).await);
+    }
+    let mut ran = match prepared {
+        Ok(()) => Ok(()),
+        Err(e) => Err(Error::database(context("prepare the session"), e.message)),
+    };
+    if ran.is_ok() {
         if let Some(sql) = lock_timeout.and_then(|ms| dialect.lock_timeout(ms, false)) {
             control(d, &sql, "set the lock timeout").await?;
         }
-        let ran = run_script(d, step, work.script.as_deref(), Aftermath::PartiallyApplied).await;
+        ran = run_script(d, step, work.script.as_deref(), Aftermath::PartiallyApplied).await;
         if lock_timeout.is_some()
             && let Some(sql) = dialect.reset_lock_timeout()
         {
             control(d, sql, "reset the lock timeout").await?;
         }
-        ran?;
-        let duration = started.elapsed();
-        control(d, dialect.begin(), &context("begin the version-table transaction")).await?;
-        let recorded = d.execute(&work.record.sql(dialect, table, Some(duration))).await;
-        if let Err(e) = recorded {
-            let _ = d.execute(dialect.rollback()).await;
-            return Err(Error::database(context("record the migration"), e.message));
-        }
-        control(d, dialect.commit(), &context("commit the version table")).await?;
-        return Ok(done(duration, false));
     }
+    for sql in &guard.after {
+        if let Err(e) = d.execute(sql).await {
+            ran = ran.and(Err(Error::database(context("return the session to the run's settings"), e.message)));
+        }
+    }
+    ran?;
+    let duration = started.elapsed();
+    control(d, dialect.begin(), &context("begin the version-table transaction")).await?;
+    let recorded = d.execute(&work.record.sql(dialect, table, Some(duration))).await;
+    if let Err(e) = recorded {
+        let _ = d.execute(dialect.rollback()).await;
+        return Err(Error::database(context("record the migration"), e.message));
+    }
+    control(d, dialect.commit(), &context("commit the version table")).await?;
+    Ok(done(step, duration, false))
+}
 
-    if dialect == Dialect::Postgres && !recheck {
-        return batched_step(d, step, &work, lock_timeout, in_run_transaction, table)
+/// A step in a transaction: its own, or the all-or-nothing one.
+async fn transactional_step<D: Driver>(
+    d: &mut D,
+    migrator: &Migrator<'_>,
+    step: &Step<'_>,
+    work: &Work<'_>,
+    guard: &Guard,
+    in_run_transaction: bool,
+) -> Result<Done, Error> {
+    let dialect = d.dialect();
+    let table = migrator.table_name();
+    let started = Instant::now();
+    let lock_timeout = work.script.as_ref().and_then(|s| s.lock_timeout_ms).or(migrator.default_lock_timeout_ms());
+    // Inside the all-or-nothing transaction the plan is already current.
+    let recheck = !d.exclusive_lock() && !in_run_transaction;
+    let context = |what: &str| format!("cannot {what} for {step}");
+
+    for sql in &guard.before {
+        control(d, sql, &context("prepare the session")).await?;
+    }
+    if dialect == Dialect::Postgres && !recheck && guard.check.is_none() {
+        return batched_step(d, step, work, guard, lock_timeout, in_run_transaction, table)
             .await
-            .map(|()| done(started.elapsed(), false));
+            .map(|()| done(step, started.elapsed(), false));
     }
 
     // Statement by statement (SQLite, whose round trips cost nothing): its
@@ -553,22 +680,28 @@ async fn execute_step<D: Driver>(
     // work already done from a failure. The transaction is rolled back
     // either way.
     let optimistic = recheck && work.record.done_when_recorded();
+    let aftermath = if in_run_transaction { Aftermath::RunRolledBack } else { Aftermath::RolledBack };
     let result: Result<bool, Error> = async {
-        if recheck && !optimistic && already_done(d, table, step, &work).await? {
+        if recheck && !optimistic && already_done(d, table, step, work).await? {
             return Ok(true);
         }
         if let Some(sql) = lock_timeout.and_then(|ms| dialect.lock_timeout(ms, true)) {
             control(d, &sql, &context("set the lock timeout")).await?;
         }
-        let aftermath = if in_run_transaction { Aftermath::RunRolledBack } else { Aftermath::RolledBack };
         let ran = async {
             run_script(d, step, work.script.as_deref(), aftermath).await?;
+            if let (Some(check), Some(script)) = (&guard.check, work.script.as_deref()) {
+                run_check(d, step, script, check, aftermath).await?;
+            }
+            for sql in &guard.inside {
+                control(d, sql, &context("return the session to the run's settings")).await?;
+            }
             let record = work.record.sql(dialect, table, Some(started.elapsed()));
             d.execute(&record).await.map_err(|e| Error::database(context("record the migration"), e.message))
         }
         .await;
         match ran {
-            Err(_) if optimistic && already_done(d, table, step, &work).await? => return Ok(true),
+            Err(_) if optimistic && already_done(d, table, step, work).await? => return Ok(true),
             ran => ran?,
         }
         if !in_run_transaction {
@@ -582,7 +715,7 @@ async fn execute_step<D: Driver>(
             if skipped && !in_run_transaction {
                 control(d, dialect.rollback(), &context("end the transaction")).await?;
             }
-            Ok(done(started.elapsed(), skipped))
+            Ok(done(step, started.elapsed(), skipped))
         }
         Err(e) => {
             if !in_run_transaction {
@@ -593,14 +726,50 @@ async fn execute_step<D: Driver>(
     }
 }
 
+/// Runs a guard's check: every row it returns is a violation, and fails
+/// the step with all of them named.
+async fn run_check<D: Driver>(
+    d: &mut D,
+    step: &Step<'_>,
+    script: &Script,
+    check: &str,
+    aftermath: Aftermath,
+) -> Result<(), Error> {
+    let mut violations: Vec<String> = Vec::new();
+    let mut count = 0usize;
+    d.query(check, &mut |row| {
+        count += 1;
+        if violations.len() < 10 {
+            violations.push(row.iter().map(|c| c.text().into_owned()).collect::<Vec<_>>().join(" "));
+        }
+    })
+    .await
+    .map_err(|e| statement_failed(step, script, 0, check, e.message, aftermath))?;
+    if count == 0 {
+        return Ok(());
+    }
+    let more = if count > violations.len() { format!(" and {} more", count - violations.len()) } else { String::new() };
+    Err(statement_failed(
+        step,
+        script,
+        0,
+        check,
+        format!("{count} violation(s) after the migration: {}{more}", violations.join("; ")),
+        aftermath,
+    ))
+}
+
 /// A transactional step on PostgreSQL, in one round trip: `BEGIN`, the
-/// lock timeout, every statement, the version-table row and `COMMIT` (or,
-/// inside the all-or-nothing transaction, the statements and the row). The
-/// driver says which part failed, so the error still names the statement.
+/// lock timeout, every statement, the guard's statements that return the
+/// session to the run's settings, the version-table row and `COMMIT` (or,
+/// inside the all-or-nothing transaction, all but `BEGIN` and `COMMIT`).
+/// The driver says which part failed, so the error still names the
+/// statement.
 async fn batched_step<D: Driver>(
     d: &mut D,
     step: &Step<'_>,
     work: &Work<'_>,
+    guard: &Guard,
     lock_timeout: Option<u32>,
     in_run_transaction: bool,
     table: &TableName,
@@ -615,6 +784,7 @@ async fn batched_step<D: Driver>(
     let record = work.record.sql(dialect, table, None);
     let mut parts: Vec<&str> = lead.iter().map(String::as_str).collect();
     parts.extend(statements.iter().map(|(_, sql)| *sql));
+    parts.extend(guard.inside.iter().map(String::as_str));
     parts.push(&record);
     if !in_run_transaction {
         parts.push(dialect.commit());
@@ -626,6 +796,7 @@ async fn batched_step<D: Driver>(
         let _ = d.execute(dialect.rollback()).await;
     }
     let context = |what: &str| format!("cannot {what} for {step}");
+    let restored = statements.len() + guard.inside.len();
     Err(match failed.checked_sub(lead.len()) {
         None => Error::database(context("begin a transaction"), e.message),
         Some(i) if i < statements.len() => {
@@ -634,7 +805,8 @@ async fn batched_step<D: Driver>(
             let aftermath = if in_run_transaction { Aftermath::RunRolledBack } else { Aftermath::RolledBack };
             statement_failed(step, script, line, sql, e.message, aftermath)
         }
-        Some(i) if i == statements.len() => Error::database(context("record the migration"), e.message),
+        Some(i) if i < restored => Error::database(context("return the session to the run's settings"), e.message),
+        Some(i) if i == restored => Error::database(context("record the migration"), e.message),
         Some(_) => Error::database(context("commit the migration"), e.message),
     })
 }
@@ -730,6 +902,15 @@ impl<D: Driver> Driver for Recorder<'_, D> {
         Ok(())
     }
 
+    async fn capture_session(&mut self, table: &TableName) -> Result<TableName, DbError> {
+        self.inner.capture_session(table).await
+    }
+
+    fn guard(&self, script: &Script, placement: Placement) -> Guard {
+        // A check would read the real database, not the script's result.
+        Guard { check: None, ..self.inner.portable_guard(script, placement) }
+    }
+
     fn annotates(&self) -> bool {
         true
     }
@@ -741,6 +922,7 @@ impl<D: Driver> Driver for Recorder<'_, D> {
 
 /// The SQL a request would run, without running it (Alembic's offline mode).
 pub(crate) async fn script<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<String, Error> {
+    let migrator = &settled(d, migrator).await?;
     let table = migrator.table_name();
     let state = read_state(d, table, matches!(request, Request::Downgrade(_))).await?;
     let plan = migrator.plan(state.as_deref(), request)?;

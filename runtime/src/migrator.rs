@@ -76,6 +76,11 @@ impl<'m> Migrator<'m> {
         Ok(self)
     }
 
+    pub(crate) fn with_table_name(mut self, table: TableName) -> Self {
+        self.table = table;
+        self
+    }
+
     /// Runs even though applied migrations were edited since they ran.
     pub fn allow_divergent(mut self, allow: bool) -> Self {
         self.options.allow_divergent = allow;

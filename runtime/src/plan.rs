@@ -8,7 +8,7 @@
 use std::fmt;
 
 use crate::record::Record;
-use crate::{Branch, Migration, Migrations, Version};
+use crate::{Branch, Migration, Migrations, Script, Version};
 
 /// Which migrations `sync` runs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
@@ -116,13 +116,24 @@ impl Step<'_> {
         }
     }
 
+    /// The embedded script the step runs, if any.
+    fn script(&self) -> Option<&Script> {
+        match self {
+            Step::Apply(m) => Some(&m.up),
+            Step::Revert { embedded: Some(m), .. } => m.down.as_ref(),
+            _ => None,
+        }
+    }
+
     /// Whether the step runs outside a transaction.
     pub fn no_transaction(&self) -> bool {
-        match self {
-            Step::Apply(m) => m.up.no_transaction,
-            Step::Revert { embedded: Some(m), .. } => m.down.as_ref().is_some_and(|d| d.no_transaction),
-            _ => false,
-        }
+        self.script().is_some_and(|s| s.no_transaction)
+    }
+
+    /// Whether the step rebuilds a table with foreign keys off, which
+    /// SQLite allows only outside a transaction.
+    pub fn foreign_keys_off(&self) -> bool {
+        self.script().is_some_and(|s| s.foreign_keys_off)
     }
 }
 
@@ -216,6 +227,11 @@ pub enum Refusal {
         "all-or-nothing mode runs everything in one transaction, but {0} is marked `no-transaction`; run without all-or-nothing"
     )]
     NoTransactionInAllOrNothing(String),
+    /// All-or-nothing mode cannot turn foreign keys off for a table rebuild.
+    #[error(
+        "all-or-nothing mode runs everything in one transaction, but {0} turns foreign keys off to rebuild a table, which SQLite allows only outside a transaction; run without all-or-nothing"
+    )]
+    ForeignKeysOffInAllOrNothing(String),
     /// `version_control` on a database that already has a version table.
     #[error("the database is already under version control, at version {0}")]
     AlreadyUnderControl(Version),
@@ -424,6 +440,11 @@ pub fn plan<'a>(
         && let Some(step) = plan.steps.iter().find(|s| s.no_transaction())
     {
         return Err(Refusal::NoTransactionInAllOrNothing(format!("{}_{}", step.version(), step.name())));
+    }
+    if options.all_or_nothing
+        && let Some(step) = plan.steps.iter().find(|s| s.foreign_keys_off())
+    {
+        return Err(Refusal::ForeignKeysOffInAllOrNothing(format!("{}_{}", step.version(), step.name())));
     }
     Ok(plan)
 }

@@ -5,6 +5,12 @@
 //! concurrent starters apply each migration exactly once; the lock is
 //! released on every way out, errors included, and dies with the session
 //! if the process does.
+//!
+//! Whatever a migration sets for its session (`search_path`, `role`,
+//! timeouts, `session_replication_role`, temporary objects) ends with it:
+//! the run reads the session's settings when it starts, and every step
+//! returns to them before ebbtide writes its row, which addresses the
+//! version table by its schema.
 
 use std::time::Duration;
 
@@ -12,11 +18,11 @@ use futures_core::Stream;
 use tokio_postgres::error::{ErrorPosition, SqlState};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-use crate::Error;
 use crate::dialect::{Dialect, TableName};
-use crate::exec::{Cell, DbError, Driver};
+use crate::exec::{Cell, DbError, Driver, Guard, Placement};
 use crate::migrator::Migrator;
 use crate::ops::front_end;
+use crate::{Error, Script};
 
 /// The operations of a [`Migrator`] on one PostgreSQL connection; see
 /// [`Migrator::postgres`].
@@ -31,7 +37,7 @@ impl<'c> Postgres<'c> {
     }
 
     fn driver(&self) -> PgDriver<'c> {
-        PgDriver { client: self.client }
+        PgDriver { client: self.client, restore: Vec::new() }
     }
 }
 
@@ -131,7 +137,23 @@ fn db_error(e: tokio_postgres::Error) -> DbError {
 
 pub(crate) struct PgDriver<'c> {
     client: &'c Client,
+    /// The statements that return the session to the state the run found
+    /// it in (empty until [`Driver::capture_session`]).
+    restore: Vec<String>,
 }
+
+/// What a run reads of its session before the first step, as rows of
+/// (kind, name, value): the settings set for the session, its role and
+/// session user, whether it has temporary objects, and the schema that
+/// holds (or would hold) the version table, `$1` here.
+const CAPTURE: &str = "\
+SELECT 'setting', name, setting FROM pg_catalog.pg_settings WHERE source = 'session' AND name NOT LIKE 'transaction%' \
+UNION ALL SELECT 'authorization', '', pg_catalog.current_setting('session_authorization') \
+UNION ALL SELECT 'role', '', pg_catalog.current_setting('role') \
+UNION ALL SELECT 'temporary', '', pg_catalog.count(*)::text FROM pg_catalog.pg_class WHERE relnamespace = pg_catalog.pg_my_temp_schema() \
+UNION ALL SELECT 'schema', '', COALESCE(\
+  (SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+   WHERE c.oid = pg_catalog.to_regclass($1)), pg_catalog.current_schema())";
 
 impl Driver for PgDriver<'_> {
     fn dialect(&self) -> Dialect {
@@ -203,6 +225,77 @@ impl Driver for PgDriver<'_> {
 
     async fn unlock(&mut self, table: &TableName) -> Result<(), DbError> {
         self.execute(&format!("SELECT pg_advisory_unlock({})", table.lock_key())).await
+    }
+
+    async fn capture_session(&mut self, table: &TableName) -> Result<TableName, DbError> {
+        let dialect = self.dialect();
+        let sql = CAPTURE.replace("$1", &dialect.literal(&table.quoted()));
+        let (mut settings, mut authorization, mut temporary, mut schema) = (Vec::new(), None, 0, None);
+        self.query(&sql, &mut |row| {
+            let value = Cell::at(row, 2);
+            match &*Cell::at(row, 0).text() {
+                "setting" => settings.push((Cell::at(row, 1).text().into_owned(), value.text().into_owned())),
+                "authorization" => authorization = Some(value.text().into_owned()),
+                "role" => settings.push(("role".to_string(), value.text().into_owned())),
+                "temporary" => temporary = value.int().unwrap_or(0),
+                _ => schema = (value != Cell::Null).then(|| value.text().into_owned()),
+            }
+        })
+        .await?;
+        // RESET ALL takes every setting back to the session's defaults, but
+        // for the session user and the role; then what the session had set
+        // is set again, role included (a new session user resets it).
+        let mut restore = vec!["RESET ALL".to_string()];
+        if let Some(user) = authorization {
+            restore.push(format!(
+                "SELECT pg_catalog.set_config('session_authorization', {}, false)",
+                dialect.literal(&user)
+            ));
+        }
+        let values: Vec<String> = settings
+            .iter()
+            .map(|(name, value)| format!("({}, {})", dialect.literal(name), dialect.literal(value)))
+            .collect();
+        restore.push(format!(
+            "SELECT pg_catalog.count(pg_catalog.set_config(name, value, false)) FROM (VALUES {}) AS settings (name, value)",
+            values.join(", ")
+        ));
+        // Temporary objects the run did not find are a migration's own.
+        if temporary == 0 {
+            restore.push("DISCARD TEMP".to_string());
+        }
+        self.restore = restore;
+        match (table.schema(), schema) {
+            (Some(_), _) => Ok(table.clone()),
+            (None, Some(schema)) => Ok(table.in_schema(&schema)),
+            (None, None) => Err(DbError {
+                message: format!(
+                    "the session's search_path names no schema that exists, so there is nowhere to keep the version table; \
+                     set search_path, or name the table as schema.{table}"
+                ),
+                undefined_table: false,
+            }),
+        }
+    }
+
+    fn portable_guard(&self, script: &Script, placement: Placement) -> Guard {
+        if !script.sets_session {
+            return Guard::default();
+        }
+        let restore = vec!["RESET ALL".to_string(), "SET SESSION AUTHORIZATION DEFAULT".to_string()];
+        match placement {
+            Placement::None => Guard { after: restore, ..Guard::default() },
+            Placement::Own | Placement::Run => Guard { inside: restore, ..Guard::default() },
+        }
+    }
+
+    fn guard(&self, _script: &Script, placement: Placement) -> Guard {
+        // The whole session, whatever the script: a function it calls can
+        // change settings as well as a statement of its own.
+        match placement {
+            Placement::None => Guard { after: self.restore.clone(), ..Guard::default() },
+            Placement::Own | Placement::Run => Guard { inside: self.restore.clone(), ..Guard::default() },
+        }
     }
 }
 

@@ -4,6 +4,13 @@
 //! serialised by SQLite's write lock: each migration runs in a `BEGIN
 //! IMMEDIATE` transaction that first re-checks that no other run applied it
 //! meanwhile, so each migration is applied exactly once.
+//!
+//! A migration's pragmas and temporary objects end with it: ebbtide reads
+//! the connection's settings when a run starts and sets them back after
+//! every migration that changes them. A migration that turns foreign keys
+//! off gets SQLite's table-rebuild procedure: foreign keys off before its
+//! transaction, `PRAGMA foreign_key_check` before it commits (a violation
+//! rolls it back), and the connection's setting back afterwards.
 
 use std::future::Future;
 use std::pin::pin;
@@ -11,8 +18,9 @@ use std::task::{Context, Poll, Waker};
 
 use rusqlite::types::ValueRef;
 
+use crate::Script;
 use crate::dialect::{Dialect, TableName};
-use crate::exec::{Cell, DbError, Driver};
+use crate::exec::{Cell, DbError, Driver, Guard, Placement};
 use crate::migrator::Migrator;
 use crate::ops::front_end;
 
@@ -31,7 +39,7 @@ impl<'c> Sqlite<'c> {
     fn driver(&self) -> SqliteDriver<'c> {
         // A failure here only leaves SQLite's own default in place.
         let _ = self.conn.busy_timeout(self.migrator.busy_timeout_value());
-        SqliteDriver { conn: self.conn }
+        SqliteDriver { conn: self.conn, session: None }
     }
 }
 
@@ -57,7 +65,40 @@ front_end!(Sqlite, [], blocking);
 
 pub(crate) struct SqliteDriver<'c> {
     conn: &'c rusqlite::Connection,
+    /// The connection's state as the run found it.
+    session: Option<Session>,
 }
+
+/// A connection's state as a run found it.
+#[derive(Debug, Default)]
+struct Session {
+    /// Every pragma a migration may change, with its value.
+    pragmas: Vec<(String, String)>,
+    /// The temporary objects that existed, as (type, name).
+    temporary: Vec<(String, String)>,
+}
+
+impl Session {
+    fn foreign_keys(&self) -> bool {
+        self.pragmas.iter().any(|(name, value)| name == "foreign_keys" && value == "1")
+    }
+
+    /// `PRAGMA name = value` for each captured pragma that `keep` accepts.
+    fn restore(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        self.pragmas
+            .iter()
+            .filter(|(name, _)| keep(name))
+            .map(|(name, value)| format!("PRAGMA {name} = {value}"))
+            .collect()
+    }
+}
+
+/// Pragmas SQLite refuses or ignores inside a transaction: set back only
+/// once the migration's transaction is over.
+const OUTSIDE_TRANSACTION: [&str; 3] = ["foreign_keys", "synchronous", "temp_store"];
+
+/// The temporary objects of the connection, as (type, name).
+const TEMPORARY_OBJECTS: &str = "SELECT type, name FROM temp.sqlite_master";
 
 fn db_error(e: rusqlite::Error) -> DbError {
     let message = e.to_string();
@@ -114,6 +155,81 @@ impl Driver for SqliteDriver<'_> {
     }
 
     async fn unlock(&mut self, _: &TableName) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    async fn capture_session(&mut self, table: &TableName) -> Result<TableName, DbError> {
+        let mut session = Session::default();
+        let read = ebbtide_core::rules::RESTORED_PRAGMAS
+            .iter()
+            .map(|name| format!("SELECT '{name}', * FROM pragma_{name}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        self.query(&read, &mut |row| {
+            session.pragmas.push((Cell::at(row, 0).text().into_owned(), Cell::at(row, 1).text().into_owned()));
+        })
+        .await?;
+        self.query(TEMPORARY_OBJECTS, &mut |row| {
+            session.temporary.push((Cell::at(row, 0).text().into_owned(), Cell::at(row, 1).text().into_owned()));
+        })
+        .await?;
+        self.session = Some(session);
+        // `main`: a temporary table of the same name would otherwise hide it.
+        Ok(match table.schema() {
+            Some(_) => table.clone(),
+            None => table.in_schema("main"),
+        })
+    }
+
+    fn guard(&self, script: &Script, placement: Placement) -> Guard {
+        let Some(session) = &self.session else {
+            return Guard::default();
+        };
+        let rebuild = script.foreign_keys_off && session.foreign_keys();
+        let mut guard = Guard::default();
+        if rebuild && placement != Placement::Run {
+            guard.before.push("PRAGMA foreign_keys = OFF".into());
+        }
+        if rebuild && placement != Placement::None {
+            guard.check = Some(
+                "SELECT \"table\" || ' row ' || coalesce(rowid, '?') || ' refers to a row of ' || parent || ' that does not exist' \
+                 FROM pragma_foreign_key_check"
+                    .into(),
+            );
+        }
+        if script.sets_session && placement != Placement::None {
+            guard.inside = session.restore(|name| !OUTSIDE_TRANSACTION.contains(&name));
+        }
+        if placement != Placement::Run {
+            if script.sets_session {
+                guard.after = session.restore(|_| true);
+            } else if rebuild {
+                guard.after = session.restore(|name| name == "foreign_keys");
+            }
+        }
+        guard
+    }
+
+    async fn clean_session(&mut self, script: &Script) -> Result<(), DbError> {
+        let known = match &self.session {
+            Some(session) if script.sets_session => session.temporary.clone(),
+            _ => return Ok(()),
+        };
+        let mut created: Vec<(String, String)> = Vec::new();
+        self.query(TEMPORARY_OBJECTS, &mut |row| {
+            let object = (Cell::at(row, 0).text().into_owned(), Cell::at(row, 1).text().into_owned());
+            if !known.contains(&object) {
+                created.push(object);
+            }
+        })
+        .await?;
+        // Triggers and views first: dropping a table takes its indexes and
+        // triggers with it.
+        created.sort_by_key(|(kind, _)| ["trigger", "view", "index", "table"].iter().position(|k| k == kind));
+        for (kind, name) in created {
+            let sql = format!("DROP {kind} IF EXISTS temp.\"{}\"", name.replace('"', "\"\""));
+            self.execute(&sql).await?;
+        }
         Ok(())
     }
 }
