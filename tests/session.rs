@@ -1,0 +1,313 @@
+#![deny(warnings)]
+
+//! A migration cannot change how ebbtide works: whatever it sets for its
+//! session ends with it (on every engine), a `pg_dump --schema-only`
+//! imports as an initial migration, and SQLite's table rebuild keeps every
+//! row its foreign keys protect.
+
+mod support;
+
+use ebbtide::{Error, Migrator, Request, Scope, Verdict};
+use support::{Db, Dir, Engine};
+
+/// What the second migration of a run observes of its session, written to
+/// a table: each setting the first migration changed.
+fn observed(db: &Db) -> &'static str {
+    match db.engine {
+        Engine::Postgres => {
+            "SELECT current_setting('search_path') || ' | ' || current_setting('statement_timeout') || ' | ' \
+             || current_setting('lock_timeout') || ' | ' || current_setting('session_replication_role') || ' | ' \
+             || current_setting('work_mem') || ' | ' || current_user || ' | ' \
+             || (SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema())"
+        }
+        _ => {
+            "SELECT (SELECT * FROM pragma_recursive_triggers) || ' | ' || (SELECT * FROM pragma_legacy_alter_table) \
+             || ' | ' || (SELECT * FROM pragma_ignore_check_constraints) || ' | ' || (SELECT * FROM pragma_query_only) \
+             || ' | ' || (SELECT * FROM pragma_cache_size) || ' | ' || (SELECT count(*) FROM temp.sqlite_master)"
+        }
+    }
+}
+
+/// Settings a migration changes, each of which would break ebbtide's own
+/// version-table write or the next migration if it outlived the migration.
+fn meddling(db: &Db, role: &str) -> String {
+    match db.engine {
+        Engine::Postgres => format!(
+            "CREATE TEMP TABLE scratch (a int);\n\
+             CREATE TEMP TABLE ebbtide_migrations (version bigint);\n\
+             SET statement_timeout = '20ms';\n\
+             SET lock_timeout = '1ms';\n\
+             SET work_mem = '1MB';\n\
+             SET session_replication_role = replica;\n\
+             SELECT pg_catalog.set_config('search_path', '', false);\n\
+             SET ROLE {role};\n"
+        ),
+        _ => "CREATE TEMP TABLE scratch (a int);\n\
+              CREATE TEMP TABLE ebbtide_migrations (version int);\n\
+              PRAGMA recursive_triggers = ON;\n\
+              PRAGMA legacy_alter_table = ON;\n\
+              PRAGMA ignore_check_constraints = ON;\n\
+              PRAGMA cache_size = 17;\n\
+              PRAGMA query_only = ON;\n"
+            .into(),
+    }
+}
+
+/// A role of this test's own (PostgreSQL roles belong to the server), with
+/// no privilege on the version table; dropped at the end.
+async fn probe_role(db: &Db) -> Option<String> {
+    if db.engine != Engine::Postgres {
+        return None;
+    }
+    let name = format!("ebbtide_probe_{}", db.pg.as_ref().unwrap().name);
+    db.exec(&format!("CREATE ROLE {name}")).await.unwrap();
+    Some(name)
+}
+
+/// Promise: each migration starts from the session state the run started
+/// with, and ebbtide's own statements run under it, whether the migration
+/// ran in a transaction or not.
+async fn session_state_ends_with_its_migration(db: Db) {
+    let role = probe_role(&db).await;
+    let role_name = role.clone().unwrap_or_default();
+    // What the application set on its connection before handing it over.
+    let baseline = match db.engine {
+        Engine::Postgres => {
+            db.exec("SET work_mem = '7MB'").await.unwrap();
+            let user = db.strings("SELECT current_user").await.remove(0);
+            format!("\"$user\", public | 0 | 0 | origin | 7MB | {user} | 0")
+        }
+        _ => {
+            db.exec("PRAGMA cache_size = -3000").await.unwrap();
+            "0 | 0 | 0 | 0 | -3000 | 0".to_string()
+        }
+    };
+    let sleep = match db.engine {
+        Engine::Postgres => "SELECT pg_sleep(0.1);\n",
+        _ => "",
+    };
+    let dir = Dir::new(&[
+        ("initial/0001_create_seen.sql", "CREATE TABLE seen (step int, session text);\n"),
+        ("initial/0002_meddle.sql", &meddling(&db, &role_name)),
+        ("initial/0003_observe.sql", &format!("{sleep}INSERT INTO seen SELECT 3, ({});\n", observed(&db))),
+        (
+            "initial/0004_meddle_outside_a_transaction.sql",
+            &format!("-- ebbtide: no-transaction\n{}", meddling(&db, &role_name)),
+        ),
+        ("initial/0005_observe.sql", &format!("{sleep}INSERT INTO seen SELECT 5, ({});\n", observed(&db))),
+    ]);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    let report = db.run(&migrator, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(report.steps.len(), 5, "{report}");
+    assert_eq!(db.versions(&migrator).await, [1, 2, 3, 4, 5], "every version-table write succeeded");
+    assert_eq!(
+        db.strings("SELECT session FROM seen ORDER BY step").await,
+        [baseline.clone(), baseline.clone()],
+        "each migration starts from the run's session"
+    );
+    // And the application gets its connection back as it handed it over.
+    let after = db.strings(&format!("SELECT ({})", observed(&db))).await.remove(0);
+    assert_eq!(after, baseline);
+    assert_eq!(db.check(&migrator).await.unwrap(), Verdict::Current);
+    if let Some(role) = role {
+        db.exec(&format!("DROP ROLE {role}")).await.unwrap();
+    }
+}
+
+/// Promise: a migration's failure after it changed its session leaves the
+/// session as the run found it, and the database as it was.
+async fn a_failed_migration_leaves_the_session_as_it_found_it(db: Db) {
+    let (meddle, probe) = match db.engine {
+        Engine::Postgres => ("SET search_path = '';\nSET work_mem = '1MB';\n", "SELECT current_setting('work_mem')"),
+        _ => ("PRAGMA recursive_triggers = ON;\nPRAGMA cache_size = 17;\n", "SELECT * FROM pragma_cache_size"),
+    };
+    let before = db.strings(probe).await;
+    let dir = Dir::new(&[
+        ("initial/0001_create_a.sql", "CREATE TABLE a (id int);\n"),
+        ("initial/0002_fails.sql", &format!("CREATE TABLE b (id int);\n{meddle}INSERT INTO nowhere VALUES (1);\n")),
+    ]);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    let err = db.run(&migrator, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(matches!(&err, Error::MigrationFailed(f) if f.statement.contains("nowhere")), "{err}");
+    assert_eq!(db.strings(probe).await, before);
+    assert_eq!(db.versions(&migrator).await, [1]);
+    assert_eq!(db.tables().await, ["a"]);
+}
+
+/// A SQLite connection with foreign keys on, as most applications open it,
+/// holding parents and children that cascade on delete.
+async fn parents_and_children(db: &Db) -> Dir {
+    db.exec("PRAGMA foreign_keys = ON").await.unwrap();
+    let dir = Dir::new(&[(
+        "initial/0001_create_parent.sql",
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);\n\
+         CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id) ON DELETE CASCADE);\n",
+    )]);
+    let m = dir.migrations();
+    db.run(&Migrator::new(&m), Request::Sync(Scope::All)).await.unwrap();
+    db.exec(
+        "INSERT INTO parent VALUES (1, 'a'), (2, NULL);\n\
+         INSERT INTO child VALUES (10, 1), (20, 2);",
+    )
+    .await
+    .unwrap();
+    dir
+}
+
+/// The rebuild of SQLite's documentation, as users write it.
+const REBUILD: &str = "PRAGMA foreign_keys = OFF;\n\
+    CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '');\n\
+    INSERT INTO parent_new (id, name) SELECT id, coalesce(name, '') FROM parent{filter};\n\
+    DROP TABLE parent;\n\
+    ALTER TABLE parent_new RENAME TO parent;\n\
+    PRAGMA foreign_keys = ON;\n";
+
+/// Promise: a table rebuild on a connection with foreign keys on keeps
+/// every child row (inside a transaction `PRAGMA foreign_keys = OFF` does
+/// nothing, and `DROP TABLE parent` would cascade), and the connection
+/// keeps its setting.
+async fn a_table_rebuild_keeps_every_child_row(db: Db) {
+    let dir = parents_and_children(&db).await;
+    dir.write("contract/0002_rebuild_parent.sql", &REBUILD.replace("{filter}", ""));
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    let report = db.run(&migrator, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(report.steps.len(), 1, "{report}");
+    assert_eq!(db.strings("SELECT id FROM child ORDER BY id").await, ["10", "20"]);
+    assert_eq!(db.strings("SELECT name FROM parent ORDER BY id").await, ["a", ""]);
+    assert_eq!(db.strings("PRAGMA foreign_keys").await, ["1"], "the connection keeps foreign keys on");
+    // They are enforced again.
+    assert!(db.exec("INSERT INTO child VALUES (30, 99)").await.is_err());
+}
+
+/// Promise: a rebuild that leaves a foreign key pointing nowhere is rolled
+/// back, names the violation, and changes nothing.
+async fn a_rebuild_that_breaks_a_foreign_key_changes_nothing(db: Db) {
+    let dir = parents_and_children(&db).await;
+    dir.write("contract/0002_rebuild_parent.sql", &REBUILD.replace("{filter}", " WHERE id = 1"));
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    let err = db.run(&migrator, Request::Sync(Scope::All)).await.unwrap_err();
+    let Error::MigrationFailed(failure) = &err else { panic!("{err}") };
+    assert!(failure.statement.contains("foreign_key_check"), "{err}");
+    assert!(failure.message.contains("child row 20 refers to a row of parent that does not exist"), "{err}");
+    assert_eq!(db.versions(&migrator).await, [1]);
+    assert_eq!(db.strings("SELECT id FROM parent ORDER BY id").await, ["1", "2"]);
+    assert_eq!(db.strings("SELECT id FROM child ORDER BY id").await, ["10", "20"]);
+    assert_eq!(db.strings("SELECT count(*) FROM sqlite_master WHERE name = 'parent_new'").await, ["0"]);
+    assert_eq!(db.strings("PRAGMA foreign_keys").await, ["1"]);
+    // The all-or-nothing transaction cannot turn foreign keys off: refused.
+    let all = Migrator::new(&m).all_or_nothing(true);
+    let err = db.run(&all, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(err.to_string().contains("turns foreign keys off"), "{err}");
+}
+
+on_every_engine!(session_state_ends_with_its_migration, a_failed_migration_leaves_the_session_as_it_found_it);
+
+mod sqlite {
+    use super::*;
+    engine_tests!(
+        file,
+        SqliteFile,
+        a_table_rebuild_keeps_every_child_row,
+        a_rebuild_that_breaks_a_foreign_key_changes_nothing
+    );
+    engine_tests!(
+        memory,
+        SqliteMemory,
+        a_table_rebuild_keeps_every_child_row,
+        a_rebuild_that_breaks_a_foreign_key_changes_nothing
+    );
+}
+
+/// A schema with every kind of object a dump holds.
+const LEGACY_SCHEMA: &str = "
+CREATE TYPE mood AS ENUM ('happy', 'sad');
+CREATE SEQUENCE invoice_no START 1000;
+CREATE TABLE users (
+    id bigserial PRIMARY KEY,
+    name text NOT NULL,
+    email text UNIQUE,
+    feeling mood,
+    touched_at timestamptz DEFAULT now()
+);
+CREATE INDEX users_lower_name ON users (lower(name));
+CREATE INDEX users_sad ON users (id) WHERE feeling = 'sad';
+CREATE TABLE orders (
+    id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    total numeric(10, 2) CHECK (total >= 0)
+);
+CREATE VIEW big_orders AS SELECT id, user_id, total FROM orders WHERE total > 100;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.touched_at := now(); RETURN NEW; END $$;
+CREATE TRIGGER users_touch BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();
+COMMENT ON TABLE users IS 'people; and their moods';
+";
+
+/// The application's objects of a PostgreSQL database, one line each, sorted.
+async fn catalog(db: &Db) -> Vec<String> {
+    let mut lines = db
+        .strings(
+            "SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable \
+                 || ' ' || coalesce(column_default, '') FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name NOT LIKE 'ebbtide%' \
+             UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename NOT LIKE 'ebbtide%' \
+             UNION ALL SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint \
+                 WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT LIKE 'ebbtide%' \
+             UNION ALL SELECT 'view ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = 'public' \
+             UNION ALL SELECT 'sequence ' || sequencename || ' ' || start_value FROM pg_sequences WHERE schemaname = 'public' \
+             UNION ALL SELECT 'function ' || proname || ' ' || prosrc FROM pg_proc WHERE pronamespace = 'public'::regnamespace \
+             UNION ALL SELECT 'trigger ' || tgname || ' ' || pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal \
+             UNION ALL SELECT 'type ' || typname FROM pg_type WHERE typnamespace = 'public'::regnamespace AND typtype = 'e' \
+             UNION ALL SELECT 'comment ' || obj_description('public.users'::regclass, 'pg_class')",
+        )
+        .await;
+    lines.sort();
+    lines
+}
+
+/// Promise: a real `pg_dump --schema-only` imports as `initial/0001`,
+/// applies with `sync` (its `search_path = ''` and timeouts end with it, so
+/// the version table and the next migration work), and `check` passes; in
+/// both pg_dump styles, with and without the `\restrict` lines that
+/// pg_dump writes since its August 2025 minor releases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pg_dump_imports_as_the_initial_migration() {
+    let Some(source) = Db::open(Engine::Postgres).await else { return };
+    source.exec(LEGACY_SCHEMA).await.unwrap();
+    let out = std::process::Command::new("pg_dump")
+        .args(["--schema-only", &source.url()])
+        .output()
+        .expect("pg_dump is installed beside the PostgreSQL server");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dump = String::from_utf8(out.stdout).unwrap();
+    assert!(dump.contains("set_config('search_path', '', false)"), "{dump}");
+    let fence = |line: &str| line.starts_with("\\restrict") || line.starts_with("\\unrestrict");
+    let classic: String = dump.lines().filter(|l| !fence(l)).map(|l| format!("{l}\n")).collect();
+    let restricted = if dump.lines().any(fence) {
+        dump.clone()
+    } else {
+        format!("\\restrict 5Ke7\n\n{classic}\n\\unrestrict 5Ke7\n")
+    };
+    let expected = catalog(&source).await;
+    assert!(expected.iter().any(|l| l.starts_with("trigger users_touch")), "{expected:#?}");
+    for text in [restricted, classic] {
+        let dir = Dir::new(&[
+            ("initial/0001_legacy_schema.sql", &text),
+            // Unqualified, as migrations are: the dump's empty search_path must be gone.
+            ("expand/0002_add_users_nickname.sql", "ALTER TABLE users ADD COLUMN nickname text;\n"),
+        ]);
+        let m = dir.migrations();
+        let migrator = Migrator::new(&m);
+        let target = Db::open(Engine::Postgres).await.unwrap();
+        let report = target.run(&migrator, Request::Sync(Scope::All)).await.unwrap();
+        assert_eq!(report.steps.len(), 2, "{report}");
+        assert_eq!(target.check(&migrator).await.unwrap(), Verdict::Current);
+        let mut imported = catalog(&target).await;
+        imported.retain(|l| !l.contains("nickname"));
+        assert_eq!(imported, expected);
+        assert_eq!(target.strings("SHOW search_path").await, ["\"$user\", public"]);
+    }
+}
