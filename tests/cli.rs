@@ -241,6 +241,42 @@ fn revision_numbers_across_branches() {
 }
 
 #[test]
+fn revision_writes_a_table_rebuild_that_builds_and_runs() {
+    let dir = Dir::new(&[(
+        "initial/0001_create_parent.sql",
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);\n\
+         CREATE INDEX parent_name ON parent (name);\n\
+         CREATE VIEW named AS SELECT id FROM parent WHERE name IS NOT NULL;\n\
+         CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id) ON DELETE CASCADE);\n",
+    )]);
+    let db = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", db.path().join("app.db").display());
+    let made = ok(ebbtide(dir.path(), &url, &["revision", "--rebuild", "parent", "-m", "rebuild parent"]));
+    assert!(made.trim().ends_with("contract/0002_rebuild_parent.sql"), "{made}");
+    let script = std::fs::read_to_string(made.trim()).unwrap();
+    for part in [
+        "-- ebbtide: foreign-keys-off",
+        "CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT);",
+        "INSERT INTO parent_new (id, name) SELECT id, name FROM parent;",
+        "DROP VIEW named;",
+        "ALTER TABLE parent_new RENAME TO parent;",
+        "CREATE INDEX parent_name ON parent (name);",
+        "CREATE VIEW named AS",
+    ] {
+        assert!(script.contains(part), "{part:?} in\n{script}");
+    }
+    // As written, it passes every rule and runs.
+    ok(ebbtide(dir.path(), &url, &["lint"]));
+    let out = ok(ebbtide(dir.path(), &url, &["sync"]));
+    assert!(out.contains("applied contract 0002_rebuild_parent"), "{out}");
+    // A table the migrations never create is an error, and writes nothing.
+    let missing = ebbtide(dir.path(), &url, &["revision", "--rebuild", "nowhere", "-m", "x"]);
+    assert_eq!(code(&missing), 1);
+    assert!(stderr(&missing).contains("table nowhere does not exist"), "{}", stderr(&missing));
+    assert!(!dir.path().join("contract/0003_x.sql").exists());
+}
+
+#[test]
 fn lint_reports_rule_errors_and_lock_risks() {
     let dir = Dir::new(&[
         ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER, name TEXT);"),

@@ -32,7 +32,7 @@ enum Standalone {
     /// Create the next migration file in a branch and print its path.
     Revision {
         /// An additive migration, safe while the old release runs.
-        #[arg(long, required_unless_present = "contract", conflicts_with = "contract")]
+        #[arg(long, required_unless_present_any = ["contract", "rebuild"], conflicts_with_all = ["contract", "rebuild"])]
         expand: bool,
         /// A destructive migration, run once the old release is gone.
         #[arg(long)]
@@ -43,6 +43,12 @@ enum Standalone {
         /// Also create the down script.
         #[arg(long)]
         reversible: bool,
+        /// A contract migration that rebuilds TABLE the way SQLite
+        /// documents it (new table, copy, drop, rename), written with the
+        /// table's current definition, indexes, triggers and views as the
+        /// migrations leave it.
+        #[arg(long, value_name = "TABLE")]
+        rebuild: Option<String>,
     },
     /// Check the migrations directory with every build-time rule, plus
     /// PostgreSQL lock-risk advice; exit 1 on any error.
@@ -54,9 +60,19 @@ fn main() -> ExitCode {
     ebbtide::cli::init_tracing(&cli.options);
     let display = cli.dir.display().to_string();
     match &cli.command {
-        Standalone::Revision { expand: _, contract, message, reversible } => {
-            let branch = if *contract { Branch::Contract } else { Branch::Expand };
-            match revision(&cli.dir, branch, message, *reversible) {
+        Standalone::Revision { expand: _, contract, message, reversible, rebuild } => {
+            let branch = if *contract || rebuild.is_some() { Branch::Contract } else { Branch::Expand };
+            let body = match rebuild {
+                Some(table) => match rebuild_skeleton(&cli.dir, &display, table) {
+                    Ok(body) => Some(body),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(1);
+                    }
+                },
+                None => None,
+            };
+            match revision(&cli.dir, branch, message, *reversible, body.as_deref()) {
                 Ok(paths) => {
                     for p in paths {
                         ebbtide::cli::out(p.display());
@@ -110,8 +126,15 @@ fn lint(dir: &Path, display: &str, quiet: bool) -> ExitCode {
 }
 
 /// Creates `NNNN_slug.sql` (and `.down.sql`) in the branch directory, with
-/// the next version after every file of every branch.
-fn revision(dir: &Path, branch: Branch, message: &str, reversible: bool) -> Result<Vec<PathBuf>, String> {
+/// the next version after every file of every branch; `body`, when given,
+/// is the up script after its first line.
+fn revision(
+    dir: &Path,
+    branch: Branch,
+    message: &str,
+    reversible: bool,
+    body: Option<&str>,
+) -> Result<Vec<PathBuf>, String> {
     let mut slug = String::new();
     for c in message.chars() {
         if c.is_ascii_alphanumeric() {
@@ -151,13 +174,93 @@ fn revision(dir: &Path, branch: Branch, message: &str, reversible: bool) -> Resu
     };
     let up = branch_dir.join(format!("{stem}.sql"));
     let mut created = vec![up.clone()];
-    write_new(&up, &format!("-- {message}\n{rules}\n"))?;
+    write_new(&up, &format!("-- {message}\n{}\n", body.unwrap_or(rules)))?;
     if reversible {
         let down = branch_dir.join(format!("{stem}.down.sql"));
         write_new(&down, &format!("-- Reverts {stem}: {message}\n\n"))?;
         created.push(down);
     }
     Ok(created)
+}
+
+/// The body of a migration rebuilding `table` as SQLite documents it,
+/// filled with what the migrations in `dir` make of the table (applied to
+/// an in-memory SQLite database), or with placeholders where they do not
+/// apply to SQLite.
+fn rebuild_skeleton(dir: &Path, display: &str, table: &str) -> Result<String, String> {
+    let head = "-- ebbtide: foreign-keys-off\n\
+                --\n\
+                -- Rebuilds the table the way SQLite documents it. ebbtide turns foreign keys\n\
+                -- off before this migration's transaction, checks every foreign key before\n\
+                -- it commits (a violation rolls it back and names the row), and turns them\n\
+                -- back on afterwards. Change the new definition, and the copy to match.\n\n";
+    let placeholder = |why: &str| {
+        format!(
+            "{head}-- {why}\n\
+             CREATE TABLE {table}_new (\n    -- the new definition of {table}\n);\n\
+             INSERT INTO {table}_new (/* columns */) SELECT /* columns */ FROM {table};\n\
+             DROP TABLE {table};\n\
+             ALTER TABLE {table}_new RENAME TO {table};\n\
+             -- Create again the indexes, triggers and views of {table}.\n"
+        )
+    };
+    let migrations = match Migrations::from_dir(dir, display) {
+        Ok((migrations, _)) => migrations,
+        Err(_) => return Ok(placeholder(&format!("({display} does not load: run `ebbtide lint`)"))),
+    };
+    let conn = rusqlite::Connection::open_in_memory().map_err(|e| e.to_string())?;
+    let migrator = ebbtide::Migrator::new(&migrations);
+    if let Err(e) = migrator.sqlite(&conn).sync(ebbtide::Scope::All) {
+        let first = e.to_string().lines().next().unwrap_or_default().to_string();
+        return Ok(placeholder(&format!("(the migrations do not apply to SQLite, so write the definition: {first})")));
+    }
+    let strings = |sql: &str| -> Result<Vec<String>, String> {
+        let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
+        let rows = stmt.query_map([table], |row| row.get::<_, String>(0)).map_err(|e| e.to_string())?;
+        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+    };
+    let Some(definition) = strings("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1")?.pop() else {
+        return Err(format!("table {table} does not exist once the migrations in {display} are applied"));
+    };
+    let columns = strings("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?.join(", ");
+    let dependents = strings(
+        "SELECT sql || ';' FROM sqlite_master WHERE tbl_name = ?1 AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name",
+    )?;
+    // Views that name the table: the rename checks them against a table
+    // that is gone, so they are dropped first and created again.
+    let views: Vec<(String, String)> = {
+        let mut stmt = conn
+            .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY name")
+            .map_err(|e| e.to_string())?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).map_err(|e| e.to_string())?;
+        rows.collect::<Result<Vec<(String, String)>, _>>()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|(_, sql)| names(sql, table))
+            .collect()
+    };
+    let body = &definition[definition.find('(').unwrap_or(definition.len())..];
+    let mut out = format!(
+        "{head}CREATE TABLE {table}_new {body};\nINSERT INTO {table}_new ({columns}) SELECT {columns} FROM {table};\n"
+    );
+    for (view, _) in &views {
+        out.push_str(&format!("DROP VIEW {view};\n"));
+    }
+    out.push_str(&format!("DROP TABLE {table};\nALTER TABLE {table}_new RENAME TO {table};\n"));
+    for sql in dependents.iter().map(String::as_str).chain(views.iter().map(|(_, sql)| sql.as_str())) {
+        out.push_str(sql.trim_end_matches(';'));
+        out.push_str(";\n");
+    }
+    Ok(out)
+}
+
+/// Whether `sql` holds `word` as a whole word, in any case.
+fn names(sql: &str, word: &str) -> bool {
+    let sql = sql.to_ascii_lowercase();
+    let word = word.to_ascii_lowercase();
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    sql.match_indices(&word)
+        .any(|(at, _)| !sql[..at].ends_with(is_word) && !sql[at + word.len()..].starts_with(is_word))
 }
 
 fn write_new(path: &Path, text: &str) -> Result<(), String> {
