@@ -147,7 +147,7 @@ pub(crate) struct PgDriver<'c> {
 /// session user, whether it has temporary objects, and the schema that
 /// holds (or would hold) the version table, `$1` here.
 const CAPTURE: &str = "\
-SELECT 'setting', name, setting FROM pg_catalog.pg_settings WHERE source = 'session' AND name NOT LIKE 'transaction%' \
+SELECT 'setting', name, pg_catalog.current_setting(name) FROM pg_catalog.pg_settings WHERE source = 'session' AND name NOT LIKE 'transaction%' \
 UNION ALL SELECT 'authorization', '', pg_catalog.current_setting('session_authorization') \
 UNION ALL SELECT 'role', '', pg_catalog.current_setting('role') \
 UNION ALL SELECT 'temporary', '', pg_catalog.count(*)::text FROM pg_catalog.pg_class WHERE relnamespace = pg_catalog.pg_my_temp_schema() \
@@ -243,21 +243,20 @@ impl Driver for PgDriver<'_> {
         })
         .await?;
         // RESET ALL takes every setting back to the session's defaults, but
-        // for the session user and the role; then what the session had set
-        // is set again, role included (a new session user resets it).
+        // for the session user and the role; then what differs from what
+        // the session had set is set again, the session user first (a new
+        // session user resets the role). The rows are filtered and set one
+        // at a time, in order; in the common case nothing differs.
         let mut restore = vec!["RESET ALL".to_string()];
-        if let Some(user) = authorization {
-            restore.push(format!(
-                "SELECT pg_catalog.set_config('session_authorization', {}, false)",
-                dialect.literal(&user)
-            ));
-        }
-        let values: Vec<String> = settings
-            .iter()
-            .map(|(name, value)| format!("({}, {})", dialect.literal(name), dialect.literal(value)))
+        let values: Vec<String> = authorization
+            .map(|user| ("session_authorization".to_string(), user))
+            .into_iter()
+            .chain(settings)
+            .map(|(name, value)| format!("({}, {})", dialect.literal(&name), dialect.literal(&value)))
             .collect();
         restore.push(format!(
-            "SELECT pg_catalog.count(pg_catalog.set_config(name, value, false)) FROM (VALUES {}) AS settings (name, value)",
+            "SELECT pg_catalog.set_config(name, value, false) FROM (VALUES {}) AS settings (name, value) \
+             WHERE pg_catalog.current_setting(name) IS DISTINCT FROM value",
             values.join(", ")
         ));
         // Temporary objects the run did not find are a migration's own.
