@@ -473,15 +473,14 @@ fn read_statements(sql: &str, tokens: &[lexer::Token]) -> Read {
         foreign_keys_off: false,
         meta_inside: Vec::new(),
     };
-    // Statements and tokens both run forward through the text: one walk.
+    // Statements, tokens and lines all run forward through the text: one walk.
     let mut next = 0;
+    let (mut counted, mut line) = (0, 1);
     for piece in split::split_tokens(sql, tokens) {
         let Some(range) = piece.statement else { continue };
-        read.statements.push(Statement {
-            start: range.start as u32,
-            end: range.end as u32,
-            line: line_of(sql, range.start),
-        });
+        line += sql.as_bytes()[counted..range.start].iter().filter(|&&b| b == b'\n').count() as u32;
+        counted = range.start;
+        read.statements.push(Statement { start: range.start as u32, end: range.end as u32, line });
         while next < tokens.len() && tokens[next].range.start < range.start {
             next += 1;
         }
