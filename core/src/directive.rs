@@ -38,59 +38,105 @@ pub struct BadDirective {
     pub help: String,
 }
 
-const PREFIX: &str = "ebbtide:";
+/// The verbs of the directives.
+const VERBS: [&str; 4] = ["no-transaction", "lock-timeout", "allow", "foreign-keys-off"];
+
+/// How a comment relates to directives.
+enum Shape<'a> {
+    /// `ebbtide:` in a line comment: a directive, with what follows the colon.
+    Directive(&'a str),
+    /// Something that looks like a directive but is not one (a block
+    /// comment, a space before the colon, no colon): it would be ignored,
+    /// so it is an error. Holds what follows `ebbtide` and its punctuation.
+    Misspelled(&'a str),
+}
+
+/// Reads one line of a comment's text (its `--`, `/*`, `*/` and leading
+/// `*` already removed).
+fn shape(text: &str, line_comment: bool) -> Option<Shape<'_>> {
+    let text = text.trim();
+    let head = text.get(..7)?;
+    if !head.eq_ignore_ascii_case("ebbtide") {
+        return None;
+    }
+    let after = &text[7..];
+    if let Some(rest) = after.strip_prefix(':') {
+        return Some(if line_comment { Shape::Directive(rest) } else { Shape::Misspelled(rest) });
+    }
+    let trimmed = after.trim_start();
+    if let Some(rest) = trimmed.strip_prefix([':', '=']) {
+        return Some(Shape::Misspelled(rest));
+    }
+    let verb = trimmed.split_whitespace().next().unwrap_or("");
+    let spaced = trimmed.len() < after.len();
+    (spaced && VERBS.iter().any(|v| v.eq_ignore_ascii_case(verb))).then_some(Shape::Misspelled(trimmed))
+}
 
 /// Reads the directives of a script from its tokens.
+///
+/// Directives are line comments `-- ebbtide: ...` in the comment block at
+/// the top of the file. A comment that looks like one and is not (a block
+/// comment, `ebbtide :`, no colon) is an error: it would be silently
+/// ignored. Verbs, rule names and units are read in any case.
 pub fn parse(sql: &str, tokens: &[Token]) -> (Directives, Vec<BadDirective>) {
     let mut directives = Directives::default();
     let mut problems = Vec::new();
     let mut leading = true;
     for token in tokens {
-        match token.kind {
-            TokenKind::Whitespace | TokenKind::BlockComment | TokenKind::MetaCommand => continue,
-            TokenKind::LineComment => {}
+        let text = &sql[token.range.clone()];
+        let (line_comment, body) = match token.kind {
+            TokenKind::Whitespace | TokenKind::MetaCommand => continue,
+            TokenKind::LineComment => (true, text.trim_start_matches('-')),
+            TokenKind::BlockComment => (false, text.trim_start_matches("/*").trim_end_matches("*/")),
             _ => {
                 leading = false;
                 continue;
             }
-        }
-        let text = sql[token.range.clone()].trim_start_matches('-').trim();
-        let Some(body) = strip_prefix_ignore_case(text, PREFIX) else {
-            continue;
         };
-        let line = line_of(sql, token.range.start);
-        if !leading {
-            problems.push(BadDirective {
-                line,
-                message: "this `ebbtide:` directive comes after the first statement, where it has no effect".into(),
-                help: "move it into the comment block at the top of the file".into(),
-            });
-            continue;
-        }
-        if let Err(message) = parse_one(body.trim(), line, &mut directives) {
-            problems.push(BadDirective {
-                line,
-                message,
-                help: format!(
-                    "known directives: `no-transaction`, `lock-timeout <duration>` (e.g. 5s), `foreign-keys-off`, `allow <rule>` with a rule among: {}",
-                    Rule::ALL.map(Rule::as_str).join(", ")
-                ),
-            });
+        for (i, part) in body.split('\n').enumerate() {
+            let part = if line_comment { part } else { part.trim_start().trim_start_matches('*') };
+            let Some(found) = shape(part, line_comment) else { continue };
+            let line = line_of(sql, token.range.start) + i as u32;
+            match found {
+                Shape::Misspelled(rest) => problems.push(BadDirective {
+                    line,
+                    message: format!(
+                        "`{}` looks like an ebbtide directive but is not one, so it would be ignored",
+                        part.trim()
+                    ),
+                    help: format!(
+                        "write it as a line comment with the colon right after `ebbtide`: `-- ebbtide: {}`",
+                        rest.trim()
+                    ),
+                }),
+                Shape::Directive(_) if !leading => problems.push(BadDirective {
+                    line,
+                    message: "this `ebbtide:` directive comes after the first statement, where it has no effect".into(),
+                    help: "move it into the comment block at the top of the file".into(),
+                }),
+                Shape::Directive(rest) => {
+                    if let Err(message) = parse_one(rest.trim(), line, &mut directives) {
+                        problems.push(BadDirective {
+                            line,
+                            message,
+                            help: format!(
+                                "known directives: `no-transaction`, `lock-timeout <duration>` (e.g. 5s), `foreign-keys-off`, `allow <rule>` with a rule among: {}",
+                                Rule::ALL.map(Rule::as_str).join(", ")
+                            ),
+                        });
+                    }
+                }
+            }
         }
     }
     (directives, problems)
 }
 
-fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
-}
-
 fn parse_one(body: &str, line: u32, directives: &mut Directives) -> Result<(), String> {
     let mut words = body.split_whitespace();
-    let verb = words.next().unwrap_or("");
+    let verb = words.next().unwrap_or("").to_ascii_lowercase();
     let args: Vec<&str> = words.collect();
-    match verb {
+    match verb.as_str() {
         "no-transaction" if args.is_empty() => {
             directives.no_transaction = true;
             Ok(())
@@ -102,7 +148,8 @@ fn parse_one(body: &str, line: u32, directives: &mut Directives) -> Result<(), S
         "allow" if !args.is_empty() => {
             for arg in args {
                 let arg = arg.trim_end_matches(',');
-                let rule = Rule::parse(arg).ok_or_else(|| format!("`allow {arg}`: there is no rule named `{arg}`"))?;
+                let rule = Rule::parse(&arg.to_ascii_lowercase())
+                    .ok_or_else(|| format!("`allow {arg}`: there is no rule named `{arg}`"))?;
                 directives.allows.push((rule, line));
             }
             Ok(())
@@ -126,7 +173,7 @@ pub fn parse_duration_ms(text: &str) -> Option<u32> {
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
     let (number, unit) = text.split_at(digits);
     let number: u64 = number.parse().ok()?;
-    let factor = match unit {
+    let factor = match unit.to_ascii_lowercase().as_str() {
         "ms" => 1,
         "s" => 1_000,
         "m" | "min" => 60_000,
@@ -173,6 +220,39 @@ mod tests {
         assert!(!d.no_transaction);
         assert_eq!(problems[0].line, 2);
         assert!(problems[0].message.contains("after the first statement"));
+    }
+
+    #[test]
+    fn what_looks_like_a_directive_and_is_not_one_is_an_error() {
+        for (sql, fix) in [
+            ("-- ebbtide : lock-timeout 5s\nSELECT 1;", "`-- ebbtide: lock-timeout 5s`"),
+            ("-- ebbtide lock-timeout 5s\nSELECT 1;", "`-- ebbtide: lock-timeout 5s`"),
+            ("/* ebbtide: no-transaction */\nSELECT 1;", "`-- ebbtide: no-transaction`"),
+            ("/*\n * EBBTIDE: allow destructive\n */\nSELECT 1;", "`-- ebbtide: allow destructive`"),
+            ("-- ebbtide=no-transaction\nSELECT 1;", "`-- ebbtide: no-transaction`"),
+            ("SELECT 1;\n-- ebbtide no-transaction\n", "`-- ebbtide: no-transaction`"),
+        ] {
+            let (d, problems) = read(sql);
+            assert_eq!(d, Directives::default(), "{sql}");
+            assert_eq!(problems.len(), 1, "{sql}: {problems:?}");
+            assert!(problems[0].message.contains("looks like an ebbtide directive but is not one"), "{sql}");
+            assert!(problems[0].help.contains(fix), "{sql}: {}", problems[0].help);
+        }
+        assert_eq!(read("/*\n * ebbtide: allow destructive\n */").1[0].line, 2);
+        // Prose about ebbtide is not a directive.
+        for sql in ["-- ebbtide runs this in a transaction\nSELECT 1;", "-- ebbtide_migrations holds the versions\n"] {
+            assert_eq!(read(sql), (Directives::default(), Vec::new()), "{sql}");
+        }
+    }
+
+    #[test]
+    fn verbs_rules_and_units_are_read_in_any_case() {
+        let (d, problems) =
+            read("-- EBBTIDE: No-Transaction\n-- Ebbtide: LOCK-TIMEOUT 5S\n-- ebbtide: Allow Destructive\nSELECT 1;");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(d.no_transaction);
+        assert_eq!(d.lock_timeout_ms, Some(5_000));
+        assert_eq!(d.allows, vec![(Rule::Destructive, 3)]);
     }
 
     #[test]
