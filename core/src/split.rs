@@ -33,42 +33,44 @@ pub fn split_tokens(sql: &str, tokens: &[Token]) -> Vec<Piece> {
     let mut piece_start = 0;
     let mut first_significant: Option<usize> = None;
     let mut last_significant_end = 0;
-    let mut words_seen: Vec<String> = Vec::new();
-    let mut block_depth = 0usize;
+    let mut body = Body::default();
+    let mut prev: Option<&Token> = None;
 
     for token in tokens {
         if token.kind.is_trivia() {
             continue;
         }
-        if token.kind == TokenKind::Semicolon && block_depth == 0 {
-            let start = first_significant.unwrap_or(token.range.start);
-            pieces.push(Piece {
-                range: piece_start..token.range.end,
-                statement: first_significant.map(|_| start..token.range.end),
-            });
-            piece_start = token.range.end;
-            first_significant = None;
-            words_seen.clear();
-            continue;
+        match body.step(sql, token, prev) {
+            Next::Continue => {}
+            Next::End => {
+                let start = first_significant.unwrap_or(token.range.start);
+                pieces.push(Piece {
+                    range: piece_start..token.range.end,
+                    statement: first_significant.map(|_| start..token.range.end),
+                });
+                piece_start = token.range.end;
+                first_significant = None;
+                body = Body::default();
+                prev = None;
+                continue;
+            }
+            Next::EndBefore(end) => {
+                // A body that holds what no body can: it was not a body. The
+                // statement ends at the body's last `;`, and this token starts
+                // the next one.
+                let start = first_significant.unwrap_or(piece_start);
+                pieces.push(Piece { range: piece_start..end, statement: Some(start..end) });
+                piece_start = end;
+                first_significant = None;
+                body = Body::default();
+                body.step(sql, token, None);
+            }
         }
         if first_significant.is_none() {
             first_significant = Some(token.range.start);
         }
         last_significant_end = token.range.end;
-        if token.kind == TokenKind::Word {
-            let word = sql[token.range.clone()].to_ascii_uppercase();
-            if words_seen.len() < 6 {
-                words_seen.push(word.clone());
-            }
-            if opens_block_body(&words_seen) {
-                match word.as_str() {
-                    "BEGIN" => block_depth += 1,
-                    "CASE" if block_depth > 0 => block_depth += 1,
-                    "END" if block_depth > 0 => block_depth -= 1,
-                    _ => {}
-                }
-            }
-        }
+        prev = Some(token);
     }
     if piece_start < sql.len() {
         pieces.push(Piece {
@@ -79,14 +81,134 @@ pub fn split_tokens(sql: &str, tokens: &[Token]) -> Vec<Piece> {
     pieces
 }
 
-/// Whether a statement starting with `words` has a `BEGIN ... END` body in
-/// which semicolons do not end the statement: `CREATE [TEMP] TRIGGER` (SQLite)
-/// and `CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ATOMIC` (PostgreSQL).
-fn opens_block_body(words: &[String]) -> bool {
-    if words.first().map(String::as_str) != Some("CREATE") {
-        return false;
+/// What the splitter does after a token.
+enum Next {
+    /// The statement goes on.
+    Continue,
+    /// The token (a `;`) ends the statement.
+    End,
+    /// The statement ended at this byte offset, before the token.
+    EndBefore(usize),
+}
+
+/// Statements that have a `BEGIN ... END` body, in which `;` separates the
+/// body's own statements: a SQLite `CREATE TRIGGER`, and a PostgreSQL
+/// `CREATE FUNCTION|PROCEDURE ... BEGIN ATOMIC`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+enum Kind {
+    #[default]
+    Plain,
+    Trigger,
+    Routine,
+}
+
+/// The state of one statement, token by token. Only keywords decide where
+/// a body starts and ends: a word next to a `.`, after `AS`, inside
+/// parentheses before the body, or naming the trigger's table is an
+/// identifier, however it is spelled.
+#[derive(Default)]
+struct Body {
+    /// Words seen, up to the object kind (`CREATE [OR REPLACE] [TEMP] TRIGGER`).
+    words: usize,
+    kind: Kind,
+    /// Parentheses open.
+    depth: i32,
+    /// A trigger's `ON`: 0 not seen, 1 the table's name comes next, 2 named.
+    on: u8,
+    open: bool,
+    cases: u32,
+    /// A routine's `BEGIN`, open if `ATOMIC` follows.
+    begin: bool,
+    /// An `END` that closes the body if `;` (or the end) follows.
+    end: bool,
+    /// Just past the body's last `;`, and whether the next token starts one
+    /// of its statements.
+    semicolon: usize,
+    at_statement: bool,
+}
+
+/// What may start a statement inside a body: data statements only.
+const BODY_STATEMENTS: &[&str] =
+    &["SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES", "MERGE", "TABLE", "END"];
+
+impl Body {
+    fn step(&mut self, sql: &str, token: &Token, prev: Option<&Token>) -> Next {
+        let text = &sql[token.range.clone()];
+        let word = (token.kind == TokenKind::Word).then(|| text.to_ascii_uppercase());
+        let prev_text = prev.map(|p| &sql[p.range.clone()]);
+        let qualified = prev_text == Some(".");
+        if std::mem::take(&mut self.end) {
+            if token.kind == TokenKind::Semicolon {
+                self.open = false;
+                return Next::End;
+            }
+        }
+        if std::mem::take(&mut self.begin) && word.as_deref() == Some("ATOMIC") {
+            self.open = true;
+            self.at_statement = true;
+            return Next::Continue;
+        }
+        if self.open && std::mem::take(&mut self.at_statement) {
+            match (&word, token.kind) {
+                (Some(w), _) if BODY_STATEMENTS.contains(&w.as_str()) => {}
+                (_, TokenKind::Semicolon) => {}
+                // Right after the BEGIN: that was no body's BEGIN.
+                _ if self.semicolon == 0 => self.open = false,
+                _ => return Next::EndBefore(self.semicolon),
+            }
+        }
+        match token.kind {
+            TokenKind::Semicolon if self.open => {
+                self.semicolon = token.range.end;
+                self.at_statement = true;
+                return Next::Continue;
+            }
+            TokenKind::Semicolon => return Next::End,
+            TokenKind::Punct if text == "(" => self.depth += 1,
+            TokenKind::Punct if text == ")" => self.depth -= 1,
+            TokenKind::QuotedIdent if self.on == 1 => self.on = 2,
+            _ => {}
+        }
+        let Some(word) = word else { return Next::Continue };
+        if self.words < 6 && !self.open {
+            self.words += 1;
+            match (self.words, word.as_str()) {
+                (1, "CREATE") => {}
+                (1, _) => self.words = 6,
+                (_, "TRIGGER") => self.kind = Kind::Trigger,
+                (_, "FUNCTION" | "PROCEDURE") => self.kind = Kind::Routine,
+                (_, "OR" | "REPLACE" | "TEMP" | "TEMPORARY" | "CONSTRAINT") => {}
+                _ => self.words = 6,
+            }
+            return Next::Continue;
+        }
+        if self.open {
+            match word.as_str() {
+                _ if qualified => {}
+                "CASE" => self.cases += 1,
+                "END" if self.cases > 0 => self.cases -= 1,
+                "END" => self.end = true,
+                _ => {}
+            }
+            return Next::Continue;
+        }
+        let identifier =
+            qualified || matches!(prev_text.map(str::to_ascii_uppercase).as_deref(), Some("AS" | "," | "(" | "OF"));
+        match self.kind {
+            Kind::Trigger => match self.on {
+                0 if word == "ON" && self.depth == 0 && !qualified => self.on = 1,
+                1 => self.on = 2,
+                2 if word == "BEGIN" && self.depth == 0 && !identifier => {
+                    self.open = true;
+                    self.at_statement = true;
+                }
+                _ => {}
+            },
+            Kind::Routine if word == "BEGIN" && self.depth == 0 && !identifier => self.begin = true,
+            _ => {}
+        }
+        Next::Continue
     }
-    words.iter().skip(1).any(|w| matches!(w.as_str(), "TRIGGER" | "FUNCTION" | "PROCEDURE"))
 }
 
 #[cfg(test)]
@@ -131,6 +253,35 @@ mod tests {
     fn keeps_begin_atomic_bodies_whole() {
         let sql = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;\nSELECT 3;";
         assert_eq!(statements(sql).len(), 2);
+    }
+
+    #[test]
+    fn words_spelled_like_body_keywords_do_not_move_statement_ends() {
+        // The identifiers of the trigger, not its body.
+        let sql = "CREATE TRIGGER sync_begin BEFORE UPDATE ON events FOR EACH ROW\n\
+                   WHEN (OLD.begin IS DISTINCT FROM NEW.begin) EXECUTE FUNCTION sync();\n\
+                   DROP TABLE users;";
+        assert_eq!(statements(sql).len(), 2, "{:#?}", statements(sql));
+        for sql in [
+            "CREATE TRIGGER t AFTER UPDATE OF begin, end ON begin BEGIN UPDATE x SET a = NEW.end; END;\nDROP TABLE users;",
+            "CREATE TRIGGER t AFTER INSERT ON a REFERENCING NEW TABLE AS begin FOR EACH STATEMENT EXECUTE FUNCTION f();\nDROP TABLE users;",
+            "CREATE FUNCTION begin() RETURNS int LANGUAGE sql AS 'SELECT 1';\nDROP TABLE users;",
+            "CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE b SET x = CASE WHEN NEW.case THEN 1 END; END;\nDROP TABLE users;",
+            "CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE b SET end = 1; END;\nDROP TABLE users;",
+        ] {
+            let s = statements(sql);
+            assert_eq!(s.last(), Some(&"DROP TABLE users;"), "{sql}: {s:#?}");
+        }
+    }
+
+    #[test]
+    fn a_body_holding_what_no_body_can_was_not_a_body() {
+        // A BEGIN the splitter cannot tell from a body's: the DROP still
+        // comes out as a statement of its own.
+        let sql = "CREATE TRIGGER t AFTER INSERT ON a WHEN x BEGIN SELECT 1; DROP TABLE users; SELECT 2;";
+        let s = statements(sql);
+        assert!(s.contains(&"DROP TABLE users;") || s.iter().any(|st| st.starts_with("DROP TABLE users")), "{s:#?}");
+        assert!(s[0].ends_with("SELECT 1;"), "{s:#?}");
     }
 
     #[test]
