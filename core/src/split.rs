@@ -137,11 +137,9 @@ impl Body {
         let word = (token.kind == TokenKind::Word).then(|| text.to_ascii_uppercase());
         let prev_text = prev.map(|p| &sql[p.range.clone()]);
         let qualified = prev_text == Some(".");
-        if std::mem::take(&mut self.end) {
-            if token.kind == TokenKind::Semicolon {
-                self.open = false;
-                return Next::End;
-            }
+        if std::mem::take(&mut self.end) && token.kind == TokenKind::Semicolon {
+            self.open = false;
+            return Next::End;
         }
         if std::mem::take(&mut self.begin) && word.as_deref() == Some("ATOMIC") {
             self.open = true;
