@@ -200,8 +200,10 @@ impl Change {
             }
             Change::RenameTable { from, to } => format!("renames table {from} to {}", opt(to)),
             Change::RenameColumn { table, from, to } => format!("renames column {table}.{from} to {}", opt(to)),
+            Change::Update { table: None, .. } => "modifies rows of a table ebbtide cannot name".into(),
             Change::Update { table, columns } if columns.is_empty() => format!("updates rows of {}", opt(table)),
             Change::Update { table, columns } => format!("updates {} of table {}", columns.join(", "), opt(table)),
+            Change::Delete { table: None } => "deletes rows of a table ebbtide cannot name".into(),
             Change::Delete { table } => format!("deletes rows of {}", opt(table)),
             Change::Truncate { tables } => format!("truncates {}", tables.join(", ")),
             Change::Neutral => "changes neither schema nor data".into(),
@@ -218,16 +220,21 @@ impl Change {
 /// included). An `ALTER TABLE` with several actions gives one change per
 /// action.
 pub fn classify(sql: &str, tokens: &[Token]) -> Vec<Change> {
-    let mut c = Cursor::new(sql, tokens);
+    classify_cursor(Cursor::new(sql, tokens))
+}
+
+/// Classifies the statement under a cursor at its first token.
+fn classify_cursor(mut c: Cursor<'_>) -> Vec<Change> {
+    let c = &mut c;
     let Some(first) = c.next_word() else {
         return vec![Change::Neutral];
     };
     match first.as_str() {
-        "CREATE" => vec![create(&mut c)],
-        "ALTER" => alter(&mut c),
-        "DROP" => vec![drop(&mut c)],
-        "INSERT" | "REPLACE" => vec![insert(&mut c, first == "REPLACE")],
-        "UPDATE" => vec![update(&mut c)],
+        "CREATE" => vec![create(c)],
+        "ALTER" => alter(c),
+        "DROP" => vec![drop(c)],
+        "INSERT" | "REPLACE" => vec![insert(c, first == "REPLACE")],
+        "UPDATE" => vec![update(c)],
         "DELETE" => {
             c.eat("FROM");
             c.eat("ONLY");
@@ -253,11 +260,13 @@ pub fn classify(sql: &str, tokens: &[Token]) -> Vec<Change> {
             c.eat("INTO");
             vec![Change::Update { table: c.name(), columns: Vec::new() }]
         }
-        "WITH" => vec![with(&c)],
-        "PRAGMA" => vec![pragma(&mut c)],
+        "WITH" => with(c),
+        "EXPLAIN" => explain(c),
+        "COPY" => vec![copy(c)],
+        "PRAGMA" => vec![pragma(c)],
         "SELECT" | "VALUES" | "TABLE" | "SET" | "RESET" | "SHOW" | "COMMENT" | "GRANT" | "REVOKE" | "ANALYZE"
         | "ANALYSE" | "VACUUM" | "REINDEX" | "CLUSTER" | "REFRESH" | "NOTIFY" | "LISTEN" | "UNLISTEN" | "LOCK"
-        | "DISCARD" | "SECURITY" | "EXPLAIN" | "LOAD" | "CHECKPOINT" => {
+        | "DISCARD" | "SECURITY" | "LOAD" | "CHECKPOINT" => {
             vec![Change::Neutral]
         }
         "BEGIN" | "COMMIT" | "ROLLBACK" | "START" | "END" | "SAVEPOINT" | "RELEASE" | "ABORT" => {
@@ -608,15 +617,82 @@ fn update(c: &mut Cursor) -> Change {
     Change::Update { table, columns }
 }
 
-fn with(c: &Cursor) -> Change {
-    let words = c.all_words();
-    if words.iter().any(|w| matches!(w.as_str(), "UPDATE" | "DELETE" | "MERGE")) {
-        Change::Update { table: None, columns: Vec::new() }
-    } else if words.iter().any(|w| w == "INSERT") {
-        Change::Insert { table: None, upsert: false }
-    } else {
-        Change::Neutral
+/// `WITH name AS (body), ... main`: what every body and the main statement
+/// change, each classified as a statement of its own, with its real target
+/// (`WITH moved AS (DELETE FROM users RETURNING *) INSERT INTO ...` deletes
+/// from users).
+fn with(c: &mut Cursor) -> Vec<Change> {
+    c.eat("RECURSIVE");
+    let mut changes = Vec::new();
+    loop {
+        // name [(columns)] AS [NOT] [MATERIALIZED] (body)
+        c.ident();
+        if c.peek_punct("(") {
+            c.skip_group();
+        }
+        c.eat("AS");
+        c.eat("NOT");
+        c.eat("MATERIALIZED");
+        if !c.peek_punct("(") {
+            return vec![Change::Unknown { keywords: c.leading_words(4) }];
+        }
+        changes.extend(classify_cursor(c.group()));
+        c.skip_group();
+        // SEARCH ... SET ... and CYCLE ... clauses, up to the next body or
+        // the main statement.
+        while c.pos < c.tokens.len()
+            && !c.peek_punct(",")
+            && !c.peek_word().is_some_and(|w| STATEMENTS.contains(&w.as_str()))
+        {
+            c.advance();
+        }
+        if !c.eat_punct(",") {
+            break;
+        }
     }
+    changes.extend(classify_cursor(c.rest()));
+    changes.retain(|change| *change != Change::Neutral);
+    if changes.is_empty() {
+        changes.push(Change::Neutral);
+    }
+    changes
+}
+
+/// What a `WITH` or `EXPLAIN` may hold.
+const STATEMENTS: &[&str] = &["SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "VALUES", "TABLE", "WITH"];
+
+/// `EXPLAIN ANALYZE stmt` runs the statement: it changes what the
+/// statement changes. Without ANALYZE it only plans it.
+fn explain(c: &mut Cursor) -> Vec<Change> {
+    let mut analyze = false;
+    if c.peek_punct("(") {
+        let words = c.group().all_words();
+        analyze = words.iter().enumerate().any(|(i, w)| {
+            matches!(w.as_str(), "ANALYZE" | "ANALYSE")
+                && !matches!(words.get(i + 1).map(String::as_str), Some("FALSE" | "OFF" | "0"))
+        });
+        c.skip_group();
+    }
+    while let Some(word) = c.peek_word().filter(|w| !STATEMENTS.contains(&w.as_str())) {
+        analyze |= matches!(word.as_str(), "ANALYZE" | "ANALYSE");
+        c.advance();
+    }
+    if !analyze {
+        return vec![Change::Neutral];
+    }
+    classify_cursor(c.rest())
+}
+
+/// `COPY table FROM ...` inserts rows; `COPY ... TO ...` only reads.
+fn copy(c: &mut Cursor) -> Change {
+    if c.peek_punct("(") {
+        return Change::Neutral; // COPY (query) TO ...
+    }
+    let table = c.name();
+    if c.peek_punct("(") {
+        c.skip_group();
+    }
+    if c.eat("FROM") { Change::Insert { table, upsert: false } } else { Change::Neutral }
 }
 
 /// A cursor over the significant tokens of one statement.
@@ -722,6 +798,49 @@ impl<'a> Cursor<'a> {
         };
         self.pos += 1;
         Some(ident)
+    }
+
+    /// The tokens inside the parentheses that open at the cursor.
+    fn group(&self) -> Cursor<'a> {
+        let mut depth = 0i32;
+        let mut inner = Vec::new();
+        for &t in &self.tokens[self.pos.min(self.tokens.len())..] {
+            let text = self.text(t);
+            if t.kind == TokenKind::Punct && text == "(" {
+                depth += 1;
+                if depth == 1 {
+                    continue;
+                }
+            } else if t.kind == TokenKind::Punct && text == ")" {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            inner.push(t);
+        }
+        Cursor { sql: self.sql, tokens: inner, pos: 0 }
+    }
+
+    /// Moves past the parentheses that open at the cursor.
+    fn skip_group(&mut self) {
+        let mut depth = 0i32;
+        while let Some(t) = self.tokens.get(self.pos) {
+            self.pos += 1;
+            match (t.kind, self.text(t)) {
+                (TokenKind::Punct, "(") => depth += 1,
+                (TokenKind::Punct, ")") => depth -= 1,
+                _ => {}
+            }
+            if depth <= 0 {
+                break;
+            }
+        }
+    }
+
+    /// The tokens from the cursor to the end, as a statement of their own.
+    fn rest(&self) -> Cursor<'a> {
+        Cursor { sql: self.sql, tokens: self.tokens[self.pos.min(self.tokens.len())..].to_vec(), pos: 0 }
     }
 
     /// Upper-cased words from the cursor to the end, at any depth.
@@ -937,6 +1056,44 @@ mod tests {
         assert_eq!(category("TRUNCATE TABLE a, b"), Category::DataModification);
         assert_eq!(category("WITH x AS (DELETE FROM a RETURNING *) SELECT 1"), Category::DataModification);
         assert_eq!(category("WITH x AS (SELECT 1) SELECT * FROM x"), Category::Neutral);
+        assert_eq!(category("COPY t (a, b) FROM '/tmp/x.csv'"), Category::DataInsert);
+        assert_eq!(category("COPY (SELECT 1) TO STDOUT"), Category::Neutral);
+        assert_eq!(category("COPY t TO STDOUT"), Category::Neutral);
+    }
+
+    #[test]
+    fn every_data_modifying_part_is_classified_with_its_target() {
+        assert_eq!(
+            all(
+                "WITH moved AS (DELETE FROM users WHERE id > 1 RETURNING id, name) INSERT INTO accounts SELECT * FROM moved"
+            ),
+            vec![
+                Change::Delete { table: Some("users".into()) },
+                Change::Insert { table: Some("accounts".into()), upsert: false }
+            ]
+        );
+        assert_eq!(
+            all(
+                "WITH RECURSIVE a (x) AS MATERIALIZED (SELECT 1), u AS (UPDATE users SET name = 'x' RETURNING *) SELECT 1"
+            ),
+            vec![Change::Update { table: Some("users".into()), columns: vec!["name".into()] }]
+        );
+        assert_eq!(
+            all("WITH a AS (WITH b AS (DELETE FROM logs RETURNING 1) SELECT * FROM b) SELECT * FROM a"),
+            vec![Change::Delete { table: Some("logs".into()) }]
+        );
+        assert_eq!(all("EXPLAIN ANALYZE DELETE FROM users"), vec![Change::Delete { table: Some("users".into()) }]);
+        assert_eq!(
+            all("EXPLAIN (ANALYZE, BUFFERS) UPDATE users SET a = 1"),
+            vec![Change::Update { table: Some("users".into()), columns: vec!["a".into()] }]
+        );
+        assert_eq!(all("EXPLAIN (ANALYZE false) DELETE FROM users"), vec![Change::Neutral]);
+        assert_eq!(all("EXPLAIN DELETE FROM users"), vec![Change::Neutral]);
+        assert_eq!(all("EXPLAIN VERBOSE SELECT 1"), vec![Change::Neutral]);
+        assert_eq!(
+            all("MERGE INTO users u USING staged s ON u.id = s.id WHEN MATCHED THEN DELETE"),
+            vec![Change::Update { table: Some("users".into()), columns: vec![] }]
+        );
     }
 
     #[test]

@@ -380,8 +380,10 @@ impl Catalog {
             Change::Drop { .. } | Change::AlterExisting { .. } => Some(destructive(format!(
                 "this statement {what}, but expand migrations may only add: the old release still needs what this changes"
             ))),
-            Change::Update { table, columns } => {
-                let table = table.as_deref()?;
+            Change::Update { table: None, .. } => Some(modification(format!(
+                "this statement {what}: ebbtide cannot tell whether the old release still reads that data"
+            ))),
+            Change::Update { table: Some(table), columns } => {
                 if self.expand_table(table) {
                     return None;
                 }
@@ -640,6 +642,24 @@ mod tests {
             (Branch::Expand, 4, "DELETE FROM other"),
         ]);
         assert_eq!(broken, vec![vec![], vec![], vec![], vec![Rule::DataModification]]);
+    }
+
+    #[test]
+    fn data_modifying_statements_hidden_in_others_are_seen() {
+        for sql in [
+            "WITH moved AS (DELETE FROM users RETURNING id, name) INSERT INTO accounts SELECT * FROM moved",
+            "WITH u AS (UPDATE users SET name = 'x' RETURNING 1) SELECT 1",
+            "EXPLAIN ANALYZE DELETE FROM users",
+            "MERGE INTO users USING staged ON users.id = staged.id WHEN MATCHED THEN DELETE",
+        ] {
+            assert_eq!(rules(Branch::Expand, sql), vec![Rule::DataModification], "{sql}");
+        }
+        // A target the classifier cannot name is never taken as allowed.
+        let mut catalog = Catalog::new();
+        let unknown = Change::Update { table: None, columns: vec!["a".into()] };
+        let broken = catalog.migration(Branch::Expand, Version(1), &[vec![unknown]], false);
+        assert_eq!(broken[0][0].rule, Rule::DataModification);
+        assert!(broken[0][0].message.contains("cannot name"), "{}", broken[0][0].message);
     }
 
     #[test]

@@ -182,6 +182,32 @@ fn statement() -> impl Strategy<Value = String> {
         .prop_map(|(t, a, b, c)| t.replace("{a}", &a).replace("{b}", &b).replace("{c}", &c))
 }
 
+/// A statement that modifies `users` somewhere inside: in a CTE body,
+/// nested or not, behind `EXPLAIN ANALYZE`, with `RETURNING` chains.
+fn hidden_modification() -> impl Strategy<Value = String> {
+    let dml = prop::sample::select(vec![
+        "DELETE FROM users WHERE id > 1 RETURNING *",
+        "UPDATE users SET name = 'x' RETURNING id",
+        "INSERT INTO users VALUES (1) ON CONFLICT (id) DO UPDATE SET name = 'y' RETURNING id",
+        "MERGE INTO users USING staged ON users.id = staged.id WHEN MATCHED THEN DELETE",
+    ]);
+    let main = prop::sample::select(vec!["SELECT 1", "INSERT INTO audit SELECT * FROM {n}", "SELECT * FROM {n}"]);
+    (dml, main, identifier(), 0..3usize, any::<bool>(), any::<bool>()).prop_map(
+        |(dml, main, name, depth, explain, first)| {
+            let name = name.trim_matches(['"', '`']).to_string() + "_cte";
+            let mut body = dml.to_string();
+            for level in 0..depth {
+                body = format!("WITH inner{level} AS ({body}) SELECT * FROM inner{level}");
+            }
+            let other = "plain AS MATERIALIZED (SELECT 2)";
+            let ctes =
+                if first { format!("{name} AS ({body}), {other}") } else { format!("{other}, {name} AS ({body})") };
+            let statement = format!("WITH RECURSIVE {ctes} {}", main.replace("{n}", &name));
+            if explain { format!("EXPLAIN (ANALYZE, VERBOSE) {statement}") } else { statement }
+        },
+    )
+}
+
 proptest! {
     // PROPTEST_CASES raises the count for the longer, time-bounded CI run.
     #![proptest_config(ProptestConfig {
@@ -226,6 +252,19 @@ proptest! {
         for start in starts {
             prop_assert!(found.contains(&start), "statement at {} is inside another:\n{}\nstarts: {:?}", start, sql, found);
         }
+    }
+
+    /// However deep a data-modifying statement hides, the classifier finds
+    /// it with its real target.
+    #[test]
+    fn data_modifying_ctes_are_classified_with_their_target(sql in hidden_modification()) {
+        let changes = classify::classify(&sql, &lexer::tokenize(&sql).unwrap());
+        let found = changes.iter().any(|c| match c {
+            classify::Change::Update { table, .. } | classify::Change::Delete { table } => table.as_deref() == Some("users"),
+            classify::Change::Insert { table, upsert: true } => table.as_deref() == Some("users"),
+            _ => false,
+        });
+        prop_assert!(found, "{}: {:?}", sql, changes);
     }
 
     #[test]
