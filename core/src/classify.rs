@@ -324,6 +324,62 @@ fn pragma(c: &mut Cursor) -> Change {
     Change::Pragma { name: name.to_ascii_lowercase(), value }
 }
 
+/// Where a statement can run, beyond the branch rules.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Restriction {
+    /// In a transaction or not.
+    Anywhere,
+    /// Only outside a transaction: the engine refuses it inside one. Holds
+    /// the statement's name for messages.
+    OutsideTransaction(&'static str),
+    /// Nowhere ebbtide runs statements. Holds why.
+    Never(&'static str),
+}
+
+/// Where a statement can run: `VACUUM`, `CREATE INDEX CONCURRENTLY` and the
+/// like only outside a transaction; `COPY ... FROM stdin` never, since its
+/// rows follow it in psql's input, not in the statement.
+pub fn restriction(sql: &str, tokens: &[Token]) -> Restriction {
+    let c = Cursor::new(sql, tokens);
+    let words = c.all_words();
+    let w = |i: usize| words.get(i).map(String::as_str);
+    let has = |word: &str| words.iter().any(|x| x == word);
+    let outside = Restriction::OutsideTransaction;
+    match (w(0), w(1)) {
+        (Some("VACUUM"), _) => outside("VACUUM"),
+        (Some("CREATE" | "DROP"), Some("DATABASE")) => outside("CREATE DATABASE and DROP DATABASE"),
+        (Some("CREATE" | "DROP"), Some("TABLESPACE")) => outside("CREATE TABLESPACE and DROP TABLESPACE"),
+        (Some("ALTER"), Some("SYSTEM")) => outside("ALTER SYSTEM"),
+        (Some("ATTACH" | "DETACH"), _) => outside("ATTACH and DETACH"),
+        (Some("CREATE"), Some("INDEX")) if w(2) == Some("CONCURRENTLY") => outside("CREATE INDEX CONCURRENTLY"),
+        (Some("CREATE"), Some("UNIQUE")) if w(2) == Some("INDEX") && w(3) == Some("CONCURRENTLY") => {
+            outside("CREATE INDEX CONCURRENTLY")
+        }
+        (Some("DROP"), Some("INDEX")) if w(2) == Some("CONCURRENTLY") => outside("DROP INDEX CONCURRENTLY"),
+        (Some("REINDEX"), _) if has("CONCURRENTLY") => outside("REINDEX CONCURRENTLY"),
+        (Some("REINDEX"), Some("DATABASE" | "SYSTEM")) => outside("REINDEX DATABASE and REINDEX SYSTEM"),
+        (Some("COPY"), _) if words.windows(2).any(|p| p[0] == "FROM" && p[1] == "STDIN") => Restriction::Never(
+            "COPY ... FROM stdin reads the rows that follow it in psql's input (a pg_dump data section), which ebbtide does not send",
+        ),
+        _ => Restriction::Anywhere,
+    }
+}
+
+/// `ALTER TYPE t ADD VALUE [IF NOT EXISTS] 'v'`: the literal `'v'` as written.
+pub fn enum_value_added<'s>(sql: &'s str, tokens: &[Token]) -> Option<&'s str> {
+    let c = Cursor::new(sql, tokens);
+    let words = c.all_words();
+    if words.len() < 4
+        || words[0] != "ALTER"
+        || words[1] != "TYPE"
+        || !words.windows(2).any(|p| p[0] == "ADD" && p[1] == "VALUE")
+    {
+        return None;
+    }
+    let value = c.tokens.iter().find(|t| t.kind == TokenKind::String)?;
+    Some(&sql[value.range.clone()])
+}
+
 /// Whether a pragma value turns a boolean setting off (`OFF`, `0`,
 /// `false`, `no`, quoted or not).
 pub fn is_off(value: &str) -> bool {
@@ -1094,6 +1150,31 @@ mod tests {
             all("MERGE INTO users u USING staged s ON u.id = s.id WHEN MATCHED THEN DELETE"),
             vec![Change::Update { table: Some("users".into()), columns: vec![] }]
         );
+    }
+
+    #[test]
+    fn statements_that_cannot_run_in_a_transaction_are_known() {
+        let restriction = |sql: &str| restriction(sql, &tokenize(sql).unwrap());
+        for sql in [
+            "VACUUM ANALYZE users",
+            "CREATE DATABASE other",
+            "ALTER SYSTEM SET work_mem = '1MB'",
+            "CREATE INDEX CONCURRENTLY i ON t (a)",
+            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a)",
+            "DROP INDEX CONCURRENTLY i",
+            "REINDEX (VERBOSE) TABLE CONCURRENTLY t",
+            "REINDEX DATABASE app",
+            "ATTACH DATABASE 'x.db' AS x",
+        ] {
+            assert!(matches!(restriction(sql), Restriction::OutsideTransaction(_)), "{sql}");
+        }
+        for sql in ["CREATE INDEX i ON t (a)", "REINDEX TABLE t", "ANALYZE t", "COPY t FROM '/data.csv'", "SELECT 1"] {
+            assert_eq!(restriction(sql), Restriction::Anywhere, "{sql}");
+        }
+        assert!(matches!(restriction("COPY public.users (id, name) FROM stdin"), Restriction::Never(_)));
+        let added = |sql: &'static str| enum_value_added(sql, &tokenize(sql).unwrap());
+        assert_eq!(added("ALTER TYPE mood ADD VALUE IF NOT EXISTS 'meh' AFTER 'sad'"), Some("'meh'"));
+        assert_eq!(added("ALTER TYPE mood RENAME VALUE 'a' TO 'b'"), None);
     }
 
     #[test]

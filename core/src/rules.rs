@@ -509,6 +509,28 @@ impl Catalog {
     }
 }
 
+/// A statement the engine refuses inside a transaction, in a migration
+/// that ebbtide runs in one.
+pub fn outside_transaction(what: &str) -> Violation {
+    Violation {
+        rule: Rule::TransactionControl,
+        message: format!("{what} cannot run inside a transaction, and ebbtide runs this migration in one"),
+        help: "put it in a migration of its own marked `-- ebbtide: no-transaction` at the top of the file".into(),
+    }
+}
+
+/// A statement using an enum value that an earlier statement of the same
+/// transactional migration added.
+pub fn new_enum_value_used(value: &str) -> Violation {
+    Violation {
+        rule: Rule::TransactionControl,
+        message: format!(
+            "this statement uses {value}, which ALTER TYPE ... ADD VALUE added earlier in this migration; PostgreSQL refuses a new enum value until the transaction that added it commits"
+        ),
+        help: "use the value in a later migration, or add it in a migration of its own".into(),
+    }
+}
+
 /// The rule a `PRAGMA name = value` breaks, if any, in any branch.
 fn pragma_violation(name: &str, value: &str, no_transaction: bool) -> Option<Violation> {
     if let Some((_, why)) = REFUSED_PRAGMAS.iter().find(|(refused, _)| *refused == name) {

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 
 use crate::checksum;
 use crate::classify;
-use crate::classify::Change;
+use crate::classify::{Change, Restriction};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::directive;
 use crate::lexer::{self, TokenKind, line_of};
 use crate::migration::{Branch, Migration, Script, Statement, Version};
 use crate::name::{self, Direction};
-use crate::rules::Catalog;
+use crate::rules::{self, Catalog};
 use crate::split;
 
 /// The largest script ebbtide reads (16 MiB). A bigger file is almost
@@ -249,7 +249,11 @@ fn scan_branch(
                 continue;
             }
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => text,
+                // A byte-order mark some editors write: not part of the SQL.
+                Ok(text) => match text.strip_prefix('\u{feff}') {
+                    Some(rest) => rest.to_string(),
+                    None => text,
+                },
                 Err(e) => {
                     let valid = e.utf8_error().valid_up_to();
                     let line = 1 + e.as_bytes()[..valid].iter().filter(|&&b| b == b'\n').count() as u32;
@@ -369,7 +373,7 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
                 .help("end the statement with `;` before it, or delete the line: the database does not understand psql's commands"),
         );
     }
-    let Read { statements, changes, sets_session, foreign_keys_off, meta_inside } = read;
+    let Read { statements, changes, sets_session, foreign_keys_off, meta_inside, restrictions, new_enum_values } = read;
     let foreign_keys_off = foreign_keys_off || directives.foreign_keys_off;
     for meta in tokens.iter().filter(|t| t.kind == TokenKind::MetaCommand) {
         let text = sql[meta.range.clone()].trim();
@@ -387,10 +391,30 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
                 .help("delete the line: ebbtide sends each statement to the database, which does not understand psql's commands (pg_dump's `\\restrict` and `\\unrestrict` lines may stay; ebbtide skips them)"),
         );
     }
+    for (statement, restriction) in statements.iter().zip(&restrictions) {
+        if let Restriction::Never(why) = restriction {
+            ok = false;
+            diags.push(
+                Diagnostic::error(&found.display, *why)
+                    .at_line(statement.line)
+                    .help("load the data with INSERT statements (pg_dump --inserts), or with a separate job; dump the schema alone with pg_dump --schema-only"),
+            );
+        }
+    }
     let mut used = vec![false; directives.allows.len()];
     let is_up = rules.is_some();
     if let Some((catalog, branch, version)) = rules {
-        let broken = catalog.migration(branch, version, &changes, directives.no_transaction);
+        let mut broken = catalog.migration(branch, version, &changes, directives.no_transaction);
+        if !directives.no_transaction {
+            for ((violations, restriction), uses) in broken.iter_mut().zip(&restrictions).zip(&new_enum_values) {
+                if let Restriction::OutsideTransaction(what) = restriction {
+                    violations.push(rules::outside_transaction(what));
+                }
+                if let Some(value) = uses {
+                    violations.push(rules::new_enum_value_used(value));
+                }
+            }
+        }
         for (statement, violations) in statements.iter().zip(broken) {
             for v in violations {
                 match directives.allows.iter().position(|(rule, _)| *rule == v.rule) {
@@ -411,6 +435,14 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
         }
     }
     if !is_up {
+        // Down scripts answer to no branch rule, but the engine's refusals hold.
+        for (statement, restriction) in statements.iter().zip(&restrictions) {
+            if let (Restriction::OutsideTransaction(what), false) = (restriction, directives.no_transaction) {
+                ok = false;
+                let v = rules::outside_transaction(what);
+                diags.push(Diagnostic::error(&found.display, v.message).at_line(statement.line).help(v.help));
+            }
+        }
         for (rule, line) in &directives.allows {
             diags.push(
                 Diagnostic::error(
@@ -463,6 +495,11 @@ struct Read {
     foreign_keys_off: bool,
     /// psql meta-commands inside a statement's text.
     meta_inside: Vec<std::ops::Range<usize>>,
+    /// Where each statement can run.
+    restrictions: Vec<Restriction>,
+    /// For each statement, an enum value it uses that an earlier statement
+    /// of the script added.
+    new_enum_values: Vec<Option<String>>,
 }
 
 fn read_statements(sql: &str, tokens: &[lexer::Token]) -> Read {
@@ -472,7 +509,10 @@ fn read_statements(sql: &str, tokens: &[lexer::Token]) -> Read {
         sets_session: false,
         foreign_keys_off: false,
         meta_inside: Vec::new(),
+        restrictions: Vec::new(),
+        new_enum_values: Vec::new(),
     };
+    let mut added: Vec<&str> = Vec::new();
     // Statements, tokens and lines all run forward through the text: one walk.
     let mut next = 0;
     let (mut counted, mut line) = (0, 1);
@@ -496,6 +536,16 @@ fn read_statements(sql: &str, tokens: &[lexer::Token]) -> Read {
             |c| matches!(c, Change::Pragma { name, value: Some(value) } if name == "foreign_keys" && classify::is_off(value)),
         );
         read.changes.push(changes);
+        read.restrictions.push(classify::restriction(sql, tokens));
+        read.new_enum_values.push(
+            tokens
+                .iter()
+                .filter(|t| t.kind == TokenKind::String)
+                .map(|t| &sql[t.range.clone()])
+                .find(|literal| added.contains(literal))
+                .map(str::to_string),
+        );
+        added.extend(classify::enum_value_added(sql, tokens));
     }
     read
 }

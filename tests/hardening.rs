@@ -1,0 +1,150 @@
+#![deny(warnings)]
+
+//! What a careful team probes before trusting ebbtide in production: no
+//! statement escapes the rules, no migration runs twice, no wait without a
+//! word. Each test names the point it proves.
+
+mod support;
+
+use ebbtide::{Migrations, Migrator, Request, Scope};
+use support::{Db, Dir, Engine};
+
+/// The build-time errors of a migrations directory, one string each.
+fn errors(dir: &Dir) -> Vec<String> {
+    match Migrations::from_dir(dir.path(), "migrations") {
+        Ok(_) => Vec::new(),
+        Err(diagnostics) => diagnostics.errors().map(ToString::to_string).collect(),
+    }
+}
+
+fn users() -> (&'static str, &'static str) {
+    ("initial/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n")
+}
+
+/// Point 1: a data-modifying statement hidden in a CTE or behind EXPLAIN
+/// ANALYZE is classified with its real target, in expand an error.
+#[test]
+fn data_modifications_hidden_in_other_statements_are_seen() {
+    for (i, sql) in [
+        "WITH moved AS (DELETE FROM users RETURNING id, name) INSERT INTO accounts SELECT * FROM moved;",
+        "WITH u AS (UPDATE users SET name = 'x' RETURNING 1) SELECT 1;",
+        "EXPLAIN ANALYZE DELETE FROM users;",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = Dir::new(&[users(), ("expand/0002_purge.sql", sql)]);
+        let errors = errors(&dir);
+        assert_eq!(errors.len(), 1, "{i}: {errors:#?}");
+        assert!(errors[0].contains("users") && errors[0].contains("[rule: data-modification]"), "{}", errors[0]);
+    }
+}
+
+/// The trigger a migration of each engine writes, with columns named like
+/// the keywords that open and close a trigger's body, followed by a drop.
+fn keyword_columns(db: &Db) -> String {
+    let trigger = match db.engine {
+        Engine::Postgres => {
+            "CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n\
+             CREATE TRIGGER events_sync BEFORE UPDATE ON events FOR EACH ROW\n\
+             WHEN (OLD.begin IS DISTINCT FROM NEW.begin) EXECUTE FUNCTION keep();\n"
+        }
+        _ => {
+            "CREATE TRIGGER events_sync AFTER UPDATE OF begin ON events FOR EACH ROW\n\
+             WHEN OLD.begin IS NOT NEW.begin BEGIN UPDATE events SET atomic = NEW.begin; END;\n"
+        }
+    };
+    format!("CREATE TABLE events (id INTEGER, begin INTEGER, atomic INTEGER);\n{trigger}DROP TABLE users;\n")
+}
+
+/// Point 2: a column named `begin` never hides the statement after a
+/// trigger from the rules, and the engine runs the statements ebbtide sees.
+async fn a_keyword_named_column_never_hides_a_statement(db: Db) {
+    let script = keyword_columns(&db);
+    let expand = Dir::new(&[users(), ("expand/0002_events.sql", &script)]);
+    let errors = errors(&expand);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].contains("drops table users") && errors[0].contains("[rule: destructive]"), "{}", errors[0]);
+    // In initial/, where anything goes, it runs as the engine reads it.
+    let initial = Dir::new(&[users(), ("initial/0002_events.sql", &script)]);
+    let m = initial.migrations();
+    db.run(&Migrator::new(&m), Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(db.tables().await, ["events"]);
+}
+
+/// Point 3: what looks like a directive and is not one is an error, with
+/// the right spelling.
+#[test]
+fn misspelled_directives_are_errors() {
+    for text in ["-- ebbtide : no-transaction", "-- ebbtide no-transaction", "/* ebbtide: no-transaction */"] {
+        let dir = Dir::new(&[
+            users(),
+            ("expand/0002_index.sql", &format!("{text}\nCREATE INDEX users_name ON users (name);\n")),
+        ]);
+        let errors = errors(&dir);
+        assert_eq!(errors.len(), 1, "{text}: {errors:#?}");
+        assert!(errors[0].contains("looks like an ebbtide directive but is not one"), "{}", errors[0]);
+        assert!(errors[0].contains("`-- ebbtide: no-transaction`"), "{}", errors[0]);
+    }
+}
+
+/// Point 4: statements the engine refuses in a transaction are caught at
+/// build time, and run once the migration says `no-transaction`; a
+/// byte-order mark is dropped; `COPY ... FROM stdin` is refused.
+async fn statements_that_cannot_run_in_a_transaction_are_caught_at_build_time(db: Db) {
+    let outside = match db.engine {
+        Engine::Postgres => "CREATE INDEX CONCURRENTLY users_name ON users (name);\n",
+        _ => "VACUUM;\n",
+    };
+    let dir = Dir::new(&[users(), ("expand/0002_outside.sql", outside)]);
+    let errors = errors(&dir);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].contains("cannot run inside a transaction") && errors[0].contains("no-transaction"),
+        "{}",
+        errors[0]
+    );
+    dir.write("expand/0002_outside.sql", &format!("-- ebbtide: no-transaction\n{outside}"));
+    // Saved by an editor that writes a byte-order mark.
+    dir.write("expand/0003_add_users_email.sql", "\u{feff}ALTER TABLE users ADD COLUMN email TEXT;\n");
+    let m = dir.migrations();
+    let report = db.run(&Migrator::new(&m), Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(report.steps.len(), 3, "{report}");
+    assert_eq!(db.columns("users").await, ["email", "id", "name"]);
+
+    let copy =
+        Dir::new(&[users(), ("initial/0002_data.sql", "COPY public.users (id, name) FROM stdin;\n1\tada\n\\.\n")]);
+    let errors = self::errors(&copy);
+    assert!(errors.iter().any(|e| e.contains("COPY ... FROM stdin reads the rows that follow it")), "{errors:#?}");
+}
+
+/// Point 4, PostgreSQL: an enum value added in a migration cannot be used
+/// in the same transaction; in the next migration it can.
+async fn a_new_enum_value_is_used_in_a_later_migration(db: Db) {
+    let dir = Dir::new(&[
+        ("initial/0001_create_mood.sql", "CREATE TYPE mood AS ENUM ('happy');\nCREATE TABLE people (feeling mood);\n"),
+        ("expand/0002_add_meh.sql", "ALTER TYPE mood ADD VALUE 'meh';\nINSERT INTO people VALUES ('meh');\n"),
+    ]);
+    let errors = errors(&dir);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].contains("uses 'meh', which ALTER TYPE ... ADD VALUE added earlier in this migration"),
+        "{}",
+        errors[0]
+    );
+    dir.write("expand/0002_add_meh.sql", "ALTER TYPE mood ADD VALUE 'meh';\n");
+    dir.write("expand/0003_insert_meh.sql", "INSERT INTO people VALUES ('meh');\n");
+    let m = dir.migrations();
+    db.run(&Migrator::new(&m), Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(db.strings("SELECT feeling::text FROM people").await, ["meh"]);
+}
+
+on_every_engine!(
+    a_keyword_named_column_never_hides_a_statement,
+    statements_that_cannot_run_in_a_transaction_are_caught_at_build_time
+);
+
+mod pg {
+    use super::*;
+    engine_tests!(only, Postgres, a_new_enum_value_is_used_in_a_later_migration);
+}
