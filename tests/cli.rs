@@ -212,7 +212,47 @@ async fn errors_are_one_line_without_panics(db: Db) {
     assert!(db.tables().await.is_empty(), "no failed command touched the database");
 }
 
+/// A down script stored in the version table keeps its directives and its
+/// warning: an older release that does not embed the migration reverts it
+/// outside a transaction when it says so, and the listing says it loses data.
+async fn stored_down_scripts_keep_their_directives_and_their_warning(db: Db) {
+    let url = db.url();
+    let (up, down) = match db.engine {
+        Engine::Postgres => (
+            "-- ebbtide: no-transaction\nCREATE INDEX CONCURRENTLY users_name ON users (name);\n",
+            "-- ebbtide: no-transaction\nDROP INDEX CONCURRENTLY users_name;\n",
+        ),
+        _ => (
+            "CREATE INDEX users_name ON users (name);\n",
+            "-- ebbtide: no-transaction\nDROP INDEX users_name;\nVACUUM;\n",
+        ),
+    };
+    let users = ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n");
+    let newer =
+        Dir::new(&[users, ("expand/0002_index_users_name.sql", up), ("expand/0002_index_users_name.down.sql", down)]);
+    ok(ebbtide(newer.path(), &url, &["sync"]));
+    let older = Dir::new(&[users]);
+    let out = ebbtide(older.path(), &url, &["downgrade", "1", "--yes"]);
+    assert!(
+        stderr(&out).contains(
+            "expand 0002_index_users_name (down script stored in the version table): LOSES DATA, drops index users_name"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = ok(out);
+    assert!(out.contains("reverted expand 0002_index_users_name"), "{out}");
+    assert!(!db.schema().await.contains(&"index users_name".to_string()));
+    // The all-or-nothing transaction cannot hold it: refused, nothing reverted.
+    ok(ebbtide(newer.path(), &url, &["sync"]));
+    let refused = ebbtide(older.path(), &url, &["--all-or-nothing", "downgrade", "1", "--yes"]);
+    assert_eq!(code(&refused), 1);
+    assert!(stderr(&refused).contains("0002_index_users_name is marked `no-transaction`"), "{}", stderr(&refused));
+    assert!(db.schema().await.contains(&"index users_name".to_string()));
+}
+
 on_persistent_engines!(
+    stored_down_scripts_keep_their_directives_and_their_warning,
     every_check_exit_code_and_a_rolling_upgrade,
     goto_version_control_and_version,
     sql_output_builds_the_same_schema_as_sync,

@@ -402,7 +402,13 @@ impl Session<'_> {
         }
         eprintln!("{request} reverts {} migration(s), newest first:", plan.steps.len());
         for step in &plan.steps {
-            eprintln!("  {}", describe_revert(step));
+            let stored = match step {
+                Step::Revert { record, embedded: None } => {
+                    on_engine!(engine, self.migrator, stored_down(record.version)).map_err(|e| e.to_string())?
+                }
+                _ => None,
+            };
+            eprintln!("  {}", describe_revert(step, stored.as_ref()));
         }
         if yes {
             return Ok(());
@@ -423,13 +429,16 @@ impl Session<'_> {
 }
 
 /// One line for a migration a downgrade will revert, saying whether its
-/// down script destroys data.
-fn describe_revert(step: &Step<'_>) -> String {
+/// down script (embedded, or else `stored` in the version table) destroys
+/// data.
+fn describe_revert(step: &Step<'_>, stored: Option<&ebbtide_core::Script>) -> String {
     let Step::Revert { record, embedded } = step else {
         return step.to_string();
     };
-    let Some(down) = embedded.and_then(|m| m.down.as_ref()) else {
-        return format!("{} {} (down script stored in the version table)", record.branch, record.id());
+    let (down, origin) = match (embedded.and_then(|m| m.down.as_ref()), stored) {
+        (Some(down), _) => (down, ""),
+        (None, Some(down)) => (down, " (down script stored in the version table)"),
+        (None, None) => return format!("{} {} (down script stored in the version table)", record.branch, record.id()),
     };
     let loses: Vec<String> = down
         .statements()
@@ -448,9 +457,9 @@ fn describe_revert(step: &Step<'_>) -> String {
         .map(|c| c.describe())
         .collect();
     if loses.is_empty() {
-        format!("{} {}", record.branch, record.id())
+        format!("{} {}{origin}", record.branch, record.id())
     } else {
-        format!("{} {}: LOSES DATA, {}", record.branch, record.id(), loses.join(", "))
+        format!("{} {}{origin}: LOSES DATA, {}", record.branch, record.id(), loses.join(", "))
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::dialect::{Dialect, NewRecord, TableName};
 use crate::error::{Aftermath, Error, MigrationFailure};
 use crate::migrator::Migrator;
-use crate::plan::{Analysis, Plan, Request, Step};
+use crate::plan::{Analysis, Plan, Refusal, Request, Step};
 use crate::record::{How, Record, State};
 use crate::{Branch, Script, Version};
 
@@ -517,7 +517,7 @@ async fn work_of<'s, D: Driver>(d: &mut D, table: &TableName, step: &'s Step<'s>
 
 /// The down script stored in the version table for `record`, split into
 /// statements.
-async fn stored_down<D: Driver>(d: &mut D, table: &TableName, record: &Record) -> Result<Script, Error> {
+pub(crate) async fn stored_down<D: Driver>(d: &mut D, table: &TableName, record: &Record) -> Result<Script, Error> {
     let mut stored: Option<String> = None;
     d.query(&d.dialect().select_down(table, record.version), &mut |row| {
         stored = row.first().filter(|c| **c != Cell::Null).map(|c| c.text().into_owned());
@@ -544,7 +544,16 @@ async fn execute_step<D: Driver>(
 ) -> Result<Done, Error> {
     let table = migrator.table_name();
     let work = work_of(d, table, step).await?;
-    let no_transaction = work.script.as_ref().is_some_and(|s| s.no_transaction) && !in_run_transaction;
+    if in_run_transaction && work.script.as_ref().is_some_and(|s| s.no_transaction || s.foreign_keys_off) {
+        // A stored down script the planner could not see (the embedded
+        // ones are refused when the plan is made).
+        let id = format!("{}_{}", step.version(), step.name());
+        return Err(Error::Refused(match work.script.as_ref().is_some_and(|s| s.no_transaction) {
+            true => Refusal::NoTransactionInAllOrNothing(id),
+            false => Refusal::ForeignKeysOffInAllOrNothing(id),
+        }));
+    }
+    let no_transaction = work.script.as_ref().is_some_and(|s| s.no_transaction);
     let placement = match (no_transaction, in_run_transaction) {
         (true, _) => Placement::None,
         (false, true) => Placement::Run,

@@ -30,6 +30,18 @@ pub(crate) async fn check<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<Verd
     })
 }
 
+pub(crate) async fn stored_down<D: Driver>(
+    d: &mut D,
+    m: &Migrator<'_>,
+    version: crate::Version,
+) -> Result<Option<crate::Script>, Error> {
+    let records = exec::read_state(d, m.table_name(), true).await?.unwrap_or_default();
+    match records.iter().find(|r| r.version == version) {
+        Some(record) if record.has_down == Some(true) => exec::stored_down(d, m.table_name(), record).await.map(Some),
+        _ => Ok(None),
+    }
+}
+
 pub(crate) async fn version<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<VersionInfo, Error> {
     let state = exec::read_state(d, m.table_name(), false).await?;
     Ok(VersionInfo::new(m.migrations(), state.as_deref()))
@@ -90,6 +102,14 @@ macro_rules! front_end {
             /// whatever the number of migrations.
             pub $($asyncness)? fn check(&self) -> Result<$crate::Verdict, $crate::Error> {
                 $finish!($crate::ops::check(&mut self.driver(), self.migrator))
+            }
+
+            /// The down script the version table stores for the recorded
+            /// migration `version`, with its directives, as a release that
+            /// does not embed the migration would run it; `None` when it
+            /// stores none.
+            pub $($asyncness)? fn stored_down(&self, version: impl Into<$crate::Version>) -> Result<Option<$crate::Script>, $crate::Error> {
+                $finish!($crate::ops::stored_down(&mut self.driver(), self.migrator, version.into()))
             }
 
             /// Keystone's `version`: the overall version and each branch's head.
