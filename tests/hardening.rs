@@ -6,7 +6,7 @@
 
 mod support;
 
-use ebbtide::{Migrations, Migrator, Request, Scope};
+use ebbtide::{Error, Migrations, Migrator, Refusal, Request, Scope, Verdict, Version};
 use support::{Db, Dir, Engine};
 
 /// The build-time errors of a migrations directory, one string each.
@@ -139,9 +139,39 @@ async fn a_new_enum_value_is_used_in_a_later_migration(db: Db) {
     assert_eq!(db.strings("SELECT feeling::text FROM people").await, ["meh"]);
 }
 
+/// Point 8: a database with tables but no version table (a wrong
+/// `--table`, a dropped version table) is not migrated a second time.
+async fn a_schema_without_its_version_table_is_not_migrated_again(db: Db) {
+    let dir = Dir::new(&[users(), ("expand/0002_seed_admin.sql", "INSERT INTO users VALUES (1, 'admin');\n")]);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    db.run(&migrator, Request::Sync(Scope::All)).await.unwrap();
+    let wrong = Migrator::new(&m).table("versions").unwrap();
+    let err = db.run(&wrong, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(matches!(&err, Error::Refused(Refusal::ExistingSchema { .. })), "{err}");
+    assert!(err.to_string().contains("versions, but already holds"), "{err}");
+    assert!(err.to_string().contains("users"), "{err}");
+    db.exec("DROP TABLE ebbtide_migrations").await.unwrap();
+    let err = db.run(&migrator, Request::Upgrade(Version::new(2))).await.unwrap_err();
+    assert!(matches!(&err, Error::Refused(Refusal::ExistingSchema { .. })), "{err}");
+    assert!(db.script(&migrator, Request::Sync(Scope::All)).await.is_err(), "--sql refuses too");
+    assert_eq!(db.strings("SELECT count(*) FROM users").await, ["1"], "the seed did not run twice");
+    // The startup check only warns; version-control and goto record it.
+    assert_eq!(db.check(&migrator).await.unwrap(), Verdict::Unmanaged);
+    db.run(&migrator, Request::VersionControl).await.unwrap();
+    db.run(&migrator, Request::Goto(Version::new(2))).await.unwrap();
+    assert_eq!(db.check(&migrator).await.unwrap(), Verdict::Current);
+    // Told otherwise, it applies (here on a fresh version table name, where
+    // creating users again fails, as it must).
+    let anyway = Migrator::new(&m).table("other_versions").unwrap().allow_existing_schema(true);
+    let err = db.run(&anyway, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(matches!(err, Error::MigrationFailed(_)), "{err}");
+}
+
 on_every_engine!(
     a_keyword_named_column_never_hides_a_statement,
-    statements_that_cannot_run_in_a_transaction_are_caught_at_build_time
+    statements_that_cannot_run_in_a_transaction_are_caught_at_build_time,
+    a_schema_without_its_version_table_is_not_migrated_again,
 );
 
 mod pg {

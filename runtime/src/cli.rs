@@ -92,6 +92,10 @@ pub struct Options {
     /// Run everything in one transaction: all of it applies, or nothing.
     #[arg(long, global = true)]
     pub all_or_nothing: bool,
+    /// Apply migrations to a database without a version table that already
+    /// holds tables (refused otherwise: see `version-control` and `goto`).
+    #[arg(long, global = true)]
+    pub allow_existing_schema: bool,
     /// PostgreSQL lock_timeout for migrations without their own (e.g. 5s).
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     pub lock_timeout: Option<Duration>,
@@ -253,7 +257,8 @@ fn try_execute(options: &Options, command: &Command, migrations: &Migrations) ->
         .table(&options.table)
         .map_err(|e| e.to_string())?
         .allow_divergent(options.allow_divergent)
-        .all_or_nothing(options.all_or_nothing);
+        .all_or_nothing(options.all_or_nothing)
+        .allow_existing_schema(options.allow_existing_schema);
     if let Some(timeout) = options.lock_timeout {
         migrator = migrator.lock_timeout(timeout);
     }

@@ -113,6 +113,12 @@ pub(crate) trait Driver {
     fn portable_guard(&self, script: &Script, placement: Placement) -> Guard {
         self.guard(script, placement)
     }
+    /// Some of the application's tables and views (up to six), for a
+    /// database that has no version table: migrations applied there would
+    /// most likely run a second time.
+    async fn existing_objects(&mut self) -> Result<Vec<String>, DbError> {
+        Ok(Vec::new())
+    }
     /// Removes what `script` left in the session that no fixed statement
     /// can name (SQLite's temporary objects); runs after [`Guard::after`].
     async fn clean_session(&mut self, _script: &Script) -> Result<(), DbError> {
@@ -383,6 +389,7 @@ async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Requ
             Some(state) => state,
             None => read_state(d, table, full).await?,
         };
+        guard_existing_schema(d, migrator, state.as_deref(), request).await?;
         let plan = migrator.plan(state.as_deref(), request)?;
         execute_plan(d, migrator, &plan, true).await
     }
@@ -396,6 +403,29 @@ async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Requ
         }
     }
     result
+}
+
+/// Refuses to apply migrations to a database that has no version table
+/// but holds tables (see [`crate::plan::guard_existing_schema`]).
+async fn guard_existing_schema<D: Driver>(
+    d: &mut D,
+    migrator: &Migrator<'_>,
+    state: Option<&[Record]>,
+    request: Request,
+) -> Result<(), Error> {
+    if state.is_some() {
+        return Ok(());
+    }
+    let existing =
+        d.existing_objects().await.map_err(|e| Error::database("cannot list the database's tables", e.message))?;
+    crate::plan::guard_existing_schema(
+        &migrator.table_name().to_string(),
+        state,
+        &existing,
+        request,
+        migrator.options(),
+    )?;
+    Ok(())
 }
 
 /// The migrator a run works with once the session is captured: its version
@@ -915,6 +945,10 @@ impl<D: Driver> Driver for Recorder<'_, D> {
         self.inner.capture_session(table).await
     }
 
+    async fn existing_objects(&mut self) -> Result<Vec<String>, DbError> {
+        self.inner.existing_objects().await
+    }
+
     fn guard(&self, script: &Script, placement: Placement) -> Guard {
         // A check would read the real database, not the script's result.
         Guard { check: None, ..self.inner.portable_guard(script, placement) }
@@ -934,6 +968,7 @@ pub(crate) async fn script<D: Driver>(d: &mut D, migrator: &Migrator<'_>, reques
     let migrator = &settled(d, migrator).await?;
     let table = migrator.table_name();
     let state = read_state(d, table, matches!(request, Request::Downgrade(_))).await?;
+    guard_existing_schema(d, migrator, state.as_deref(), request).await?;
     let plan = migrator.plan(state.as_deref(), request)?;
     let mut recorder = Recorder::new(d);
     recorder.script = format!("-- ebbtide {request}: {} step(s), version table {table}\n", plan.steps.len());

@@ -87,6 +87,15 @@ impl<'m> Migrator<'m> {
         self
     }
 
+    /// Applies migrations to a database that has no version table although
+    /// it holds tables already. Refused by default: those tables are most
+    /// likely what the migrations create, applied under another (or a
+    /// dropped) version table; `version_control` and `goto` record them.
+    pub fn allow_existing_schema(mut self, allow: bool) -> Self {
+        self.options.allow_existing_schema = allow;
+        self
+    }
+
     /// Runs a whole request in one transaction: all of it is applied, or
     /// nothing. Refuses plans holding `no-transaction` migrations.
     pub fn all_or_nothing(mut self, yes: bool) -> Self {

@@ -59,6 +59,10 @@ pub struct PlanOptions {
     pub allow_divergent: bool,
     /// Everything in one transaction: refuses `no-transaction` migrations.
     pub all_or_nothing: bool,
+    /// Apply migrations to a database that has no version table but holds
+    /// tables already (refused by default: they are most likely what the
+    /// migrations create).
+    pub allow_existing_schema: bool,
 }
 
 /// One thing to do to the database.
@@ -232,9 +236,42 @@ pub enum Refusal {
         "all-or-nothing mode runs everything in one transaction, but {0} turns foreign keys off to rebuild a table, which SQLite allows only outside a transaction; run without all-or-nothing"
     )]
     ForeignKeysOffInAllOrNothing(String),
+    /// Migrations to apply to a database without a version table that
+    /// already holds tables: most likely the migrations ran there before,
+    /// under another version table or one that was dropped.
+    #[error(
+        "the database has no version table {table}, but already holds {}: applying every migration would run them a second time; \
+         if the schema is what the migrations create, record it with `version-control` and `goto <version>`; \
+         if the version table has another name, pass it with --table; to apply the migrations anyway, pass --allow-existing-schema",
+        list(.objects)
+    )]
+    ExistingSchema {
+        /// The version table looked for.
+        table: String,
+        /// Some of the tables and views found.
+        objects: Vec<String>,
+    },
     /// `version_control` on a database that already has a version table.
     #[error("the database is already under version control, at version {0}")]
     AlreadyUnderControl(Version),
+}
+
+/// Whether migrations may be applied to a database that has no version
+/// table (`state` is `None`) and holds `existing`, some of its tables and
+/// views: only a request that applies nothing, or with
+/// [`PlanOptions::allow_existing_schema`].
+pub fn guard_existing_schema(
+    table: &str,
+    state: Option<&[Record]>,
+    existing: &[String],
+    request: Request,
+    options: PlanOptions,
+) -> Result<(), Refusal> {
+    let applies = matches!(request, Request::Sync(_) | Request::Upgrade(_));
+    if state.is_some() || existing.is_empty() || !applies || options.allow_existing_schema {
+        return Ok(());
+    }
+    Err(Refusal::ExistingSchema { table: table.to_string(), objects: existing.to_vec() })
 }
 
 fn list<T: fmt::Display>(items: &[T]) -> String {
@@ -512,5 +549,33 @@ impl fmt::Display for VersionInfo {
             head(self.contract),
             self.latest
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applying_onto_tables_without_a_version_table_is_refused() {
+        let existing = vec!["users".to_string()];
+        let strict = PlanOptions::default();
+        let refused = guard_existing_schema("ebbtide_migrations", None, &existing, Request::Sync(Scope::All), strict);
+        assert!(matches!(&refused, Err(Refusal::ExistingSchema { objects, .. }) if *objects == existing));
+        let message = refused.unwrap_err().to_string();
+        assert!(message.contains("no version table ebbtide_migrations, but already holds users"), "{message}");
+        assert!(
+            message.contains("version-control")
+                && message.contains("--table")
+                && message.contains("--allow-existing-schema")
+        );
+        assert!(guard_existing_schema("t", None, &existing, Request::Upgrade(Version::new(2)), strict).is_err());
+        // Recording what is there, an empty database, a version table, or permission.
+        assert!(guard_existing_schema("t", None, &existing, Request::VersionControl, strict).is_ok());
+        assert!(guard_existing_schema("t", None, &existing, Request::Goto(Version::new(3)), strict).is_ok());
+        assert!(guard_existing_schema("t", None, &[], Request::Sync(Scope::All), strict).is_ok());
+        assert!(guard_existing_schema("t", Some(&[]), &existing, Request::Sync(Scope::All), strict).is_ok());
+        let allowed = PlanOptions { allow_existing_schema: true, ..strict };
+        assert!(guard_existing_schema("t", None, &existing, Request::Sync(Scope::All), allowed).is_ok());
     }
 }

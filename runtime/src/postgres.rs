@@ -277,6 +277,24 @@ impl Driver for PgDriver<'_> {
         }
     }
 
+    async fn existing_objects(&mut self) -> Result<Vec<String>, DbError> {
+        // Tables and views of every schema but the system's, those of
+        // extensions left out.
+        let mut objects = Vec::new();
+        self.query(
+            "SELECT n.nspname || '.' || c.relname FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
+             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass \
+                             AND d.objid = c.oid AND d.deptype = 'e') \
+             ORDER BY 1 LIMIT 6",
+            &mut |row| objects.push(Cell::at(row, 0).text().into_owned()),
+        )
+        .await?;
+        Ok(objects)
+    }
+
     fn portable_guard(&self, script: &Script, placement: Placement) -> Guard {
         if !script.sets_session {
             return Guard::default();

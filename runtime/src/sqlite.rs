@@ -210,6 +210,16 @@ impl Driver for SqliteDriver<'_> {
         guard
     }
 
+    async fn existing_objects(&mut self) -> Result<Vec<String>, DbError> {
+        let mut objects = Vec::new();
+        self.query(
+            "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite%' ORDER BY name LIMIT 6",
+            &mut |row| objects.push(Cell::at(row, 0).text().into_owned()),
+        )
+        .await?;
+        Ok(objects)
+    }
+
     async fn clean_session(&mut self, script: &Script) -> Result<(), DbError> {
         let known = match &self.session {
             Some(session) if script.sets_session => session.temporary.clone(),
