@@ -317,6 +317,21 @@ fn revision_writes_a_table_rebuild_that_builds_and_runs() {
 }
 
 #[test]
+fn reading_a_missing_sqlite_database_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nowhere.db");
+    let url = format!("sqlite:{}", path.display());
+    for command in [&["check"][..], &["status"], &["version"], &["sync", "--sql"]] {
+        let out = ebbtide(Path::new(WORKSPACE_MIGRATIONS), &url, command);
+        assert_eq!(code(&out), 1, "{command:?}");
+        assert!(stderr(&out).contains("there is no SQLite database at"), "{command:?}: {}", stderr(&out));
+        assert!(!path.exists(), "{command:?} created the file");
+    }
+    ok(ebbtide(Path::new(WORKSPACE_MIGRATIONS), &url, &["sync"]));
+    assert!(path.exists());
+}
+
+#[test]
 fn lint_reports_rule_errors_and_lock_risks() {
     let dir = Dir::new(&[
         ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER, name TEXT);"),

@@ -350,7 +350,8 @@ async fn no_transaction_migrations_run_outside_a_transaction(db: Db) {
     let err = db.run(&m.clone().all_or_nothing(true), Request::Downgrade(Version::ZERO)).await.unwrap_err();
     assert!(matches!(err, Error::Refused(Refusal::Irreversible(_))), "{err}");
 
-    // A failing one is reported as partially applied and not recorded.
+    // A failing one is reported as partially applied and recorded as
+    // started: check and sync refuse until goto records its outcome.
     dir.write(
         "expand/0003_create_two.sql",
         "-- ebbtide: no-transaction\nCREATE TABLE first_half (id INTEGER);\nCREATE TABLE users (id INTEGER);\n",
@@ -361,11 +362,33 @@ async fn no_transaction_migrations_run_outside_a_transaction(db: Db) {
     let Error::MigrationFailed(failure) = &err else { panic!("{err}") };
     assert_eq!(failure.aftermath, Aftermath::PartiallyApplied);
     assert_eq!(failure.line, 3);
-    assert!(err.to_string().contains("NOT recorded"), "{err}");
-    assert_eq!(db.versions(&m).await, [1, 2]);
+    assert!(err.to_string().contains("recorded as started"), "{err}");
+    assert_eq!(db.versions(&m).await, [1, 2, 3]);
     assert!(db.tables().await.contains(&"first_half".to_string()));
+    let started = vec!["0003_create_two".to_string()];
+    assert_eq!(db.check(&m).await.unwrap(), Verdict::Unfinished { started: started.clone() });
+    assert!(!db.check(&m).await.unwrap().may_serve());
+    let rows = match db.records(&m).await {
+        Some(records) => ebbtide::status::rows(&more, Some(&records)),
+        None => panic!("no version table"),
+    };
+    assert_eq!(rows[2].state, ebbtide::status::State::Started);
+    for request in [Request::Sync(Scope::All), Request::Downgrade(v(1))] {
+        let err = db.run(&m, request).await.unwrap_err();
+        assert!(matches!(&err, Error::Refused(Refusal::Unfinished(s)) if *s == started), "{request}: {err}");
+    }
+    // Undone by hand and told so: the next sync runs it from the start.
+    db.exec("DROP TABLE first_half").await.unwrap();
+    db.run(&m, Request::Goto(v(2))).await.unwrap();
+    assert_eq!(db.versions(&m).await, [1, 2]);
+    assert_eq!(db.check(&m).await.unwrap(), Verdict::Outdated { missing: vec!["0003_create_two".into()] });
     let err = db.run(&m.clone().all_or_nothing(true), Request::Sync(Scope::All)).await.unwrap_err();
     assert!(matches!(err, Error::Refused(Refusal::NoTransactionInAllOrNothing(_))), "{err}");
+    // Or finished by hand and told so.
+    db.run(&m, Request::Sync(Scope::All)).await.unwrap_err();
+    db.exec("DROP TABLE first_half").await.unwrap();
+    db.run(&m, Request::Goto(v(3))).await.unwrap();
+    assert_eq!(db.check(&m).await.unwrap(), Verdict::Current);
 }
 
 async fn custom_version_table_names_are_validated_and_used(db: Db) {

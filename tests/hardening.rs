@@ -168,7 +168,43 @@ async fn a_schema_without_its_version_table_is_not_migrated_again(db: Db) {
     assert!(matches!(err, Error::MigrationFailed(_)), "{err}");
 }
 
+/// Point 11: a record deleted by hand below an applied contract migration,
+/// and a record whose name was edited by hand, get one verdict from the
+/// startup check and the planner, and a message that says what happened.
+async fn hand_edited_version_tables_get_one_verdict(db: Db) {
+    let dir = Dir::new(&[
+        users(),
+        ("expand/0002_add_users_email.sql", "ALTER TABLE users ADD COLUMN email TEXT;\n"),
+        ("contract/0003_seed_nothing.sql", "DELETE FROM users WHERE id < 0;\n"),
+        ("expand/0004_add_users_phone.sql", "ALTER TABLE users ADD COLUMN phone TEXT;\n"),
+    ]);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    db.run(&migrator, Request::Upgrade(Version::new(3))).await.unwrap();
+    db.exec("DELETE FROM ebbtide_migrations WHERE version = 2").await.unwrap();
+    assert!(!db.check(&migrator).await.unwrap().may_serve());
+    let err = db.run(&migrator, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(matches!(&err, Error::Refused(Refusal::MissingBelowContract { .. })), "{err}");
+    assert!(err.to_string().contains("expand migration 0002_add_users_email is not recorded, but contract migration 0003_seed_nothing above it is"), "{err}");
+    assert_eq!(db.versions(&migrator).await, [1, 3], "nothing ran");
+    db.run(&migrator, Request::Goto(Version::new(3))).await.unwrap();
+
+    // A name edited by hand: the fingerprint still says which migration it
+    // is, for the check and for sync alike; status says it was edited.
+    db.exec("UPDATE ebbtide_migrations SET name = 'renamed_by_hand' WHERE version = 2").await.unwrap();
+    assert!(
+        matches!(db.check(&migrator).await.unwrap(), Verdict::Outdated { missing } if missing == ["0004_add_users_phone"])
+    );
+    db.run(&migrator, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(db.check(&migrator).await.unwrap(), Verdict::Current);
+    let records = db.records(&migrator).await.unwrap();
+    let rows = ebbtide::status::rows(&m, Some(&records));
+    assert_eq!(rows[1].state, ebbtide::status::State::Edited);
+    assert_eq!(rows[1].state.to_string(), "applied, record edited by hand");
+}
+
 on_every_engine!(
+    hand_edited_version_tables_get_one_verdict,
     a_keyword_named_column_never_hides_a_statement,
     statements_that_cannot_run_in_a_transaction_are_caught_at_build_time,
     a_schema_without_its_version_table_is_not_migrated_again,

@@ -45,6 +45,13 @@ pub enum Verdict {
         /// Applied migrations that differ from the embedded ones.
         divergent: Vec<Divergence>,
     },
+    /// A `no-transaction` migration started and did not finish: the
+    /// schema may be half-changed. Refuse to serve until an operator
+    /// records the outcome (`goto`).
+    Unfinished {
+        /// The migrations that did not finish.
+        started: Vec<String>,
+    },
     /// There is no version table. The service may run; a warning is due.
     Unmanaged,
 }
@@ -60,6 +67,9 @@ impl Verdict {
 
     /// Judges the analysis of a version table.
     pub fn of(migrations: &Migrations, analysis: Analysis) -> Verdict {
+        if !analysis.started.is_empty() {
+            return Verdict::Unfinished { started: analysis.started };
+        }
         if !analysis.unknown_contract.is_empty() || !analysis.divergent.is_empty() {
             return Verdict::Incompatible {
                 unknown_contract: analysis.unknown_contract,
@@ -82,7 +92,7 @@ impl Verdict {
 
     /// Whether the service may serve on this database.
     pub fn may_serve(&self) -> bool {
-        !matches!(self, Verdict::Outdated { .. } | Verdict::Incompatible { .. })
+        !matches!(self, Verdict::Outdated { .. } | Verdict::Incompatible { .. } | Verdict::Unfinished { .. })
     }
 
     /// The exit code of `ebbtide check`, following Keystone's `db_sync
@@ -93,13 +103,13 @@ impl Verdict {
         match self {
             Verdict::Current | Verdict::NewerExpand { .. } => 0,
             Verdict::Outdated { .. } | Verdict::Unmanaged => 2,
-            Verdict::Incompatible { .. } => 3,
+            Verdict::Incompatible { .. } | Verdict::Unfinished { .. } => 3,
             Verdict::ContractPending { .. } => 4,
         }
     }
 
     /// A short machine-readable name: `current`, `contract-pending`,
-    /// `newer-expand`, `outdated`, `incompatible`, `unmanaged`.
+    /// `newer-expand`, `outdated`, `incompatible`, `unfinished`, `unmanaged`.
     pub fn name(&self) -> &'static str {
         match self {
             Verdict::Current => "current",
@@ -107,6 +117,7 @@ impl Verdict {
             Verdict::NewerExpand { .. } => "newer-expand",
             Verdict::Outdated { .. } => "outdated",
             Verdict::Incompatible { .. } => "incompatible",
+            Verdict::Unfinished { .. } => "unfinished",
             Verdict::Unmanaged => "unmanaged",
         }
     }
@@ -131,6 +142,12 @@ impl fmt::Display for Verdict {
                 "the schema is behind this release: expand migration {} {} not applied; run `sync --expand`",
                 missing.join(", "),
                 if missing.len() == 1 { "is" } else { "are" }
+            ),
+            Verdict::Unfinished { started } => write!(
+                f,
+                "the schema may be half-changed: {} started and did not finish (a no-transaction migration that failed or was stopped); \
+                 finish or undo its changes by hand, then record the outcome with `goto`",
+                started.join(", ")
             ),
             Verdict::Incompatible { unknown_contract, divergent } => {
                 f.write_str("the schema is incompatible with this release: ")?;

@@ -266,6 +266,16 @@ fn try_execute(options: &Options, command: &Command, migrations: &Migrations) ->
     match target {
         Target::SqliteFile(path) => {
             tracing::info!("opening SQLite database {path}");
+            // Only what writes migrations may create the database file:
+            // looking at a path that holds none must not leave one there.
+            let writes = match command {
+                Command::Sync { sql, .. } | Command::Upgrade { sql, .. } | Command::Downgrade { sql, .. } => !sql,
+                Command::Goto { .. } | Command::VersionControl => true,
+                Command::Version { .. } | Command::Check { .. } | Command::Status { .. } => false,
+            };
+            if !writes && !std::path::Path::new(&path).exists() {
+                return Err(format!("there is no SQLite database at {path}: nothing to read (sync creates it)"));
+            }
             let conn =
                 rusqlite::Connection::open(&path).map_err(|e| format!("cannot open SQLite database {path}: {e}"))?;
             session.run(command, &Engine::Sqlite(&conn))
@@ -543,6 +553,7 @@ fn verdict_json(verdict: &Verdict) -> serde_json::Value {
         Verdict::ContractPending { pending } => Some(("pending", pending.clone())),
         Verdict::NewerExpand { unknown } => Some(("unknown_expand", unknown.clone())),
         Verdict::Outdated { missing } => Some(("missing", missing.clone())),
+        Verdict::Unfinished { started } => Some(("started", started.clone())),
         Verdict::Incompatible { unknown_contract, divergent } => {
             value["divergent"] = json!(divergent.iter().map(|d| d.to_string()).collect::<Vec<_>>());
             Some(("unknown_contract", unknown_contract.clone()))

@@ -182,18 +182,18 @@ impl Dialect {
     }
 
     /// Reads every record, in version order: version,
-    /// branch, name, checksum, and with `full` also how, has_down (0/1 or
-    /// f/t), applied_at and duration_ms. The startup check and plans other
-    /// than downgrade read the short form only.
+    /// branch, name, checksum, fingerprint, and with `full` also how,
+    /// has_down (0/1 or f/t), applied_at and duration_ms. Plans other than
+    /// downgrade read the short form only.
     pub fn select_records(self, table: &TableName, full: bool) -> String {
         let t = table.quoted();
         let columns = match (full, self) {
-            (false, _) => "version, branch, name, checksum",
+            (false, _) => "version, branch, name, checksum, fingerprint",
             (true, Dialect::Sqlite) => {
-                "version, branch, name, checksum, how, down_sql IS NOT NULL, applied_at, duration_ms"
+                "version, branch, name, checksum, fingerprint, how, down_sql IS NOT NULL, applied_at, duration_ms"
             }
             (true, Dialect::Postgres) => {
-                "version, branch, name, checksum, how, down_sql IS NOT NULL, \
+                "version, branch, name, checksum, fingerprint, how, down_sql IS NOT NULL, \
                  to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms"
             }
         };
@@ -216,11 +216,11 @@ impl Dialect {
         )
     }
 
-    /// The version, branch, name and checksum of some records.
+    /// The version, branch, name, checksum and fingerprint of some records.
     pub fn select_records_in(self, table: &TableName, versions: &[Version]) -> String {
         let list: Vec<String> = versions.iter().map(|v| v.get().to_string()).collect();
         format!(
-            "SELECT version, branch, name, checksum FROM {} WHERE version IN ({}) ORDER BY version",
+            "SELECT version, branch, name, checksum, fingerprint FROM {} WHERE version IN ({}) ORDER BY version",
             table.quoted(),
             list.join(", ")
         )
@@ -246,6 +246,29 @@ impl Dialect {
                 (None, Dialect::Sqlite) => "0".to_string(),
             },
             r.down_sql.map_or_else(|| "NULL".to_string(), |s| self.literal(s)),
+        )
+    }
+
+    /// Completes a record written as [`STARTED`](crate::record::STARTED)
+    /// when its `no-transaction` script began: its fingerprint, and how
+    /// long the script took.
+    pub fn finish_record(self, table: &TableName, version: Version, fingerprint: &str, duration_ms: i64) -> String {
+        format!(
+            "UPDATE {} SET fingerprint = {}, duration_ms = {duration_ms} WHERE version = {}",
+            table.quoted(),
+            self.literal(fingerprint),
+            version.get()
+        )
+    }
+
+    /// Marks a record as [`STARTED`](crate::record::STARTED): its
+    /// `no-transaction` down script is about to run.
+    pub fn start_record(self, table: &TableName, version: Version) -> String {
+        format!(
+            "UPDATE {} SET fingerprint = '{}' WHERE version = {}",
+            table.quoted(),
+            crate::record::STARTED,
+            version.get()
         )
     }
 

@@ -73,7 +73,7 @@ pub enum Aftermath {
     /// All-or-nothing mode: the whole run rolled back.
     RunRolledBack,
     /// A `no-transaction` script: the statements before the failing one
-    /// stayed applied and the migration is not recorded.
+    /// stayed applied, and the migration is recorded as started.
     PartiallyApplied,
 }
 
@@ -96,8 +96,9 @@ impl fmt::Display for MigrationFailure {
                 "all-or-nothing mode: the whole run was rolled back and the database is as it was before it",
             ),
             Aftermath::PartiallyApplied => f.write_str(
-                "it runs outside a transaction (no-transaction), so the statements before this one stayed applied and it is NOT recorded; \
-                 undo them or make the script idempotent (IF NOT EXISTS, e.g. drop an INVALID index left by CREATE INDEX CONCURRENTLY), then run again",
+                "it runs outside a transaction (no-transaction), so the statements before this one stayed applied; it is recorded as started, \
+                 and check and sync refuse until you finish or undo its changes by hand (e.g. drop an INVALID index left by CREATE INDEX CONCURRENTLY) \
+                 and record the outcome with `goto`: to its version if it is done, below it if it is undone",
             ),
         }
     }

@@ -314,6 +314,9 @@ pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>)
         Ok(()) => {}
     }
     let mut observe = |row: &[Cell<'_>]| match Record::key(row) {
+        Ok(key) if Cell::at(row, 4).bytes() == crate::record::STARTED.as_bytes() => {
+            analysis.started.push(format!("{}_{}", key.version, String::from_utf8_lossy(key.name)));
+        }
         Ok(key) => analysis.observe(migrations, key.version, key.branch, key.name, key.checksum),
         Err(detail) => {
             corrupt.get_or_insert(detail);
@@ -323,7 +326,7 @@ pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>)
     if newer {
         // A newer release's records: their branch and name say what they are.
         d.query(&dialect.select_newer(table, migrations.latest()), &mut |row| {
-            observe(&[Cell::at(row, 0), Cell::at(row, 1), Cell::at(row, 2), Cell::Null]);
+            observe(&[Cell::at(row, 0), Cell::at(row, 1), Cell::at(row, 2), Cell::Null, Cell::Null]);
         })
         .await
         .map_err(fail)?;
@@ -646,6 +649,31 @@ async fn script_step<D: Driver>(
         return Ok(done(step, Duration::ZERO, true));
     }
     let lock_timeout = work.script.as_ref().and_then(|s| s.lock_timeout_ms).or(migrator.default_lock_timeout_ms());
+    // Recorded as started before it runs: should it stop half-way (an
+    // error, a kill), check and sync say so until an operator tells, with
+    // goto, what became of it.
+    let started_row = match &work.record {
+        RecordChange::Insert(m, how) => dialect.insert_record(
+            table,
+            &NewRecord {
+                version: m.version,
+                branch: m.branch,
+                name: &m.name,
+                checksum: &m.checksum,
+                fingerprint: crate::record::STARTED,
+                how: *how,
+                duration_ms: Some(0),
+                down_sql: m.down.as_ref().map(|s| s.sql.as_ref()),
+            },
+        ),
+        RecordChange::Delete(version) => dialect.start_record(table, *version),
+    };
+    control(d, dialect.begin(), &context("begin the version-table transaction")).await?;
+    if let Err(e) = d.execute(&started_row).await {
+        let _ = d.execute(dialect.rollback()).await;
+        return Err(Error::database(context("record the migration as started"), e.message));
+    }
+    control(d, dialect.commit(), &context("commit the version table")).await?;
     let mut prepared = Ok(());
     for sql in &guard.before {
         prepared = prepared.and(d.execute(sql).await);
@@ -672,8 +700,17 @@ async fn script_step<D: Driver>(
     }
     ran?;
     let duration = started.elapsed();
+    let finished = match &work.record {
+        RecordChange::Insert(m, _) => dialect.finish_record(
+            table,
+            m.version,
+            &m.fingerprint,
+            i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
+        ),
+        RecordChange::Delete(_) => work.record.sql(dialect, table, Some(duration)),
+    };
     control(d, dialect.begin(), &context("begin the version-table transaction")).await?;
-    let recorded = d.execute(&work.record.sql(dialect, table, Some(duration))).await;
+    let recorded = d.execute(&finished).await;
     if let Err(e) = recorded {
         let _ = d.execute(dialect.rollback()).await;
         return Err(Error::database(context("record the migration"), e.message));

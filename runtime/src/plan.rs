@@ -251,6 +251,24 @@ pub enum Refusal {
         /// Some of the tables and views found.
         objects: Vec<String>,
     },
+    /// `no-transaction` scripts started and did not finish.
+    #[error(
+        "{} started and did not finish (a no-transaction script that failed or was stopped half-way): its changes may be partial. \
+         Finish or undo them by hand, then record the outcome with `goto`: to a version at or above it if it is done, below it if it is undone",
+        list(.0)
+    )]
+    Unfinished(Vec<String>),
+    /// A migration below an applied contract migration is not recorded.
+    #[error(
+        "{missing} is not recorded, but contract migration {contract} above it is: its record was deleted, or the history edited; \
+         ebbtide never applies it after a later contract migration ran. If its changes are in the database, record it with `goto`"
+    )]
+    MissingBelowContract {
+        /// The unrecorded migration, as `expand migration 0002_name`.
+        missing: String,
+        /// The contract migration above it, as `0004_name`.
+        contract: String,
+    },
     /// `version_control` on a database that already has a version table.
     #[error("the database is already under version control, at version {0}")]
     AlreadyUnderControl(Version),
@@ -296,14 +314,27 @@ pub struct Analysis {
     /// Records above this release's latest version, contract (or initial)
     /// branch: a newer release already contracted.
     pub unknown_contract: Vec<String>,
+    /// Records of `no-transaction` scripts that started and did not
+    /// finish, as `0007_name`: their changes may be partial.
+    pub started: Vec<String>,
 }
 
 impl Analysis {
     /// Compares the records with the embedded migrations.
+    ///
+    /// A record whose fingerprint is the embedded migration's is that
+    /// migration, whatever its other columns say: the startup check
+    /// compares fingerprints alone, and the planner judges the same way.
     pub fn new(migrations: &Migrations, records: &[Record]) -> Self {
         let mut analysis = Analysis::default();
         for r in records {
-            analysis.observe(migrations, r.version, r.branch, r.name.as_bytes(), r.checksum.as_bytes());
+            if r.started() {
+                analysis.started.push(r.id());
+            } else if migrations.get(r.version).is_some_and(|m| m.fingerprint == r.fingerprint) {
+                analysis.mark(r.version);
+            } else {
+                analysis.observe(migrations, r.version, r.branch, r.name.as_bytes(), r.checksum.as_bytes());
+            }
         }
         analysis
     }
@@ -401,6 +432,12 @@ pub fn plan<'a>(
         }
         Ok(())
     };
+    let guard_started = || {
+        if !analysis.started.is_empty() {
+            return Err(Refusal::Unfinished(analysis.started.clone()));
+        }
+        Ok(())
+    };
     let guard_target = |target: Version| {
         if target > migrations.latest() {
             return Err(Refusal::UnknownTarget { target, latest: migrations.latest() });
@@ -410,6 +447,7 @@ pub fn plan<'a>(
 
     match request {
         Request::Sync(scope) => {
+            guard_started()?;
             guard_divergence()?;
             guard_newer_contract()?;
             let in_scope = |b: Branch| match scope {
@@ -421,11 +459,13 @@ pub fn plan<'a>(
         }
         Request::Upgrade(target) => {
             guard_target(target)?;
+            guard_started()?;
             guard_divergence()?;
             guard_newer_contract()?;
             plan.steps = analysis.pending(migrations).filter(|m| m.version <= target).map(Step::Apply).collect();
         }
         Request::Downgrade(target) => {
+            guard_started()?;
             guard_divergence()?;
             plan.create_table = false;
             let mut irreversible = Vec::new();
@@ -445,7 +485,10 @@ pub fn plan<'a>(
         }
         Request::Goto(target) => {
             guard_target(target)?;
-            plan.steps = records.iter().rev().filter(|r| r.version > target).map(Step::Unstamp).collect();
+            // A record that did not finish is forgotten, and stamped again
+            // if it is within the target: goto is how its outcome is told.
+            plan.steps =
+                records.iter().rev().filter(|r| r.version > target || r.started()).map(Step::Unstamp).collect();
             plan.steps.extend(analysis.pending(migrations).filter(|m| m.version <= target).map(Step::Stamp));
         }
         Request::VersionControl => {
@@ -471,6 +514,16 @@ pub fn plan<'a>(
             {
                 return Err(Refusal::ContractBeforeExpand { contract: m.id(), missing: missing.id() });
             }
+        }
+    }
+    // And an expand (or initial) migration never runs once a contract
+    // migration above it ran: its record is missing, not its changes.
+    for step in &plan.steps {
+        if let Step::Apply(m) = step
+            && m.branch != Branch::Contract
+            && let Some(contract) = records.iter().find(|r| r.branch == Branch::Contract && r.version > m.version)
+        {
+            return Err(Refusal::MissingBelowContract { missing: m.to_string(), contract: contract.id() });
         }
     }
     if options.all_or_nothing
@@ -577,5 +630,70 @@ mod tests {
         assert!(guard_existing_schema("t", Some(&[]), &existing, Request::Sync(Scope::All), strict).is_ok());
         let allowed = PlanOptions { allow_existing_schema: true, ..strict };
         assert!(guard_existing_schema("t", None, &existing, Request::Sync(Scope::All), allowed).is_ok());
+    }
+
+    fn migration(version: u32, branch: Branch, name: &'static str) -> Migration {
+        let script = crate::Script {
+            path: format!("{branch}/{version:04}_{name}.sql").into(),
+            sql: "SELECT 1;".into(),
+            statements: vec![crate::Statement { start: 0, end: 9, line: 1 }].into(),
+            no_transaction: false,
+            lock_timeout_ms: None,
+            foreign_keys_off: false,
+            sets_session: false,
+        };
+        Migration {
+            version: Version::new(version),
+            branch,
+            name: name.into(),
+            checksum: format!("sum{version}").into(),
+            fingerprint: format!("fp{version}").into(),
+            up: script,
+            down: None,
+        }
+    }
+
+    fn record(m: &Migration) -> Record {
+        Record {
+            version: m.version,
+            branch: m.branch,
+            name: m.name.to_string(),
+            checksum: m.checksum.to_string(),
+            how: None,
+            has_down: None,
+            applied_at: None,
+            duration_ms: None,
+            fingerprint: m.fingerprint.to_string(),
+        }
+    }
+
+    #[test]
+    fn an_expand_migration_never_runs_after_a_later_contract_migration() {
+        let list = vec![
+            migration(1, Branch::Expand, "create_users"),
+            migration(2, Branch::Expand, "add_users_email"),
+            migration(3, Branch::Contract, "drop_users_name"),
+            migration(4, Branch::Expand, "add_users_phone"),
+        ];
+        let migrations = Migrations::from_vec(list.clone());
+        // 0002's record deleted by hand, 0003 applied.
+        let records = vec![record(&list[0]), record(&list[2])];
+        for request in [Request::Sync(Scope::All), Request::Sync(Scope::Expand), Request::Upgrade(Version::new(4))] {
+            let refused = plan(&migrations, Some(&records), request, PlanOptions::default()).unwrap_err();
+            assert_eq!(
+                refused,
+                Refusal::MissingBelowContract {
+                    missing: "expand migration 0002_add_users_email".into(),
+                    contract: "0003_drop_users_name".into()
+                },
+                "{request}"
+            );
+        }
+        // goto records it, and then 0004 applies.
+        let goto = plan(&migrations, Some(&records), Request::Goto(Version::new(3)), PlanOptions::default()).unwrap();
+        assert_eq!(goto.steps, vec![Step::Stamp(&list[1])]);
+        let records = vec![record(&list[0]), record(&list[1]), record(&list[2])];
+        let sync = plan(&migrations, Some(&records), Request::Sync(Scope::All), PlanOptions::default()).unwrap();
+        assert_eq!(sync.steps, vec![Step::Apply(&list[3])]);
     }
 }

@@ -61,7 +61,15 @@ pub struct Record {
     pub duration_ms: Option<i64>,
     /// Whether the table holds a down script for it; read with `how`.
     pub has_down: Option<bool>,
+    /// The fingerprint of its branch, name and checksum when it was
+    /// recorded, or [`STARTED`] while a `no-transaction` script runs (and
+    /// after it failed half-way).
+    pub fingerprint: String,
 }
+
+/// The fingerprint of a record whose `no-transaction` script started and
+/// did not finish: its changes may be partial.
+pub const STARTED: &str = "started";
 
 impl Record {
     /// A record from a row of `Dialect::select_records`, or what is wrong
@@ -70,7 +78,7 @@ impl Record {
         let cell = |i: usize| Cell::at(row, i);
         let Key { version, branch, name, checksum } = Record::key(row)?;
         let how = match full {
-            true => Some(How::parse(&cell(4).text()).ok_or_else(|| format!("how {:?}", cell(4).text()))?),
+            true => Some(How::parse(&cell(5).text()).ok_or_else(|| format!("how {:?}", cell(5).text()))?),
             false => None,
         };
         Ok(Record {
@@ -79,9 +87,10 @@ impl Record {
             name: String::from_utf8_lossy(name).into_owned(),
             checksum: String::from_utf8_lossy(checksum).into_owned(),
             how,
-            has_down: full.then(|| cell(5).truthy()),
-            applied_at: full.then(|| cell(6).text().into_owned()),
-            duration_ms: if full { cell(7).int() } else { None },
+            has_down: full.then(|| cell(6).truthy()),
+            applied_at: full.then(|| cell(7).text().into_owned()),
+            duration_ms: if full { cell(8).int() } else { None },
+            fingerprint: cell(4).text().into_owned(),
         })
     }
 
@@ -108,6 +117,19 @@ impl Record {
     /// same name, branch and checksum.
     pub fn matches(&self, migration: &Migration) -> bool {
         self.name == migration.name && self.branch == migration.branch && self.checksum == migration.checksum
+    }
+
+    /// Whether its `no-transaction` script started and did not finish.
+    pub fn started(&self) -> bool {
+        self.fingerprint == STARTED
+    }
+
+    /// Whether its branch, name or checksum were edited by hand since it
+    /// was recorded: they no longer give its fingerprint. The fingerprint
+    /// is what the startup check and the planner compare.
+    pub fn edited(&self) -> bool {
+        !self.started()
+            && self.fingerprint != ebbtide_core::checksum::fingerprint(self.branch.as_str(), &self.name, &self.checksum)
     }
 }
 

@@ -18,10 +18,17 @@ pub enum State {
     Divergent,
     /// Recorded, unknown to this release (a newer release's).
     Unknown,
+    /// A `no-transaction` script that started and did not finish: its
+    /// changes may be partial (record the outcome with `goto`).
+    Started,
+    /// Recorded and the same migration by its fingerprint, but its
+    /// branch, name or checksum columns were edited by hand.
+    Edited,
 }
 
 impl State {
-    /// The lowercase name: `applied`, `stamped`, `pending`, `divergent`, `unknown`.
+    /// The lowercase name: `applied`, `stamped`, `pending`, `divergent`,
+    /// `unknown`, `started, did not finish`, `applied, record edited by hand`.
     pub fn as_str(self) -> &'static str {
         match self {
             State::Applied => "applied",
@@ -29,6 +36,8 @@ impl State {
             State::Pending => "pending",
             State::Divergent => "divergent",
             State::Unknown => "unknown",
+            State::Started => "started, did not finish",
+            State::Edited => "applied, record edited by hand",
         }
     }
 }
@@ -66,7 +75,10 @@ pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
             let record = by_version.get(&m.version);
             let state = match record {
                 None => State::Pending,
-                Some(r) if !r.matches(m) => State::Divergent,
+                Some(r) if r.started() => State::Started,
+                // The fingerprint decides, as for the startup check.
+                Some(r) if r.fingerprint != m.fingerprint && !r.matches(m) => State::Divergent,
+                Some(r) if r.edited() => State::Edited,
                 Some(r) if r.how == Some(How::Stamped) => State::Stamped,
                 Some(_) => State::Applied,
             };
@@ -84,7 +96,7 @@ pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
         version: r.version,
         branch: r.branch,
         name: r.name.clone(),
-        state: State::Unknown,
+        state: if r.started() { State::Started } else { State::Unknown },
         applied_at: r.applied_at.clone(),
         duration_ms: r.duration_ms,
     }));
