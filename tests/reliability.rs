@@ -42,13 +42,15 @@ fn racing_migrations(engine: Engine) -> Dir {
     for v in 2..=20 {
         // Contract migrations record their run too, which their rules forbid
         // unless allowed.
-        let (branch, header, kind) = if v % 5 == 0 {
+        let (branch, allow, kind) = if v % 5 == 0 {
             ("contract", "-- ebbtide: allow additive\n", "DELETE FROM runs WHERE version < 0;")
         } else {
             ("expand", "", "")
         };
+        // Every third runs outside a transaction: exactly once all the same.
+        let outside = if v % 3 == 0 { "-- ebbtide: no-transaction\n" } else { "" };
         let sql = format!(
-            "{header}INSERT INTO runs (version) VALUES ({v});\n{kind}\n{}\n",
+            "{allow}{outside}INSERT INTO runs (version) VALUES ({v});\n{kind}\n{}\n",
             if v % 4 == 0 { slow } else { "" }
         );
         files.push((format!("{branch}/{v:04}_step_{v}.sql"), sql));
@@ -261,7 +263,60 @@ async fn lock_timeout_fails_fast_behind_a_long_transaction(db: Db) {
     assert_eq!(db.versions(&global).await, [1, 2]);
 }
 
+/// A run waiting for the lock another run holds says who holds it and for
+/// how long, and gives up after `--lock-wait` with a message that says so.
+async fn a_wait_for_the_lock_says_who_holds_it_and_gives_up(db: Db) {
+    // Longer than the test: the first run is killed once the second gave up.
+    let long = match db.engine {
+        Engine::Postgres => "CREATE TABLE b (id INTEGER);\nSELECT pg_sleep(60);\n",
+        _ => {
+            "CREATE TABLE b (id INTEGER);\n\
+              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000)\n\
+              SELECT count(*) FROM n;\n"
+        }
+    };
+    let dir =
+        Dir::new(&[("expand/0001_create_a.sql", "CREATE TABLE a (id INTEGER);\n"), ("expand/0002_create_b.sql", long)]);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    let observer = db.reconnect().await;
+    let mut holder = spawn(dir.path(), &db.url(), &["sync"]);
+    let started = until(Duration::from_secs(20), async || observer.versions(&migrator).await == [1]).await;
+    assert!(started, "the first run is in its long migration");
+    let waiter = Command::new(env!("CARGO_BIN_EXE_ebbtide"))
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--database", &db.url(), "--lock-wait", "2s", "sync"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&waiter.stderr);
+    assert_eq!(waiter.status.code(), Some(1), "{stderr}");
+    let who = match db.engine {
+        Engine::Postgres => "server process ".to_string(),
+        _ => format!("process {}, for ", holder.id()),
+    };
+    assert!(
+        stderr.contains(&format!("waiting for the migration lock on ebbtide_migrations, held by {who}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("gave up after 2 s waiting for the migration lock on"), "{stderr}");
+    assert!(stderr.contains(&format!("held by {who}")), "{stderr}");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // The lock died with its holder: the next run takes it at once.
+    dir.write("expand/0002_create_b.sql", "CREATE TABLE b (id INTEGER);\n");
+    let quick = dir.migrations();
+    let started = Instant::now();
+    let report =
+        observer.run(&Migrator::new(&quick).lock_wait(Duration::from_secs(10)), Request::Sync(Scope::All)).await;
+    assert_eq!(report.unwrap().steps.len(), 1);
+    assert!(started.elapsed() < Duration::from_secs(5), "the killed run's lock was gone");
+    assert_eq!(observer.versions(&migrator).await, [1, 2]);
+}
+
 on_persistent_engines!(
+    a_wait_for_the_lock_says_who_holds_it_and_gives_up,
     sixteen_processes_race_to_sync,
     expand_syncs_race_startup_checks,
     killed_in_a_long_migration,

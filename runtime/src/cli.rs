@@ -96,6 +96,10 @@ pub struct Options {
     /// holds tables (refused otherwise: see `version-control` and `goto`).
     #[arg(long, global = true)]
     pub allow_existing_schema: bool,
+    /// How long to wait for the migration lock while another run holds it
+    /// (e.g. 30s, 10m); the wait says who holds it.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+    pub lock_wait: Duration,
     /// PostgreSQL lock_timeout for migrations without their own (e.g. 5s).
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     pub lock_timeout: Option<Duration>,
@@ -258,7 +262,8 @@ fn try_execute(options: &Options, command: &Command, migrations: &Migrations) ->
         .map_err(|e| e.to_string())?
         .allow_divergent(options.allow_divergent)
         .all_or_nothing(options.all_or_nothing)
-        .allow_existing_schema(options.allow_existing_schema);
+        .allow_existing_schema(options.allow_existing_schema)
+        .lock_wait(options.lock_wait);
     if let Some(timeout) = options.lock_timeout {
         migrator = migrator.lock_timeout(timeout);
     }
@@ -509,6 +514,16 @@ impl Progress {
                 tracing::info!("{step}");
                 if let Some(pb) = bar.as_ref() {
                     pb.set_message(step.to_string());
+                }
+            }
+            Event::Waiting { lock, holder, waited } => {
+                let line = format!(
+                    "waiting for the migration lock on {lock}, held by {holder} ({} s so far)",
+                    waited.as_secs()
+                );
+                match bar.as_ref() {
+                    Some(pb) => pb.println(line),
+                    None => eprintln!("{line}"),
                 }
             }
             Event::Finished(done) => match bar.as_ref() {

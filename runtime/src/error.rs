@@ -35,6 +35,21 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// Another run held the migration lock for longer than the run would
+    /// wait ([`Migrator::lock_wait`](crate::Migrator::lock_wait)).
+    #[error(
+        "gave up after {} s waiting for the migration lock on {table}, held by {holder}; \
+         let that run finish, or end it if it is stuck, then run again (--lock-wait waits longer)",
+        waited.as_secs()
+    )]
+    LockWait {
+        /// The version table whose lock it is.
+        table: String,
+        /// How long the run waited.
+        waited: std::time::Duration,
+        /// Who holds it, as far as the engine tells.
+        holder: String,
+    },
     /// The version table holds a row ebbtide cannot read.
     #[error("the version table {table} holds a row ebbtide cannot read ({detail}); was it edited by hand?")]
     CorruptRecord {

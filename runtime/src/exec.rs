@@ -92,8 +92,22 @@ pub(crate) trait Driver {
     /// Runs a query, handing each row's values to `visit`, borrowed: reading
     /// the version table allocates only what it keeps.
     async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError>;
-    async fn lock(&mut self, table: &TableName) -> Result<(), DbError>;
+    /// Tries to take the run lock (held from the first write of a run to
+    /// its end) without waiting.
+    async fn try_lock(&mut self, table: &TableName) -> Result<Lock, DbError>;
     async fn unlock(&mut self, table: &TableName) -> Result<(), DbError>;
+    /// Whether some run holds the run lock now (without taking it): a
+    /// migration recorded as started is then in progress, not abandoned.
+    async fn lock_held(&mut self, table: &TableName) -> Result<bool, DbError>;
+    /// Waits, between two attempts at the lock.
+    async fn pause(&mut self, duration: Duration);
+    /// A statement that fails when the connection is no longer on the
+    /// session that holds the run lock (a pooler in transaction mode), sent
+    /// first in every transaction of the run; `None` when the session
+    /// cannot move.
+    fn session_check(&self) -> Option<String> {
+        None
+    }
     /// Reads the state of the session as a run finds it (once, under the
     /// run lock, before the first step), so that [`guard`](Driver::guard)
     /// can return every step to it, and names the schema that holds (or
@@ -130,6 +144,15 @@ pub(crate) trait Driver {
     fn annotates(&self) -> bool {
         false
     }
+}
+
+/// An attempt at the run lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Lock {
+    /// This run holds it.
+    Taken,
+    /// Another run does: who, as far as the engine tells.
+    Busy(Option<String>),
 }
 
 /// Where a step's script runs.
@@ -243,6 +266,16 @@ pub enum Event<'a> {
     Started(&'a Step<'a>),
     /// A step is done.
     Finished(&'a Done),
+    /// The run waits for the lock another run holds (told after a second,
+    /// then every ten).
+    Waiting {
+        /// The version table whose lock it is.
+        lock: String,
+        /// Who holds it, as far as the engine tells.
+        holder: String,
+        /// How long this run has waited.
+        waited: Duration,
+    },
 }
 
 /// Reads the version table: `None` when it does not exist. `full` also
@@ -334,6 +367,11 @@ pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>)
     if !differ.is_empty() {
         d.query(&dialect.select_records_in(table, &differ), &mut observe).await.map_err(fail)?;
     }
+    // A run in progress holds the lock: what it started is under way
+    // (pending), not abandoned.
+    if !analysis.started.is_empty() && d.lock_held(table).await.map_err(fail)? {
+        analysis.started.clear();
+    }
     match corrupt {
         Some(detail) => Err(Error::CorruptRecord { table: table.to_string(), detail }),
         None => Ok(Some(analysis)),
@@ -358,14 +396,40 @@ pub(crate) async fn run<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: 
     if nothing_to_do {
         return Ok(Report::default());
     }
-    d.lock(table)
-        .await
-        .map_err(|e| Error::database(format!("cannot take the migration lock on {table}"), e.message))?;
+    take_lock(d, migrator).await?;
     let result = run_locked(d, migrator, request).await;
     let unlocked = d.unlock(table).await;
     let report = result?;
     unlocked.map_err(|e| Error::database(format!("cannot release the migration lock on {table}"), e.message))?;
     Ok(report)
+}
+
+/// Takes the run lock, waiting for another run to end: every few seconds
+/// the observer (and the CLI) hear who holds it and for how long, and
+/// after [`Migrator::lock_wait`] the run gives up.
+async fn take_lock<D: Driver>(d: &mut D, migrator: &Migrator<'_>) -> Result<(), Error> {
+    let table = migrator.table_name();
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    let mut told = Duration::ZERO;
+    loop {
+        let holder = match d.try_lock(table).await {
+            Ok(Lock::Taken) => return Ok(()),
+            Ok(Lock::Busy(holder)) => holder,
+            Err(e) => return Err(Error::database(format!("cannot take the migration lock on {table}"), e.message)),
+        };
+        let waited = started.elapsed();
+        let holder = holder.unwrap_or_else(|| "another run".into());
+        if waited >= migrator.lock_wait_value() {
+            return Err(Error::LockWait { table: table.to_string(), waited, holder });
+        }
+        if waited >= told + Duration::from_secs(if told.is_zero() { 1 } else { 10 }) {
+            told = waited;
+            migrator.notify(Event::Waiting { lock: table.to_string(), holder: holder.clone(), waited });
+        }
+        d.pause(pause.min(migrator.lock_wait_value() - waited)).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
 }
 
 async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<Report, Error> {
@@ -386,6 +450,12 @@ async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Requ
     }
     if one_transaction {
         control(d, dialect.begin(), "begin the all-or-nothing transaction").await?;
+        if let Some(check) = d.session_check()
+            && let Err(e) = control(d, &check, "keep one session").await
+        {
+            let _ = d.execute(dialect.rollback()).await;
+            return Err(e);
+        }
     }
     let result = async {
         let state = match state {
@@ -459,6 +529,9 @@ async fn execute_plan<D: Driver>(
     };
     notify(Event::Planned { steps: plan.steps.len() });
     if plan.create_table {
+        if let Some(check) = d.session_check() {
+            control(d, &check, "keep one session").await?;
+        }
         d.execute(&dialect.create_table(table))
             .await
             .map_err(|e| Error::database(format!("cannot create the version table {table}"), e.message))?;
@@ -668,7 +741,14 @@ async fn script_step<D: Driver>(
         ),
         RecordChange::Delete(version) => dialect.start_record(table, *version),
     };
+    let check = d.session_check();
     control(d, dialect.begin(), &context("begin the version-table transaction")).await?;
+    if let Some(check) = &check
+        && let Err(e) = keep_session(d, step, check).await
+    {
+        let _ = d.execute(dialect.rollback()).await;
+        return Err(e);
+    }
     if let Err(e) = d.execute(&started_row).await {
         let _ = d.execute(dialect.rollback()).await;
         return Err(Error::database(context("record the migration as started"), e.message));
@@ -686,7 +766,7 @@ async fn script_step<D: Driver>(
         if let Some(sql) = lock_timeout.and_then(|ms| dialect.lock_timeout(ms, false)) {
             control(d, &sql, "set the lock timeout").await?;
         }
-        ran = run_script(d, step, work.script.as_deref(), Aftermath::PartiallyApplied).await;
+        ran = run_script(d, step, work.script.as_deref(), Aftermath::PartiallyApplied, check.as_deref()).await;
         if lock_timeout.is_some()
             && let Some(sql) = dialect.reset_lock_timeout()
         {
@@ -710,6 +790,12 @@ async fn script_step<D: Driver>(
         RecordChange::Delete(_) => work.record.sql(dialect, table, Some(duration)),
     };
     control(d, dialect.begin(), &context("begin the version-table transaction")).await?;
+    if let Some(check) = &check
+        && let Err(e) = keep_session(d, step, check).await
+    {
+        let _ = d.execute(dialect.rollback()).await;
+        return Err(e);
+    }
     let recorded = d.execute(&finished).await;
     if let Err(e) = recorded {
         let _ = d.execute(dialect.rollback()).await;
@@ -749,6 +835,12 @@ async fn transactional_step<D: Driver>(
     // own transaction unless inside the all-or-nothing one.
     if !in_run_transaction {
         control(d, dialect.begin(), &context("begin a transaction")).await?;
+        if let Some(check) = d.session_check()
+            && let Err(e) = keep_session(d, step, &check).await
+        {
+            let _ = d.execute(dialect.rollback()).await;
+            return Err(e);
+        }
     }
     // A step that inserts its record needs no look before it: the version
     // is the table's primary key, so when a concurrent run did the step
@@ -765,7 +857,7 @@ async fn transactional_step<D: Driver>(
             control(d, &sql, &context("set the lock timeout")).await?;
         }
         let ran = async {
-            run_script(d, step, work.script.as_deref(), aftermath).await?;
+            run_script(d, step, work.script.as_deref(), aftermath, None).await?;
             if let (Some(check), Some(script)) = (&guard.check, work.script.as_deref()) {
                 run_check(d, step, script, check, aftermath).await?;
             }
@@ -855,6 +947,10 @@ async fn batched_step<D: Driver>(
     if !in_run_transaction {
         lead.push(dialect.begin().to_string());
     }
+    // The whole batch runs in one session: one check covers it.
+    let checked = d.session_check();
+    let check_at = lead.len();
+    lead.extend(checked.clone());
     lead.extend(lock_timeout.and_then(|ms| dialect.lock_timeout(ms, true)));
     let statements: Vec<(u32, &str)> = work.script.iter().flat_map(|s| s.statements()).collect();
     let record = work.record.sql(dialect, table, None);
@@ -874,6 +970,9 @@ async fn batched_step<D: Driver>(
     let context = |what: &str| format!("cannot {what} for {step}");
     let restored = statements.len() + guard.inside.len();
     Err(match failed.checked_sub(lead.len()) {
+        None if checked.is_some() && failed == check_at => {
+            Error::database(format!("cannot keep one session for {step}"), e.message)
+        }
         None => Error::database(context("begin a transaction"), e.message),
         Some(i) if i < statements.len() => {
             let script = work.script.as_deref().expect("statements come from a script");
@@ -922,19 +1021,30 @@ async fn already_done<D: Driver>(
 }
 
 /// Runs a script statement by statement.
+/// `check`, when given, is sent before each statement: outside a
+/// transaction, each statement may reach another session.
 async fn run_script<D: Driver>(
     d: &mut D,
     step: &Step<'_>,
     script: Option<&Script>,
     aftermath: Aftermath,
+    check: Option<&str>,
 ) -> Result<(), Error> {
     for (line, sql) in script.iter().flat_map(|s| s.statements()) {
+        if let Some(check) = check {
+            keep_session(d, step, check).await?;
+        }
         if let Err(e) = d.execute(sql).await {
             let script = script.expect("statements come from a script");
             return Err(statement_failed(step, script, line, sql, e.message, aftermath));
         }
     }
     Ok(())
+}
+
+/// Runs a driver's session check.
+async fn keep_session<D: Driver>(d: &mut D, step: &Step<'_>, check: &str) -> Result<(), Error> {
+    d.execute(check).await.map_err(|e| Error::database(format!("cannot keep one session for {step}"), e.message))
 }
 
 /// A driver that prints instead of executing: reads go to the real
@@ -970,12 +1080,20 @@ impl<D: Driver> Driver for Recorder<'_, D> {
         self.inner.query(sql, visit).await
     }
 
-    async fn lock(&mut self, _: &TableName) -> Result<(), DbError> {
-        Ok(())
+    async fn try_lock(&mut self, _: &TableName) -> Result<Lock, DbError> {
+        Ok(Lock::Taken)
     }
 
     async fn unlock(&mut self, _: &TableName) -> Result<(), DbError> {
         Ok(())
+    }
+
+    async fn pause(&mut self, duration: Duration) {
+        self.inner.pause(duration).await;
+    }
+
+    async fn lock_held(&mut self, table: &TableName) -> Result<bool, DbError> {
+        self.inner.lock_held(table).await
     }
 
     async fn capture_session(&mut self, table: &TableName) -> Result<TableName, DbError> {

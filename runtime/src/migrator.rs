@@ -39,6 +39,7 @@ pub struct Migrator<'m> {
     options: PlanOptions,
     lock_timeout: Option<Duration>,
     busy_timeout: Duration,
+    lock_wait: Duration,
     observer: Option<Observer>,
 }
 
@@ -50,6 +51,7 @@ impl fmt::Debug for Migrator<'_> {
             .field("options", &self.options)
             .field("lock_timeout", &self.lock_timeout)
             .field("busy_timeout", &self.busy_timeout)
+            .field("lock_wait", &self.lock_wait)
             .finish()
     }
 }
@@ -65,6 +67,7 @@ impl<'m> Migrator<'m> {
             options: PlanOptions::default(),
             lock_timeout: None,
             busy_timeout: Duration::from_secs(60),
+            lock_wait: Duration::from_secs(600),
             observer: None,
         }
     }
@@ -111,6 +114,15 @@ impl<'m> Migrator<'m> {
         self
     }
 
+    /// How long a run waits for the migration lock while another run holds
+    /// it (10 minutes unless set): the observer hears who holds it after a
+    /// second and every ten seconds, and then the run gives up with
+    /// [`Error::LockWait`](crate::Error::LockWait).
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
     /// How long SQLite waits for another connection's write lock.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
@@ -136,6 +148,10 @@ impl<'m> Migrator<'m> {
     /// The planner's options.
     pub fn options(&self) -> PlanOptions {
         self.options
+    }
+
+    pub(crate) fn lock_wait_value(&self) -> Duration {
+        self.lock_wait
     }
 
     pub(crate) fn default_lock_timeout_ms(&self) -> Option<u32> {

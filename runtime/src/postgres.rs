@@ -19,7 +19,7 @@ use tokio_postgres::error::{ErrorPosition, SqlState};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use crate::dialect::{Dialect, TableName};
-use crate::exec::{Cell, DbError, Driver, Guard, Placement};
+use crate::exec::{Cell, DbError, Driver, Guard, Lock, Placement};
 use crate::migrator::Migrator;
 use crate::ops::front_end;
 use crate::{Error, Script};
@@ -37,7 +37,7 @@ impl<'c> Postgres<'c> {
     }
 
     fn driver(&self) -> PgDriver<'c> {
-        PgDriver { client: self.client, restore: Vec::new() }
+        PgDriver { client: self.client, restore: Vec::new(), lock_pid: None }
     }
 }
 
@@ -140,6 +140,18 @@ pub(crate) struct PgDriver<'c> {
     /// The statements that return the session to the state the run found
     /// it in (empty until [`Driver::capture_session`]).
     restore: Vec<String>,
+    /// The server process that holds this run's advisory lock.
+    lock_pid: Option<i64>,
+}
+
+/// Why a run cannot work through a pooler in transaction mode.
+const POOLED: &str = "a pooler in transaction mode (pgbouncer pool_mode = transaction) hands server sessions from client to client, \
+    and ebbtide needs one session for its run lock and its no-transaction migrations: connect to PostgreSQL directly, or through a pool in session mode";
+
+/// The advisory lock's key as `pg_locks` shows it: `classid`, `objid`.
+fn lock_columns(key: i64) -> (u64, u64) {
+    let key = key as u64;
+    (key >> 32, key & 0xffff_ffff)
 }
 
 /// What a run reads of its session before the first step, as rows of
@@ -219,12 +231,122 @@ impl Driver for PgDriver<'_> {
         Ok(())
     }
 
-    async fn lock(&mut self, table: &TableName) -> Result<(), DbError> {
-        self.execute(&format!("SELECT pg_advisory_lock({})", table.lock_key())).await
+    async fn try_lock(&mut self, table: &TableName) -> Result<Lock, DbError> {
+        let key = table.lock_key();
+        let (classid, objid) = lock_columns(key);
+        let ours = format!(
+            "l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+             AND l.classid::bigint = {classid} AND l.objid::bigint = {objid} \
+             AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())"
+        );
+        // A session that holds the lock already would take it again: it is
+        // another client's, handed over by a pooler.
+        let sql = format!(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE {ours} AND l.pid = pg_catalog.pg_backend_pid()) THEN 'held' \
+             WHEN pg_catalog.pg_try_advisory_lock({key}) THEN 'taken' ELSE 'busy' END, pg_catalog.pg_backend_pid()"
+        );
+        let (mut outcome, mut pid) = (String::new(), None);
+        self.query(&sql, &mut |row| {
+            outcome = Cell::at(row, 0).text().into_owned();
+            pid = Cell::at(row, 1).int();
+        })
+        .await?;
+        match outcome.as_str() {
+            "taken" => {
+                self.lock_pid = pid;
+                Ok(Lock::Taken)
+            }
+            "held" => Err(DbError {
+                message: format!(
+                    "server process {} already holds ebbtide's migration lock, taken by another client: {POOLED}",
+                    pid.unwrap_or_default()
+                ),
+                undefined_table: false,
+            }),
+            _ => {
+                let mut holder = None;
+                let who = format!(
+                    "SELECT 'server process ' || a.pid || coalesce(' (' || nullif(a.application_name, '') || ')', '') \
+                     || coalesce(', client ' || host(a.client_addr), ', local') || ', ' || coalesce(a.state, 'unknown') \
+                     || ' for ' || coalesce(extract(epoch FROM now() - a.state_change)::bigint, 0) || ' s' \
+                     FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE {ours}"
+                );
+                self.query(&who, &mut |row| {
+                    holder = Some(Cell::at(row, 0).text().into_owned());
+                })
+                .await?;
+                Ok(Lock::Busy(holder))
+            }
+        }
     }
 
     async fn unlock(&mut self, table: &TableName) -> Result<(), DbError> {
-        self.execute(&format!("SELECT pg_advisory_unlock({})", table.lock_key())).await
+        let Some(locked) = self.lock_pid.take() else {
+            return Ok(());
+        };
+        let (mut released, mut pid) = (false, None);
+        self.query(
+            &format!("SELECT pg_catalog.pg_advisory_unlock({}), pg_catalog.pg_backend_pid()", table.lock_key()),
+            &mut |row| {
+                released = Cell::at(row, 0).truthy();
+                pid = Cell::at(row, 1).int();
+            },
+        )
+        .await?;
+        if released {
+            return Ok(());
+        }
+        // The lock stayed with the server process that took it, which a
+        // pooler gave to this client for a while. It is released when that
+        // process ends: end it now if no client is using it.
+        let mut ended = false;
+        self.query(
+            &format!(
+                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE pid = {locked} AND state = 'idle'"
+            ),
+            &mut |row| ended = Cell::at(row, 0).truthy(),
+        )
+        .await?;
+        Err(DbError {
+            message: format!(
+                "the connection moved from server process {locked}, which held the lock, to {}; {}. {POOLED}",
+                pid.unwrap_or_default(),
+                if ended {
+                    format!("ebbtide ended idle server process {locked} to release the lock")
+                } else {
+                    format!("the lock stays until server process {locked} ends (SELECT pg_terminate_backend({locked}))")
+                }
+            ),
+            undefined_table: false,
+        })
+    }
+
+    async fn pause(&mut self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+
+    async fn lock_held(&mut self, table: &TableName) -> Result<bool, DbError> {
+        let (classid, objid) = lock_columns(table.lock_key());
+        let mut held = false;
+        self.query(
+            &format!(
+                "SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+                 AND classid::bigint = {classid} AND objid::bigint = {objid} \
+                 AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())"
+            ),
+            &mut |_| held = true,
+        )
+        .await?;
+        Ok(held)
+    }
+
+    fn session_check(&self) -> Option<String> {
+        let pid = self.lock_pid?;
+        Some(format!(
+            "SELECT CASE WHEN pg_catalog.pg_backend_pid() = {pid} THEN 0 ELSE ('the connection moved from server process {pid}, \
+             which holds the migration lock, to server process ' || pg_catalog.pg_backend_pid() || '; {}')::int END",
+            POOLED.replace('\'', "''")
+        ))
     }
 
     async fn capture_session(&mut self, table: &TableName) -> Result<TableName, DbError> {

@@ -1,9 +1,12 @@
 //! SQLite, through rusqlite: the embedded default.
 //!
-//! Every operation is synchronous. Concurrent runs on one database file are
-//! serialised by SQLite's write lock: each migration runs in a `BEGIN
-//! IMMEDIATE` transaction that first re-checks that no other run applied it
-//! meanwhile, so each migration is applied exactly once.
+//! Every operation is synchronous. Concurrent runs on one database file
+//! take turns: a run holds an exclusive lock on a file beside the database
+//! (`<database>-ebbtide.lock`, released when the run ends or its process
+//! dies) from its first write to its end, so every migration, `no-transaction`
+//! ones included, is applied exactly once; readers of the database never
+//! wait for it. Each migration also runs in a `BEGIN IMMEDIATE` transaction
+//! that re-checks that no other run applied it.
 //!
 //! A migration's pragmas and temporary objects end with it: ebbtide reads
 //! the connection's settings when a run starts and sets them back after
@@ -20,7 +23,7 @@ use rusqlite::types::ValueRef;
 
 use crate::Script;
 use crate::dialect::{Dialect, TableName};
-use crate::exec::{Cell, DbError, Driver, Guard, Placement};
+use crate::exec::{Cell, DbError, Driver, Guard, Lock, Placement};
 use crate::migrator::Migrator;
 use crate::ops::front_end;
 
@@ -39,7 +42,7 @@ impl<'c> Sqlite<'c> {
     fn driver(&self) -> SqliteDriver<'c> {
         // A failure here only leaves SQLite's own default in place.
         let _ = self.conn.busy_timeout(self.migrator.busy_timeout_value());
-        SqliteDriver { conn: self.conn, session: None }
+        SqliteDriver { conn: self.conn, session: None, lock: None }
     }
 }
 
@@ -67,6 +70,17 @@ pub(crate) struct SqliteDriver<'c> {
     conn: &'c rusqlite::Connection,
     /// The connection's state as the run found it.
     session: Option<Session>,
+    /// The run lock's file, while this run holds it.
+    lock: Option<std::fs::File>,
+}
+
+impl SqliteDriver<'_> {
+    /// The file whose lock is the run lock: beside the database file.
+    /// `None` for an in-memory database, which has one connection.
+    fn lock_path(&self) -> Option<std::path::PathBuf> {
+        let path = self.conn.path().filter(|p| !p.is_empty())?;
+        Some(std::path::PathBuf::from(format!("{path}-ebbtide.lock")))
+    }
 }
 
 /// A connection's state as a run found it.
@@ -150,12 +164,72 @@ impl Driver for SqliteDriver<'_> {
         Ok(())
     }
 
-    async fn lock(&mut self, _: &TableName) -> Result<(), DbError> {
-        Ok(())
+    async fn try_lock(&mut self, _: &TableName) -> Result<Lock, DbError> {
+        use std::io::{Read, Seek, Write};
+        let Some(path) = self.lock_path() else {
+            return Ok(Lock::Taken);
+        };
+        let failed = |what: &str, e: std::io::Error| DbError {
+            message: format!("cannot {what} the lock file {}: {e}", path.display()),
+            undefined_table: false,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| failed("open", e))?;
+        match file.try_lock() {
+            Ok(()) => {
+                // Who holds it, for runs that wait.
+                let since =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                let note = format!("{} {since}", std::process::id());
+                file.set_len(0)
+                    .and_then(|()| file.rewind())
+                    .and_then(|()| file.write_all(note.as_bytes()))
+                    .map_err(|e| failed("write", e))?;
+                self.lock = Some(file);
+                Ok(Lock::Taken)
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut note = String::new();
+                let _ = file.read_to_string(&mut note);
+                let mut words = note.split_whitespace();
+                let holder = match (words.next(), words.next().and_then(|s| s.parse::<u64>().ok())) {
+                    (Some(pid), Some(since)) => {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(since, |d| d.as_secs());
+                        Some(format!("process {pid}, for {} s", now.saturating_sub(since)))
+                    }
+                    _ => None,
+                };
+                Ok(Lock::Busy(holder))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(failed("lock", e)),
+        }
+    }
+
+    async fn lock_held(&mut self, _: &TableName) -> Result<bool, DbError> {
+        let Some(path) = self.lock_path() else {
+            return Ok(false);
+        };
+        let Ok(file) = std::fs::File::open(&path) else {
+            return Ok(false); // no run ever took it
+        };
+        Ok(matches!(file.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
     }
 
     async fn unlock(&mut self, _: &TableName) -> Result<(), DbError> {
+        // Closing the file releases its lock; the file stays for the next run.
+        self.lock = None;
         Ok(())
+    }
+
+    async fn pause(&mut self, duration: std::time::Duration) {
+        std::thread::sleep(duration);
     }
 
     async fn capture_session(&mut self, table: &TableName) -> Result<TableName, DbError> {

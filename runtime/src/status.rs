@@ -28,7 +28,7 @@ pub enum State {
 
 impl State {
     /// The lowercase name: `applied`, `stamped`, `pending`, `divergent`,
-    /// `unknown`, `started, did not finish`, `applied, record edited by hand`.
+    /// `unknown`, `started, not finished`, `applied, record edited by hand`.
     pub fn as_str(self) -> &'static str {
         match self {
             State::Applied => "applied",
@@ -36,7 +36,7 @@ impl State {
             State::Pending => "pending",
             State::Divergent => "divergent",
             State::Unknown => "unknown",
-            State::Started => "started, did not finish",
+            State::Started => "started, not finished",
             State::Edited => "applied, record edited by hand",
         }
     }
