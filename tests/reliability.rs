@@ -413,3 +413,154 @@ fn ten_thousand_migrations_load() {
     assert_eq!(m.len(), 10_000);
     assert_eq!(m.latest().get(), 10_000);
 }
+
+/// A pgbouncer of one test's own, on a free loopback port, in front of the
+/// test server; stopped when dropped.
+struct Pgbouncer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Pgbouncer {
+    /// Starts one in `mode` (`session` or `transaction`), or returns `None`
+    /// (after saying so) when pgbouncer is not installed outside CI.
+    fn start(mode: &str, pool_size: u32) -> Option<Pgbouncer> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if Command::new("pgbouncer").arg("--version").output().is_err() {
+            assert!(!support::in_ci(), "pgbouncer is required under CI=true (apt-get install pgbouncer)");
+            eprintln!("skipped: pgbouncer is not installed (apt-get install pgbouncer)");
+            return None;
+        }
+        let server: tokio_postgres::Config = support::admin_url().parse().unwrap();
+        let host = match &server.get_hosts()[0] {
+            tokio_postgres::config::Host::Tcp(host) => host.clone(),
+            other => panic!("a TCP server is needed in front of pgbouncer, not {other:?}"),
+        };
+        let server_port = server.get_ports().first().copied().unwrap_or(5432);
+        let user = server.get_user().unwrap_or("postgres").to_string();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let users = dir.path().join("users.txt");
+        std::fs::write(&users, format!("\"{user}\" \"\"\n")).unwrap();
+        let ini = dir.path().join("pgbouncer.ini");
+        std::fs::write(
+            &ini,
+            format!(
+                "[databases]\n* = host={host} port={server_port}\n[pgbouncer]\nlisten_addr = 127.0.0.1\n\
+                 listen_port = {port}\nunix_socket_dir =\nauth_type = trust\nauth_file = {}\npool_mode = {mode}\n\
+                 default_pool_size = {pool_size}\nmax_client_conn = 64\nquery_wait_timeout = 20\nignore_startup_parameters = extra_float_digits,options\n",
+                users.display()
+            ),
+        )
+        .unwrap();
+        // pgbouncer refuses to run as root: it switches to the server's user.
+        for path in [dir.path(), &users, &ini] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+        let mut command = Command::new("pgbouncer");
+        if root {
+            command.args(["-u", "postgres"]);
+        }
+        let child = command.arg(&ini).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start pgbouncer");
+        let ready = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(ready, "pgbouncer listens on {port}");
+        Some(Pgbouncer { child, port, _dir: dir })
+    }
+
+    /// `url` through this pgbouncer.
+    fn url(&self, database: &str) -> String {
+        let server: tokio_postgres::Config = support::admin_url().parse().unwrap();
+        let user = server.get_user().unwrap_or("postgres");
+        format!("postgres://{user}@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for Pgbouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Eight processes race `sync` through pgbouncer, in session and in
+/// transaction mode: each holds the run lock in a transaction of its own
+/// connection, which a pooler keeps on one server session, so every one
+/// succeeds, every migration (no-transaction ones included) is applied
+/// exactly once, and no lock stays behind.
+async fn racing_through_pgbouncer(db: Db, mode: &str) {
+    // In session mode each of a racer's two connections keeps a server
+    // session for its life; in transaction mode only the lock's does.
+    let pool_size = if mode == "session" { 20 } else { 4 };
+    let Some(pooler) = Pgbouncer::start(mode, pool_size) else { return };
+    let dir = racing_migrations(db.engine);
+    let pooled = pooler.url(&db.pg.as_ref().unwrap().name);
+    let children: Vec<Child> = (0..8).map(|_| spawn(dir.path(), &pooled, &["sync"])).collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "a racer failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    assert_eq!(db.versions(&migrator).await, (1..=20).collect::<Vec<_>>());
+    assert_eq!(db.strings("SELECT count(*) || '/' || count(DISTINCT version) FROM runs").await, ["19/19"]);
+    let locks = db
+        .strings(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .await;
+    assert_eq!(locks, ["0"], "no lock stays behind");
+    assert_eq!(db.check(&migrator).await.unwrap(), Verdict::Current);
+}
+
+/// A library run on one connection through a pooler in transaction mode,
+/// handed a server session that holds ebbtide's lock for another client,
+/// refuses and names the pooler, instead of taking the lock a second time.
+async fn a_session_handed_over_by_a_pooler_is_refused(db: Db) {
+    // One server session: every client of the pool gets the same one.
+    let Some(pooler) = Pgbouncer::start("transaction", 1) else { return };
+    let pooled = pooler.url(&db.pg.as_ref().unwrap().name);
+    let dir = Dir::new(&[("expand/0001_create_a.sql", "CREATE TABLE a (id INTEGER);\n")]);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    let other = ebbtide::postgres::connect(&pooled).await.unwrap();
+    let key = ebbtide::dialect::TableName::default().lock_key();
+    other.batch_execute(&format!("SELECT pg_advisory_lock({key})")).await.unwrap();
+    let mine = ebbtide::postgres::connect(&pooled).await.unwrap();
+    let err = migrator.postgres(&mine).sync(Scope::All).await.unwrap_err();
+    assert!(err.to_string().contains("already holds ebbtide's migration lock, taken by another client"), "{err}");
+    assert!(err.to_string().contains("pool_mode = transaction"), "{err}");
+    assert!(db.tables().await.is_empty(), "nothing ran");
+    other.batch_execute(&format!("SELECT pg_advisory_unlock({key})")).await.unwrap();
+    // With one server session the session cannot move: the run works.
+    migrator.postgres(&mine).sync(Scope::All).await.unwrap();
+    assert_eq!(db.tables().await, ["a"]);
+}
+
+mod pgbouncer {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn session_mode() {
+        if let Some(db) = crate::support::Db::open(crate::support::Engine::Postgres).await {
+            super::racing_through_pgbouncer(db, "session").await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transaction_mode() {
+        if let Some(db) = crate::support::Db::open(crate::support::Engine::Postgres).await {
+            super::racing_through_pgbouncer(db, "transaction").await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transaction_mode_one_connection() {
+        if let Some(db) = crate::support::Db::open(crate::support::Engine::Postgres).await {
+            super::a_session_handed_over_by_a_pooler_is_refused(db).await;
+        }
+    }
+}

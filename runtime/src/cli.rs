@@ -273,12 +273,7 @@ fn try_execute(options: &Options, command: &Command, migrations: &Migrations) ->
             tracing::info!("opening SQLite database {path}");
             // Only what writes migrations may create the database file:
             // looking at a path that holds none must not leave one there.
-            let writes = match command {
-                Command::Sync { sql, .. } | Command::Upgrade { sql, .. } | Command::Downgrade { sql, .. } => !sql,
-                Command::Goto { .. } | Command::VersionControl => true,
-                Command::Version { .. } | Command::Check { .. } | Command::Status { .. } => false,
-            };
-            if !writes && !std::path::Path::new(&path).exists() {
+            if !writes(command) && !std::path::Path::new(&path).exists() {
                 return Err(format!("there is no SQLite database at {path}: nothing to read (sync creates it)"));
             }
             let conn =
@@ -296,15 +291,30 @@ fn try_execute(options: &Options, command: &Command, migrations: &Migrations) ->
                 .map_err(|e| format!("cannot start the async runtime: {e}"))?;
             tracing::info!("connecting to {}", crate::postgres::redact(&url));
             let client = runtime.block_on(crate::postgres::connect(&url)).map_err(|e| e.to_string())?;
-            session.run(command, &Engine::Postgres(&client, &runtime))
+            // The run lock on a connection of its own: exactly once through
+            // a pooler in transaction mode too.
+            let lock = match writes(command) {
+                true => Some(runtime.block_on(crate::postgres::connect(&url)).map_err(|e| e.to_string())?),
+                false => None,
+            };
+            session.run(command, &Engine::Postgres(&client, lock.as_ref(), &runtime))
         }
+    }
+}
+
+/// Whether a command writes to the database (not `--sql`, not reads).
+fn writes(command: &Command) -> bool {
+    match command {
+        Command::Sync { sql, .. } | Command::Upgrade { sql, .. } | Command::Downgrade { sql, .. } => !sql,
+        Command::Goto { .. } | Command::VersionControl => true,
+        Command::Version { .. } | Command::Check { .. } | Command::Status { .. } => false,
     }
 }
 
 /// A connection of either engine, with one blocking entry per operation.
 enum Engine<'c> {
     Sqlite(&'c rusqlite::Connection),
-    Postgres(&'c tokio_postgres::Client, &'c tokio::runtime::Runtime),
+    Postgres(&'c tokio_postgres::Client, Option<&'c tokio_postgres::Client>, &'c tokio::runtime::Runtime),
 }
 
 /// Runs one operation on either engine; PostgreSQL's on the CLI's runtime,
@@ -313,7 +323,13 @@ macro_rules! on_engine {
     ($engine:expr, $migrator:expr, $op:ident ( $($arg:expr),* )) => {
         match $engine {
             Engine::Sqlite(conn) => $migrator.sqlite(conn).$op($($arg),*),
-            Engine::Postgres(client, runtime) => runtime.block_on($migrator.postgres(client).$op($($arg),*)),
+            Engine::Postgres(client, lock, runtime) => {
+                let pg = match lock {
+                    Some(lock) => $migrator.postgres(client).lock_connection(lock),
+                    None => $migrator.postgres(client),
+                };
+                runtime.block_on(pg.$op($($arg),*))
+            }
         }
     };
 }

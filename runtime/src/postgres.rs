@@ -29,15 +29,28 @@ use crate::{Error, Script};
 pub struct Postgres<'c> {
     migrator: &'c Migrator<'c>,
     client: &'c Client,
+    lock: Option<&'c Client>,
 }
 
 impl<'c> Postgres<'c> {
     pub(crate) fn new(migrator: &'c Migrator<'c>, client: &'c Client) -> Self {
-        Postgres { migrator, client }
+        Postgres { migrator, client, lock: None }
+    }
+
+    /// Holds the run lock on a second connection, in a transaction kept
+    /// open for the run, instead of as a session lock on the first. A
+    /// pooler in transaction mode (pgbouncer `pool_mode = transaction`)
+    /// keeps a connection's server session only while a transaction is
+    /// open, so this is how runs stay exactly-once through one; the CLI
+    /// always does it. Without it, a run that finds its session handed
+    /// between clients refuses, naming the pooler.
+    pub fn lock_connection(mut self, lock: &'c Client) -> Self {
+        self.lock = Some(lock);
+        self
     }
 
     fn driver(&self) -> PgDriver<'c> {
-        PgDriver { client: self.client, restore: Vec::new(), lock_pid: None }
+        PgDriver { client: self.client, lock_client: self.lock, restore: Vec::new(), lock_pid: None, locked: false }
     }
 }
 
@@ -137,6 +150,10 @@ fn db_error(e: tokio_postgres::Error) -> DbError {
 
 pub(crate) struct PgDriver<'c> {
     client: &'c Client,
+    /// The connection whose open transaction holds the run lock, if any.
+    lock_client: Option<&'c Client>,
+    /// That transaction is open and holds the lock.
+    locked: bool,
     /// The statements that return the session to the state the run found
     /// it in (empty until [`Driver::capture_session`]).
     restore: Vec<String>,
@@ -146,7 +163,8 @@ pub(crate) struct PgDriver<'c> {
 
 /// Why a run cannot work through a pooler in transaction mode.
 const POOLED: &str = "a pooler in transaction mode (pgbouncer pool_mode = transaction) hands server sessions from client to client, \
-    and ebbtide needs one session for its run lock and its no-transaction migrations: connect to PostgreSQL directly, or through a pool in session mode";
+    and a run on one connection needs one session for its run lock: give the run a second connection for the lock \
+    (Postgres::lock_connection; the CLI does), or connect directly or through a pool in session mode";
 
 /// The advisory lock's key as `pg_locks` shows it: `classid`, `objid`.
 fn lock_columns(key: i64) -> (u64, u64) {
@@ -166,6 +184,60 @@ UNION ALL SELECT 'temporary', '', pg_catalog.count(*)::text FROM pg_catalog.pg_c
 UNION ALL SELECT 'schema', '', COALESCE(\
   (SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
    WHERE c.oid = pg_catalog.to_regclass($1)), pg_catalog.current_schema())";
+
+impl PgDriver<'_> {
+    /// Who holds the run lock, for runs that wait: its server process,
+    /// application, client, state and for how long.
+    async fn holder(&mut self, ours: &str) -> Result<Option<String>, DbError> {
+        let mut holder = None;
+        let who = format!(
+            "SELECT 'server process ' || a.pid || coalesce(' (' || nullif(a.application_name, '') || ')', '') \
+                     || coalesce(', client ' || host(a.client_addr), ', local') || ', ' || coalesce(a.state, 'unknown') \
+                     || ' for ' || coalesce(extract(epoch FROM now() - a.state_change)::bigint, 0) || ' s' \
+                     || CASE WHEN a.state = 'idle' AND now() - a.state_change > interval '5 seconds' THEN \
+                        ': a session that holds the migration lock and does nothing is most likely a pooled server session whose client \
+                        went away (pgbouncer pool_mode = transaction); if so, end it with SELECT pg_terminate_backend(' || a.pid || ')' \
+                        ELSE '' END \
+                     FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE {ours}"
+        );
+        self.query(&who, &mut |row| holder = Some(Cell::at(row, 0).text().into_owned())).await?;
+        Ok(holder)
+    }
+
+    async fn unlock_session(&mut self, table: &TableName) -> Result<(), DbError> {
+        let Some(locked) = self.lock_pid.take() else {
+            return Ok(());
+        };
+        // Through a pooler in transaction mode this statement may reach
+        // another server process than the one that holds the lock, which
+        // then only that process can release. Pools hand out the server
+        // process released last first, so a few more tries reach it.
+        let sql = format!("SELECT pg_catalog.pg_advisory_unlock({}), pg_catalog.pg_backend_pid()", table.lock_key());
+        let mut reached = Vec::new();
+        for _ in 0..50 {
+            let (mut released, mut pid) = (false, None);
+            self.query(&sql, &mut |row| {
+                released = Cell::at(row, 0).truthy();
+                pid = Cell::at(row, 1).int();
+            })
+            .await?;
+            if released {
+                return Ok(());
+            }
+            reached.extend(pid.filter(|p| !reached.contains(p)));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let reached: Vec<String> = reached.iter().map(ToString::to_string).collect();
+        Err(DbError {
+            message: format!(
+                "server process {locked} holds the migration lock, but the connection now reaches server process(es) {}: \
+                 the lock stays until that process ends (SELECT pg_terminate_backend({locked})). {POOLED}",
+                reached.join(", ")
+            ),
+            undefined_table: false,
+        })
+    }
+}
 
 impl Driver for PgDriver<'_> {
     fn dialect(&self) -> Dialect {
@@ -239,11 +311,35 @@ impl Driver for PgDriver<'_> {
              AND l.classid::bigint = {classid} AND l.objid::bigint = {objid} \
              AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())"
         );
-        // A session that holds the lock already would take it again: it is
-        // another client's, handed over by a pooler.
+        if let Some(lock) = self.lock_client {
+            // A transaction lock in a transaction kept open: it lives as
+            // long as the transaction, whatever happens to the sessions of
+            // the other connection, and dies with this one. A waiting run
+            // keeps no transaction (nor a pooler's server session) open.
+            let messages = lock
+                .simple_query(&format!("BEGIN; SELECT pg_catalog.pg_try_advisory_xact_lock({key})"))
+                .await
+                .map_err(db_error)?;
+            let taken = messages.iter().any(|m| matches!(m, SimpleQueryMessage::Row(row) if row.get(0) == Some("t")));
+            if taken {
+                self.locked = true;
+                return Ok(Lock::Taken);
+            }
+            lock.batch_execute("ROLLBACK").await.map_err(db_error)?;
+            return Ok(Lock::Busy(self.holder(&ours).await?));
+        }
+        // Two statements in a row must reach the same server process before
+        // the lock is taken there: through a pooler in transaction mode
+        // they seldom do, and the lock would stay with a process this
+        // client may never reach again. And a session that holds the lock
+        // already would take it again: another client's, handed over.
+        let mut probe = None;
+        self.query("SELECT pg_catalog.pg_backend_pid()", &mut |row| probe = Cell::at(row, 0).int()).await?;
         let sql = format!(
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE {ours} AND l.pid = pg_catalog.pg_backend_pid()) THEN 'held' \
-             WHEN pg_catalog.pg_try_advisory_lock({key}) THEN 'taken' ELSE 'busy' END, pg_catalog.pg_backend_pid()"
+            "SELECT CASE WHEN pg_catalog.pg_backend_pid() <> {probe} THEN 'moved' \
+             WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE {ours} AND l.pid = pg_catalog.pg_backend_pid()) THEN 'held' \
+             WHEN pg_catalog.pg_try_advisory_lock({key}) THEN 'taken' ELSE 'busy' END, pg_catalog.pg_backend_pid()",
+            probe = probe.unwrap_or_default()
         );
         let (mut outcome, mut pid) = (String::new(), None);
         self.query(&sql, &mut |row| {
@@ -263,62 +359,24 @@ impl Driver for PgDriver<'_> {
                 ),
                 undefined_table: false,
             }),
-            _ => {
-                let mut holder = None;
-                let who = format!(
-                    "SELECT 'server process ' || a.pid || coalesce(' (' || nullif(a.application_name, '') || ')', '') \
-                     || coalesce(', client ' || host(a.client_addr), ', local') || ', ' || coalesce(a.state, 'unknown') \
-                     || ' for ' || coalesce(extract(epoch FROM now() - a.state_change)::bigint, 0) || ' s' \
-                     FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE {ours}"
-                );
-                self.query(&who, &mut |row| {
-                    holder = Some(Cell::at(row, 0).text().into_owned());
-                })
-                .await?;
-                Ok(Lock::Busy(holder))
-            }
+            "moved" => Err(DbError {
+                message: format!(
+                    "two statements in a row reached server processes {} and {}: {POOLED}",
+                    probe.unwrap_or_default(),
+                    pid.unwrap_or_default()
+                ),
+                undefined_table: false,
+            }),
+            _ => Ok(Lock::Busy(self.holder(&ours).await?)),
         }
     }
 
     async fn unlock(&mut self, table: &TableName) -> Result<(), DbError> {
-        let Some(locked) = self.lock_pid.take() else {
-            return Ok(());
-        };
-        let (mut released, mut pid) = (false, None);
-        self.query(
-            &format!("SELECT pg_catalog.pg_advisory_unlock({}), pg_catalog.pg_backend_pid()", table.lock_key()),
-            &mut |row| {
-                released = Cell::at(row, 0).truthy();
-                pid = Cell::at(row, 1).int();
-            },
-        )
-        .await?;
-        if released {
-            return Ok(());
+        if let Some(lock) = self.lock_client.filter(|_| self.locked) {
+            self.locked = false;
+            return lock.batch_execute("COMMIT").await.map_err(db_error);
         }
-        // The lock stayed with the server process that took it, which a
-        // pooler gave to this client for a while. It is released when that
-        // process ends: end it now if no client is using it.
-        let mut ended = false;
-        self.query(
-            &format!(
-                "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE pid = {locked} AND state = 'idle'"
-            ),
-            &mut |row| ended = Cell::at(row, 0).truthy(),
-        )
-        .await?;
-        Err(DbError {
-            message: format!(
-                "the connection moved from server process {locked}, which held the lock, to {}; {}. {POOLED}",
-                pid.unwrap_or_default(),
-                if ended {
-                    format!("ebbtide ended idle server process {locked} to release the lock")
-                } else {
-                    format!("the lock stays until server process {locked} ends (SELECT pg_terminate_backend({locked}))")
-                }
-            ),
-            undefined_table: false,
-        })
+        self.unlock_session(table).await
     }
 
     async fn pause(&mut self, duration: Duration) {
