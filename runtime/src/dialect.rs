@@ -249,7 +249,7 @@ impl Dialect {
         )
     }
 
-    /// Completes a record written as [`STARTED`](crate::record::STARTED)
+    /// Completes a record written as started (fingerprint `started`)
     /// when its `no-transaction` script began: its fingerprint, and how
     /// long the script took.
     pub fn finish_record(self, table: &TableName, version: Version, fingerprint: &str, duration_ms: i64) -> String {
@@ -261,7 +261,7 @@ impl Dialect {
         )
     }
 
-    /// Marks a record as [`STARTED`](crate::record::STARTED): its
+    /// Marks a record as started (fingerprint `started`): its
     /// `no-transaction` down script is about to run.
     pub fn start_record(self, table: &TableName, version: Version) -> String {
         format!(

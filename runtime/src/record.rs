@@ -62,7 +62,7 @@ pub struct Record {
     /// Whether the table holds a down script for it; read with `how`.
     pub has_down: Option<bool>,
     /// The fingerprint of its branch, name and checksum when it was
-    /// recorded, or [`STARTED`] while a `no-transaction` script runs (and
+    /// recorded, or `started` while a `no-transaction` script runs (and
     /// after it failed half-way).
     pub fingerprint: String,
 }
