@@ -210,6 +210,37 @@ on_every_engine!(
     a_schema_without_its_version_table_is_not_migrated_again,
 );
 
+/// Point 7, SQLite: waiting for SQLite's write lock, which another
+/// connection holds, is told to the observer, bounded by the busy timeout,
+/// and the application's connection gets its own busy timeout back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_for_sqlites_write_lock_is_told_and_bounded() {
+    let db = Db::open(Engine::SqliteFile).await.unwrap();
+    db.exec("PRAGMA busy_timeout = 1234").await.unwrap();
+    let dir = Dir::new(&[users()]);
+    let m = dir.migrations();
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let heard = told.clone();
+    let migrator = Migrator::new(&m).busy_timeout(std::time::Duration::from_millis(2500)).observe(move |event| {
+        if let ebbtide::Event::Waiting { lock, holder, .. } = event {
+            heard.lock().unwrap().push(format!("{lock} held by {holder}"));
+        }
+    });
+    let writer = db.reconnect().await;
+    writer.exec("BEGIN IMMEDIATE").await.unwrap();
+    let started = std::time::Instant::now();
+    let err = db.run(&migrator, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(2500), "{:?}", started.elapsed());
+    assert!(err.to_string().contains("another connection kept SQLite's write lock"), "{err}");
+    let told = told.lock().unwrap().clone();
+    assert!(!told.is_empty() && told[0].starts_with("SQLite's write lock on "), "{told:?}");
+    assert!(told[0].ends_with("held by another connection, writing to the database"), "{told:?}");
+    assert_eq!(db.strings("PRAGMA busy_timeout").await, ["1234"]);
+    writer.exec("COMMIT").await.unwrap();
+    db.run(&migrator, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(db.tables().await, ["users"]);
+}
+
 mod pg {
     use super::*;
     engine_tests!(only, Postgres, a_new_enum_value_is_used_in_a_later_migration);

@@ -10,7 +10,7 @@ use crate::exec::Event;
 use crate::plan::{self, Plan, PlanOptions, Refusal, Request};
 use crate::record::Record;
 
-type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+pub(crate) type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
 /// A release's migrations plus the options to apply them with.
 ///
@@ -161,6 +161,11 @@ impl<'m> Migrator<'m> {
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn busy_timeout_value(&self) -> Duration {
         self.busy_timeout
+    }
+
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn observer(&self) -> Option<Observer> {
+        self.observer.clone()
     }
 
     pub(crate) fn notify(&self, event: Event<'_>) {

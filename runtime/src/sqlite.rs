@@ -18,6 +18,7 @@
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use rusqlite::types::ValueRef;
 
@@ -39,10 +40,77 @@ impl<'c> Sqlite<'c> {
         Sqlite { migrator, conn }
     }
 
+    /// The driver of one operation. While it lives, waits for SQLite's
+    /// write lock (another connection writing) are told to the observer and
+    /// bounded by [`Migrator::busy_timeout`]; then the connection gets back
+    /// the busy timeout it had.
     fn driver(&self) -> SqliteDriver<'c> {
-        // A failure here only leaves SQLite's own default in place.
-        let _ = self.conn.busy_timeout(self.migrator.busy_timeout_value());
-        SqliteDriver { conn: self.conn, session: None, lock: None }
+        let saved_busy = self.conn.pragma_query_value(None, "busy_timeout", |row| row.get::<_, i64>(0)).ok();
+        let limit = self.migrator.busy_timeout_value();
+        // SQLite waits a second at a time; the driver tells and retries.
+        let _ = self.conn.busy_timeout(limit.min(Duration::from_secs(1)));
+        SqliteDriver {
+            conn: self.conn,
+            session: None,
+            lock: None,
+            saved_busy,
+            busy: BusyWait { limit, observer: self.migrator.observer() },
+        }
+    }
+}
+
+/// How a driver waits for SQLite's write lock while another connection
+/// writes.
+struct BusyWait {
+    limit: Duration,
+    observer: Option<crate::migrator::Observer>,
+}
+
+impl Drop for SqliteDriver<'_> {
+    fn drop(&mut self) {
+        let ms = self.saved_busy.unwrap_or(0).max(0) as u64;
+        let _ = self.conn.busy_timeout(Duration::from_millis(ms));
+    }
+}
+
+/// Retries of what SQLite refused because another connection holds its
+/// write lock: each waited a second (the connection's busy timeout while
+/// ebbtide works); the observer hears of the wait after a second and every
+/// ten, and after the busy limit the refusal stands.
+struct Retry<'b> {
+    busy: &'b BusyWait,
+    started: Instant,
+    told: Duration,
+}
+
+impl<'b> Retry<'b> {
+    fn new(busy: &'b BusyWait) -> Self {
+        Retry { busy, started: Instant::now(), told: Duration::ZERO }
+    }
+
+    /// Whether to try again after `error`.
+    fn again(&mut self, error: &rusqlite::Error, conn: &rusqlite::Connection) -> bool {
+        if error.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy) {
+            return false;
+        }
+        let waited = self.started.elapsed();
+        if waited >= self.busy.limit {
+            return false;
+        }
+        if waited >= self.told + Duration::from_secs(if self.told.is_zero() { 1 } else { 10 }) {
+            self.told = waited;
+            if let Some(observer) = &self.busy.observer {
+                observer(&crate::Event::Waiting {
+                    lock: format!(
+                        "SQLite's write lock on {}",
+                        conn.path().filter(|p| !p.is_empty()).unwrap_or("the database")
+                    ),
+                    holder: "another connection, writing to the database".into(),
+                    waited,
+                });
+            }
+        }
+        true
     }
 }
 
@@ -72,6 +140,9 @@ pub(crate) struct SqliteDriver<'c> {
     session: Option<Session>,
     /// The run lock's file, while this run holds it.
     lock: Option<std::fs::File>,
+    /// The connection's busy timeout before this operation, in ms.
+    saved_busy: Option<i64>,
+    busy: BusyWait,
 }
 
 impl SqliteDriver<'_> {
@@ -115,7 +186,12 @@ const OUTSIDE_TRANSACTION: [&str; 3] = ["foreign_keys", "synchronous", "temp_sto
 const TEMPORARY_OBJECTS: &str = "SELECT type, name FROM temp.sqlite_master";
 
 fn db_error(e: rusqlite::Error) -> DbError {
-    let message = e.to_string();
+    let mut message = e.to_string();
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+        message.push_str(
+            ": another connection kept SQLite's write lock for longer than ebbtide waits for it (Migrator::busy_timeout, 60 s by default)",
+        );
+    }
     DbError { undefined_table: message.starts_with("no such table"), message }
 }
 
@@ -129,39 +205,57 @@ impl Driver for SqliteDriver<'_> {
     }
 
     async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
-        self.conn.execute_batch(sql).map_err(db_error)
+        let mut retry = Retry::new(&self.busy);
+        loop {
+            match self.conn.execute_batch(sql) {
+                Err(e) if retry.again(&e, self.conn) => continue,
+                done => return done.map_err(db_error),
+            }
+        }
     }
 
     async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError> {
         let mut stmt = self.conn.prepare(sql).map_err(db_error)?;
         let columns = stmt.column_count();
-        let mut rows = stmt.query([]).map_err(db_error)?;
-        while let Some(row) = rows.next().map_err(db_error)? {
-            // Values are borrowed from the row; ebbtide's queries have up to
-            // eight columns, which live on the stack.
-            let mut cells = [Cell::Null; 8];
-            let mut many: Vec<Cell<'_>> = Vec::new();
-            for i in 0..columns {
-                let cell = match row.get_ref(i).map_err(db_error)? {
-                    ValueRef::Null => Cell::Null,
-                    ValueRef::Integer(n) => Cell::Int(n),
-                    // ebbtide stores no floating-point values.
-                    ValueRef::Real(x) => Cell::Int(x as i64),
-                    ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(t),
-                };
-                match cells.get_mut(i) {
-                    Some(slot) => *slot = cell,
-                    None => many.push(cell),
+        // A wait for the lock comes before the first row, or not at all:
+        // the query starts again until it gets past it.
+        let mut retry = Retry::new(&self.busy);
+        loop {
+            let mut rows = stmt.query([]).map_err(db_error)?;
+            let mut next = rows.next();
+            if let Err(e) = &next
+                && retry.again(e, self.conn)
+            {
+                continue;
+            }
+            while let Some(row) = next.map_err(db_error)? {
+                // Values are borrowed from the row; ebbtide's queries have up to
+                // eight columns, which live on the stack.
+                let mut cells = [Cell::Null; 8];
+                let mut many: Vec<Cell<'_>> = Vec::new();
+                for i in 0..columns {
+                    let cell = match row.get_ref(i).map_err(db_error)? {
+                        ValueRef::Null => Cell::Null,
+                        ValueRef::Integer(n) => Cell::Int(n),
+                        // ebbtide stores no floating-point values.
+                        ValueRef::Real(x) => Cell::Int(x as i64),
+                        ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(t),
+                    };
+                    match cells.get_mut(i) {
+                        Some(slot) => *slot = cell,
+                        None => many.push(cell),
+                    }
                 }
+                if columns <= cells.len() {
+                    visit(&cells[..columns]);
+                } else {
+                    let all: Vec<Cell<'_>> = cells.iter().chain(&many).copied().collect();
+                    visit(&all);
+                }
+                next = rows.next();
             }
-            if columns <= cells.len() {
-                visit(&cells[..columns]);
-            } else {
-                let all: Vec<Cell<'_>> = cells.iter().chain(&many).copied().collect();
-                visit(&all);
-            }
+            return Ok(());
         }
-        Ok(())
     }
 
     async fn try_lock(&mut self, _: &TableName) -> Result<Lock, DbError> {
