@@ -426,7 +426,34 @@ async fn script_matches_what_sync_does(db: Db) {
     assert_eq!(other.versions(&m).await, [1]);
 }
 
+/// A migration that holds only a comment saying why it does nothing (to
+/// keep versions in line with another engine's history) is a no-op,
+/// recorded like any other, in a transaction or not, and reverted too.
+async fn comment_only_migrations_are_recorded_no_ops(db: Db) {
+    let dir = Dir::new(&[
+        ("initial/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\n"),
+        ("initial/0002_widen_user_ids.sql", "-- Integer size here is already 64-bit, nothing to do.\n"),
+        ("expand/0003_fulltext.sql", "-- ebbtide: no-transaction\n/* MySQL only: a FULLTEXT index. */\n"),
+        ("expand/0003_fulltext.down.sql", "-- Nothing to undo on this engine.\n"),
+        ("expand/0004_add_users_name.sql", "ALTER TABLE users ADD COLUMN name TEXT;\n"),
+    ]);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    let report = db.run(&migrator, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(report.steps.iter().map(|s| s.version.get()).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(db.versions(&migrator).await, [1, 2, 3, 4]);
+    assert_eq!(db.check(&migrator).await.unwrap(), Verdict::Current);
+    dir.remove("expand/0004_add_users_name.sql");
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    db.exec("ALTER TABLE users DROP COLUMN name").await.unwrap();
+    db.exec("DELETE FROM ebbtide_migrations WHERE version = 4").await.unwrap();
+    db.run(&migrator, Request::Downgrade(v(2))).await.unwrap();
+    assert_eq!(db.versions(&migrator).await, [1, 2]);
+}
+
 on_every_engine!(
+    comment_only_migrations_are_recorded_no_ops,
     sync_applies_everything_once,
     expand_then_contract,
     contract_waits_for_earlier_expand,

@@ -30,4 +30,4 @@ pub mod split;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use migration::{Branch, Migration, Script, Statement, Version};
-pub use source::{Loaded, MAX_FILE_BYTES, load, parse_script};
+pub use source::{Loaded, MAX_FILE_BYTES, TEMPLATE_MARK, load, parse_script, versions_named};

@@ -17,6 +17,10 @@ use crate::name::{self, Direction};
 use crate::rules::{self, Catalog};
 use crate::split;
 
+/// The last line of the template `ebbtide revision` writes: a migration
+/// that still holds it and no statement was never filled in.
+pub const TEMPLATE_MARK: &str = "-- Write the SQL of this migration below.";
+
 /// The largest script ebbtide reads (16 MiB). A bigger file is almost
 /// certainly data that belongs in a load job, not in a binary.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -467,11 +471,27 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
             }
         }
     }
-    if is_up && statements.is_empty() {
-        diags.push(
-            Diagnostic::error(&found.display, "the migration is empty: it holds no SQL statement")
-                .help("write its SQL, or delete the file and renumber the migrations after it"),
-        );
+    // A migration without statements is a no-op when a comment says why
+    // (histories kept in line across engines have them); an empty file and
+    // an unfilled `revision` template are mistakes.
+    let explained = tokens.iter().any(|t| matches!(t.kind, TokenKind::LineComment | TokenKind::BlockComment));
+    let unfinished = ["TODO", "FIXME", "XXX"].iter().any(|mark| sql.contains(mark));
+    let problem = match (is_up && statements.is_empty(), explained) {
+        (false, _) => None,
+        (true, false) => Some("the migration is empty: it holds no SQL statement"),
+        (true, true) if sql.contains(TEMPLATE_MARK) => {
+            Some("the migration is still the template `ebbtide revision` wrote: it holds no SQL statement")
+        }
+        (true, true) if unfinished => {
+            Some("the migration holds no SQL statement, only comments that say it is unfinished")
+        }
+        (true, true) => None,
+    };
+    if let Some(message) = problem {
+        diags.push(Diagnostic::error(&found.display, message).help(
+            "write its SQL; if it must do nothing (to keep versions in line with another engine's history), \
+             leave only a comment that says why",
+        ));
         ok = false;
     }
     ok.then(|| Script {
@@ -483,6 +503,26 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
         foreign_keys_off,
         sets_session,
     })
+}
+
+/// The version and name of every up script the branch directories of
+/// `dir` hold, by file name alone, in version order; what an invalid
+/// directory's migrations would be called (the macro's fallback names them,
+/// so that code using them adds no error to the real ones).
+pub fn versions_named(dir: &Path) -> Vec<(Version, String)> {
+    let mut out = Vec::new();
+    for branch in Branch::ALL {
+        let Ok(entries) = fs::read_dir(dir.join(branch.as_str())) else { continue };
+        for entry in entries.flatten() {
+            if let Some(parsed) = entry.file_name().to_str().and_then(|n| name::parse(n).ok())
+                && parsed.direction == Direction::Up
+            {
+                out.push((parsed.version, parsed.name));
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// A script's statements, each with its changes, and what the runtime

@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use ebbtide_core::{Migration, load, packed};
-use proc_macro2::{Span, TokenStream};
+use ebbtide_core::{load, packed};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned};
 
 /// `compile_error!(message)`, pointing at `span`.
@@ -19,10 +19,21 @@ pub fn embed(relative: &str, span: Span) -> TokenStream {
     };
     let display = relative.trim_start_matches("./").trim_end_matches('/');
     let dir = manifest_dir.join(relative);
+    let module_doc = format!("The migrations embedded from `{display}/` at build time.");
     let loaded = match load(&dir, display) {
         Ok(loaded) => loaded,
-        // Every problem at once, each as its own error.
-        Err(diags) => return diags.errors().map(|d| compile_error(&d.to_string(), span)).collect(),
+        Err(diags) => {
+            // Every problem at once, each as its own error, and beside them a
+            // module with every version the file names give, so the crate's
+            // uses of `migrations::...` add no error of their own.
+            let errors: TokenStream = diags.errors().map(|d| compile_error(&d.to_string(), span)).collect();
+            let mut versions = ebbtide_core::versions_named(&dir);
+            versions.dedup_by_key(|(version, _)| *version);
+            let names: Vec<(u32, String, String)> =
+                versions.into_iter().map(|(v, name)| (v.get(), format!("Version {v} (`{v}_{name}`)."), name)).collect();
+            let fallback = module(&module_doc, &names, "", &packed::pack(&[]).1, TokenStream::new(), None, span);
+            return quote! { #errors #fallback };
+        }
     };
 
     // Cargo sets OUT_DIR exactly when the package has a build script.
@@ -34,101 +45,100 @@ pub fn embed(relative: &str, span: Span) -> TokenStream {
             text.contains(&format!("rerun-if-changed={display}\""))
                 || text.contains(&format!("rerun-if-changed={display}/\""))
         });
-    let module_doc = format!("The migrations embedded from `{display}/` at build time.");
-    // Written as source text and parsed once: tens of thousands of tokens
-    // built one by one through the compiler's proc-macro bridge are most of
-    // a large directory's build time.
-    let body: TokenStream = match module_body(&loaded.files, &loaded.migrations, tracked_by_build_script).parse() {
-        Ok(body) => body,
+    // Every embedded file, so that editing one rebuilds the crate. A build
+    // script watching the directory already does that for every file in it,
+    // new ones included, and costs the build nothing here.
+    let includes = match tracked_by_build_script {
+        true => TokenStream::new(),
+        false => {
+            let files = loaded.files.iter().map(|f| Literal::string(&f.to_string_lossy()));
+            quote! { const _: &[&[u8]] = &[#(::core::include_bytes!(#files)),*]; }
+        }
+    };
+    let names: Vec<(u32, String, String)> = loaded
+        .migrations
+        .iter()
+        .map(|m| {
+            (
+                m.version.get(),
+                format!("Version {} ({} migration `{}`).", m.version, m.branch, m.up.path),
+                m.name.to_string(),
+            )
+        })
+        .collect();
+    let (text, table) = packed::pack(&loaded.migrations);
+    module(&module_doc, &names, &text, &table, includes, warning, span)
+}
+
+/// `mod migrations`: the `Versions` enum, one variant per `(version, doc,
+/// name)`, and `MIGRATIONS`, the packed list.
+fn module(
+    doc: &str,
+    names: &[(u32, String, String)],
+    text: &str,
+    table: &[u8],
+    includes: TokenStream,
+    warning: Option<TokenStream>,
+    span: Span,
+) -> TokenStream {
+    // The variants are written as source text and parsed once: tens of
+    // thousands of tokens built one by one through the compiler's
+    // proc-macro bridge are most of a large directory's build time.
+    let mut variants = String::with_capacity(names.len() * 80);
+    for (version, variant_doc, name) in names {
+        let _ = writeln!(
+            variants,
+            "#[doc = \"{}\"] V{version:04}_{} = {version},",
+            variant_doc.escape_default(),
+            name.to_ascii_uppercase(),
+        );
+    }
+    let variants: TokenStream = match variants.parse() {
+        Ok(variants) => variants,
         Err(e) => return compile_error(&format!("ebbtide: generated code does not parse: {e}"), span),
     };
+    let (repr, version) = match names.is_empty() {
+        true => (TokenStream::new(), quote!(match self {})),
+        false => (quote!(#[repr(u32)]), quote!(::ebbtide::Version::new(self as u32))),
+    };
+    let text = Literal::string(text);
+    let table = Literal::byte_string(table);
     quote! {
-        #[doc = #module_doc]
+        #[doc = #doc]
         #[allow(dead_code)]
         pub mod migrations {
-            #body
+            #includes
+            /// The version of each embedded migration, named after its file: a target for
+            /// `upgrade`, `downgrade` and `goto`, and anything else that takes an `ebbtide::Version`.
+            #[allow(non_camel_case_types)]
+            #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+            #repr
+            pub enum Versions {
+                #variants
+            }
+            pub use self::Versions::*;
+            impl Versions {
+                /// The version, as every operation takes it.
+                pub const fn version(self) -> ::ebbtide::Version {
+                    #version
+                }
+            }
+            impl ::core::convert::From<Versions> for ::ebbtide::Version {
+                fn from(v: Versions) -> Self {
+                    v.version()
+                }
+            }
+            impl ::core::fmt::Debug for Versions {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    ::core::fmt::Debug::fmt(&self.version(), f)
+                }
+            }
+            static PACKED: ::ebbtide::Packed = ::ebbtide::Packed::new(#text, #table);
+            /// Every embedded migration, in version order.
+            pub static MIGRATIONS: ::ebbtide::Migrations = ::ebbtide::Migrations::from_packed(&PACKED);
             #warning
         }
     }
-}
-
-fn module_body(files: &[PathBuf], migrations: &[Migration], tracked_by_build_script: bool) -> String {
-    let (text, table) = packed::pack(migrations);
-    let mut code = String::with_capacity(text.len() * 2 + table.len() * 4 + migrations.len() * 150);
-    if !tracked_by_build_script {
-        // Every embedded file, so that editing one rebuilds the crate. A
-        // build script watching the directory already does that for every
-        // file in it, new ones included, and costs the build nothing here.
-        code.push_str("const _: &[&[u8]] = &[");
-        for file in files {
-            let _ = write!(code, "::core::include_bytes!({:?}),", file.to_string_lossy());
-        }
-        code.push_str("];\n");
-    }
-    // The versions as one enum, re-exported variant by variant: a `const`
-    // per migration costs the compiler a body to check for each, which for
-    // thousands of migrations was most of the build time of the expansion.
-    code.push_str(
-        "/// The version of each embedded migration, named after its file: a target for `upgrade`, \
-         `downgrade` and `goto`, and anything else that takes an `ebbtide::Version`.\n\
-         #[allow(non_camel_case_types)]\n\
-         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]\n\
-         #[repr(u32)]\n\
-         pub enum Versions {\n",
-    );
-    for m in migrations {
-        let _ = writeln!(
-            code,
-            "    #[doc = \"Version {} ({} migration `{}`).\"] V{}_{}{},",
-            m.version,
-            m.branch,
-            m.up.path.escape_default(),
-            m.version,
-            m.name.to_ascii_uppercase(),
-            if m.version.get() == 1 { " = 1" } else { "" },
-        );
-    }
-    let version = if migrations.is_empty() { "match self {}" } else { "::ebbtide::Version::new(self as u32)" };
-    let _ = write!(
-        code,
-        "}}\n\
-         pub use self::Versions::*;\n\
-         impl Versions {{\n\
-             /// The version, as every operation takes it.\n\
-             pub const fn version(self) -> ::ebbtide::Version {{ {version} }}\n\
-         }}\n\
-         impl ::core::convert::From<Versions> for ::ebbtide::Version {{\n\
-             fn from(v: Versions) -> Self {{ v.version() }}\n\
-         }}\n\
-         impl ::core::fmt::Debug for Versions {{\n\
-             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {{ ::core::fmt::Debug::fmt(&self.version(), f) }}\n\
-         }}\n\
-         static PACKED: ::ebbtide::Packed = ::ebbtide::Packed::new({text:?}, {});\n\
-         /// Every embedded migration, in version order.\n\
-         pub static MIGRATIONS: ::ebbtide::Migrations = ::ebbtide::Migrations::from_packed(&PACKED);\n",
-        byte_string(&table)
-    );
-    code
-}
-
-/// `b"..."`: printable ASCII as itself, every other byte escaped.
-fn byte_string(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2 + 3);
-    out.push_str("b\"");
-    for &b in bytes {
-        match b {
-            b'"' | b'\\' => {
-                out.push('\\');
-                out.push(b as char);
-            }
-            0x20..=0x7e => out.push(b as char),
-            _ => {
-                let _ = write!(out, "\\x{b:02x}");
-            }
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Cargo cannot know that a new file in the migrations directory matters,

@@ -174,7 +174,11 @@ fn revision(
     };
     let up = branch_dir.join(format!("{stem}.sql"));
     let mut created = vec![up.clone()];
-    write_new(&up, &format!("-- {message}\n{}\n", body.unwrap_or(rules)))?;
+    let body = match body {
+        Some(body) => body.to_string(),
+        None => format!("{rules}{}\n", ebbtide_core::TEMPLATE_MARK),
+    };
+    write_new(&up, &format!("-- {message}\n{body}\n"))?;
     if reversible {
         let down = branch_dir.join(format!("{stem}.down.sql"));
         write_new(&down, &format!("-- Reverts {stem}: {message}\n\n"))?;
