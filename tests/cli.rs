@@ -97,7 +97,7 @@ async fn every_check_exit_code_and_a_rolling_upgrade(db: Db) {
     // Status and version, as text and JSON.
     let status = ok(ebbtide(r1.path(), &url, &["status"]));
     assert!(status.lines().next().unwrap().starts_with("VERSION  BRANCH"), "{status}");
-    assert!(status.contains("0004     contract  drop_users_nick  unknown"), "{status}");
+    assert!(status.contains("0004     contract  ?          drop_users_nick  unknown"), "{status}");
     let json = ok(ebbtide(r2.path(), &url, &["history", "--json"]));
     assert_eq!(json.matches(r#""state":"applied""#).count(), 4, "{json}");
     let version = ok(ebbtide(r2.path(), &url, &["version", "--json"]));
@@ -334,6 +334,36 @@ fn reading_a_missing_sqlite_database_creates_nothing() {
     }
     ok(ebbtide(Path::new(WORKSPACE_MIGRATIONS), &url, &["sync"]));
     assert!(path.exists());
+}
+
+#[test]
+fn releases_show_in_status_and_version_and_revision_starts_one() {
+    let dir = Dir::new(&[
+        (
+            "expand/0001_create_users.sql",
+            "-- ebbtide: release 1.0\nCREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n",
+        ),
+        ("expand/0002_add_users_email.sql", "-- ebbtide: release 2.0\nALTER TABLE users ADD COLUMN email TEXT;\n"),
+        ("contract/0003_drop_users_name.sql", "ALTER TABLE users DROP COLUMN name;\n"),
+    ]);
+    let db = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", db.path().join("app.db").display());
+    ok(ebbtide(dir.path(), &url, &["sync", "--expand"]));
+    let version = ok(ebbtide(dir.path(), &url, &["version"]));
+    assert!(version.contains("release 2.0, rollout under way (its contract pending)"), "{version}");
+    let status = ok(ebbtide(dir.path(), &url, &["status"]));
+    let lines: Vec<&str> = status.lines().collect();
+    assert!(lines[0].starts_with("VERSION  BRANCH    RELEASE  NAME"), "{status}");
+    assert!(lines[1].contains("expand    1.0      create_users"), "{status}");
+    assert!(lines[3].contains("contract  2.0      drop_users_name"), "{status}");
+    ok(ebbtide(dir.path(), &url, &["sync", "--contract"]));
+    let version = ok(ebbtide(dir.path(), &url, &["version"]));
+    assert!(version.contains("; release 2.0; this release's latest"), "{version}");
+    let made = ok(ebbtide(dir.path(), &url, &["revision", "--expand", "--release", "3.0", "-m", "add users phone"]));
+    let text = std::fs::read_to_string(made.trim()).unwrap();
+    assert!(text.starts_with("-- add users phone\n-- ebbtide: release 3.0\n-- Expand migration"), "{text}");
+    let lint = ebbtide(dir.path(), &url, &["lint"]);
+    assert!(stderr(&lint).contains("still the template"), "{}", stderr(&lint));
 }
 
 #[test]

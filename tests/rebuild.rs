@@ -90,11 +90,13 @@ fn edits_and_new_files_rebuild_the_embedding_crate() {
     assert!(stdout.starts_with("0001_create_users CREATE TABLE users (id INTEGER);\n"), "{stdout}");
 
     // A broken migration added later fails the build with the macro's message.
-    write(&dir, "migrations/expand/0003_drop_users.sql", "DROP TABLE users;\n");
+    write(&dir, "migrations/expand/0003_rename_users_id.sql", "ALTER TABLE users RENAME COLUMN id TO uid;\n");
     let (ok, _, stderr) = cargo(&dir, &["build"]);
     assert!(!ok);
     assert!(
-        stderr.contains("migrations/expand/0003_drop_users.sql:1: expand migration: this statement drops table users"),
+        stderr.contains(
+            "migrations/expand/0003_rename_users_id.sql:1: expand migration: this statement renames column users.id to uid"
+        ),
         "{stderr}"
     );
 }

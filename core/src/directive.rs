@@ -7,6 +7,9 @@
 //!   the named branch rules, on purpose;
 //! - `-- ebbtide: lock-timeout <duration>` (`500ms`, `5s`, `1m`) makes the
 //!   script give up instead of queueing behind a long lock (PostgreSQL);
+//! - `-- ebbtide: release <name>` (e.g. `2.4.0`) starts a release: in a
+//!   project that declares its releases, an expand migration may rewrite
+//!   only what expand migrations of its own release added;
 //! - `-- ebbtide: foreign-keys-off` runs the script as SQLite's table
 //!   rebuild: foreign keys off around its transaction, checked before it
 //!   commits (what `PRAGMA foreign_keys = OFF` in the script also asks for).
@@ -23,6 +26,8 @@ pub struct Directives {
     pub lock_timeout_ms: Option<u32>,
     /// `foreign-keys-off` was given.
     pub foreign_keys_off: bool,
+    /// `release <name>`: the release this migration starts.
+    pub release: Option<String>,
     /// `allow` rules, with the line of each.
     pub allows: Vec<(Rule, u32)>,
 }
@@ -39,7 +44,7 @@ pub struct BadDirective {
 }
 
 /// The verbs of the directives.
-const VERBS: [&str; 4] = ["no-transaction", "lock-timeout", "allow", "foreign-keys-off"];
+const VERBS: [&str; 5] = ["no-transaction", "lock-timeout", "allow", "foreign-keys-off", "release"];
 
 /// How a comment relates to directives.
 enum Shape<'a> {
@@ -120,7 +125,7 @@ pub fn parse(sql: &str, tokens: &[Token]) -> (Directives, Vec<BadDirective>) {
                             line,
                             message,
                             help: format!(
-                                "known directives: `no-transaction`, `lock-timeout <duration>` (e.g. 5s), `foreign-keys-off`, `allow <rule>` with a rule among: {}",
+                                "known directives: `no-transaction`, `lock-timeout <duration>` (e.g. 5s), `foreign-keys-off`, `release <name>`, `allow <rule>` with a rule among: {}",
                                 Rule::ALL.map(Rule::as_str).join(", ")
                             ),
                         });
@@ -139,6 +144,14 @@ fn parse_one(body: &str, line: u32, directives: &mut Directives) -> Result<(), S
     match verb.as_str() {
         "no-transaction" if args.is_empty() => {
             directives.no_transaction = true;
+            Ok(())
+        }
+        "release" if args.len() == 1 => {
+            let name = args[0];
+            if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')) {
+                return Err(format!("`release {name}`: a release name is letters, digits, `.`, `-` and `_`"));
+            }
+            directives.release = Some(name.to_string());
             Ok(())
         }
         "foreign-keys-off" if args.is_empty() => {
@@ -160,7 +173,7 @@ fn parse_one(body: &str, line: u32, directives: &mut Directives) -> Result<(), S
             directives.lock_timeout_ms = Some(ms);
             Ok(())
         }
-        "no-transaction" | "allow" | "lock-timeout" | "foreign-keys-off" => {
+        "no-transaction" | "allow" | "lock-timeout" | "foreign-keys-off" | "release" => {
             Err(format!("`{body}`: wrong arguments for `{verb}`"))
         }
         "" => Err("an empty `ebbtide:` directive".into()),

@@ -139,6 +139,9 @@ pub struct Migration {
     pub branch: Branch,
     /// The snake_case name from the file name (`create_users`).
     pub name: Cow<'static, str>,
+    /// The release this migration starts (`-- ebbtide: release <name>`),
+    /// in a project that declares its releases.
+    pub release: Option<Cow<'static, str>>,
     /// SHA-256 of the up script with line endings normalised, in hex.
     pub checksum: Cow<'static, str>,
     /// [`checksum::fingerprint`](crate::checksum::fingerprint) of the

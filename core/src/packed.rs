@@ -21,9 +21,10 @@ use std::borrow::Cow;
 use crate::migration::{Branch, Migration, Script, Statement, Version};
 
 /// The table's format. Bumped whenever the layout below changes.
-const FORMAT: u8 = 3;
+const FORMAT: u8 = 4;
 
 const DOWN: u32 = 1;
+const RELEASE: u32 = 2;
 const NO_TRANSACTION: u32 = 1;
 const LOCK_TIMEOUT: u32 = 2;
 const FOREIGN_KEYS_OFF: u32 = 4;
@@ -37,10 +38,15 @@ pub fn pack(migrations: &[Migration]) -> (String, Vec<u8>) {
     number(&mut table, migrations.len() as u32);
     for m in migrations {
         let branch = Branch::ALL.iter().position(|b| *b == m.branch).expect("every branch is in ALL") as u32;
-        number(&mut table, branch << 1 | if m.down.is_some() { DOWN } else { 0 });
+        let flags =
+            branch << 2 | if m.down.is_some() { DOWN } else { 0 } | if m.release.is_some() { RELEASE } else { 0 };
+        number(&mut table, flags);
         number(&mut table, m.version.get());
         string(&mut text, &mut table, &m.checksum);
         string(&mut text, &mut table, &m.fingerprint);
+        if let Some(release) = &m.release {
+            string(&mut text, &mut table, release);
+        }
         // The name is nearly always part of the up script's file name.
         // Written as where it starts there (plus one) and its length, or as
         // 0 and the name itself.
@@ -169,10 +175,11 @@ pub fn unpack(text: &'static str, table: &[u8], statements: &'static [Statement]
     let mut statements = statements;
     for _ in 0..count {
         let flags = r.number();
-        let branch = Branch::ALL[(flags >> 1) as usize];
+        let branch = Branch::ALL[(flags >> 2) as usize];
         let version = Version::new(r.number());
         let checksum = text.take(r.number());
         let fingerprint = text.take(r.number());
+        let release = (flags & RELEASE != 0).then(|| Cow::Borrowed(text.take(r.number())));
         let (name_at, name_len) = (r.number() as usize, r.number());
         let name = match name_at {
             0 => text.take(name_len),
@@ -185,6 +192,7 @@ pub fn unpack(text: &'static str, table: &[u8], statements: &'static [Statement]
             version,
             branch,
             name: Cow::Borrowed(name),
+            release,
             checksum: Cow::Borrowed(checksum),
             fingerprint: Cow::Borrowed(fingerprint),
             up,
@@ -255,6 +263,7 @@ mod tests {
             version: Version::new(1),
             branch: Branch::Initial,
             name: "create_a".into(),
+            release: Some("1.0".into()),
             checksum: "c".repeat(64).into(),
             fingerprint: "f".repeat(16).into(),
             up: script("migrations/initial/0001_create_a.sql", sql, &[(0, 23, 1), (27, 54, 3)]),
@@ -266,6 +275,7 @@ mod tests {
         second.branch = Branch::Contract;
         // A name that is not part of the path, a script without statements.
         second.name = "élan".into();
+        second.release = None;
         second.up = script("migrations/contract/x.sql", "-- nothing", &[]);
         second.up.no_transaction = true;
         second.down = None;

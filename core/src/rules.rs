@@ -211,26 +211,108 @@ impl Rebuild {
     }
 }
 
+/// The migration whose statements are checked.
+#[derive(Copy, Clone, Debug)]
+pub struct Current<'a> {
+    /// Its branch.
+    pub branch: Branch,
+    /// Its version.
+    pub version: Version,
+    /// Its name.
+    pub name: &'a str,
+    /// The release it starts (`-- ebbtide: release <name>`), if it does.
+    pub release: Option<&'a str>,
+}
+
+/// The migration that created something, and the release it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Origin {
+    branch: Branch,
+    version: Version,
+    name: String,
+    /// The first version of its release.
+    release: Version,
+    /// How messages name its release.
+    release_name: String,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.branch {
+            Branch::Initial => write!(f, "initial migration {}_{}", self.version, self.name),
+            _ => write!(f, "{} migration {}_{} ({})", self.branch, self.version, self.name, self.release_name),
+        }
+    }
+}
+
 /// What earlier migrations created, tracked in version order so the rules
 /// can tell a new object from an existing one.
-#[derive(Clone, Debug, Default)]
+///
+/// "New" is relative to a release: an expand migration may rewrite what
+/// expand migrations of its own release created (a backfill), and nothing
+/// else, because the release serving now reads and writes everything older.
+/// Releases end at contract migrations, unless the project declares them
+/// (`-- ebbtide: release <name>` in the first migration of each): then the
+/// declarations are the only boundaries.
+#[derive(Clone, Debug)]
 pub struct Catalog {
     /// Table name -> the migration that created it.
-    tables: HashMap<String, (Branch, Version)>,
-    /// (table, column) added by an expand migration.
-    expand_columns: HashSet<(String, String)>,
-    /// ("FUNCTION" | "VIEW" | "TRIGGER", name) -> the migration that created it.
-    routines: HashMap<(&'static str, String), Version>,
+    tables: HashMap<String, Origin>,
+    /// (table, column) -> the migration that added it.
+    columns: HashMap<(String, String), Origin>,
+    /// ("FUNCTION" | "VIEW" | "TRIGGER" | "RULE", name) -> the migration that created it.
+    routines: HashMap<(&'static str, String), Origin>,
+    /// (object kind, name) of other objects (indexes, sequences, types, ...)
+    /// -> the migration that created it.
+    objects: HashMap<(String, String), Origin>,
+    /// Whether the project declares its releases.
+    declared: bool,
+    /// The first version of the release being checked, and its name.
+    release: (Version, String),
+    /// Where the next release starts when releases end at contract migrations.
+    next_release: Option<Version>,
+    /// The migration being checked.
+    current: Option<(Branch, Version, String)>,
     /// The rebuilds of the migration being checked.
     rebuilds: Vec<Rebuild>,
     /// (object kind, name) the migration being checked dropped.
     dropped_here: HashSet<(String, String)>,
 }
 
+impl Default for Catalog {
+    fn default() -> Self {
+        Catalog::new(false)
+    }
+}
+
 impl Catalog {
-    /// An empty catalog: nothing created yet.
-    pub fn new() -> Self {
-        Catalog::default()
+    /// An empty catalog: nothing created yet. `declared`: the project
+    /// declares its releases, whose declarations are then the only
+    /// boundaries; otherwise every contract migration ends one.
+    pub fn new(declared: bool) -> Self {
+        Catalog {
+            tables: HashMap::new(),
+            columns: HashMap::new(),
+            routines: HashMap::new(),
+            objects: HashMap::new(),
+            declared,
+            release: (Version(1), release_from(Version(1), declared)),
+            next_release: None,
+            current: None,
+            rebuilds: Vec::new(),
+            dropped_here: HashSet::new(),
+        }
+    }
+
+    /// Where the current migration comes from, for what it creates.
+    fn origin(&self) -> Origin {
+        let (branch, version, name) = self.current.clone().unwrap_or((Branch::Initial, Version(0), String::new()));
+        Origin { branch, version, name, release: self.release.0, release_name: self.release.1.clone() }
+    }
+
+    /// Whether `origin` is an expand migration of the release being checked.
+    fn is_new(&self, origin: Option<&Origin>) -> bool {
+        origin.is_some_and(|o| o.branch == Branch::Expand && o.release == self.release.0)
     }
 
     /// Checks the statements of migration `version` of `branch`, each
@@ -239,11 +321,25 @@ impl Catalog {
     /// statement by statement.
     pub fn migration(
         &mut self,
-        branch: Branch,
-        version: Version,
+        m: Current<'_>,
         statements: &[Vec<Change>],
         no_transaction: bool,
     ) -> Vec<Vec<Violation>> {
+        let (branch, version) = (m.branch, m.version);
+        match (self.declared, m.release) {
+            (true, Some(name)) => self.release = (version, format!("release {name}")),
+            (true, None) => {}
+            (false, _) => {
+                if let Some(start) = self.next_release.take() {
+                    self.release = (start, release_from(start, false));
+                }
+            }
+        }
+        if !self.declared && branch == Branch::Contract {
+            // Whatever this release created is old for the next one.
+            self.next_release = Some(Version(version.0 + 1));
+        }
+        self.current = Some((branch, version, m.name.to_string()));
         self.rebuilds = rebuilds(statements.iter().flatten());
         self.dropped_here.clear();
         statements
@@ -253,7 +349,7 @@ impl Catalog {
                     .iter()
                     .filter_map(|change| {
                         let violation = self.check(branch, change, no_transaction);
-                        self.record(branch, version, change);
+                        self.record(change);
                         violation
                     })
                     .collect()
@@ -362,20 +458,39 @@ impl Catalog {
                    if it is safe while the old release runs, put `-- ebbtide: allow destructive` at the top of the file"
                 .into(),
         };
-        let modification = |message: String| Violation {
+        let modification = |message: String| {
+            Violation {
             rule: Rule::DataModification,
             message,
-            help: "an expand migration may only write to tables or columns that expand migrations added (a backfill); \
-                   move it to a contract migration, or put `-- ebbtide: allow data-modification` at the top of the file"
+            help: "an expand migration may rewrite only what expand migrations of its own release added (a backfill); \
+                   move it to a contract migration, or, for a new shape of the data, add a column in this release, \
+                   backfill it and keep it in sync with a trigger; if it is safe, put `-- ebbtide: allow data-modification` \
+                   at the top of the file"
                 .into(),
+        }
         };
+        // Who made what this statement writes, for messages.
+        let made = |origin: Option<&Origin>, verb: &str| match origin {
+            Some(o) => format!("{o} {verb} it, and the release serving now reads and writes it"),
+            None => "it existed before these migrations, and the release serving now reads and writes it".into(),
+        };
+        let table_is_new = |t: &str| self.is_new(self.tables.get(t));
+        let old_table = |t: &str| format!("table {t} is old: {}", made(self.tables.get(t), "created"));
         match change {
             Change::Create { object, name: Some(name), or_replace: true, .. } => {
                 let created = self.routines.get(&(routine_kind(object)?, name.clone()))?;
+                if self.is_new(Some(created)) {
+                    return None;
+                }
                 Some(destructive(format!(
-                    "this statement replaces {} {name}, which migration {created} created; the old release still relies on its current definition",
+                    "this statement replaces {} {name}, which {created} created; the old release still relies on its current definition",
                     object.to_ascii_lowercase()
                 )))
+            }
+            // What an expand migration of this release created, the old
+            // release never saw: dropping it breaks nothing.
+            Change::Drop { object, name: Some(name), table } if self.dropped_is_new(object, name, table.as_deref()) => {
+                None
             }
             Change::Drop { .. } | Change::AlterExisting { .. } => Some(destructive(format!(
                 "this statement {what}, but expand migrations may only add: the old release still needs what this changes"
@@ -384,37 +499,60 @@ impl Catalog {
                 "this statement {what}: ebbtide cannot tell whether the old release still reads that data"
             ))),
             Change::Update { table: Some(table), columns } => {
-                if self.expand_table(table) {
+                if table_is_new(table) {
                     return None;
                 }
-                let old: Vec<&str> = columns
-                    .iter()
-                    .filter(|c| !self.expand_columns.contains(&(table.to_string(), (*c).clone())))
-                    .map(String::as_str)
-                    .collect();
-                if columns.is_empty() || !old.is_empty() {
-                    let which = if old.is_empty() {
-                        "existing rows".to_string()
-                    } else {
-                        format!("{}.{}", table, old.join(", "))
-                    };
-                    Some(modification(format!(
-                        "this statement {what}, and {which} existed before expand; the old release reads that data"
-                    )))
-                } else {
-                    None
+                if columns.is_empty() {
+                    return Some(modification(format!("this statement {what}; {}", old_table(table))));
                 }
+                let key = |c: &String| (table.to_string(), c.clone());
+                let old: Vec<&String> = columns.iter().filter(|c| !self.is_new(self.columns.get(&key(c)))).collect();
+                let first = old.first()?;
+                let names: Vec<String> = old.iter().map(|c| format!("{table}.{c}")).collect();
+                let (origin, verb) = match self.columns.get(&key(first)) {
+                    Some(origin) => (Some(origin), "added"),
+                    None => (self.tables.get(table), "created"),
+                };
+                Some(modification(format!(
+                    "this statement {what}; {} {}: {}",
+                    names.join(", "),
+                    if old.len() == 1 { "is old" } else { "are old" },
+                    made(origin, verb)
+                )))
             }
-            Change::Insert { table, upsert: true } | Change::Delete { table } => match table {
-                Some(t) if self.expand_table(t) => None,
-                _ => Some(modification(format!("this statement {what}, which the old release may still read"))),
-            },
-            Change::Truncate { tables } if tables.iter().all(|t| self.expand_table(t)) && !tables.is_empty() => None,
-            Change::Truncate { .. } => {
-                Some(modification(format!("this statement {what}, which the old release may still read")))
+            Change::Insert { table: Some(t), upsert: true } | Change::Delete { table: Some(t) } if table_is_new(t) => {
+                None
+            }
+            Change::Insert { table: Some(t), upsert: true } | Change::Delete { table: Some(t) } => {
+                Some(modification(format!("this statement {what}; {}", old_table(t))))
+            }
+            Change::Insert { upsert: true, .. } | Change::Delete { table: None } => Some(modification(format!(
+                "this statement {what}: ebbtide cannot tell whether the old release still reads that data"
+            ))),
+            Change::Truncate { tables } if !tables.is_empty() && tables.iter().all(|t| table_is_new(t)) => None,
+            Change::Truncate { tables } => {
+                let old = tables.iter().find(|t| !table_is_new(t));
+                Some(modification(match old {
+                    Some(t) => format!("this statement {what}; {}", old_table(t)),
+                    None => format!("this statement {what}: ebbtide cannot name the tables"),
+                }))
             }
             _ => None,
         }
+    }
+
+    /// Whether the object a `DROP` names was created by an expand migration
+    /// of the release being checked.
+    fn dropped_is_new(&self, object: &str, name: &str, table: Option<&str>) -> bool {
+        let origin = match (object, table) {
+            ("COLUMN", Some(table)) => self.columns.get(&(table.to_string(), name.to_string())),
+            (object, _) if object.ends_with("TABLE") => self.tables.get(name),
+            (object, _) => match routine_kind(object) {
+                Some(kind) => self.routines.get(&(kind, name.to_string())),
+                None => self.objects.get(&(object.to_string(), name.to_string())),
+            },
+        };
+        self.is_new(origin)
     }
 
     fn check_contract(&self, change: &Change, what: String) -> Option<Violation> {
@@ -449,20 +587,17 @@ impl Catalog {
         }
     }
 
-    fn expand_table(&self, table: &str) -> bool {
-        self.tables.get(table).is_some_and(|(b, _)| *b == Branch::Expand)
-    }
-
-    fn record(&mut self, branch: Branch, version: Version, change: &Change) {
+    fn record(&mut self, change: &Change) {
         if let Change::Drop { object, name: Some(name), .. } = change {
             self.dropped_here.insert((object.clone(), name.clone()));
         }
+        let origin = self.origin();
         if let Some(rebuild) = self.rebuild_of(change) {
             // The rebuilt table keeps its origin and its columns' history;
             // the scratch table exists only inside the migration.
             match change {
                 Change::Create { object, name: Some(name), .. } if object.ends_with("TABLE") => {
-                    self.tables.insert(name.clone(), (branch, version));
+                    self.tables.insert(name.clone(), origin);
                 }
                 Change::RenameTable { .. } => {
                     self.tables.remove(&rebuild.scratch.clone());
@@ -474,38 +609,83 @@ impl Catalog {
         match change {
             Change::Create { object, name: Some(name), .. } => {
                 if object.ends_with("TABLE") {
-                    self.tables.insert(name.clone(), (branch, version));
+                    self.tables.insert(name.clone(), origin);
                 } else if let Some(kind) = routine_kind(object) {
-                    self.routines.entry((kind, name.clone())).or_insert(version);
+                    self.routines.entry((kind, name.clone())).or_insert(origin);
+                } else {
+                    self.objects.insert((object.clone(), name.clone()), origin);
                 }
             }
-            Change::AddColumn { table, column, .. } if branch == Branch::Expand => {
-                self.expand_columns.insert((table.clone(), column.clone()));
+            Change::AddColumn { table, column, .. } => {
+                self.columns.insert((table.clone(), column.clone()), origin);
             }
             Change::Drop { object, name: Some(name), table } => {
                 if object == "COLUMN" {
                     if let Some(table) = table {
-                        self.expand_columns.remove(&(table.clone(), name.clone()));
+                        self.columns.remove(&(table.clone(), name.clone()));
                     }
                 } else if object.ends_with("TABLE") {
                     self.tables.remove(name);
-                    self.expand_columns.retain(|(t, _)| t != name);
+                    self.columns.retain(|(t, _), _| t != name);
                 } else if let Some(kind) = routine_kind(object) {
                     self.routines.remove(&(kind, name.clone()));
+                } else {
+                    self.objects.remove(&(object.clone(), name.clone()));
                 }
             }
             Change::RenameTable { from, to: Some(to) } => {
                 if let Some(origin) = self.tables.remove(from) {
                     self.tables.insert(to.clone(), origin);
                 }
+                let moved: Vec<((String, String), Origin)> = self.columns.extract_if(|(t, _), _| t == from).collect();
+                for ((_, column), origin) in moved {
+                    self.columns.insert((to.clone(), column), origin);
+                }
             }
-            Change::RenameColumn { table, from, to: Some(to) }
-                if self.expand_columns.remove(&(table.clone(), from.clone())) =>
-            {
-                self.expand_columns.insert((table.clone(), to.clone()));
+            Change::RenameColumn { table, from, to: Some(to) } => {
+                if let Some(origin) = self.columns.remove(&(table.clone(), from.clone())) {
+                    self.columns.insert((table.clone(), to.clone()), origin);
+                }
             }
             _ => {}
         }
+    }
+}
+
+/// The release of each migration, as `status` shows it: its name in a
+/// project that declares releases (`-` before the first declaration),
+/// otherwise `from <first version>` (each contract migration ends one).
+/// The same boundaries as [`Catalog`]'s.
+pub fn releases(migrations: &[crate::Migration]) -> Vec<String> {
+    let declared = migrations.iter().any(|m| m.release.is_some());
+    let mut current = if declared { "-".to_string() } else { "from 0001".to_string() };
+    let mut next: Option<Version> = None;
+    migrations
+        .iter()
+        .map(|m| {
+            match (&m.release, declared) {
+                (Some(name), _) => current = name.to_string(),
+                (None, false) => {
+                    if let Some(start) = next.take() {
+                        current = format!("from {start}");
+                    }
+                }
+                (None, true) => {}
+            }
+            if !declared && m.branch == Branch::Contract {
+                next = Some(Version(m.version.0 + 1));
+            }
+            current.clone()
+        })
+        .collect()
+}
+
+/// How messages name the release that starts at `start` before any is
+/// declared, or in a project that lets contract migrations end them.
+fn release_from(start: Version, declared: bool) -> String {
+    match declared {
+        true => format!("the release before the first declared one, from {start}"),
+        false => format!("the release that began at {start}"),
     }
 }
 
@@ -575,16 +755,20 @@ mod tests {
     use crate::classify::classify;
     use crate::lexer::tokenize;
 
+    fn current(branch: Branch, version: u32, release: Option<&'static str>) -> Current<'static> {
+        Current { branch, version: Version(version), name: "m", release }
+    }
+
     /// Runs statements through one catalog, each as (branch, version, sql),
     /// and returns the rules broken, statement by statement.
     fn run(steps: &[(Branch, u32, &str)]) -> Vec<Vec<Rule>> {
-        let mut catalog = Catalog::new();
+        let mut catalog = Catalog::new(false);
         steps
             .iter()
             .map(|(branch, version, sql)| {
                 let changes = classify(sql, &tokenize(sql).unwrap());
                 catalog
-                    .migration(*branch, Version(*version), &[changes], false)
+                    .migration(current(*branch, *version, None), &[changes], false)
                     .remove(0)
                     .into_iter()
                     .map(|v| v.rule)
@@ -677,9 +861,9 @@ mod tests {
             assert_eq!(rules(Branch::Expand, sql), vec![Rule::DataModification], "{sql}");
         }
         // A target the classifier cannot name is never taken as allowed.
-        let mut catalog = Catalog::new();
+        let mut catalog = Catalog::new(false);
         let unknown = Change::Update { table: None, columns: vec!["a".into()] };
-        let broken = catalog.migration(Branch::Expand, Version(1), &[vec![unknown]], false);
+        let broken = catalog.migration(current(Branch::Expand, 1, None), &[vec![unknown]], false);
         assert_eq!(broken[0][0].rule, Rule::DataModification);
         assert!(broken[0][0].message.contains("cannot name"), "{}", broken[0][0].message);
     }
@@ -689,11 +873,12 @@ mod tests {
         let f = "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 2 $$ LANGUAGE sql";
         let broken = run(&[
             (Branch::Expand, 1, "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql"),
-            (Branch::Expand, 2, f),
-            (Branch::Contract, 3, f),
+            (Branch::Contract, 2, f),
+            (Branch::Expand, 3, f),
             (Branch::Contract, 4, "CREATE OR REPLACE VIEW never_seen AS SELECT 1"),
         ]);
-        assert_eq!(broken, vec![vec![], vec![Rule::Destructive], vec![], vec![Rule::Additive]]);
+        // Expand 3 replaces what an earlier release created.
+        assert_eq!(broken, vec![vec![], vec![], vec![Rule::Destructive], vec![Rule::Additive]]);
     }
 
     #[test]
@@ -737,20 +922,120 @@ mod tests {
     /// as (branch, version, no-transaction, statements), and returns the
     /// rules each migration breaks.
     fn run_scripts(steps: &[(Branch, u32, bool, &[&str])]) -> Vec<Vec<Rule>> {
-        let mut catalog = Catalog::new();
+        let mut catalog = Catalog::new(false);
         steps
             .iter()
             .map(|(branch, version, no_transaction, statements)| {
                 let changes: Vec<Vec<Change>> =
                     statements.iter().map(|sql| classify(sql, &tokenize(sql).unwrap())).collect();
                 catalog
-                    .migration(*branch, Version(*version), &changes, *no_transaction)
+                    .migration(current(*branch, *version, None), &changes, *no_transaction)
                     .into_iter()
                     .flatten()
                     .map(|v| v.rule)
                     .collect()
             })
             .collect()
+    }
+
+    /// Runs migrations of one statement each through a catalog of a
+    /// project that declares releases (`declared`) or not, as (branch,
+    /// version, release declared, sql); returns the violations.
+    fn releases(declared: bool, steps: &[(Branch, u32, Option<&'static str>, &str)]) -> Vec<Vec<Violation>> {
+        let mut catalog = Catalog::new(declared);
+        steps
+            .iter()
+            .map(|(branch, version, release, sql)| {
+                let changes = vec![classify(sql, &tokenize(sql).unwrap())];
+                catalog.migration(current(*branch, *version, *release), &changes, false).remove(0)
+            })
+            .collect()
+    }
+
+    fn rule_names(broken: &[Vec<Violation>]) -> Vec<Vec<Rule>> {
+        broken.iter().map(|v| v.iter().map(|v| v.rule).collect()).collect()
+    }
+
+    #[test]
+    fn a_contract_migration_ends_a_release() {
+        let broken = releases(
+            false,
+            &[
+                (Branch::Expand, 1, None, "CREATE TABLE users (id int, name text, nick text)"),
+                (Branch::Expand, 2, None, "UPDATE users SET nick = name"),
+                (Branch::Contract, 3, None, "ALTER TABLE users DROP COLUMN name"),
+                (Branch::Expand, 4, None, "DELETE FROM users WHERE id < 0"),
+                (Branch::Expand, 5, None, "TRUNCATE users"),
+                (Branch::Expand, 6, None, "UPDATE users SET nick = 'x'"),
+                (Branch::Expand, 7, None, "ALTER TABLE users ADD COLUMN email text"),
+                (Branch::Expand, 8, None, "UPDATE users SET email = nick"),
+            ],
+        );
+        let rules = rule_names(&broken);
+        assert_eq!(rules[..3], [vec![], vec![], vec![]], "one release: the table is new, the backfill fine");
+        assert_eq!(
+            rules[3..7],
+            [vec![Rule::DataModification], vec![Rule::DataModification], vec![Rule::DataModification], vec![]]
+        );
+        assert_eq!(rules[7], Vec::<Rule>::new(), "a backfill of the column this release added");
+        let message = &broken[3][0].message;
+        assert!(
+            message.contains("table users is old: expand migration 0001_m (the release that began at 0001) created it, and the release serving now reads and writes it"),
+            "{message}"
+        );
+        assert!(broken[3][0].help.contains("add a column in this release, backfill it"), "{}", broken[3][0].help);
+        assert!(broken[5][0].message.contains("users.nick is old"), "{}", broken[5][0].message);
+    }
+
+    #[test]
+    fn declared_releases_are_the_only_boundaries() {
+        let broken = releases(
+            true,
+            &[
+                (Branch::Expand, 1, Some("1.0"), "CREATE TABLE audit (id int, note text)"),
+                (Branch::Expand, 2, Some("1.1"), "DELETE FROM audit"),
+                (Branch::Expand, 3, None, "ALTER TABLE audit ADD COLUMN kind text"),
+                // A contract migration inside release 1.1 does not end it.
+                (Branch::Contract, 4, None, "DELETE FROM audit WHERE id < 0"),
+                (Branch::Expand, 5, None, "UPDATE audit SET kind = 'x'"),
+                (Branch::Expand, 6, Some("1.2"), "UPDATE audit SET kind = 'y'"),
+            ],
+        );
+        assert_eq!(
+            rule_names(&broken),
+            [vec![], vec![Rule::DataModification], vec![], vec![], vec![], vec![Rule::DataModification]]
+        );
+        assert!(
+            broken[1][0].message.contains("expand migration 0001_m (release 1.0) created it"),
+            "{}",
+            broken[1][0].message
+        );
+        assert!(
+            broken[5][0].message.contains("audit.kind is old: expand migration 0003_m (release 1.1) added it"),
+            "{}",
+            broken[5][0].message
+        );
+    }
+
+    #[test]
+    fn what_this_release_created_may_change_in_expand() {
+        let broken = releases(
+            false,
+            &[
+                (Branch::Expand, 1, None, "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql"),
+                (Branch::Expand, 2, None, "CREATE INDEX users_name ON users (name)"),
+                (Branch::Expand, 3, None, "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 2 $$ LANGUAGE sql"),
+                (Branch::Expand, 4, None, "DROP INDEX users_name"),
+                (Branch::Expand, 5, None, "CREATE INDEX users_nick ON users (nick)"),
+                (Branch::Contract, 6, None, "DROP TABLE old_stuff"),
+                (Branch::Expand, 7, None, "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 3 $$ LANGUAGE sql"),
+                (Branch::Expand, 8, None, "DROP INDEX users_nick"),
+            ],
+        );
+        assert_eq!(
+            rule_names(&broken),
+            [vec![], vec![], vec![], vec![], vec![], vec![], vec![Rule::Destructive], vec![Rule::Destructive]]
+        );
     }
 
     const PARENT: &[&str] = &[

@@ -14,7 +14,7 @@ use crate::directive;
 use crate::lexer::{self, TokenKind, line_of};
 use crate::migration::{Branch, Migration, Script, Statement, Version};
 use crate::name::{self, Direction};
-use crate::rules::{self, Catalog};
+use crate::rules::{self, Catalog, Current};
 use crate::split;
 
 /// The last line of the template `ebbtide revision` writes: a migration
@@ -103,11 +103,14 @@ pub fn load(dir: &Path, display: &str) -> Result<Loaded, Diagnostics> {
     let migrations = assemble(ups, downs, &mut diags);
     let mut files = Vec::new();
     let mut out = Vec::new();
-    let mut catalog = Catalog::new();
+    // A project that declares one release declares them all: then the
+    // declarations alone delimit releases.
+    let declared = migrations.iter().any(|(up, _)| release_declared(&up.text).is_some());
+    let mut catalog = Catalog::new(declared);
     for (up, down) in migrations {
         let (version, branch) = (up.version, up.branch);
         files.push(up.disk.clone());
-        let up_script = script(&up, &mut diags, Some((&mut catalog, branch, version)));
+        let up_script = script(&up, &mut diags, Some(&mut catalog));
         let down_script = match &down {
             None => Some(None),
             Some(d) => {
@@ -120,6 +123,7 @@ pub fn load(dir: &Path, display: &str) -> Result<Loaded, Diagnostics> {
             out.push(Migration {
                 version,
                 branch,
+                release: release_declared(&up.text).map(|name| Cow::Owned(name.to_string())),
                 fingerprint: Cow::Owned(checksum::fingerprint(branch.as_str(), &up.name, &sum)),
                 checksum: Cow::Owned(sum),
                 name: Cow::Owned(up.name),
@@ -347,7 +351,7 @@ fn assemble(
 
 /// Lexes, splits and checks one script. For an up script, `rules` carries
 /// the catalog, branch and version to check its statements against.
-fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, Branch, Version)>) -> Option<Script> {
+fn script(found: &Found, diags: &mut Diagnostics, rules: Option<&mut Catalog>) -> Option<Script> {
     let sql = &found.text;
     let tokens = match lexer::tokenize(sql) {
         Ok(tokens) => tokens,
@@ -407,8 +411,11 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
     }
     let mut used = vec![false; directives.allows.len()];
     let is_up = rules.is_some();
-    if let Some((catalog, branch, version)) = rules {
-        let mut broken = catalog.migration(branch, version, &changes, directives.no_transaction);
+    let branch = found.branch;
+    if let Some(catalog) = rules {
+        let current =
+            Current { branch, version: found.version, name: &found.name, release: directives.release.as_deref() };
+        let mut broken = catalog.migration(current, &changes, directives.no_transaction);
         if !directives.no_transaction {
             for ((violations, restriction), uses) in broken.iter_mut().zip(&restrictions).zip(&new_enum_values) {
                 if let Restriction::OutsideTransaction(what) = restriction {
@@ -437,6 +444,13 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
                 }
             }
         }
+    }
+    if let (false, Some(release)) = (is_up, &directives.release) {
+        ok = false;
+        diags.push(
+            Diagnostic::error(&found.display, format!("`release {release}` in a down script"))
+                .help("declare the release in the up script of the release's first migration"),
+        );
     }
     if !is_up {
         // Down scripts answer to no branch rule, but the engine's refusals hold.
@@ -503,6 +517,21 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<(&mut Catalog, B
         foreign_keys_off,
         sets_session,
     })
+}
+
+/// The release the leading comment block of a script declares
+/// (`-- ebbtide: release <name>`), read without lexing the file (the
+/// directive parser checks the same lines).
+fn release_declared(text: &str) -> Option<&str> {
+    text.lines()
+        .map(str::trim)
+        .take_while(|line| line.is_empty() || line.starts_with("--"))
+        .filter_map(|line| {
+            let body = line.trim_start_matches('-').trim();
+            body.get(..8).filter(|head| head.eq_ignore_ascii_case("ebbtide:")).map(|_| body[8..].trim_start())
+        })
+        .find(|rest| rest.get(..8).is_some_and(|verb| verb.eq_ignore_ascii_case("release ")))
+        .and_then(|rest| rest[8..].split_whitespace().next())
 }
 
 /// The version and name of every up script the branch directories of

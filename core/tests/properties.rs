@@ -120,6 +120,7 @@ fn migrations() -> impl Strategy<Value = Vec<Migration>> {
                     version: Version::new(i as u32 + 1),
                     branch,
                     name: Cow::Owned(name),
+                    release: (i % 3 == 0).then(|| Cow::Owned(format!("r{i}"))),
                     checksum: Cow::Owned(checksum),
                     fingerprint: Cow::Owned(fingerprint),
                     up,

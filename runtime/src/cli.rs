@@ -570,6 +570,8 @@ fn version_json(info: &VersionInfo) -> serde_json::Value {
         "expand": v(info.expand),
         "contract": v(info.contract),
         "latest": info.latest.get(),
+        "release": info.release.as_ref().map(|(name, _)| name),
+        "rollout_under_way": info.release.as_ref().is_some_and(|(_, pending)| *pending),
     })
 }
 
@@ -603,6 +605,7 @@ fn rows_json(rows: &[status::Row]) -> serde_json::Value {
             json!({
                 "version": r.version.get(),
                 "branch": r.branch.as_str(),
+                "release": r.release,
                 "name": r.name,
                 "state": r.state.as_str(),
                 "applied_at": r.applied_at,

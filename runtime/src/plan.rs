@@ -561,6 +561,11 @@ pub struct VersionInfo {
     pub contract: Option<Version>,
     /// This release's latest version.
     pub latest: Version,
+    /// The release of the highest recorded migration this release knows
+    /// (see [`status::Row::release`](crate::status::Row::release)), and
+    /// whether contract migrations of that release are still pending: its
+    /// rollout is under way.
+    pub release: Option<(String, bool)>,
 }
 
 impl VersionInfo {
@@ -576,7 +581,18 @@ impl VersionInfo {
             }
         }
         let head = |b: Branch| records.iter().filter(|r| r.branch == b).map(|r| r.version).max();
+        let releases = ebbtide_core::rules::releases(migrations.as_slice());
+        let recorded: std::collections::HashSet<Version> = records.iter().map(|r| r.version).collect();
+        let release =
+            migrations.iter().zip(&releases).rfind(|(m, _)| recorded.contains(&m.version)).map(|(_, name)| {
+                let pending = migrations
+                    .iter()
+                    .zip(&releases)
+                    .any(|(m, r)| r == name && m.branch == Branch::Contract && !recorded.contains(&m.version));
+                (name.clone(), pending)
+            });
         VersionInfo {
+            release,
             managed: state.is_some(),
             current,
             highest: max_recorded(records),
@@ -594,9 +610,14 @@ impl fmt::Display for VersionInfo {
             return write!(f, "not under version control (this release's latest: {})", self.latest);
         }
         let head = |v: Option<Version>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
+        let release = match &self.release {
+            Some((name, true)) => format!("release {name}, rollout under way (its contract pending); "),
+            Some((name, false)) => format!("release {name}; "),
+            None => String::new(),
+        };
         write!(
             f,
-            "version {} (expand head {}, contract head {}; this release's latest: {})",
+            "version {} (expand head {}, contract head {}; {release}this release's latest: {})",
             self.current,
             head(self.expand),
             head(self.contract),
@@ -646,6 +667,7 @@ mod tests {
             version: Version::new(version),
             branch,
             name: name.into(),
+            release: None,
             checksum: format!("sum{version}").into(),
             fingerprint: format!("fp{version}").into(),
             up: script,

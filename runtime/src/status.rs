@@ -57,6 +57,10 @@ pub struct Row {
     pub branch: Branch,
     /// The name (as embedded, or as recorded when unknown).
     pub name: String,
+    /// The release it belongs to: its declared name, or `from <first
+    /// version>` where contract migrations end releases; `None` when this
+    /// release does not know the migration.
+    pub release: Option<String>,
     /// Its state.
     pub state: State,
     /// When it was recorded.
@@ -69,9 +73,11 @@ pub struct Row {
 pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
     let records = state.unwrap_or(&[]);
     let by_version: std::collections::HashMap<Version, &Record> = records.iter().map(|r| (r.version, r)).collect();
+    let releases = ebbtide_core::rules::releases(migrations.as_slice());
     let mut rows: Vec<Row> = migrations
         .iter()
-        .map(|m| {
+        .zip(releases)
+        .map(|(m, release)| {
             let record = by_version.get(&m.version);
             let state = match record {
                 None => State::Pending,
@@ -86,6 +92,7 @@ pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
                 version: m.version,
                 branch: m.branch,
                 name: m.name.to_string(),
+                release: Some(release),
                 state,
                 applied_at: record.and_then(|r| r.applied_at.clone()),
                 duration_ms: record.and_then(|r| r.duration_ms),
@@ -96,6 +103,7 @@ pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
         version: r.version,
         branch: r.branch,
         name: r.name.clone(),
+        release: None,
         state: if r.started() { State::Started } else { State::Unknown },
         applied_at: r.applied_at.clone(),
         duration_ms: r.duration_ms,
@@ -105,13 +113,14 @@ pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
 
 /// Formats rows as an aligned text table.
 pub fn table(rows: &[Row]) -> String {
-    let header = ["VERSION", "BRANCH", "NAME", "STATE", "APPLIED AT", "DURATION"];
-    let cells: Vec<[String; 6]> = rows
+    let header = ["VERSION", "BRANCH", "RELEASE", "NAME", "STATE", "APPLIED AT", "DURATION"];
+    let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
             [
                 r.version.to_string(),
                 r.branch.to_string(),
+                r.release.clone().unwrap_or_else(|| "?".into()),
                 r.name.clone(),
                 r.state.to_string(),
                 r.applied_at.clone().unwrap_or_else(|| "-".into()),
@@ -125,10 +134,10 @@ pub fn table(rows: &[Row]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 6]| {
+    let line = |cells: [&str; 7]| {
         let mut s = String::new();
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i == 5 {
+            if i == 6 {
                 s.push_str(cell);
             } else {
                 s.push_str(&format!("{cell:<w$}  "));

@@ -43,6 +43,12 @@ enum Standalone {
         /// Also create the down script.
         #[arg(long)]
         reversible: bool,
+        /// Starts a release: the migration declares `-- ebbtide: release
+        /// NAME`. Once a project declares releases, the declarations alone
+        /// delimit them (otherwise each contract migration ends one); an
+        /// expand migration may rewrite only what its own release added.
+        #[arg(long, value_name = "NAME")]
+        release: Option<String>,
         /// A contract migration that rebuilds TABLE the way SQLite
         /// documents it (new table, copy, drop, rename), written with the
         /// table's current definition, indexes, triggers and views as the
@@ -60,7 +66,7 @@ fn main() -> ExitCode {
     ebbtide::cli::init_tracing(&cli.options);
     let display = cli.dir.display().to_string();
     match &cli.command {
-        Standalone::Revision { expand: _, contract, message, reversible, rebuild } => {
+        Standalone::Revision { expand: _, contract, message, reversible, release, rebuild } => {
             let branch = if *contract || rebuild.is_some() { Branch::Contract } else { Branch::Expand };
             let body = match rebuild {
                 Some(table) => match rebuild_skeleton(&cli.dir, &display, table) {
@@ -72,7 +78,7 @@ fn main() -> ExitCode {
                 },
                 None => None,
             };
-            match revision(&cli.dir, branch, message, *reversible, body.as_deref()) {
+            match revision(&cli.dir, branch, message, *reversible, release.as_deref(), body.as_deref()) {
                 Ok(paths) => {
                     for p in paths {
                         ebbtide::cli::out(p.display());
@@ -133,8 +139,14 @@ fn revision(
     branch: Branch,
     message: &str,
     reversible: bool,
+    release: Option<&str>,
     body: Option<&str>,
 ) -> Result<Vec<PathBuf>, String> {
+    if let Some(name) = release
+        && !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return Err(format!("the release name {name:?} is not letters, digits, `.`, `-` and `_`"));
+    }
     let mut slug = String::new();
     for c in message.chars() {
         if c.is_ascii_alphanumeric() {
@@ -178,7 +190,8 @@ fn revision(
         Some(body) => body.to_string(),
         None => format!("{rules}{}\n", ebbtide_core::TEMPLATE_MARK),
     };
-    write_new(&up, &format!("-- {message}\n{body}\n"))?;
+    let release = release.map(|name| format!("-- ebbtide: release {name}\n")).unwrap_or_default();
+    write_new(&up, &format!("-- {message}\n{release}{body}\n"))?;
     if reversible {
         let down = branch_dir.join(format!("{stem}.down.sql"));
         write_new(&down, &format!("-- Reverts {stem}: {message}\n\n"))?;
