@@ -29,12 +29,13 @@ pub fn fingerprint(branch: &str, name: &str, checksum: &str) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        hex.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
-        hex.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = vec![0u8; bytes.len() * 2];
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 15)];
     }
-    hex
+    String::from_utf8(hex).expect("hex digits are ASCII")
 }
 
 #[cfg(test)]

@@ -341,7 +341,18 @@ pub enum Restriction {
 /// rows follow it in psql's input, not in the statement.
 pub fn restriction(sql: &str, tokens: &[Token]) -> Restriction {
     let c = Cursor::new(sql, tokens);
-    let words = c.all_words();
+    // Only statements that start with these can be restricted: the others
+    // cost no more than a look at their first word.
+    if !["VACUUM", "CREATE", "DROP", "ALTER", "ATTACH", "DETACH", "REINDEX", "COPY"].iter().any(|w| c.word_is(0, w)) {
+        return Restriction::Anywhere;
+    }
+    // The restricted forms say so in their first four words, but for
+    // REINDEX (...) CONCURRENTLY and COPY ... FROM STDIN.
+    let whole = c.word_is(0, "REINDEX") || c.word_is(0, "COPY");
+    let words: Vec<String> = match whole {
+        true => c.all_words(),
+        false => (0..c.tokens.len().min(4)).filter_map(|i| c.word_at(i)).collect(),
+    };
     let w = |i: usize| words.get(i).map(String::as_str);
     let has = |word: &str| words.iter().any(|x| x == word);
     let outside = Restriction::OutsideTransaction;
@@ -368,12 +379,11 @@ pub fn restriction(sql: &str, tokens: &[Token]) -> Restriction {
 /// `ALTER TYPE t ADD VALUE [IF NOT EXISTS] 'v'`: the literal `'v'` as written.
 pub fn enum_value_added<'s>(sql: &'s str, tokens: &[Token]) -> Option<&'s str> {
     let c = Cursor::new(sql, tokens);
+    if !c.word_is(0, "ALTER") || !c.word_is(1, "TYPE") {
+        return None;
+    }
     let words = c.all_words();
-    if words.len() < 4
-        || words[0] != "ALTER"
-        || words[1] != "TYPE"
-        || !words.windows(2).any(|p| p[0] == "ADD" && p[1] == "VALUE")
-    {
+    if !words.windows(2).any(|p| p[0] == "ADD" && p[1] == "VALUE") {
         return None;
     }
     let value = c.tokens.iter().find(|t| t.kind == TokenKind::String)?;
@@ -403,7 +413,7 @@ pub fn changes_session(sql: &str, tokens: &[Token]) -> bool {
             .map_while(|i| c.word_at(i))
             .take_while(|w| matches!(w.as_str(), "OR" | "REPLACE") || CREATE_MODIFIERS.contains(&w.as_str()))
             .any(|w| w == "TEMP" || w == "TEMPORARY"),
-        _ => (0..c.tokens.len()).any(|i| c.word_at(i).as_deref() == Some("SET_CONFIG")),
+        _ => (0..c.tokens.len()).any(|i| c.word_is(i, "SET_CONFIG")),
     }
 }
 
@@ -800,8 +810,14 @@ impl<'a> Cursor<'a> {
         Some(w)
     }
 
+    /// Whether the token at `index` is the word `keyword` (upper case), in
+    /// any case: a comparison, no allocation.
+    fn word_is(&self, index: usize, keyword: &str) -> bool {
+        self.tokens.get(index).is_some_and(|t| t.kind == TokenKind::Word && self.text(t).eq_ignore_ascii_case(keyword))
+    }
+
     fn eat(&mut self, keyword: &str) -> bool {
-        if self.peek_word().as_deref() == Some(keyword) {
+        if self.word_is(self.pos, keyword) {
             self.pos += 1;
             true
         } else {
@@ -810,7 +826,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn eat_all(&mut self, keywords: &[&str]) -> bool {
-        let matches = keywords.iter().enumerate().all(|(i, k)| self.word_at(self.pos + i).as_deref() == Some(*k));
+        let matches = keywords.iter().enumerate().all(|(i, k)| self.word_is(self.pos + i, k));
         if matches {
             self.pos += keywords.len();
         }

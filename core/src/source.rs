@@ -488,15 +488,16 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<&mut Catalog>) -
     // A migration without statements is a no-op when a comment says why
     // (histories kept in line across engines have them); an empty file and
     // an unfilled `revision` template are mistakes.
-    let explained = tokens.iter().any(|t| matches!(t.kind, TokenKind::LineComment | TokenKind::BlockComment));
-    let unfinished = ["TODO", "FIXME", "XXX"].iter().any(|mark| sql.contains(mark));
-    let problem = match (is_up && statements.is_empty(), explained) {
+    let empty = is_up && statements.is_empty();
+    let explained = empty && tokens.iter().any(|t| matches!(t.kind, TokenKind::LineComment | TokenKind::BlockComment));
+    let unfinished = || ["TODO", "FIXME", "XXX"].iter().any(|mark| sql.contains(mark));
+    let problem = match (empty, explained) {
         (false, _) => None,
         (true, false) => Some("the migration is empty: it holds no SQL statement"),
         (true, true) if sql.contains(TEMPLATE_MARK) => {
             Some("the migration is still the template `ebbtide revision` wrote: it holds no SQL statement")
         }
-        (true, true) if unfinished => {
+        (true, true) if unfinished() => {
             Some("the migration holds no SQL statement, only comments that say it is unfinished")
         }
         (true, true) => None,

@@ -134,22 +134,22 @@ const BODY_STATEMENTS: &[&str] =
 impl Body {
     fn step(&mut self, sql: &str, token: &Token, prev: Option<&Token>) -> Next {
         let text = &sql[token.range.clone()];
-        let word = (token.kind == TokenKind::Word).then(|| text.to_ascii_uppercase());
-        let prev_text = prev.map(|p| &sql[p.range.clone()]);
-        let qualified = prev_text == Some(".");
+        let is_word = token.kind == TokenKind::Word;
+        // Compared in place, in any case: no allocation per token.
+        let is = |keyword: &str| is_word && text.eq_ignore_ascii_case(keyword);
         if std::mem::take(&mut self.end) && token.kind == TokenKind::Semicolon {
             self.open = false;
             return Next::End;
         }
-        if std::mem::take(&mut self.begin) && word.as_deref() == Some("ATOMIC") {
+        if std::mem::take(&mut self.begin) && is("ATOMIC") {
             self.open = true;
             self.at_statement = true;
             return Next::Continue;
         }
         if self.open && std::mem::take(&mut self.at_statement) {
-            match (&word, token.kind) {
-                (Some(w), _) if BODY_STATEMENTS.contains(&w.as_str()) => {}
-                (_, TokenKind::Semicolon) => {}
+            match token.kind {
+                _ if BODY_STATEMENTS.iter().any(|k| is(k)) => {}
+                TokenKind::Semicolon => {}
                 // Right after the BEGIN: that was no body's BEGIN.
                 _ if self.semicolon == 0 => self.open = false,
                 _ => return Next::EndBefore(self.semicolon),
@@ -167,42 +167,46 @@ impl Body {
             TokenKind::QuotedIdent if self.on == 1 => self.on = 2,
             _ => {}
         }
-        let Some(word) = word else { return Next::Continue };
+        if !is_word || (self.kind == Kind::Plain && self.words >= 6) {
+            return Next::Continue;
+        }
         if self.words < 6 && !self.open {
             self.words += 1;
-            match (self.words, word.as_str()) {
-                (1, "CREATE") => {}
-                (1, _) => self.words = 6,
-                (_, "TRIGGER") => self.kind = Kind::Trigger,
-                (_, "FUNCTION" | "PROCEDURE") => self.kind = Kind::Routine,
-                (_, "OR" | "REPLACE" | "TEMP" | "TEMPORARY" | "CONSTRAINT") => {}
+            match self.words {
+                1 if is("CREATE") => {}
+                1 => self.words = 6,
+                _ if is("TRIGGER") => self.kind = Kind::Trigger,
+                _ if is("FUNCTION") || is("PROCEDURE") => self.kind = Kind::Routine,
+                _ if ["OR", "REPLACE", "TEMP", "TEMPORARY", "CONSTRAINT"].iter().any(|k| is(k)) => {}
                 _ => self.words = 6,
             }
             return Next::Continue;
         }
+        let prev_text = prev.map(|p| &sql[p.range.clone()]);
+        let qualified = prev_text == Some(".");
         if self.open {
-            match word.as_str() {
+            match () {
                 _ if qualified => {}
-                "CASE" => self.cases += 1,
-                "END" if self.cases > 0 => self.cases -= 1,
-                "END" => self.end = true,
+                _ if is("CASE") => self.cases += 1,
+                _ if is("END") && self.cases > 0 => self.cases -= 1,
+                _ if is("END") => self.end = true,
                 _ => {}
             }
             return Next::Continue;
         }
         let identifier =
-            qualified || matches!(prev_text.map(str::to_ascii_uppercase).as_deref(), Some("AS" | "," | "(" | "OF"));
+            qualified || prev_text.is_some_and(|p| ["AS", ",", "(", "OF"].iter().any(|k| p.eq_ignore_ascii_case(k)));
         match self.kind {
             Kind::Trigger => match self.on {
-                0 if word == "ON" && self.depth == 0 && !qualified => self.on = 1,
+                0 if is("ON") && self.depth == 0 && !qualified => self.on = 1,
                 1 => self.on = 2,
-                2 if word == "BEGIN" && self.depth == 0 && !identifier => {
+                2 if is("BEGIN") && self.depth == 0 && !identifier => {
                     self.open = true;
                     self.at_statement = true;
                 }
                 _ => {}
             },
-            Kind::Routine if word == "BEGIN" && self.depth == 0 && !identifier => self.begin = true,
+            Kind::Routine if is("BEGIN") && self.depth == 0 && !identifier => self.begin = true,
             _ => {}
         }
         Next::Continue

@@ -8,6 +8,8 @@ use ebbtide_core::{load, packed};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned};
 
+use crate::cache;
+
 /// `compile_error!(message)`, pointing at `span`.
 pub fn compile_error(message: &str, span: Span) -> TokenStream {
     quote_spanned!(span=> ::core::compile_error! { #message })
@@ -20,6 +22,29 @@ pub fn embed(relative: &str, span: Span) -> TokenStream {
     let display = relative.trim_start_matches("./").trim_end_matches('/');
     let dir = manifest_dir.join(relative);
     let module_doc = format!("The migrations embedded from `{display}/` at build time.");
+
+    // Cargo sets OUT_DIR exactly when the package has a build script.
+    let out_dir = std::env::var_os("OUT_DIR").map(PathBuf::from);
+    let build_script = std::fs::read_to_string(manifest_dir.join("build.rs")).ok();
+    let warning = missing_build_script(out_dir.is_some(), build_script.as_deref(), display, span);
+    let tracked_by_build_script = out_dir.is_some()
+        && build_script.is_some_and(|text| {
+            text.contains(&format!("rerun-if-changed={display}\""))
+                || text.contains(&format!("rerun-if-changed={display}/\""))
+        });
+    // An unchanged directory expands as it did last time (see `cache`).
+    let cache = match (&out_dir, &warning) {
+        (Some(out_dir), None) => {
+            cache::key(&dir, &format!("{display}\n{tracked_by_build_script}")).map(|key| (out_dir, key))
+        }
+        _ => None,
+    };
+    if let Some((out_dir, key)) = &cache
+        && let Some(expansion) = cache::load(out_dir, display, key)
+    {
+        return expansion;
+    }
+
     let loaded = match load(&dir, display) {
         Ok(loaded) => loaded,
         Err(diags) => {
@@ -29,22 +54,12 @@ pub fn embed(relative: &str, span: Span) -> TokenStream {
             let errors: TokenStream = diags.errors().map(|d| compile_error(&d.to_string(), span)).collect();
             let mut versions = ebbtide_core::versions_named(&dir);
             versions.dedup_by_key(|(version, _)| *version);
-            let names: Vec<(u32, String, String)> =
-                versions.into_iter().map(|(v, name)| (v.get(), format!("Version {v} (`{v}_{name}`)."), name)).collect();
+            let names: Vec<(u32, String)> = versions.into_iter().map(|(v, name)| (v.get(), name)).collect();
             let fallback = module(&module_doc, &names, "", &packed::pack(&[]).1, TokenStream::new(), None, span);
             return quote! { #errors #fallback };
         }
     };
 
-    // Cargo sets OUT_DIR exactly when the package has a build script.
-    let has_build_script = std::env::var_os("OUT_DIR").is_some();
-    let build_script = std::fs::read_to_string(manifest_dir.join("build.rs")).ok();
-    let warning = missing_build_script(has_build_script, build_script.as_deref(), display, span);
-    let tracked_by_build_script = has_build_script
-        && build_script.is_some_and(|text| {
-            text.contains(&format!("rerun-if-changed={display}\""))
-                || text.contains(&format!("rerun-if-changed={display}/\""))
-        });
     // Every embedded file, so that editing one rebuilds the crate. A build
     // script watching the directory already does that for every file in it,
     // new ones included, and costs the build nothing here.
@@ -55,43 +70,38 @@ pub fn embed(relative: &str, span: Span) -> TokenStream {
             quote! { const _: &[&[u8]] = &[#(::core::include_bytes!(#files)),*]; }
         }
     };
-    let names: Vec<(u32, String, String)> = loaded
-        .migrations
-        .iter()
-        .map(|m| {
-            (
-                m.version.get(),
-                format!("Version {} ({} migration `{}`).", m.version, m.branch, m.up.path),
-                m.name.to_string(),
-            )
-        })
-        .collect();
+    let names: Vec<(u32, String)> = loaded.migrations.iter().map(|m| (m.version.get(), m.name.to_string())).collect();
     let (text, table) = packed::pack(&loaded.migrations);
-    module(&module_doc, &names, &text, &table, includes, warning, span)
+    let expansion = module(&module_doc, &names, &text, &table, includes, warning, span);
+    if let Some((out_dir, key)) = &cache {
+        cache::store(out_dir, display, key, &expansion);
+    }
+    expansion
 }
 
-/// `mod migrations`: the `Versions` enum, one variant per `(version, doc,
+/// `mod migrations`: the `Versions` enum, one variant per `(version,
 /// name)`, and `MIGRATIONS`, the packed list.
 fn module(
     doc: &str,
-    names: &[(u32, String, String)],
+    names: &[(u32, String)],
     text: &str,
     table: &[u8],
     includes: TokenStream,
     warning: Option<TokenStream>,
     span: Span,
 ) -> TokenStream {
-    // The variants are written as source text and parsed once: tens of
-    // thousands of tokens built one by one through the compiler's
-    // proc-macro bridge are most of a large directory's build time.
-    let mut variants = String::with_capacity(names.len() * 80);
-    for (version, variant_doc, name) in names {
-        let _ = writeln!(
-            variants,
-            "#[doc = \"{}\"] V{version:04}_{} = {version},",
-            variant_doc.escape_default(),
-            name.to_ascii_uppercase(),
-        );
+    // The variants are written as source text and parsed once, two tokens
+    // each where versions run from 1 without gaps: every token crossing the
+    // compiler's proc-macro bridge costs, and at thousands of migrations
+    // they were most of the build time of the expansion.
+    let mut variants = String::with_capacity(names.len() * 24);
+    let contiguous = names.iter().enumerate().all(|(i, (version, _))| *version as usize == i + 1);
+    for (version, name) in names {
+        let _ = write!(variants, "V{version:04}_{}", name.to_ascii_uppercase());
+        if !contiguous || *version == 1 {
+            let _ = write!(variants, " = {version}");
+        }
+        variants.push_str(",\n");
     }
     let variants: TokenStream = match variants.parse() {
         Ok(variants) => variants,
@@ -108,7 +118,8 @@ fn module(
         #[allow(dead_code)]
         pub mod migrations {
             #includes
-            /// The version of each embedded migration, named after its file: a target for
+            /// The version of each embedded migration, named after its file
+            /// (`V0003_ADD_USERS_EMAIL` is `migrations/*/0003_add_users_email.sql`): a target for
             /// `upgrade`, `downgrade` and `goto`, and anything else that takes an `ebbtide::Version`.
             #[allow(non_camel_case_types)]
             #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,6 +8,7 @@
 //! The macro's only input is a string literal, so it parses it by hand
 //! instead of pulling in `syn`: one fewer heavy crate in every build.
 
+mod cache;
 mod expand;
 mod input;
 

@@ -101,6 +101,8 @@ struct Options {
     one_tx: bool,
     reps: usize,
     embed_tools: Vec<String>,
+    /// `embed --no-size`: debug builds only (no release build, no size).
+    no_size: bool,
 }
 
 fn usage() -> ! {
@@ -112,7 +114,7 @@ fn usage() -> ! {
          \x20 noop   --engine E --n N --rounds R            measurement 3: sync with nothing to do, and check\n\
          \x20 count  --engine E --n N                       measurement 3: statements sent (apply, noop sync, check)\n\
          \x20 memory --engine E --n N                       measurement 5: peak RSS (apply N, then noop sync)\n\
-         \x20 embed  --n 100,1000,5000 [--reps R] [--embed-tools ebbtide,diesel,...]   measurements 4 and 5: build time, size\n\
+         \x20 embed  --n 100,1000,5000 [--reps R] [--embed-tools ebbtide,diesel,...] [--no-size]   measurements 4 and 5: build time, size\n\
          \x20 smoke                                        N = 10, both engines, every check, a few rounds\n\
          options:\n\
          \x20 --engine sqlite|postgres|both   (default both)\n\
@@ -157,6 +159,7 @@ fn parse_options(args: &[String]) -> Options {
         one_tx: false,
         reps: 3,
         embed_tools: vec!["ebbtide".into(), "diesel".into(), "sqlx".into(), "refinery".into()],
+        no_size: false,
     };
     let mut out = None;
     let mut it = args.iter();
@@ -192,6 +195,7 @@ fn parse_options(args: &[String]) -> Options {
                     .collect()
             }
             "--embed-tools" => o.embed_tools = value().split(',').map(str::to_string).collect(),
+            "--no-size" => o.no_size = true,
             "--out" => out = Some(PathBuf::from(value())),
             "--work" => o.work = PathBuf::from(value()),
             "--pg" => o.pg = value(),
@@ -937,8 +941,15 @@ impl Harness {
                 }
                 times.sort_by(f64::total_cmp);
                 let debug_size = std::fs::metadata(target.join("debug").join(package)).map(|m| m.len()).unwrap_or(0);
-                cargo_build(true, embed)?;
-                let release_stripped = stripped_size(true)?;
+                // The size needs a release build, which for refinery at
+                // thousands of migrations takes longer than the rest.
+                let release_stripped = match self.o.no_size {
+                    true => 0,
+                    false => {
+                        cargo_build(true, embed)?;
+                        stripped_size(true)?
+                    }
+                };
                 let median = times[times.len() / 2];
                 eprintln!(
                     "  {tool_name:<9} N={n:<5} build after touch: median {median:.2} s (min {:.2}, max {:.2}); release stripped {} bytes",
