@@ -581,21 +581,19 @@ impl RecordChange<'_> {
     /// The statement, once the script's duration is known (`None`: the
     /// server measures it; see [`NewRecord::duration_ms`]).
     fn sql(&self, dialect: Dialect, table: &TableName, duration: Option<Duration>) -> String {
+        let duration_ms = duration.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         match self {
-            RecordChange::Insert(m, how) => dialect.insert_record(
-                table,
-                &NewRecord {
-                    version: m.version,
-                    branch: m.branch,
-                    name: &m.name,
-                    checksum: &m.checksum,
-                    fingerprint: &m.fingerprint,
-                    how: *how,
-                    duration_ms: duration.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-                    down_sql: m.down.as_ref().map(|s| s.sql.as_ref()),
-                },
-            ),
+            RecordChange::Insert(m, how) => insert_row(dialect, table, m, *how, &m.fingerprint, duration_ms),
             RecordChange::Delete(version) => dialect.delete_record(table, *version),
+        }
+    }
+
+    /// The statement that marks the step as started, before a
+    /// `no-transaction` script runs.
+    fn start(&self, dialect: Dialect, table: &TableName) -> String {
+        match self {
+            RecordChange::Insert(m, how) => insert_row(dialect, table, m, *how, crate::record::STARTED, Some(0)),
+            RecordChange::Delete(version) => dialect.start_record(table, *version),
         }
     }
 
@@ -604,6 +602,30 @@ impl RecordChange<'_> {
     fn done_when_recorded(&self) -> bool {
         matches!(self, RecordChange::Insert(..))
     }
+}
+
+/// The insert of `m`'s record, with `fingerprint`.
+fn insert_row(
+    dialect: Dialect,
+    table: &TableName,
+    m: &crate::Migration,
+    how: How,
+    fingerprint: &str,
+    duration_ms: Option<i64>,
+) -> String {
+    dialect.insert_record(
+        table,
+        &NewRecord {
+            version: m.version,
+            branch: m.branch,
+            name: &m.name,
+            checksum: &m.checksum,
+            fingerprint,
+            how,
+            duration_ms,
+            down_sql: m.down.as_ref().map(|s| s.sql.as_ref()),
+        },
+    )
 }
 
 async fn work_of<'s, D: Driver>(d: &mut D, table: &TableName, step: &'s Step<'s>) -> Result<Work<'s>, Error> {
@@ -725,22 +747,7 @@ async fn script_step<D: Driver>(
     // Recorded as started before it runs: should it stop half-way (an
     // error, a kill), check and sync say so until an operator tells, with
     // goto, what became of it.
-    let started_row = match &work.record {
-        RecordChange::Insert(m, how) => dialect.insert_record(
-            table,
-            &NewRecord {
-                version: m.version,
-                branch: m.branch,
-                name: &m.name,
-                checksum: &m.checksum,
-                fingerprint: crate::record::STARTED,
-                how: *how,
-                duration_ms: Some(0),
-                down_sql: m.down.as_ref().map(|s| s.sql.as_ref()),
-            },
-        ),
-        RecordChange::Delete(version) => dialect.start_record(table, *version),
-    };
+    let started_row = work.record.start(dialect, table);
     let check = d.session_check();
     control(d, dialect.begin(), &context("begin the version-table transaction")).await?;
     if let Some(check) = &check
