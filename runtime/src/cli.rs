@@ -42,8 +42,8 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::exec::Event;
 use crate::plan::Step;
+use crate::report::Event;
 use crate::{Error, Migrations, Migrator, Report, Request, Scope, Verdict, Version, VersionInfo, status};
 
 /// Schema commands on an application's embedded migrations.

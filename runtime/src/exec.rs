@@ -3,401 +3,38 @@
 //! every engine.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::dialect::{Dialect, NewRecord, TableName};
+use crate::engine::{DbError, Driver, Guard, Lock, Placement};
 use crate::error::{Aftermath, Error, MigrationFailure};
-use crate::migrator::Migrator;
-use crate::plan::{Analysis, Plan, Refusal, Request, Step};
-use crate::record::{How, Record, State};
-use crate::{Branch, Script, Version};
-
-/// A database error, as a driver reports it.
-#[derive(Debug, Clone)]
-pub(crate) struct DbError {
-    pub message: String,
-    /// The statement failed because the table (or its schema) does not exist.
-    pub undefined_table: bool,
-}
-
-/// One value of a result row, borrowed from the driver: ebbtide's queries
-/// return integers and text only.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Cell<'a> {
-    Null,
-    Int(i64),
-    Text(&'a [u8]),
-}
-
-impl<'a> Cell<'a> {
-    /// Column `i` of a row; `Null` past its end.
-    pub fn at(row: &[Cell<'a>], i: usize) -> Cell<'a> {
-        row.get(i).copied().unwrap_or(Cell::Null)
-    }
-
-    /// The value as an integer (text is parsed: PostgreSQL's simple
-    /// protocol returns text).
-    pub fn int(self) -> Option<i64> {
-        match self {
-            Cell::Int(n) => Some(n),
-            Cell::Text(t) => std::str::from_utf8(t).ok()?.parse().ok(),
-            Cell::Null => None,
-        }
-    }
-
-    /// The value's bytes (empty for NULL and integers).
-    pub fn bytes(self) -> &'a [u8] {
-        match self {
-            Cell::Text(t) => t,
-            _ => b"",
-        }
-    }
-
-    /// The value as text.
-    pub fn text(self) -> std::borrow::Cow<'a, str> {
-        match self {
-            Cell::Text(t) => String::from_utf8_lossy(t),
-            Cell::Int(n) => std::borrow::Cow::Owned(n.to_string()),
-            Cell::Null => std::borrow::Cow::Borrowed(""),
-        }
-    }
-
-    /// A boolean as either engine writes it (1, t, true).
-    pub fn truthy(self) -> bool {
-        matches!(self, Cell::Int(1)) || matches!(self.bytes(), b"t" | b"true" | b"1")
-    }
-}
-
-/// A database connection, seen as something that runs SQL text.
-///
-/// The futures of the SQLite driver never wait, which is what lets its
-/// public API be synchronous.
-pub(crate) trait Driver {
-    fn dialect(&self) -> Dialect;
-    /// Whether `lock` excludes every other run for its whole duration. When
-    /// it does not (SQLite), each step re-checks, inside its transaction,
-    /// that it still needs doing.
-    fn exclusive_lock(&self) -> bool;
-    async fn execute(&mut self, sql: &str) -> Result<(), DbError>;
-    /// Runs `parts`, one statement each, in order, up to the first error,
-    /// which comes back with the index of the part that failed. PostgreSQL
-    /// sends them all in one round trip.
-    async fn execute_parts(&mut self, parts: &[&str]) -> Result<(), (usize, DbError)> {
-        for (i, part) in parts.iter().enumerate() {
-            self.execute(part).await.map_err(|e| (i, e))?;
-        }
-        Ok(())
-    }
-    /// Runs a query, handing each row's values to `visit`, borrowed: reading
-    /// the version table allocates only what it keeps.
-    async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError>;
-    /// Tries to take the run lock (held from the first write of a run to
-    /// its end) without waiting.
-    async fn try_lock(&mut self, table: &TableName) -> Result<Lock, DbError>;
-    async fn unlock(&mut self, table: &TableName) -> Result<(), DbError>;
-    /// Whether some run holds the run lock now (without taking it): a
-    /// migration recorded as started is then in progress, not abandoned.
-    async fn lock_held(&mut self, table: &TableName) -> Result<bool, DbError>;
-    /// Waits, between two attempts at the lock.
-    async fn pause(&mut self, duration: Duration);
-    /// A statement that fails when the connection is no longer on the
-    /// session that holds the run lock (a pooler in transaction mode), sent
-    /// first in every transaction of the run; `None` when the session
-    /// cannot move.
-    fn session_check(&self) -> Option<String> {
-        None
-    }
-    /// Reads the state of the session as a run finds it (once, under the
-    /// run lock, before the first step), so that [`guard`](Driver::guard)
-    /// can return every step to it, and names the schema that holds (or
-    /// will hold) `table`: ebbtide's own statements address it there,
-    /// whatever `search_path` or temporary table a migration sets up.
-    async fn capture_session(&mut self, table: &TableName) -> Result<TableName, DbError> {
-        Ok(table.clone())
-    }
-    /// What to run around `script` so that what it does to its session ends
-    /// with it, from the state [`capture_session`](Driver::capture_session) read.
-    fn guard(&self, _script: &Script, _placement: Placement) -> Guard {
-        Guard::default()
-    }
-    /// The guard of a script printed for review (`--sql`) and replayed by
-    /// someone else's client, whose session ebbtide cannot know: only what
-    /// needs no captured value, and only for scripts that set something.
-    fn portable_guard(&self, script: &Script, placement: Placement) -> Guard {
-        self.guard(script, placement)
-    }
-    /// Some of the application's tables and views (up to six), for a
-    /// database that has no version table: migrations applied there would
-    /// most likely run a second time.
-    async fn existing_objects(&mut self) -> Result<Vec<String>, DbError> {
-        Ok(Vec::new())
-    }
-    /// Removes what `script` left in the session that no fixed statement
-    /// can name (SQLite's temporary objects); runs after [`Guard::after`].
-    async fn clean_session(&mut self, _script: &Script) -> Result<(), DbError> {
-        Ok(())
-    }
-    /// Says what comes next, for a driver that writes a script; others ignore it.
-    fn annotate(&mut self, _comment: &str) {}
-    /// Whether [`annotate`](Driver::annotate) does anything.
-    fn annotates(&self) -> bool {
-        false
-    }
-}
-
-/// An attempt at the run lock.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Lock {
-    /// This run holds it.
-    Taken,
-    /// Another run does: who, as far as the engine tells.
-    Busy(Option<String>),
-}
-
-/// Where a step's script runs.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Placement {
-    /// In a transaction of its own.
-    Own,
-    /// In the all-or-nothing transaction of the whole run.
-    Run,
-    /// Outside any transaction (`-- ebbtide: no-transaction`).
-    None,
-}
-
-/// Statements a driver wraps around a step's script: they keep what the
-/// script does to its session to itself, and make SQLite's table rebuild
-/// safe. Empty for a script that needs nothing.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Guard {
-    /// Before the step's own transaction opens.
-    pub before: Vec<String>,
-    /// A query run inside the transaction after the script: each row it
-    /// returns is a violation, which rolls the step back.
-    pub check: Option<String>,
-    /// Inside the transaction, after the script (and the check), before the
-    /// version-table row: ebbtide's own statements run in the run's state.
-    pub inside: Vec<String>,
-    /// Once the step's transaction is over, committed or not, or right
-    /// after a `no-transaction` script (before its row is written).
-    pub after: Vec<String>,
-}
-
-/// What a run did, step by step.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Report {
-    /// Whether the version table was created.
-    pub created_table: bool,
-    /// The steps that ran, in order.
-    pub steps: Vec<Done>,
-}
-
-impl Report {
-    /// Whether the run changed nothing.
-    pub fn is_empty(&self) -> bool {
-        !self.created_table && self.steps.iter().all(|s| s.skipped)
-    }
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_empty() {
-            return f.write_str("nothing to do");
-        }
-        let mut first = true;
-        if self.created_table {
-            f.write_str("created the version table")?;
-            first = false;
-        }
-        for step in &self.steps {
-            if !first {
-                writeln!(f)?;
-            }
-            first = false;
-            write!(f, "{step}")?;
-        }
-        Ok(())
-    }
-}
-
-/// One step of a run, done.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Done {
-    /// `apply`, `revert`, `stamp` or `unstamp`.
-    pub verb: &'static str,
-    /// The migration's version.
-    pub version: Version,
-    /// Its branch.
-    pub branch: Branch,
-    /// Its name.
-    pub name: String,
-    /// How long it took.
-    pub duration: Duration,
-    /// Another run did it first (SQLite runs interleave step by step).
-    pub skipped: bool,
-}
-
-impl fmt::Display for Done {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let past = match self.verb {
-            "apply" => "applied",
-            "revert" => "reverted",
-            "stamp" => "stamped",
-            _ => "unstamped",
-        };
-        write!(f, "{past} {} {}_{} ({} ms)", self.branch, self.version, self.name, self.duration.as_millis())?;
-        if self.skipped {
-            f.write_str(" - already done by a concurrent run, skipped")?;
-        }
-        Ok(())
-    }
-}
-
-/// Progress of a run, for progress bars and logs.
-#[derive(Clone, Debug)]
-pub enum Event<'a> {
-    /// The plan is made; `steps` steps will run.
-    Planned {
-        /// Number of steps.
-        steps: usize,
-    },
-    /// A step starts.
-    Started(&'a Step<'a>),
-    /// A step is done.
-    Finished(&'a Done),
-    /// The run waits for the lock another run holds (told after a second,
-    /// then every ten).
-    Waiting {
-        /// The version table whose lock it is.
-        lock: String,
-        /// Who holds it, as far as the engine tells.
-        holder: String,
-        /// How long this run has waited.
-        waited: Duration,
-    },
-}
-
-/// Reads the version table: `None` when it does not exist. `full` also
-/// reads when each migration was recorded and how long it took (for
-/// `status`); plans and the startup check do without.
-pub(crate) async fn read_state<D: Driver>(d: &mut D, table: &TableName, full: bool) -> Result<State, Error> {
-    let mut records = Vec::new();
-    let mut corrupt: Option<String> = None;
-    let sql = d.dialect().select_records(table, full);
-    let read = d
-        .query(&sql, &mut |row| {
-            if corrupt.is_some() {
-                return;
-            }
-            match Record::from_row(row, full) {
-                Ok(record) => records.push(record),
-                Err(detail) => corrupt = Some(detail),
-            }
-        })
-        .await;
-    match read {
-        Err(e) if e.undefined_table => Ok(None),
-        Err(e) => Err(Error::database(format!("cannot read the version table {table}"), e.message)),
-        Ok(()) => match corrupt {
-            Some(detail) => Err(Error::CorruptRecord { table: table.to_string(), detail }),
-            None => Ok(Some(records)),
-        },
-    }
-}
-
-/// Streams the version table into an [`Analysis`], comparing each record's
-/// fingerprint with the embedded one's: the startup check, and the "nothing
-/// to do" answer of `sync`, read two short columns per record, allocate
-/// nothing per row, and send one query in the common case. Records of a
-/// newer release (above this one's latest version) are named by a second
-/// query, and records whose fingerprint differs (divergence) are read again
-/// in full by another, to say what changed. `None`: no version table.
-pub(crate) async fn read_analysis<D: Driver>(d: &mut D, migrator: &Migrator<'_>) -> Result<Option<Analysis>, Error> {
-    let table = migrator.table_name();
-    let migrations = migrator.migrations();
-    let dialect = d.dialect();
-    let mut analysis = Analysis::default();
-    let mut differ: Vec<Version> = Vec::new();
-    let mut newer = false;
-    let mut corrupt: Option<String> = None;
-    let fingerprints = migrations.fingerprints();
-    let read = d
-        .query(&dialect.select_keys(table), &mut |row| {
-            let cell = |i: usize| Cell::at(row, i);
-            let Some(version) = cell(0).int().and_then(|v| u32::try_from(v).ok()).map(Version::new) else {
-                corrupt.get_or_insert_with(|| format!("version {:?}", cell(0).text()));
-                return;
-            };
-            let index = (version.get() as usize).wrapping_sub(1);
-            let same = match fingerprints {
-                Some(all) => all.get(index).map(|f| f[..] == *cell(1).bytes()),
-                None => migrations.get(version).map(|m| m.fingerprint.as_bytes() == cell(1).bytes()),
-            };
-            match same {
-                Some(true) => analysis.mark(version),
-                Some(false) => differ.push(version),
-                None => newer = true,
-            }
-        })
-        .await;
-    match read {
-        Err(e) if e.undefined_table => return Ok(None),
-        Err(e) => return Err(Error::database(format!("cannot read the version table {table}"), e.message)),
-        Ok(()) => {}
-    }
-    let mut observe = |row: &[Cell<'_>]| match Record::key(row) {
-        Ok(key) if Cell::at(row, 4).bytes() == crate::record::STARTED.as_bytes() => {
-            analysis.started.push(format!("{}_{}", key.version, String::from_utf8_lossy(key.name)));
-        }
-        Ok(key) => analysis.observe(migrations, key.version, key.branch, key.name, key.checksum),
-        Err(detail) => {
-            corrupt.get_or_insert(detail);
-        }
-    };
-    let fail = |e: DbError| Error::database(format!("cannot read the version table {table}"), e.message);
-    if newer {
-        // A newer release's records: their branch and name say what they are.
-        d.query(&dialect.select_newer(table, migrations.latest()), &mut |row| {
-            observe(&[Cell::at(row, 0), Cell::at(row, 1), Cell::at(row, 2), Cell::Null, Cell::Null]);
-        })
-        .await
-        .map_err(fail)?;
-    }
-    if !differ.is_empty() {
-        d.query(&dialect.select_records_in(table, &differ), &mut observe).await.map_err(fail)?;
-    }
-    // A run in progress holds the lock: what it started is under way
-    // (pending), not abandoned.
-    if !analysis.started.is_empty() && d.lock_held(table).await.map_err(fail)? {
-        analysis.started.clear();
-    }
-    match corrupt {
-        Some(detail) => Err(Error::CorruptRecord { table: table.to_string(), detail }),
-        None => Ok(Some(analysis)),
-    }
-}
+use crate::plan::{Plan, Refusal, Request, Step};
+use crate::record::{Cell, How, Record};
+use crate::report::{Done, Event, Report};
+use crate::settings::Settings;
+use crate::version_table::{read_analysis, read_state, stored_down};
+use crate::{Script, Version};
 
 /// Runs a request: plans it on a first read, and when there is work, takes
 /// the lock, plans again on a fresh read, and executes. The lock is released
 /// on every way out.
-pub(crate) async fn run<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<Report, Error> {
-    let table = migrator.table_name();
+pub(crate) async fn run<D: Driver>(d: &mut D, settings: &Settings<'_>, request: Request) -> Result<Report, Error> {
+    let table = settings.table_name();
     let nothing_to_do = match request {
         // The common case at every start: one streamed query, no lock.
-        Request::Sync(_) | Request::Upgrade(_) => read_analysis(d, migrator)
+        Request::Sync(_) | Request::Upgrade(_) => read_analysis(d, settings)
             .await?
-            .is_some_and(|a| a.nothing_to_apply(migrator.migrations(), request, migrator.options())),
+            .is_some_and(|a| a.nothing_to_apply(settings.migrations(), request, settings.options())),
         _ => {
             let state = read_state(d, table, matches!(request, Request::Downgrade(_))).await?;
-            migrator.plan(state.as_deref(), request)?.is_empty()
+            settings.plan(state.as_deref(), request)?.is_empty()
         }
     };
     if nothing_to_do {
         return Ok(Report::default());
     }
-    take_lock(d, migrator).await?;
-    let result = run_locked(d, migrator, request).await;
+    take_lock(d, settings).await?;
+    let result = run_locked(d, settings, request).await;
     let unlocked = d.unlock(table).await;
     let report = result?;
     unlocked.map_err(|e| Error::database(format!("cannot release the migration lock on {table}"), e.message))?;
@@ -406,9 +43,9 @@ pub(crate) async fn run<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: 
 
 /// Takes the run lock, waiting for another run to end: every few seconds
 /// the observer (and the CLI) hear who holds it and for how long, and
-/// after [`Migrator::lock_wait`] the run gives up.
-async fn take_lock<D: Driver>(d: &mut D, migrator: &Migrator<'_>) -> Result<(), Error> {
-    let table = migrator.table_name();
+/// after [`Migrator::lock_wait`](crate::Migrator::lock_wait) the run gives up.
+async fn take_lock<D: Driver>(d: &mut D, settings: &Settings<'_>) -> Result<(), Error> {
+    let table = settings.table_name();
     let started = Instant::now();
     let mut pause = Duration::from_millis(50);
     let mut told = Duration::ZERO;
@@ -420,21 +57,21 @@ async fn take_lock<D: Driver>(d: &mut D, migrator: &Migrator<'_>) -> Result<(), 
         };
         let waited = started.elapsed();
         let holder = holder.unwrap_or_else(|| "another run".into());
-        if waited >= migrator.lock_wait_value() {
+        if waited >= settings.lock_wait_value() {
             return Err(Error::LockWait { table: table.to_string(), waited, holder });
         }
         if waited >= told + Duration::from_secs(if told.is_zero() { 1 } else { 10 }) {
             told = waited;
-            migrator.notify(Event::Waiting { lock: table.to_string(), holder: holder.clone(), waited });
+            settings.notify(Event::Waiting { lock: table.to_string(), holder: holder.clone(), waited });
         }
-        d.pause(pause.min(migrator.lock_wait_value() - waited)).await;
+        d.pause(pause.min(settings.lock_wait_value() - waited)).await;
         pause = (pause * 2).min(Duration::from_secs(1));
     }
 }
 
-async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<Report, Error> {
-    let migrator = &settled(d, migrator).await?;
-    let table = migrator.table_name();
+async fn run_locked<D: Driver>(d: &mut D, settings: &Settings<'_>, request: Request) -> Result<Report, Error> {
+    let settings = &settled(d, settings).await?;
+    let table = settings.table_name();
     let dialect = d.dialect();
     // Only a downgrade needs to know which records hold a down script.
     let full = matches!(request, Request::Downgrade(_));
@@ -443,7 +80,7 @@ async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Requ
     // write lock it holds to the end and no step needs to re-check it. With
     // the lock (PostgreSQL), the table is read first: a failed read of a
     // missing table would abort the transaction.
-    let one_transaction = migrator.options().all_or_nothing;
+    let one_transaction = settings.options().all_or_nothing;
     let mut state = None;
     if !one_transaction || d.exclusive_lock() {
         state = Some(read_state(d, table, full).await?);
@@ -462,9 +99,9 @@ async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Requ
             Some(state) => state,
             None => read_state(d, table, full).await?,
         };
-        guard_existing_schema(d, migrator, state.as_deref(), request).await?;
-        let plan = migrator.plan(state.as_deref(), request)?;
-        execute_plan(d, migrator, &plan, true).await
+        guard_existing_schema(d, settings, state.as_deref(), request).await?;
+        let plan = settings.plan(state.as_deref(), request)?;
+        execute_plan(d, settings, &plan, true).await
     }
     .await;
     if one_transaction {
@@ -482,7 +119,7 @@ async fn run_locked<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Requ
 /// but holds tables (see [`crate::plan::guard_existing_schema`]).
 async fn guard_existing_schema<D: Driver>(
     d: &mut D,
-    migrator: &Migrator<'_>,
+    settings: &Settings<'_>,
     state: Option<&[Record]>,
     request: Request,
 ) -> Result<(), Error> {
@@ -492,39 +129,39 @@ async fn guard_existing_schema<D: Driver>(
     let existing =
         d.existing_objects().await.map_err(|e| Error::database("cannot list the database's tables", e.message))?;
     crate::plan::guard_existing_schema(
-        &migrator.table_name().to_string(),
+        &settings.table_name().to_string(),
         state,
         &existing,
         request,
-        migrator.options(),
+        settings.options(),
     )?;
     Ok(())
 }
 
-/// The migrator a run works with once the session is captured: its version
+/// The settings a run works with once the session is captured: its version
 /// table addressed in the schema that holds it.
-async fn settled<'m, D: Driver>(d: &mut D, migrator: &Migrator<'m>) -> Result<Migrator<'m>, Error> {
-    let table = migrator.table_name();
+async fn settled<'m, D: Driver>(d: &mut D, settings: &Settings<'m>) -> Result<Settings<'m>, Error> {
+    let table = settings.table_name();
     let resolved = d.capture_session(table).await.map_err(|e| {
         Error::database(format!("cannot read the session's settings and the schema of {table}"), e.message)
     })?;
-    Ok(migrator.clone().with_table_name(resolved))
+    Ok(settings.clone().with_table_name(resolved))
 }
 
 /// Runs the steps of a plan; `live` runs (not `--sql` scripts) report
-/// their progress to the migrator's observer.
+/// their progress to the settings's observer.
 async fn execute_plan<D: Driver>(
     d: &mut D,
-    migrator: &Migrator<'_>,
+    settings: &Settings<'_>,
     plan: &Plan<'_>,
     live: bool,
 ) -> Result<Report, Error> {
-    let table = migrator.table_name();
+    let table = settings.table_name();
     let dialect = d.dialect();
     let mut report = Report::default();
     let notify = |event: Event<'_>| {
         if live {
-            migrator.notify(event);
+            settings.notify(event);
         }
     };
     notify(Event::Planned { steps: plan.steps.len() });
@@ -537,7 +174,7 @@ async fn execute_plan<D: Driver>(
             .map_err(|e| Error::database(format!("cannot create the version table {table}"), e.message))?;
         report.created_table = true;
     }
-    let one_transaction = migrator.options().all_or_nothing;
+    let one_transaction = settings.options().all_or_nothing;
     for step in &plan.steps {
         notify(Event::Started(step));
         if d.annotates() {
@@ -550,7 +187,7 @@ async fn execute_plan<D: Driver>(
             };
             d.annotate(&format!("{step}{file}"));
         }
-        match execute_step(d, migrator, step, one_transaction).await {
+        match execute_step(d, settings, step, one_transaction).await {
             Ok(done) => {
                 notify(Event::Finished(&done));
                 report.steps.push(done);
@@ -643,34 +280,13 @@ async fn work_of<'s, D: Driver>(d: &mut D, table: &TableName, step: &'s Step<'s>
     })
 }
 
-/// The down script stored in the version table for `record`, split into
-/// statements.
-pub(crate) async fn stored_down<D: Driver>(d: &mut D, table: &TableName, record: &Record) -> Result<Script, Error> {
-    let mut stored: Option<String> = None;
-    d.query(&d.dialect().select_down(table, record.version), &mut |row| {
-        stored = row.first().filter(|c| **c != Cell::Null).map(|c| c.text().into_owned());
-    })
-    .await
-    .map_err(|e| Error::database(format!("cannot read the down script of {}", record.id()), e.message))?;
-    let sql = stored.ok_or_else(|| {
-        Error::database(format!("cannot revert {}", record.id()), "its down script is no longer in the version table")
-    })?;
-    let path = format!("{} (down script stored in {table})", record.id());
-    ebbtide_core::parse_script(path, sql).map_err(|u| {
-        Error::database(
-            format!("cannot revert {}", record.id()),
-            format!("its stored down script has an unterminated {}", u.what),
-        )
-    })
-}
-
 async fn execute_step<D: Driver>(
     d: &mut D,
-    migrator: &Migrator<'_>,
+    settings: &Settings<'_>,
     step: &Step<'_>,
     in_run_transaction: bool,
 ) -> Result<Done, Error> {
-    let table = migrator.table_name();
+    let table = settings.table_name();
     let work = work_of(d, table, step).await?;
     if in_run_transaction && work.script.as_ref().is_some_and(|s| s.no_transaction || s.foreign_keys_off) {
         // A stored down script the planner could not see (the embedded
@@ -689,8 +305,8 @@ async fn execute_step<D: Driver>(
     };
     let guard = work.script.as_deref().map(|s| d.guard(s, placement)).unwrap_or_default();
     let result = match placement {
-        Placement::None => script_step(d, migrator, step, &work, &guard).await,
-        _ => transactional_step(d, migrator, step, &work, &guard, in_run_transaction).await,
+        Placement::None => script_step(d, settings, step, &work, &guard).await,
+        _ => transactional_step(d, settings, step, &work, &guard, in_run_transaction).await,
     };
     // On every way out, the session returns to where the run started (a
     // no-transaction script's guard ran before its row was written).
@@ -731,19 +347,19 @@ fn done(step: &Step<'_>, duration: Duration, skipped: bool) -> Done {
 /// then its row in a transaction of its own.
 async fn script_step<D: Driver>(
     d: &mut D,
-    migrator: &Migrator<'_>,
+    settings: &Settings<'_>,
     step: &Step<'_>,
     work: &Work<'_>,
     guard: &Guard,
 ) -> Result<Done, Error> {
     let dialect = d.dialect();
-    let table = migrator.table_name();
+    let table = settings.table_name();
     let started = Instant::now();
     let context = |what: &str| format!("cannot {what} for {step}");
     if !d.exclusive_lock() && already_done(d, table, step, work).await? {
         return Ok(done(step, Duration::ZERO, true));
     }
-    let lock_timeout = work.script.as_ref().and_then(|s| s.lock_timeout_ms).or(migrator.default_lock_timeout_ms());
+    let lock_timeout = work.script.as_ref().and_then(|s| s.lock_timeout_ms).or(settings.default_lock_timeout_ms());
     // Recorded as started before it runs: should it stop half-way (an
     // error, a kill), check and sync say so until an operator tells, with
     // goto, what became of it.
@@ -815,16 +431,16 @@ async fn script_step<D: Driver>(
 /// A step in a transaction: its own, or the all-or-nothing one.
 async fn transactional_step<D: Driver>(
     d: &mut D,
-    migrator: &Migrator<'_>,
+    settings: &Settings<'_>,
     step: &Step<'_>,
     work: &Work<'_>,
     guard: &Guard,
     in_run_transaction: bool,
 ) -> Result<Done, Error> {
     let dialect = d.dialect();
-    let table = migrator.table_name();
+    let table = settings.table_name();
     let started = Instant::now();
-    let lock_timeout = work.script.as_ref().and_then(|s| s.lock_timeout_ms).or(migrator.default_lock_timeout_ms());
+    let lock_timeout = work.script.as_ref().and_then(|s| s.lock_timeout_ms).or(settings.default_lock_timeout_ms());
     // Inside the all-or-nothing transaction the plan is already current.
     let recheck = !d.exclusive_lock() && !in_run_transaction;
     let context = |what: &str| format!("cannot {what} for {step}");
@@ -1126,20 +742,20 @@ impl<D: Driver> Driver for Recorder<'_, D> {
 }
 
 /// The SQL a request would run, without running it (Alembic's offline mode).
-pub(crate) async fn script<D: Driver>(d: &mut D, migrator: &Migrator<'_>, request: Request) -> Result<String, Error> {
-    let migrator = &settled(d, migrator).await?;
-    let table = migrator.table_name();
+pub(crate) async fn script<D: Driver>(d: &mut D, settings: &Settings<'_>, request: Request) -> Result<String, Error> {
+    let settings = &settled(d, settings).await?;
+    let table = settings.table_name();
     let state = read_state(d, table, matches!(request, Request::Downgrade(_))).await?;
-    guard_existing_schema(d, migrator, state.as_deref(), request).await?;
-    let plan = migrator.plan(state.as_deref(), request)?;
+    guard_existing_schema(d, settings, state.as_deref(), request).await?;
+    let plan = settings.plan(state.as_deref(), request)?;
     let mut recorder = Recorder::new(d);
     recorder.script = format!("-- ebbtide {request}: {} step(s), version table {table}\n", plan.steps.len());
-    let one_transaction = migrator.options().all_or_nothing;
+    let one_transaction = settings.options().all_or_nothing;
     let dialect = recorder.dialect();
     if one_transaction {
         control(&mut recorder, dialect.begin(), "begin").await?;
     }
-    execute_plan(&mut recorder, migrator, &plan, false).await?;
+    execute_plan(&mut recorder, settings, &plan, false).await?;
     if one_transaction {
         control(&mut recorder, dialect.commit(), "commit").await?;
     }

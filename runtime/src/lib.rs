@@ -50,6 +50,7 @@ extern crate self as ebbtide;
 
 mod check;
 pub mod dialect;
+mod engine;
 mod error;
 mod exec;
 mod migrations;
@@ -57,7 +58,10 @@ mod migrator;
 mod ops;
 pub mod plan;
 mod record;
+mod report;
+mod settings;
 pub mod status;
+mod version_table;
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -71,13 +75,13 @@ pub mod cli;
 pub use check::Verdict;
 pub use ebbtide_core::{Branch, Diagnostic, Diagnostics, Migration, Script, Statement, Version};
 pub use error::{Aftermath, Error, MigrationFailure};
-pub use exec::{Done, Event, Report};
 pub use migrations::Migrations;
 #[doc(hidden)]
 pub use migrations::Packed;
 pub use migrator::Migrator;
 pub use plan::{Plan, PlanOptions, Refusal, Request, Scope, Step, VersionInfo};
 pub use record::{How, Record};
+pub use report::{Done, Event, Report};
 
 /// Embeds a migrations directory at build time.
 ///

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use crate::Migrations;
 use crate::dialect::{BadTableName, TableName};
-use crate::exec::Event;
-use crate::plan::{self, Plan, PlanOptions, Refusal, Request};
+use crate::plan::{Plan, PlanOptions, Refusal, Request};
 use crate::record::Record;
-
-pub(crate) type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+use crate::report::Event;
+use crate::settings::Settings;
 
 /// A release's migrations plus the options to apply them with.
 ///
@@ -34,59 +33,34 @@ pub(crate) type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 /// ```
 #[derive(Clone)]
 pub struct Migrator<'m> {
-    migrations: &'m Migrations,
-    table: TableName,
-    options: PlanOptions,
-    lock_timeout: Option<Duration>,
-    busy_timeout: Duration,
-    lock_wait: Duration,
-    observer: Option<Observer>,
+    settings: Settings<'m>,
 }
 
 impl fmt::Debug for Migrator<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Migrator")
-            .field("migrations", &self.migrations.len())
-            .field("table", &self.table)
-            .field("options", &self.options)
-            .field("lock_timeout", &self.lock_timeout)
-            .field("busy_timeout", &self.busy_timeout)
-            .field("lock_wait", &self.lock_wait)
-            .finish()
+        self.settings.fmt(f)
     }
 }
 
 impl<'m> Migrator<'m> {
     /// A migrator with the defaults: version table `ebbtide_migrations`,
     /// one transaction per migration, divergence refused, no lock timeout,
-    /// 60 s of waiting for SQLite's write lock.
+    /// 10 minutes of waiting for another run's lock, 60 s of waiting for
+    /// SQLite's write lock.
     pub fn new(migrations: &'m Migrations) -> Self {
-        Migrator {
-            migrations,
-            table: TableName::default(),
-            options: PlanOptions::default(),
-            lock_timeout: None,
-            busy_timeout: Duration::from_secs(60),
-            lock_wait: Duration::from_secs(600),
-            observer: None,
-        }
+        Migrator { settings: Settings::new(migrations) }
     }
 
-    /// Names the version table (`table` or, on PostgreSQL, `schema.table`).
-    /// Anything but plain identifiers is refused before any SQL is built.
+    /// Names the version table (`table` or `schema.table`). Anything but
+    /// plain identifiers is refused before any SQL is built.
     pub fn table(mut self, name: &str) -> Result<Self, BadTableName> {
-        self.table = TableName::parse(name)?;
+        self.settings.table = TableName::parse(name)?;
         Ok(self)
-    }
-
-    pub(crate) fn with_table_name(mut self, table: TableName) -> Self {
-        self.table = table;
-        self
     }
 
     /// Runs even though applied migrations were edited since they ran.
     pub fn allow_divergent(mut self, allow: bool) -> Self {
-        self.options.allow_divergent = allow;
+        self.settings.options.allow_divergent = allow;
         self
     }
 
@@ -95,14 +69,14 @@ impl<'m> Migrator<'m> {
     /// likely what the migrations create, applied under another (or a
     /// dropped) version table; `version_control` and `goto` record them.
     pub fn allow_existing_schema(mut self, allow: bool) -> Self {
-        self.options.allow_existing_schema = allow;
+        self.settings.options.allow_existing_schema = allow;
         self
     }
 
     /// Runs a whole request in one transaction: all of it is applied, or
     /// nothing. Refuses plans holding `no-transaction` migrations.
     pub fn all_or_nothing(mut self, yes: bool) -> Self {
-        self.options.all_or_nothing = yes;
+        self.settings.options.all_or_nothing = yes;
         self
     }
 
@@ -110,7 +84,7 @@ impl<'m> Migrator<'m> {
     /// `-- ebbtide: lock-timeout` directive: a migration queued behind a
     /// long transaction fails fast instead of blocking the service's queries.
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
-        self.lock_timeout = Some(timeout);
+        self.settings.lock_timeout = Some(timeout);
         self
     }
 
@@ -119,76 +93,52 @@ impl<'m> Migrator<'m> {
     /// second and every ten seconds, and then the run gives up with
     /// [`Error::LockWait`](crate::Error::LockWait).
     pub fn lock_wait(mut self, wait: Duration) -> Self {
-        self.lock_wait = wait;
+        self.settings.lock_wait = wait;
         self
     }
 
     /// How long SQLite waits for another connection's write lock.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
-        self.busy_timeout = timeout;
+        self.settings.busy_timeout = timeout;
         self
     }
 
     /// Calls `observer` as a run progresses (progress bars, logs).
     pub fn observe(mut self, observer: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
-        self.observer = Some(Arc::new(observer));
+        self.settings.observer = Some(Arc::new(observer));
         self
     }
 
     /// The migrations.
     pub fn migrations(&self) -> &'m Migrations {
-        self.migrations
+        self.settings.migrations
     }
 
     /// The version table's name.
     pub fn table_name(&self) -> &TableName {
-        &self.table
+        &self.settings.table
     }
 
     /// The planner's options.
     pub fn options(&self) -> PlanOptions {
-        self.options
-    }
-
-    pub(crate) fn lock_wait_value(&self) -> Duration {
-        self.lock_wait
-    }
-
-    pub(crate) fn default_lock_timeout_ms(&self) -> Option<u32> {
-        self.lock_timeout.map(|d| u32::try_from(d.as_millis().max(1)).unwrap_or(u32::MAX))
-    }
-
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) fn busy_timeout_value(&self) -> Duration {
-        self.busy_timeout
-    }
-
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) fn observer(&self) -> Option<Observer> {
-        self.observer.clone()
-    }
-
-    pub(crate) fn notify(&self, event: Event<'_>) {
-        if let Some(observer) = &self.observer {
-            observer(&event);
-        }
+        self.settings.options
     }
 
     /// Plans a request against a recorded state, without a database: what
     /// would run, or why it is refused.
     pub fn plan<'a>(&'a self, state: Option<&'a [Record]>, request: Request) -> Result<Plan<'a>, Refusal> {
-        plan::plan(self.migrations, state, request, self.options)
+        self.settings.plan(state, request)
     }
 
     /// Operations on a SQLite connection.
     #[cfg(feature = "sqlite")]
     pub fn sqlite<'c>(&'c self, conn: &'c rusqlite::Connection) -> crate::sqlite::Sqlite<'c> {
-        crate::sqlite::Sqlite::new(self, conn)
+        crate::sqlite::Sqlite::new(&self.settings, conn)
     }
 
     /// Operations on a PostgreSQL connection.
     #[cfg(feature = "postgres")]
     pub fn postgres<'c>(&'c self, client: &'c tokio_postgres::Client) -> crate::postgres::Postgres<'c> {
-        crate::postgres::Postgres::new(self, client)
+        crate::postgres::Postgres::new(&self.settings, client)
     }
 }

@@ -4,27 +4,30 @@
 
 use crate::Error;
 use crate::check::Verdict;
-use crate::exec::{self, Driver, Report};
-use crate::migrator::Migrator;
+use crate::engine::Driver;
+use crate::exec;
 use crate::plan::{Request, VersionInfo};
 use crate::record::State;
+use crate::report::Report;
+use crate::settings::Settings;
 use crate::status::{self, Row};
+use crate::version_table;
 
-pub(crate) async fn run<D: Driver>(d: &mut D, m: &Migrator<'_>, request: Request) -> Result<Report, Error> {
+pub(crate) async fn run<D: Driver>(d: &mut D, m: &Settings<'_>, request: Request) -> Result<Report, Error> {
     exec::run(d, m, request).await
 }
 
-pub(crate) async fn script<D: Driver>(d: &mut D, m: &Migrator<'_>, request: Request) -> Result<String, Error> {
+pub(crate) async fn script<D: Driver>(d: &mut D, m: &Settings<'_>, request: Request) -> Result<String, Error> {
     exec::script(d, m, request).await
 }
 
-pub(crate) async fn records<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<State, Error> {
-    exec::read_state(d, m.table_name(), true).await
+pub(crate) async fn records<D: Driver>(d: &mut D, m: &Settings<'_>) -> Result<State, Error> {
+    version_table::read_state(d, m.table_name(), true).await
 }
 
 /// One query, of the short form: the startup guard runs at every start.
-pub(crate) async fn check<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<Verdict, Error> {
-    Ok(match exec::read_analysis(d, m).await? {
+pub(crate) async fn check<D: Driver>(d: &mut D, m: &Settings<'_>) -> Result<Verdict, Error> {
+    Ok(match version_table::read_analysis(d, m).await? {
         None => Verdict::Unmanaged,
         Some(analysis) => Verdict::of(m.migrations(), analysis),
     })
@@ -32,22 +35,24 @@ pub(crate) async fn check<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<Verd
 
 pub(crate) async fn stored_down<D: Driver>(
     d: &mut D,
-    m: &Migrator<'_>,
+    m: &Settings<'_>,
     version: crate::Version,
 ) -> Result<Option<crate::Script>, Error> {
-    let records = exec::read_state(d, m.table_name(), true).await?.unwrap_or_default();
+    let records = version_table::read_state(d, m.table_name(), true).await?.unwrap_or_default();
     match records.iter().find(|r| r.version == version) {
-        Some(record) if record.has_down == Some(true) => exec::stored_down(d, m.table_name(), record).await.map(Some),
+        Some(record) if record.has_down == Some(true) => {
+            version_table::stored_down(d, m.table_name(), record).await.map(Some)
+        }
         _ => Ok(None),
     }
 }
 
-pub(crate) async fn version<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<VersionInfo, Error> {
-    let state = exec::read_state(d, m.table_name(), false).await?;
+pub(crate) async fn version<D: Driver>(d: &mut D, m: &Settings<'_>) -> Result<VersionInfo, Error> {
+    let state = version_table::read_state(d, m.table_name(), false).await?;
     Ok(VersionInfo::new(m.migrations(), state.as_deref()))
 }
 
-pub(crate) async fn status<D: Driver>(d: &mut D, m: &Migrator<'_>) -> Result<Vec<Row>, Error> {
+pub(crate) async fn status<D: Driver>(d: &mut D, m: &Settings<'_>) -> Result<Vec<Row>, Error> {
     let state = records(d, m).await?;
     Ok(status::rows(m.migrations(), state.as_deref()))
 }
@@ -62,46 +67,46 @@ macro_rules! front_end {
             /// `--expand`, `--contract`). Each migration runs in its own
             /// transaction with its version-table row.
             pub $($asyncness)? fn sync(&self, scope: $crate::Scope) -> Result<$crate::Report, $crate::Error> {
-                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Sync(scope)))
+                $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::Sync(scope)))
             }
 
             /// Applies every pending migration up to and including `target`.
             pub $($asyncness)? fn upgrade(&self, target: impl Into<$crate::Version>) -> Result<$crate::Report, $crate::Error> {
-                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Upgrade(target.into())))
+                $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::Upgrade(target.into())))
             }
 
             /// Reverts every recorded migration above `target` (0: all), newest
             /// first. Refused, with nothing executed, if one has no down script.
             pub $($asyncness)? fn downgrade(&self, target: impl Into<$crate::Version>) -> Result<$crate::Report, $crate::Error> {
-                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Downgrade(target.into())))
+                $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::Downgrade(target.into())))
             }
 
             /// Records exactly the migrations up to `target` as present,
             /// without running them, and removes the records above it.
             pub $($asyncness)? fn goto(&self, target: impl Into<$crate::Version>) -> Result<$crate::Report, $crate::Error> {
-                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::Goto(target.into())))
+                $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::Goto(target.into())))
             }
 
             /// Puts an unmanaged database under version control, at version 0.
             pub $($asyncness)? fn version_control(&self) -> Result<$crate::Report, $crate::Error> {
-                $finish!($crate::ops::run(&mut self.driver(), self.migrator, $crate::Request::VersionControl))
+                $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::VersionControl))
             }
 
             /// Runs any request.
             pub $($asyncness)? fn run(&self, request: $crate::Request) -> Result<$crate::Report, $crate::Error> {
-                $finish!($crate::ops::run(&mut self.driver(), self.migrator, request))
+                $finish!($crate::ops::run(&mut self.driver(), self.settings, request))
             }
 
             /// The SQL `request` would run, version-table writes included,
             /// without writing anything (the version table is read).
             pub $($asyncness)? fn script(&self, request: $crate::Request) -> Result<String, $crate::Error> {
-                $finish!($crate::ops::script(&mut self.driver(), self.migrator, request))
+                $finish!($crate::ops::script(&mut self.driver(), self.settings, request))
             }
 
             /// The startup guard's verdict: call it before serving. One query,
             /// whatever the number of migrations.
             pub $($asyncness)? fn check(&self) -> Result<$crate::Verdict, $crate::Error> {
-                $finish!($crate::ops::check(&mut self.driver(), self.migrator))
+                $finish!($crate::ops::check(&mut self.driver(), self.settings))
             }
 
             /// The down script the version table stores for the recorded
@@ -109,22 +114,22 @@ macro_rules! front_end {
             /// does not embed the migration would run it; `None` when it
             /// stores none.
             pub $($asyncness)? fn stored_down(&self, version: impl Into<$crate::Version>) -> Result<Option<$crate::Script>, $crate::Error> {
-                $finish!($crate::ops::stored_down(&mut self.driver(), self.migrator, version.into()))
+                $finish!($crate::ops::stored_down(&mut self.driver(), self.settings, version.into()))
             }
 
             /// Keystone's `version`: the overall version and each branch's head.
             pub $($asyncness)? fn version(&self) -> Result<$crate::VersionInfo, $crate::Error> {
-                $finish!($crate::ops::version(&mut self.driver(), self.migrator))
+                $finish!($crate::ops::version(&mut self.driver(), self.settings))
             }
 
             /// Every migration, embedded or recorded, with its state.
             pub $($asyncness)? fn status(&self) -> Result<Vec<$crate::status::Row>, $crate::Error> {
-                $finish!($crate::ops::status(&mut self.driver(), self.migrator))
+                $finish!($crate::ops::status(&mut self.driver(), self.settings))
             }
 
             /// The version table's rows, or `None` when it does not exist.
             pub $($asyncness)? fn records(&self) -> Result<Option<Vec<$crate::Record>>, $crate::Error> {
-                $finish!($crate::ops::records(&mut self.driver(), self.migrator))
+                $finish!($crate::ops::records(&mut self.driver(), self.settings))
             }
         }
     };

@@ -19,22 +19,23 @@ use tokio_postgres::error::{ErrorPosition, SqlState};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use crate::dialect::{Dialect, TableName};
-use crate::exec::{Cell, DbError, Driver, Guard, Lock, Placement};
-use crate::migrator::Migrator;
+use crate::engine::{DbError, Driver, Guard, Lock, Placement};
 use crate::ops::front_end;
+use crate::record::Cell;
+use crate::settings::Settings;
 use crate::{Error, Script};
 
 /// The operations of a [`Migrator`] on one PostgreSQL connection; see
 /// [`Migrator::postgres`].
 pub struct Postgres<'c> {
-    migrator: &'c Migrator<'c>,
+    settings: &'c Settings<'c>,
     client: &'c Client,
     lock: Option<&'c Client>,
 }
 
 impl<'c> Postgres<'c> {
-    pub(crate) fn new(migrator: &'c Migrator<'c>, client: &'c Client) -> Self {
-        Postgres { migrator, client, lock: None }
+    pub(crate) fn new(settings: &'c Settings<'c>, client: &'c Client) -> Self {
+        Postgres { settings, client, lock: None }
     }
 
     /// Holds the run lock on a second connection, in a transaction kept

@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use crate::exec::Cell;
 use crate::{Branch, Migration, Version};
 
 /// How a migration got into the version table.
@@ -145,3 +144,51 @@ pub(crate) struct Key<'r> {
 /// when there is no version table (the database is not under version
 /// control).
 pub type State = Option<Vec<Record>>;
+
+/// One value of a result row, borrowed from the driver: ebbtide's queries
+/// return integers and text only.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Cell<'a> {
+    Null,
+    Int(i64),
+    Text(&'a [u8]),
+}
+
+impl<'a> Cell<'a> {
+    /// Column `i` of a row; `Null` past its end.
+    pub fn at(row: &[Cell<'a>], i: usize) -> Cell<'a> {
+        row.get(i).copied().unwrap_or(Cell::Null)
+    }
+
+    /// The value as an integer (text is parsed: PostgreSQL's simple
+    /// protocol returns text).
+    pub fn int(self) -> Option<i64> {
+        match self {
+            Cell::Int(n) => Some(n),
+            Cell::Text(t) => std::str::from_utf8(t).ok()?.parse().ok(),
+            Cell::Null => None,
+        }
+    }
+
+    /// The value's bytes (empty for NULL and integers).
+    pub fn bytes(self) -> &'a [u8] {
+        match self {
+            Cell::Text(t) => t,
+            _ => b"",
+        }
+    }
+
+    /// The value as text.
+    pub fn text(self) -> std::borrow::Cow<'a, str> {
+        match self {
+            Cell::Text(t) => String::from_utf8_lossy(t),
+            Cell::Int(n) => std::borrow::Cow::Owned(n.to_string()),
+            Cell::Null => std::borrow::Cow::Borrowed(""),
+        }
+    }
+
+    /// A boolean as either engine writes it (1, t, true).
+    pub fn truthy(self) -> bool {
+        matches!(self, Cell::Int(1)) || matches!(self.bytes(), b"t" | b"true" | b"1")
+    }
+}

@@ -24,20 +24,21 @@ use rusqlite::types::ValueRef;
 
 use crate::Script;
 use crate::dialect::{Dialect, TableName};
-use crate::exec::{Cell, DbError, Driver, Guard, Lock, Placement};
-use crate::migrator::Migrator;
+use crate::engine::{DbError, Driver, Guard, Lock, Placement};
 use crate::ops::front_end;
+use crate::record::Cell;
+use crate::settings::Settings;
 
 /// The operations of a [`Migrator`] on one SQLite connection; see
 /// [`Migrator::sqlite`].
 pub struct Sqlite<'c> {
-    migrator: &'c Migrator<'c>,
+    settings: &'c Settings<'c>,
     conn: &'c rusqlite::Connection,
 }
 
 impl<'c> Sqlite<'c> {
-    pub(crate) fn new(migrator: &'c Migrator<'c>, conn: &'c rusqlite::Connection) -> Self {
-        Sqlite { migrator, conn }
+    pub(crate) fn new(settings: &'c Settings<'c>, conn: &'c rusqlite::Connection) -> Self {
+        Sqlite { settings, conn }
     }
 
     /// The driver of one operation. While it lives, waits for SQLite's
@@ -46,7 +47,7 @@ impl<'c> Sqlite<'c> {
     /// the busy timeout it had.
     fn driver(&self) -> SqliteDriver<'c> {
         let saved_busy = self.conn.pragma_query_value(None, "busy_timeout", |row| row.get::<_, i64>(0)).ok();
-        let limit = self.migrator.busy_timeout_value();
+        let limit = self.settings.busy_timeout_value();
         // SQLite waits a second at a time; the driver tells and retries.
         let _ = self.conn.busy_timeout(limit.min(Duration::from_secs(1)));
         SqliteDriver {
@@ -54,7 +55,7 @@ impl<'c> Sqlite<'c> {
             session: None,
             lock: None,
             saved_busy,
-            busy: BusyWait { limit, observer: self.migrator.observer() },
+            busy: BusyWait { limit, observer: self.settings.observer() },
         }
     }
 }
@@ -63,7 +64,7 @@ impl<'c> Sqlite<'c> {
 /// writes.
 struct BusyWait {
     limit: Duration,
-    observer: Option<crate::migrator::Observer>,
+    observer: Option<crate::settings::Observer>,
 }
 
 impl Drop for SqliteDriver<'_> {

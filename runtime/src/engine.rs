@@ -1,0 +1,132 @@
+//! The seam between the executor and the database engines: what the
+//! executor asks of a connection. An engine module implements [`Driver`];
+//! nothing outside an engine's module asks which engine it is.
+
+use std::time::Duration;
+
+use crate::Script;
+use crate::dialect::{Dialect, TableName};
+use crate::record::Cell;
+
+/// A database error, as a driver reports it.
+#[derive(Debug, Clone)]
+pub(crate) struct DbError {
+    pub message: String,
+    /// The statement failed because the table (or its schema) does not exist.
+    pub undefined_table: bool,
+}
+
+/// A database connection, seen as something that runs SQL text.
+///
+/// The futures of the SQLite driver never wait, which is what lets its
+/// public API be synchronous.
+pub(crate) trait Driver {
+    fn dialect(&self) -> Dialect;
+    /// Whether `lock` excludes every other run for its whole duration. When
+    /// it does not (SQLite), each step re-checks, inside its transaction,
+    /// that it still needs doing.
+    fn exclusive_lock(&self) -> bool;
+    async fn execute(&mut self, sql: &str) -> Result<(), DbError>;
+    /// Runs `parts`, one statement each, in order, up to the first error,
+    /// which comes back with the index of the part that failed. PostgreSQL
+    /// sends them all in one round trip.
+    async fn execute_parts(&mut self, parts: &[&str]) -> Result<(), (usize, DbError)> {
+        for (i, part) in parts.iter().enumerate() {
+            self.execute(part).await.map_err(|e| (i, e))?;
+        }
+        Ok(())
+    }
+    /// Runs a query, handing each row's values to `visit`, borrowed: reading
+    /// the version table allocates only what it keeps.
+    async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError>;
+    /// Tries to take the run lock (held from the first write of a run to
+    /// its end) without waiting.
+    async fn try_lock(&mut self, table: &TableName) -> Result<Lock, DbError>;
+    async fn unlock(&mut self, table: &TableName) -> Result<(), DbError>;
+    /// Whether some run holds the run lock now (without taking it): a
+    /// migration recorded as started is then in progress, not abandoned.
+    async fn lock_held(&mut self, table: &TableName) -> Result<bool, DbError>;
+    /// Waits, between two attempts at the lock.
+    async fn pause(&mut self, duration: Duration);
+    /// A statement that fails when the connection is no longer on the
+    /// session that holds the run lock (a pooler in transaction mode), sent
+    /// first in every transaction of the run; `None` when the session
+    /// cannot move.
+    fn session_check(&self) -> Option<String> {
+        None
+    }
+    /// Reads the state of the session as a run finds it (once, under the
+    /// run lock, before the first step), so that [`guard`](Driver::guard)
+    /// can return every step to it, and names the schema that holds (or
+    /// will hold) `table`: ebbtide's own statements address it there,
+    /// whatever `search_path` or temporary table a migration sets up.
+    async fn capture_session(&mut self, table: &TableName) -> Result<TableName, DbError> {
+        Ok(table.clone())
+    }
+    /// What to run around `script` so that what it does to its session ends
+    /// with it, from the state [`capture_session`](Driver::capture_session) read.
+    fn guard(&self, _script: &Script, _placement: Placement) -> Guard {
+        Guard::default()
+    }
+    /// The guard of a script printed for review (`--sql`) and replayed by
+    /// someone else's client, whose session ebbtide cannot know: only what
+    /// needs no captured value, and only for scripts that set something.
+    fn portable_guard(&self, script: &Script, placement: Placement) -> Guard {
+        self.guard(script, placement)
+    }
+    /// Some of the application's tables and views (up to six), for a
+    /// database that has no version table: migrations applied there would
+    /// most likely run a second time.
+    async fn existing_objects(&mut self) -> Result<Vec<String>, DbError> {
+        Ok(Vec::new())
+    }
+    /// Removes what `script` left in the session that no fixed statement
+    /// can name (SQLite's temporary objects); runs after [`Guard::after`].
+    async fn clean_session(&mut self, _script: &Script) -> Result<(), DbError> {
+        Ok(())
+    }
+    /// Says what comes next, for a driver that writes a script; others ignore it.
+    fn annotate(&mut self, _comment: &str) {}
+    /// Whether [`annotate`](Driver::annotate) does anything.
+    fn annotates(&self) -> bool {
+        false
+    }
+}
+
+/// An attempt at the run lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Lock {
+    /// This run holds it.
+    Taken,
+    /// Another run does: who, as far as the engine tells.
+    Busy(Option<String>),
+}
+
+/// Where a step's script runs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// In a transaction of its own.
+    Own,
+    /// In the all-or-nothing transaction of the whole run.
+    Run,
+    /// Outside any transaction (`-- ebbtide: no-transaction`).
+    None,
+}
+
+/// Statements a driver wraps around a step's script: they keep what the
+/// script does to its session to itself, and make SQLite's table rebuild
+/// safe. Empty for a script that needs nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Guard {
+    /// Before the step's own transaction opens.
+    pub before: Vec<String>,
+    /// A query run inside the transaction after the script: each row it
+    /// returns is a violation, which rolls the step back.
+    pub check: Option<String>,
+    /// Inside the transaction, after the script (and the check), before the
+    /// version-table row: ebbtide's own statements run in the run's state.
+    pub inside: Vec<String>,
+    /// Once the step's transaction is over, committed or not, or right
+    /// after a `no-transaction` script (before its row is written).
+    pub after: Vec<String>,
+}

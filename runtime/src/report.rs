@@ -1,0 +1,102 @@
+//! What a run did, and what it tells while it runs: plain data for the
+//! caller, progress bars and logs.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::plan::Step;
+use crate::{Branch, Version};
+
+/// What a run did, step by step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Whether the version table was created.
+    pub created_table: bool,
+    /// The steps that ran, in order.
+    pub steps: Vec<Done>,
+}
+
+impl Report {
+    /// Whether the run changed nothing.
+    pub fn is_empty(&self) -> bool {
+        !self.created_table && self.steps.iter().all(|s| s.skipped)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("nothing to do");
+        }
+        let mut first = true;
+        if self.created_table {
+            f.write_str("created the version table")?;
+            first = false;
+        }
+        for step in &self.steps {
+            if !first {
+                writeln!(f)?;
+            }
+            first = false;
+            write!(f, "{step}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One step of a run, done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Done {
+    /// `apply`, `revert`, `stamp` or `unstamp`.
+    pub verb: &'static str,
+    /// The migration's version.
+    pub version: Version,
+    /// Its branch.
+    pub branch: Branch,
+    /// Its name.
+    pub name: String,
+    /// How long it took.
+    pub duration: Duration,
+    /// Another run did it first (SQLite runs interleave step by step).
+    pub skipped: bool,
+}
+
+impl fmt::Display for Done {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let past = match self.verb {
+            "apply" => "applied",
+            "revert" => "reverted",
+            "stamp" => "stamped",
+            _ => "unstamped",
+        };
+        write!(f, "{past} {} {}_{} ({} ms)", self.branch, self.version, self.name, self.duration.as_millis())?;
+        if self.skipped {
+            f.write_str(" - already done by a concurrent run, skipped")?;
+        }
+        Ok(())
+    }
+}
+
+/// Progress of a run, for progress bars and logs.
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    /// The plan is made; `steps` steps will run.
+    Planned {
+        /// Number of steps.
+        steps: usize,
+    },
+    /// A step starts.
+    Started(&'a Step<'a>),
+    /// A step is done.
+    Finished(&'a Done),
+    /// The run waits for the lock another run holds (told after a second,
+    /// then every ten).
+    Waiting {
+        /// The version table whose lock it is.
+        lock: String,
+        /// Who holds it, as far as the engine tells.
+        holder: String,
+        /// How long this run has waited.
+        waited: Duration,
+    },
+}
