@@ -1,20 +1,12 @@
-//! The SQL ebbtide itself writes: the version table and transaction
-//! control, per engine. Values are written as literals, so the very same
-//! text is what runs and what `--sql` prints for review.
+//! The SQL ebbtide itself writes: the version table's name, its rows, and
+//! transaction control, in a portable form each engine adjusts where it
+//! differs. Values are written as literals, so the very same text is what
+//! runs and what `--sql` prints for review.
 
 use std::fmt;
 
 use crate::record::How;
 use crate::{Branch, Version};
-
-/// The database engine.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Dialect {
-    /// SQLite.
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-}
 
 /// A validated, quoted version-table name, optionally schema-qualified.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +49,11 @@ impl TableName {
             }
             _ => Err(BadTableName(name.to_string())),
         }
+    }
+
+    /// The table's own name, without its schema.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The schema, when one was given.
@@ -136,126 +133,133 @@ pub struct NewRecord<'a> {
     pub down_sql: Option<&'a str>,
 }
 
-impl Dialect {
-    /// Creates the version table if it does not exist.
-    pub fn create_table(self, table: &TableName) -> String {
-        let t = table.quoted();
-        match self {
-            Dialect::Sqlite => format!(
-                "CREATE TABLE IF NOT EXISTS {t} (\n\
-                 \x20 version INTEGER PRIMARY KEY,\n\
-                 \x20 branch TEXT NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
-                 \x20 name TEXT NOT NULL,\n\
-                 \x20 checksum TEXT NOT NULL,\n\
-                 \x20 fingerprint TEXT NOT NULL,\n\
-                 \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
-                 \x20 applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n\
-                 \x20 duration_ms INTEGER NOT NULL,\n\
-                 \x20 down_sql TEXT\n)",
-                // No index beside the primary key: one would cost every
-                // applied migration a page write, and the startup check is
-                // under its floor without one (BENCHMARKS.md).
-            ),
-            Dialect::Postgres => {
-                let schema = table
-                    .schema_to_create()
-                    .map(|s| format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";\n"))
-                    .unwrap_or_default();
-                format!(
-                    "{schema}CREATE TABLE IF NOT EXISTS {t} (\n\
-                     \x20 version BIGINT PRIMARY KEY,\n\
-                     \x20 branch TEXT NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
-                     \x20 name TEXT NOT NULL,\n\
-                     \x20 checksum TEXT NOT NULL,\n\
-                     \x20 fingerprint TEXT NOT NULL,\n\
-                     \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
-                     \x20 applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
-                     \x20 duration_ms BIGINT NOT NULL,\n\
-                     \x20 down_sql TEXT\n)",
-                    // No index beside the primary key: PostgreSQL reads the
-                    // two columns in a sequential scan either way, and each
-                    // index is one more to open when a new session plans
-                    // the startup check's query.
-                )
-            }
+/// The SQL ebbtide writes for itself: the version table, transactions and
+/// literals, in a portable form. An engine implements it with the methods
+/// where its SQL differs and takes the rest; the executor never asks which
+/// engine it talks to.
+pub(crate) trait Sql: Sync {
+    /// An identifier, quoted.
+    fn quote(&self, part: &str) -> String {
+        format!("\"{}\"", part.replace('"', "\"\""))
+    }
+
+    /// The version table's name, quoted, with its schema if it has one.
+    fn table(&self, table: &TableName) -> String {
+        match table.schema() {
+            Some(schema) => format!("{}.{}", self.quote(schema), self.quote(table.name())),
+            None => self.quote(table.name()),
         }
     }
 
-    /// Reads every record, in version order: version,
-    /// branch, name, checksum, fingerprint, and with `full` also how,
-    /// has_down (0/1 or f/t), applied_at and duration_ms. Plans other than
-    /// downgrade read the short form only.
-    pub fn select_records(self, table: &TableName, full: bool) -> String {
-        let t = table.quoted();
-        let columns = match (full, self) {
-            (false, _) => "version, branch, name, checksum, fingerprint",
-            (true, Dialect::Sqlite) => {
-                "version, branch, name, checksum, fingerprint, how, down_sql IS NOT NULL, applied_at, duration_ms"
-            }
-            (true, Dialect::Postgres) => {
-                "version, branch, name, checksum, fingerprint, how, down_sql IS NOT NULL, \
-                 to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms"
-            }
+    /// A string literal.
+    fn literal(&self, text: &str) -> String {
+        format!("'{}'", text.replace('\'', "''"))
+    }
+
+    /// Creates the version table if it does not exist (and the schema the
+    /// user named for it).
+    fn create_table(&self, table: &TableName) -> String {
+        let schema = table
+            .schema_to_create()
+            .map(|s| format!("CREATE SCHEMA IF NOT EXISTS {};\n", self.quote(s)))
+            .unwrap_or_default();
+        format!(
+            "{schema}CREATE TABLE IF NOT EXISTS {} (\n\
+             \x20 version BIGINT PRIMARY KEY,\n\
+             \x20 branch VARCHAR(16) NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
+             \x20 name VARCHAR(255) NOT NULL,\n\
+             \x20 checksum VARCHAR(64) NOT NULL,\n\
+             \x20 fingerprint VARCHAR(16) NOT NULL,\n\
+             \x20 how VARCHAR(16) NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
+             \x20 applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n\
+             \x20 duration_ms BIGINT NOT NULL,\n\
+             \x20 down_sql TEXT\n)",
+            self.table(table)
+        )
+    }
+
+    /// `applied_at` as ISO 8601 text in UTC, as `status` shows it.
+    fn applied_at_text(&self) -> &'static str {
+        "applied_at"
+    }
+
+    /// Reads every record, in version order: version, branch, name,
+    /// checksum, fingerprint, and with `full` also how, has_down (0/1 or
+    /// f/t), applied_at and duration_ms. Plans other than downgrade read
+    /// the short form only.
+    fn select_records(&self, table: &TableName, full: bool) -> String {
+        let columns = match full {
+            false => "version, branch, name, checksum, fingerprint".to_string(),
+            true => format!(
+                "version, branch, name, checksum, fingerprint, how, down_sql IS NOT NULL, {}, duration_ms",
+                self.applied_at_text()
+            ),
         };
-        format!("SELECT {columns} FROM {t} ORDER BY version")
+        format!("SELECT {columns} FROM {} ORDER BY version", self.table(table))
     }
 
     /// What the startup check reads: each record's version and fingerprint,
     /// in no particular order (sorting would cost more than the read).
-    pub fn select_keys(self, table: &TableName) -> String {
-        format!("SELECT version, fingerprint FROM {}", table.quoted())
+    fn select_keys(&self, table: &TableName) -> String {
+        format!("SELECT version, fingerprint FROM {}", self.table(table))
     }
 
     /// The branch and name of the records above `latest`: what a newer
     /// release applied, read only when the keys show some.
-    pub fn select_newer(self, table: &TableName, latest: Version) -> String {
+    fn select_newer(&self, table: &TableName, latest: Version) -> String {
         format!(
             "SELECT version, branch, name FROM {} WHERE version > {} ORDER BY version",
-            table.quoted(),
+            self.table(table),
             latest.get()
         )
     }
 
     /// The version, branch, name, checksum and fingerprint of some records.
-    pub fn select_records_in(self, table: &TableName, versions: &[Version]) -> String {
+    fn select_records_in(&self, table: &TableName, versions: &[Version]) -> String {
         let list: Vec<String> = versions.iter().map(|v| v.get().to_string()).collect();
         format!(
             "SELECT version, branch, name, checksum, fingerprint FROM {} WHERE version IN ({}) ORDER BY version",
-            table.quoted(),
+            self.table(table),
             list.join(", ")
         )
     }
 
+    /// How long the script of a step that this very statement records took,
+    /// measured by the server (when the script and the insert go in one
+    /// batch); `None` where the server cannot tell, and the client's
+    /// measure is written instead.
+    fn server_duration(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Inserts a record.
-    pub fn insert_record(self, table: &TableName, r: &NewRecord<'_>) -> String {
+    fn insert_record(&self, table: &TableName, r: &NewRecord<'_>) -> String {
+        let duration = match (r.duration_ms, self.server_duration()) {
+            (Some(ms), _) => ms.to_string(),
+            (None, Some(measured)) => measured.to_string(),
+            (None, None) => "0".to_string(),
+        };
         format!(
             "INSERT INTO {} (version, branch, name, checksum, fingerprint, how, duration_ms, down_sql) \
-             VALUES ({}, '{}', {}, {}, {}, '{}', {}, {})",
-            table.quoted(),
+             VALUES ({}, '{}', {}, {}, {}, '{}', {duration}, {})",
+            self.table(table),
             r.version.get(),
             r.branch,
             self.literal(r.name),
             self.literal(r.checksum),
             self.literal(r.fingerprint),
             r.how,
-            match (r.duration_ms, self) {
-                (Some(ms), _) => ms.to_string(),
-                (None, Dialect::Postgres) => {
-                    "(EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint".to_string()
-                }
-                (None, Dialect::Sqlite) => "0".to_string(),
-            },
             r.down_sql.map_or_else(|| "NULL".to_string(), |s| self.literal(s)),
         )
     }
 
-    /// Completes a record written as started (fingerprint `started`)
-    /// when its `no-transaction` script began: its fingerprint, and how
-    /// long the script took.
-    pub fn finish_record(self, table: &TableName, version: Version, fingerprint: &str, duration_ms: i64) -> String {
+    /// Completes a record written as started (fingerprint `started`) when
+    /// its `no-transaction` script began: its fingerprint, and how long the
+    /// script took.
+    fn finish_record(&self, table: &TableName, version: Version, fingerprint: &str, duration_ms: i64) -> String {
         format!(
             "UPDATE {} SET fingerprint = {}, duration_ms = {duration_ms} WHERE version = {}",
-            table.quoted(),
+            self.table(table),
             self.literal(fingerprint),
             version.get()
         )
@@ -263,85 +267,63 @@ impl Dialect {
 
     /// Marks a record as started (fingerprint `started`): its
     /// `no-transaction` down script is about to run.
-    pub fn start_record(self, table: &TableName, version: Version) -> String {
+    fn start_record(&self, table: &TableName, version: Version) -> String {
         format!(
             "UPDATE {} SET fingerprint = '{}' WHERE version = {}",
-            table.quoted(),
+            self.table(table),
             crate::record::STARTED,
             version.get()
         )
     }
 
     /// Deletes a record.
-    pub fn delete_record(self, table: &TableName, version: Version) -> String {
-        format!("DELETE FROM {} WHERE version = {}", table.quoted(), version.get())
+    fn delete_record(&self, table: &TableName, version: Version) -> String {
+        format!("DELETE FROM {} WHERE version = {}", self.table(table), version.get())
     }
 
     /// Returns one row when `version` is recorded.
-    pub fn select_recorded(self, table: &TableName, version: Version) -> String {
-        format!("SELECT 1 FROM {} WHERE version = {}", table.quoted(), version.get())
+    fn select_recorded(&self, table: &TableName, version: Version) -> String {
+        format!("SELECT 1 FROM {} WHERE version = {}", self.table(table), version.get())
     }
 
     /// Reads the stored down script of a record.
-    pub fn select_down(self, table: &TableName, version: Version) -> String {
-        format!("SELECT down_sql FROM {} WHERE version = {}", table.quoted(), version.get())
+    fn select_down(&self, table: &TableName, version: Version) -> String {
+        format!("SELECT down_sql FROM {} WHERE version = {}", self.table(table), version.get())
     }
 
-    /// Opens a transaction. SQLite takes the write lock at once, so that
-    /// concurrent runs queue instead of failing on a lock upgrade.
-    pub fn begin(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "BEGIN IMMEDIATE",
-            Dialect::Postgres => "BEGIN",
-        }
+    /// Opens a transaction.
+    fn begin(&self) -> &'static str {
+        "BEGIN"
     }
 
     /// Commits.
-    pub fn commit(self) -> &'static str {
+    fn commit(&self) -> &'static str {
         "COMMIT"
     }
 
     /// Rolls back.
-    pub fn rollback(self) -> &'static str {
+    fn rollback(&self) -> &'static str {
         "ROLLBACK"
     }
 
-    /// Sets the lock timeout for the rest of the transaction (PostgreSQL),
-    /// or for the session when `local` is false.
-    pub fn lock_timeout(self, ms: u32, local: bool) -> Option<String> {
-        match self {
-            Dialect::Sqlite => None,
-            Dialect::Postgres => Some(format!("SET {}lock_timeout = '{ms}ms'", if local { "LOCAL " } else { "" })),
-        }
+    /// Sets the lock timeout for the rest of the transaction, or for the
+    /// session when `local` is false; `None` where the engine has none.
+    fn lock_timeout(&self, _ms: u32, _local: bool) -> Option<String> {
+        None
     }
 
     /// Restores the session's lock timeout after a no-transaction script.
-    pub fn reset_lock_timeout(self) -> Option<&'static str> {
-        match self {
-            Dialect::Sqlite => None,
-            Dialect::Postgres => Some("RESET lock_timeout"),
-        }
-    }
-
-    /// A string literal. PostgreSQL gets dollar quoting when the text holds
-    /// quotes or backslashes, so the result does not depend on
-    /// `standard_conforming_strings`.
-    pub fn literal(self, text: &str) -> String {
-        match self {
-            Dialect::Postgres if text.contains(['\'', '\\']) => {
-                let mut tag = "$ebbtide$".to_string();
-                let mut n = 0;
-                // The closing tag must be the first occurrence after the opening one.
-                while format!("{text}{tag}").find(&tag) != Some(text.len()) {
-                    n += 1;
-                    tag = format!("$ebbtide{n}$");
-                }
-                format!("{tag}{text}{tag}")
-            }
-            _ => format!("'{}'", text.replace('\'', "''")),
-        }
+    fn reset_lock_timeout(&self) -> Option<&'static str> {
+        None
     }
 }
+
+/// The portable SQL, as [`Sql`]'s defaults write it.
+#[cfg(test)]
+pub(crate) struct Portable;
+
+#[cfg(test)]
+impl Sql for Portable {}
 
 #[cfg(test)]
 mod tests {
@@ -361,10 +343,11 @@ mod tests {
         let table = TableName::default().in_schema("odd\"schema");
         assert_eq!(table.quoted(), "\"odd\"\"schema\".\"ebbtide_migrations\"");
         assert_eq!(table.schema_to_create(), None);
-        assert!(!Dialect::Postgres.create_table(&table).contains("CREATE SCHEMA"));
+        assert!(!Portable.create_table(&table).contains("CREATE SCHEMA"));
         let named = TableName::parse("app.versions").unwrap();
         assert_eq!(named.schema_to_create(), Some("app"));
-        assert!(Dialect::Postgres.create_table(&named).starts_with("CREATE SCHEMA IF NOT EXISTS \"app\""));
+        assert!(Portable.create_table(&named).starts_with("CREATE SCHEMA IF NOT EXISTS \"app\""));
+        assert_eq!(Portable.table(&table), table.quoted());
     }
 
     #[test]
@@ -376,11 +359,8 @@ mod tests {
     }
 
     #[test]
-    fn literals_survive_quotes_and_backslashes() {
-        assert_eq!(Dialect::Sqlite.literal("it's"), "'it''s'");
-        assert_eq!(Dialect::Postgres.literal("plain"), "'plain'");
-        assert_eq!(Dialect::Postgres.literal("it's \\n"), "$ebbtide$it's \\n$ebbtide$");
-        assert_eq!(Dialect::Postgres.literal("'$ebbtide$'"), "$ebbtide1$'$ebbtide$'$ebbtide1$");
-        assert_eq!(Dialect::Postgres.literal("'x$ebbtide"), "$ebbtide1$'x$ebbtide$ebbtide1$");
+    fn portable_literals_double_their_quotes() {
+        assert_eq!(Portable.literal("it's"), "'it''s'");
+        assert_eq!(Portable.quote("a\"b"), "\"a\"\"b\"");
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::Script;
-use crate::dialect::{Dialect, TableName};
+use crate::dialect::{Sql, TableName};
 use crate::record::Cell;
 
 /// A database error, as a driver reports it.
@@ -21,7 +21,14 @@ pub(crate) struct DbError {
 /// The futures of the SQLite driver never wait, which is what lets its
 /// public API be synchronous.
 pub(crate) trait Driver {
-    fn dialect(&self) -> Dialect;
+    /// The SQL this engine writes for ebbtide's own statements.
+    fn sql(&self) -> &'static dyn Sql;
+    /// Whether a transactional step goes as one batch, in one round trip,
+    /// with the driver telling which part of it failed
+    /// ([`execute_parts`](Driver::execute_parts)).
+    fn batches(&self) -> bool {
+        false
+    }
     /// Whether `lock` excludes every other run for its whole duration. When
     /// it does not (SQLite), each step re-checks, inside its transaction,
     /// that it still needs doing.

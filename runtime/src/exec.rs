@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use crate::dialect::{Dialect, NewRecord, TableName};
+use crate::dialect::{NewRecord, Sql, TableName};
 use crate::engine::{DbError, Driver, Guard, Lock, Placement};
 use crate::error::{Aftermath, Error, MigrationFailure};
 use crate::plan::{Plan, Refusal, Request, Step};
@@ -72,7 +72,7 @@ async fn take_lock<D: Driver>(d: &mut D, settings: &Settings<'_>) -> Result<(), 
 async fn run_locked<D: Driver>(d: &mut D, settings: &Settings<'_>, request: Request) -> Result<Report, Error> {
     let settings = &settled(d, settings).await?;
     let table = settings.table_name();
-    let dialect = d.dialect();
+    let dialect = d.sql();
     // Only a downgrade needs to know which records hold a down script.
     let full = matches!(request, Request::Downgrade(_));
     // All-or-nothing without an exclusive lock (SQLite): the transaction
@@ -157,7 +157,7 @@ async fn execute_plan<D: Driver>(
     live: bool,
 ) -> Result<Report, Error> {
     let table = settings.table_name();
-    let dialect = d.dialect();
+    let dialect = d.sql();
     let mut report = Report::default();
     let notify = |event: Event<'_>| {
         if live {
@@ -217,7 +217,7 @@ enum RecordChange<'s> {
 impl RecordChange<'_> {
     /// The statement, once the script's duration is known (`None`: the
     /// server measures it; see [`NewRecord::duration_ms`]).
-    fn sql(&self, dialect: Dialect, table: &TableName, duration: Option<Duration>) -> String {
+    fn sql(&self, dialect: &dyn Sql, table: &TableName, duration: Option<Duration>) -> String {
         let duration_ms = duration.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         match self {
             RecordChange::Insert(m, how) => insert_row(dialect, table, m, *how, &m.fingerprint, duration_ms),
@@ -227,7 +227,7 @@ impl RecordChange<'_> {
 
     /// The statement that marks the step as started, before a
     /// `no-transaction` script runs.
-    fn start(&self, dialect: Dialect, table: &TableName) -> String {
+    fn start(&self, dialect: &dyn Sql, table: &TableName) -> String {
         match self {
             RecordChange::Insert(m, how) => insert_row(dialect, table, m, *how, crate::record::STARTED, Some(0)),
             RecordChange::Delete(version) => dialect.start_record(table, *version),
@@ -243,7 +243,7 @@ impl RecordChange<'_> {
 
 /// The insert of `m`'s record, with `fingerprint`.
 fn insert_row(
-    dialect: Dialect,
+    dialect: &dyn Sql,
     table: &TableName,
     m: &crate::Migration,
     how: How,
@@ -352,7 +352,7 @@ async fn script_step<D: Driver>(
     work: &Work<'_>,
     guard: &Guard,
 ) -> Result<Done, Error> {
-    let dialect = d.dialect();
+    let dialect = d.sql();
     let table = settings.table_name();
     let started = Instant::now();
     let context = |what: &str| format!("cannot {what} for {step}");
@@ -437,7 +437,7 @@ async fn transactional_step<D: Driver>(
     guard: &Guard,
     in_run_transaction: bool,
 ) -> Result<Done, Error> {
-    let dialect = d.dialect();
+    let dialect = d.sql();
     let table = settings.table_name();
     let started = Instant::now();
     let lock_timeout = work.script.as_ref().and_then(|s| s.lock_timeout_ms).or(settings.default_lock_timeout_ms());
@@ -448,7 +448,7 @@ async fn transactional_step<D: Driver>(
     for sql in &guard.before {
         control(d, sql, &context("prepare the session")).await?;
     }
-    if dialect == Dialect::Postgres && !recheck && guard.check.is_none() {
+    if d.batches() && !recheck && guard.check.is_none() {
         return batched_step(d, step, work, guard, lock_timeout, in_run_transaction, table)
             .await
             .map(|()| done(step, started.elapsed(), false));
@@ -565,7 +565,7 @@ async fn batched_step<D: Driver>(
     in_run_transaction: bool,
     table: &TableName,
 ) -> Result<(), Error> {
-    let dialect = d.dialect();
+    let dialect = d.sql();
     let mut lead: Vec<String> = Vec::new();
     if !in_run_transaction {
         lead.push(dialect.begin().to_string());
@@ -637,7 +637,7 @@ async fn already_done<D: Driver>(
     work: &Work<'_>,
 ) -> Result<bool, Error> {
     let mut recorded = false;
-    d.query(&d.dialect().select_recorded(table, step.version()), &mut |_| recorded = true)
+    d.query(&d.sql().select_recorded(table, step.version()), &mut |_| recorded = true)
         .await
         .map_err(|e| Error::database(format!("cannot read the version table {table}"), e.message))?;
     Ok(recorded == work.record.done_when_recorded())
@@ -684,8 +684,8 @@ impl<'d, D: Driver> Recorder<'d, D> {
 }
 
 impl<D: Driver> Driver for Recorder<'_, D> {
-    fn dialect(&self) -> Dialect {
-        self.inner.dialect()
+    fn sql(&self) -> &'static dyn Sql {
+        self.inner.sql()
     }
 
     fn exclusive_lock(&self) -> bool {
@@ -751,7 +751,7 @@ pub(crate) async fn script<D: Driver>(d: &mut D, settings: &Settings<'_>, reques
     let mut recorder = Recorder::new(d);
     recorder.script = format!("-- ebbtide {request}: {} step(s), version table {table}\n", plan.steps.len());
     let one_transaction = settings.options().all_or_nothing;
-    let dialect = recorder.dialect();
+    let dialect = recorder.sql();
     if one_transaction {
         control(&mut recorder, dialect.begin(), "begin").await?;
     }

@@ -18,7 +18,7 @@ use futures_core::Stream;
 use tokio_postgres::error::{ErrorPosition, SqlState};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-use crate::dialect::{Dialect, TableName};
+use crate::dialect::{Sql, TableName};
 use crate::engine::{DbError, Driver, Guard, Lock, Placement};
 use crate::ops::front_end;
 use crate::record::Cell;
@@ -149,6 +149,68 @@ fn db_error(e: tokio_postgres::Error) -> DbError {
     DbError { message: message(&e), undefined_table }
 }
 
+/// PostgreSQL's SQL for ebbtide's own statements.
+struct PostgresSql;
+
+impl Sql for PostgresSql {
+    /// Dollar quoting when the text holds quotes or backslashes, so the
+    /// result does not depend on `standard_conforming_strings`.
+    fn literal(&self, text: &str) -> String {
+        if !text.contains(['\'', '\\']) {
+            return format!("'{text}'");
+        }
+        let mut tag = "$ebbtide$".to_string();
+        let mut n = 0;
+        // The closing tag must be the first occurrence after the opening one.
+        while format!("{text}{tag}").find(&tag) != Some(text.len()) {
+            n += 1;
+            tag = format!("$ebbtide{n}$");
+        }
+        format!("{tag}{text}{tag}")
+    }
+
+    fn create_table(&self, table: &TableName) -> String {
+        let schema = table
+            .schema_to_create()
+            .map(|s| format!("CREATE SCHEMA IF NOT EXISTS {};\n", self.quote(s)))
+            .unwrap_or_default();
+        format!(
+            "{schema}CREATE TABLE IF NOT EXISTS {} (\n\
+             \x20 version BIGINT PRIMARY KEY,\n\
+             \x20 branch TEXT NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
+             \x20 name TEXT NOT NULL,\n\
+             \x20 checksum TEXT NOT NULL,\n\
+             \x20 fingerprint TEXT NOT NULL,\n\
+             \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
+             \x20 applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
+             \x20 duration_ms BIGINT NOT NULL,\n\
+             \x20 down_sql TEXT\n)",
+            // No index beside the primary key: PostgreSQL reads the two
+            // columns in a sequential scan either way, and each index is one
+            // more to open when a new session plans the startup check.
+            self.table(table)
+        )
+    }
+
+    fn applied_at_text(&self) -> &'static str {
+        "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+    }
+
+    /// From the arrival of the batch that ran the script and carries this
+    /// insert to the insert itself.
+    fn server_duration(&self) -> Option<&'static str> {
+        Some("(EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint")
+    }
+
+    fn lock_timeout(&self, ms: u32, local: bool) -> Option<String> {
+        Some(format!("SET {}lock_timeout = '{ms}ms'", if local { "LOCAL " } else { "" }))
+    }
+
+    fn reset_lock_timeout(&self) -> Option<&'static str> {
+        Some("RESET lock_timeout")
+    }
+}
+
 pub(crate) struct PgDriver<'c> {
     client: &'c Client,
     /// The connection whose open transaction holds the run lock, if any.
@@ -241,8 +303,12 @@ impl PgDriver<'_> {
 }
 
 impl Driver for PgDriver<'_> {
-    fn dialect(&self) -> Dialect {
-        Dialect::Postgres
+    fn sql(&self) -> &'static dyn Sql {
+        &PostgresSql
+    }
+
+    fn batches(&self) -> bool {
+        true
     }
 
     fn exclusive_lock(&self) -> bool {
@@ -409,7 +475,7 @@ impl Driver for PgDriver<'_> {
     }
 
     async fn capture_session(&mut self, table: &TableName) -> Result<TableName, DbError> {
-        let dialect = self.dialect();
+        let dialect = self.sql();
         let sql = CAPTURE.replace("$1", &dialect.literal(&table.quoted()));
         let (mut settings, mut authorization, mut temporary, mut schema) = (Vec::new(), None, 0, None);
         self.query(&sql, &mut |row| {
@@ -499,13 +565,22 @@ impl Driver for PgDriver<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{redact, with_database};
+    use super::{PostgresSql, redact, with_database};
+    use crate::dialect::Sql;
 
     #[test]
     fn with_database_swaps_only_the_database() {
         assert_eq!(with_database("postgres://u@h:5432/postgres", "t1"), "postgres://u@h:5432/t1");
         assert_eq!(with_database("postgres://u@h", "t1"), "postgres://u@h/t1");
         assert_eq!(with_database("postgres://u@h/db?sslmode=disable", "t1"), "postgres://u@h/t1?sslmode=disable");
+    }
+
+    #[test]
+    fn literals_survive_quotes_and_backslashes() {
+        assert_eq!(PostgresSql.literal("plain"), "'plain'");
+        assert_eq!(PostgresSql.literal("it's \\n"), "$ebbtide$it's \\n$ebbtide$");
+        assert_eq!(PostgresSql.literal("'$ebbtide$'"), "$ebbtide1$'$ebbtide$'$ebbtide1$");
+        assert_eq!(PostgresSql.literal("'x$ebbtide"), "$ebbtide1$'x$ebbtide$ebbtide1$");
     }
 
     #[test]

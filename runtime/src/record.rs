@@ -71,7 +71,7 @@ pub struct Record {
 pub const STARTED: &str = "started";
 
 impl Record {
-    /// A record from a row of `Dialect::select_records`, or what is wrong
+    /// A record from a row of `Sql::select_records`, or what is wrong
     /// with the row.
     pub(crate) fn from_row(row: &[Cell<'_>], full: bool) -> Result<Record, String> {
         let cell = |i: usize| Cell::at(row, i);

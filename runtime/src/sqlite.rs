@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use rusqlite::types::ValueRef;
 
 use crate::Script;
-use crate::dialect::{Dialect, TableName};
+use crate::dialect::{Sql, TableName};
 use crate::engine::{DbError, Driver, Guard, Lock, Placement};
 use crate::ops::front_end;
 use crate::record::Cell;
@@ -135,6 +135,36 @@ macro_rules! blocking {
 
 front_end!(Sqlite, [], blocking);
 
+/// SQLite's SQL for ebbtide's own statements.
+struct SqliteSql;
+
+impl Sql for SqliteSql {
+    fn create_table(&self, table: &TableName) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n\
+             \x20 version INTEGER PRIMARY KEY,\n\
+             \x20 branch TEXT NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
+             \x20 name TEXT NOT NULL,\n\
+             \x20 checksum TEXT NOT NULL,\n\
+             \x20 fingerprint TEXT NOT NULL,\n\
+             \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
+             \x20 applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n\
+             \x20 duration_ms INTEGER NOT NULL,\n\
+             \x20 down_sql TEXT\n)",
+            // No index beside the primary key: one would cost every
+            // applied migration a page write, and the startup check is
+            // under its floor without one (BENCHMARKS.md).
+            self.table(table)
+        )
+    }
+
+    /// The write lock at once, so that concurrent runs queue instead of
+    /// failing on a lock upgrade.
+    fn begin(&self) -> &'static str {
+        "BEGIN IMMEDIATE"
+    }
+}
+
 pub(crate) struct SqliteDriver<'c> {
     conn: &'c rusqlite::Connection,
     /// The connection's state as the run found it.
@@ -197,8 +227,8 @@ fn db_error(e: rusqlite::Error) -> DbError {
 }
 
 impl Driver for SqliteDriver<'_> {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
+    fn sql(&self) -> &'static dyn Sql {
+        &SqliteSql
     }
 
     fn exclusive_lock(&self) -> bool {

@@ -16,7 +16,7 @@ use crate::settings::Settings;
 pub(crate) async fn read_state<D: Driver>(d: &mut D, table: &TableName, full: bool) -> Result<State, Error> {
     let mut records = Vec::new();
     let mut corrupt: Option<String> = None;
-    let sql = d.dialect().select_records(table, full);
+    let sql = d.sql().select_records(table, full);
     let read = d
         .query(&sql, &mut |row| {
             if corrupt.is_some() {
@@ -48,7 +48,7 @@ pub(crate) async fn read_state<D: Driver>(d: &mut D, table: &TableName, full: bo
 pub(crate) async fn read_analysis<D: Driver>(d: &mut D, settings: &Settings<'_>) -> Result<Option<Analysis>, Error> {
     let table = settings.table_name();
     let migrations = settings.migrations();
-    let dialect = d.dialect();
+    let dialect = d.sql();
     let mut analysis = Analysis::default();
     let mut differ: Vec<Version> = Vec::new();
     let mut newer = false;
@@ -114,7 +114,7 @@ pub(crate) async fn read_analysis<D: Driver>(d: &mut D, settings: &Settings<'_>)
 /// statements.
 pub(crate) async fn stored_down<D: Driver>(d: &mut D, table: &TableName, record: &Record) -> Result<Script, Error> {
     let mut stored: Option<String> = None;
-    d.query(&d.dialect().select_down(table, record.version), &mut |row| {
+    d.query(&d.sql().select_down(table, record.version), &mut |row| {
         stored = row.first().filter(|c| **c != Cell::Null).map(|c| c.text().into_owned());
     })
     .await
