@@ -338,17 +338,27 @@ async fn no_transaction_migrations_run_outside_a_transaction(db: Db) {
     } else {
         "-- ebbtide: no-transaction\nCREATE INDEX users_name ON users (name);\n"
     };
+    let unindex = if db.engine == Engine::Postgres {
+        "-- ebbtide: no-transaction\nDROP INDEX CONCURRENTLY users_name;\n"
+    } else {
+        "-- ebbtide: no-transaction\nDROP INDEX users_name;\n"
+    };
     let dir = Dir::new(&[
         ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n"),
         ("expand/0002_index_users_name.sql", index),
+        ("expand/0002_index_users_name.down.sql", unindex),
     ]);
     let migrations = dir.migrations();
     let m = Migrator::new(&migrations);
     db.run(&m, Request::Sync(Scope::All)).await.unwrap();
     assert!(db.schema().await.contains(&"index users_name".to_string()));
-    // All-or-nothing cannot hold it.
-    let err = db.run(&m.clone().all_or_nothing(true), Request::Downgrade(Version::ZERO)).await.unwrap_err();
-    assert!(matches!(err, Error::Refused(Refusal::Irreversible(_))), "{err}");
+    // All-or-nothing cannot hold it, down or up: refused before anything runs.
+    let err = db.run(&m.clone().all_or_nothing(true), Request::Downgrade(v(1))).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Refused(Refusal::NoTransactionInAllOrNothing(id)) if id == "0002_index_users_name"),
+        "{err}"
+    );
+    assert!(db.schema().await.contains(&"index users_name".to_string()));
 
     // A failing one is reported as partially applied and recorded as
     // started: check and sync refuse until goto records its outcome.

@@ -417,6 +417,17 @@ fn ten_thousand_migrations_load() {
     let (m, _) = Migrations::from_dir(dir.path(), "migrations").unwrap();
     assert_eq!(m.len(), 10_000);
     assert_eq!(m.latest().get(), 10_000);
+    // Each in its place, whole: version, name, branch and SQL.
+    for (i, migration) in m.iter().enumerate() {
+        let v = i + 1;
+        assert_eq!(migration.version.get() as usize, v);
+        assert_eq!(migration.name, format!("create_t{v}"));
+        assert_eq!(migration.branch, ebbtide::Branch::Expand);
+        let statements: Vec<&str> = migration.up.statements().map(|(_, sql)| sql).collect();
+        assert_eq!(statements, [format!("CREATE TABLE t{v} (id INTEGER);")]);
+    }
+    let fingerprints: std::collections::HashSet<&str> = m.iter().map(|m| m.fingerprint.as_ref()).collect();
+    assert_eq!(fingerprints.len(), 10_000, "every migration has a fingerprint of its own");
 }
 
 /// A pgbouncer of one test's own, on a free loopback port, in front of the

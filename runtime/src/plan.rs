@@ -384,6 +384,7 @@ impl Analysis {
             _ => true,
         };
         matches!(request, Request::Sync(_) | Request::Upgrade(_))
+            && self.started.is_empty()
             && (options.allow_divergent || self.divergent.is_empty())
             && self.unknown_contract.is_empty()
             && !matches!(request, Request::Upgrade(t) if t > migrations.latest())
@@ -717,5 +718,113 @@ mod tests {
         let records = vec![record(&list[0]), record(&list[1]), record(&list[2])];
         let sync = plan(&migrations, Some(&records), Request::Sync(Scope::All), PlanOptions::default()).unwrap();
         assert_eq!(sync.steps, vec![Step::Apply(&list[3])]);
+    }
+
+    mod agreement {
+        //! The planner, the startup check and the fast "nothing to do"
+        //! answer of sync judge one state three ways: on random embedded
+        //! lists and recorded states (divergent, unknown, started records
+        //! included) they must agree.
+
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::check::Verdict;
+
+        /// What a version holds in the database.
+        #[derive(Clone, Copy, Debug)]
+        enum Kept {
+            Absent,
+            Same,
+            Edited,
+            Started,
+        }
+
+        fn state() -> impl Strategy<Value = (Vec<Branch>, Vec<Kept>, Vec<Branch>, bool)> {
+            let branch = prop_oneof![Just(Branch::Initial), Just(Branch::Expand), Just(Branch::Contract)];
+            let kept = prop_oneof![4 => Just(Kept::Same), 3 => Just(Kept::Absent), 1 => Just(Kept::Edited), 1 => Just(Kept::Started)];
+            (1..10usize).prop_flat_map(move |n| {
+                (
+                    prop::collection::vec(branch.clone(), n),
+                    prop::collection::vec(kept.clone(), n),
+                    prop::collection::vec(branch.clone(), 0..3),
+                    any::<bool>(),
+                )
+            })
+        }
+
+        fn records(list: &[Migration], kept: &[Kept], newer: &[Branch]) -> Vec<Record> {
+            let mut out: Vec<Record> = list
+                .iter()
+                .zip(kept)
+                .filter(|(_, k)| !matches!(k, Kept::Absent))
+                .map(|(m, k)| {
+                    let mut r = record(m);
+                    match k {
+                        Kept::Edited => {
+                            r.checksum = "edited".into();
+                            r.fingerprint = "ffffffffffffffff".into();
+                        }
+                        Kept::Started => r.fingerprint = crate::record::STARTED.into(),
+                        _ => {}
+                    }
+                    r
+                })
+                .collect();
+            for (i, branch) in newer.iter().enumerate() {
+                let m = migration(list.len() as u32 + 1 + i as u32, *branch, "newer");
+                out.push(record(&m));
+            }
+            out
+        }
+
+        proptest! {
+            #[test]
+            fn plan_check_and_nothing_to_do_agree((branches, kept, newer, allow_divergent) in state()) {
+                let list: Vec<Migration> =
+                    branches.iter().enumerate().map(|(i, b)| migration(i as u32 + 1, *b, "m")).collect();
+                let migrations = Migrations::from_vec(list.clone());
+                let records = records(&list, &kept, &newer);
+                let options = PlanOptions { allow_divergent, ..PlanOptions::default() };
+                let analysis = Analysis::new(&migrations, &records);
+                let latest = list.len() as u32;
+                let mut requests = vec![Request::Sync(Scope::All), Request::Sync(Scope::Expand), Request::Sync(Scope::Contract)];
+                requests.extend((0..=latest + 1).map(|t| Request::Upgrade(Version::new(t))));
+                for request in requests {
+                    let planned = plan(&migrations, Some(&records), request, options);
+                    let empty = matches!(&planned, Ok(p) if p.is_empty());
+                    prop_assert_eq!(
+                        analysis.nothing_to_apply(&migrations, request, options),
+                        empty,
+                        "{}: {:?}",
+                        request,
+                        planned.as_ref().map(|p| p.steps.len())
+                    );
+                }
+                let sync = |scope| plan(&migrations, Some(&records), Request::Sync(scope), PlanOptions::default());
+                match Verdict::of(&migrations, analysis.clone()) {
+                    Verdict::Current | Verdict::NewerExpand { .. } => {
+                        prop_assert!(matches!(sync(Scope::All), Ok(p) if p.is_empty()));
+                    }
+                    Verdict::ContractPending { .. } => {
+                        prop_assert!(matches!(sync(Scope::Expand), Ok(p) if p.is_empty()));
+                        prop_assert!(matches!(sync(Scope::Contract), Ok(p) if !p.is_empty()));
+                    }
+                    Verdict::Outdated { .. } => {
+                        let expand = sync(Scope::Expand);
+                        prop_assert!(
+                            matches!(&expand, Ok(p) if !p.is_empty())
+                                || matches!(&expand, Err(Refusal::MissingBelowContract { .. })),
+                            "{:?}", expand
+                        );
+                    }
+                    Verdict::Incompatible { .. } => prop_assert!(sync(Scope::All).is_err()),
+                    Verdict::Unfinished { started } => {
+                        prop_assert_eq!(sync(Scope::All).unwrap_err(), Refusal::Unfinished(started));
+                    }
+                    Verdict::Unmanaged => prop_assert!(false, "a version table was read"),
+                }
+            }
+        }
     }
 }
