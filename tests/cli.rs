@@ -190,7 +190,7 @@ async fn errors_are_one_line_without_panics(db: Db) {
             "error: cannot connect to postgres://nobody:***@127.0.0.1:1/none",
         ),
         (
-            &["--dir", dir, "--database", &url, "--table", "x; DROP TABLE users", "sync"],
+            &["--dir", dir, "--database", &url, "sync", "--table", "x; DROP TABLE users"],
             "error: invalid version table name",
         ),
         (
@@ -245,7 +245,7 @@ async fn stored_down_scripts_keep_their_directives_and_their_warning(db: Db) {
     assert!(!db.schema().await.contains(&"index users_name".to_string()));
     // The all-or-nothing transaction cannot hold it: refused, nothing reverted.
     ok(ebbtide(newer.path(), &url, &["sync"]));
-    let refused = ebbtide(older.path(), &url, &["--all-or-nothing", "downgrade", "1", "--yes"]);
+    let refused = ebbtide(older.path(), &url, &["downgrade", "1", "--yes", "--all-or-nothing"]);
     assert_eq!(code(&refused), 1);
     assert!(stderr(&refused).contains("0002_index_users_name is marked `no-transaction`"), "{}", stderr(&refused));
     assert!(db.schema().await.contains(&"index users_name".to_string()));

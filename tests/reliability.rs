@@ -291,7 +291,7 @@ async fn a_wait_for_the_lock_says_who_holds_it_and_gives_up(db: Db) {
     let waiter = Command::new(env!("CARGO_BIN_EXE_ebbtide"))
         .arg("--dir")
         .arg(dir.path())
-        .args(["--database", &db.url(), "--lock-wait", "2s", "sync"])
+        .args(["--database", &db.url(), "sync", "--lock-wait", "2s"])
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();

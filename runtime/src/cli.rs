@@ -83,32 +83,44 @@ pub struct Options {
     /// The database: sqlite:PATH, sqlite::memory:, or postgres://user@host/db.
     #[arg(long, short = 'd', env = "DATABASE_URL", global = true, value_name = "URL")]
     pub database: Option<String>,
-    /// The version table (PostgreSQL: optionally schema.table).
-    #[arg(long, global = true, default_value = crate::dialect::DEFAULT_TABLE, value_name = "NAME")]
-    pub table: String,
-    /// Run even though applied migrations were edited since (divergent checksums).
-    #[arg(long, global = true)]
-    pub allow_divergent: bool,
-    /// Run everything in one transaction: all of it applies, or nothing.
-    #[arg(long, global = true)]
-    pub all_or_nothing: bool,
-    /// Apply migrations to a database without a version table that already
-    /// holds tables (refused otherwise: see `version-control` and `goto`).
-    #[arg(long, global = true)]
-    pub allow_existing_schema: bool,
-    /// How long to wait for the migration lock while another run holds it
-    /// (e.g. 30s, 10m); the wait says who holds it.
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
-    pub lock_wait: Duration,
-    /// PostgreSQL lock_timeout for migrations without their own (e.g. 5s).
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
-    pub lock_timeout: Option<Duration>,
     /// Print only errors.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Log what ebbtide does (-vv for more).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// The version table a command reads or writes.
+#[derive(Debug, Clone, Args)]
+pub struct TableOption {
+    /// The version table (optionally schema.table).
+    #[arg(long, default_value = crate::dialect::DEFAULT_TABLE, value_name = "NAME")]
+    pub table: String,
+}
+
+/// How a command that changes the database waits for another run.
+#[derive(Debug, Clone, Args)]
+pub struct LockOptions {
+    /// How long to wait for the migration lock while another run holds it
+    /// (e.g. 30s, 10m); the wait says who holds it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+    pub lock_wait: Duration,
+}
+
+/// How a command that runs migrations runs them.
+#[derive(Debug, Clone, Args)]
+pub struct RunOptions {
+    /// Run even though applied migrations were edited since (divergent checksums).
+    #[arg(long)]
+    pub allow_divergent: bool,
+    /// Run everything in one transaction: all of it applies, or nothing.
+    #[arg(long)]
+    pub all_or_nothing: bool,
+    /// lock_timeout for migrations without their own (e.g. 5s), where the
+    /// engine has one (PostgreSQL).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<Duration>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -131,6 +143,20 @@ pub enum Command {
         /// Print the SQL that would run, version-table writes included, and change nothing.
         #[arg(long)]
         sql: bool,
+        /// Apply migrations to a database without a version table that
+        /// already holds tables (refused otherwise: see `version-control`
+        /// and `goto`).
+        #[arg(long)]
+        allow_existing_schema: bool,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        run: RunOptions,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        lock: LockOptions,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        table: TableOption,
     },
     /// Apply every pending migration up to and including VERSION.
     Upgrade {
@@ -139,6 +165,19 @@ pub enum Command {
         /// Print the SQL that would run, and change nothing.
         #[arg(long)]
         sql: bool,
+        /// Apply migrations to a database without a version table that
+        /// already holds tables.
+        #[arg(long)]
+        allow_existing_schema: bool,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        run: RunOptions,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        lock: LockOptions,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        table: TableOption,
     },
     /// Revert every migration above VERSION (0: all), newest first.
     Downgrade {
@@ -150,27 +189,55 @@ pub enum Command {
         /// Print the SQL that would run, and change nothing.
         #[arg(long)]
         sql: bool,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        run: RunOptions,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        lock: LockOptions,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        table: TableOption,
     },
     /// Record the migrations up to VERSION as applied without running them,
     /// and forget those above it.
     Goto {
         /// The target version.
         version: u32,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        lock: LockOptions,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        table: TableOption,
     },
     /// Put an existing database under version control, at version 0.
-    VersionControl,
+    VersionControl {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        lock: LockOptions,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        table: TableOption,
+    },
     /// Print the database's version and each branch's head.
     Version {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        table: TableOption,
     },
     /// May this release serve on this database? Exit 0 current, 2 expand
-    /// pending, 3 incompatible, 4 contract pending.
+    /// pending, 3 incompatible or unfinished, 4 contract pending.
     Check {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        table: TableOption,
     },
     /// Every migration with its state, when it ran and how long it took.
     #[command(visible_alias = "history")]
@@ -178,7 +245,53 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        table: TableOption,
     },
+}
+
+impl Command {
+    /// The version table the command names.
+    fn table(&self) -> &str {
+        match self {
+            Command::Sync { table, .. }
+            | Command::Upgrade { table, .. }
+            | Command::Downgrade { table, .. }
+            | Command::Goto { table, .. }
+            | Command::VersionControl { table, .. }
+            | Command::Version { table, .. }
+            | Command::Check { table, .. }
+            | Command::Status { table, .. } => &table.table,
+        }
+    }
+
+    /// How it runs migrations, if it does.
+    fn run_options(&self) -> Option<&RunOptions> {
+        match self {
+            Command::Sync { run, .. } | Command::Upgrade { run, .. } | Command::Downgrade { run, .. } => Some(run),
+            _ => None,
+        }
+    }
+
+    /// How it waits for another run, if it changes the database.
+    fn lock_options(&self) -> Option<&LockOptions> {
+        match self {
+            Command::Sync { lock, .. }
+            | Command::Upgrade { lock, .. }
+            | Command::Downgrade { lock, .. }
+            | Command::Goto { lock, .. }
+            | Command::VersionControl { lock, .. } => Some(lock),
+            _ => None,
+        }
+    }
+
+    fn allow_existing_schema(&self) -> bool {
+        matches!(
+            self,
+            Command::Sync { allow_existing_schema: true, .. } | Command::Upgrade { allow_existing_schema: true, .. }
+        )
+    }
 }
 
 /// A database URL, understood.
@@ -258,14 +371,17 @@ fn try_execute(options: &Options, command: &Command, migrations: &Migrations) ->
         .ok_or("no database given: pass --database URL or set DATABASE_URL (e.g. sqlite:app.db)")?;
     let target = Target::parse(url)?;
     let mut migrator = Migrator::new(migrations)
-        .table(&options.table)
+        .table(command.table())
         .map_err(|e| e.to_string())?
-        .allow_divergent(options.allow_divergent)
-        .all_or_nothing(options.all_or_nothing)
-        .allow_existing_schema(options.allow_existing_schema)
-        .lock_wait(options.lock_wait);
-    if let Some(timeout) = options.lock_timeout {
-        migrator = migrator.lock_timeout(timeout);
+        .allow_existing_schema(command.allow_existing_schema());
+    if let Some(run) = command.run_options() {
+        migrator = migrator.allow_divergent(run.allow_divergent).all_or_nothing(run.all_or_nothing);
+        if let Some(timeout) = run.lock_timeout {
+            migrator = migrator.lock_timeout(timeout);
+        }
+    }
+    if let Some(lock) = command.lock_options() {
+        migrator = migrator.lock_wait(lock.lock_wait);
     }
     let session = Session { options, migrator: &migrator };
     match target {
@@ -306,7 +422,7 @@ fn try_execute(options: &Options, command: &Command, migrations: &Migrations) ->
 fn writes(command: &Command) -> bool {
     match command {
         Command::Sync { sql, .. } | Command::Upgrade { sql, .. } | Command::Downgrade { sql, .. } => !sql,
-        Command::Goto { .. } | Command::VersionControl => true,
+        Command::Goto { .. } | Command::VersionControl { .. } => true,
         Command::Version { .. } | Command::Check { .. } | Command::Status { .. } => false,
     }
 }
@@ -350,7 +466,7 @@ impl Session<'_> {
         let m = self.migrator;
         let err = |e: Error| e.to_string();
         match command {
-            Command::Sync { expand, contract, sql } => {
+            Command::Sync { expand, contract, sql, .. } => {
                 let scope = match (expand, contract) {
                     (true, _) => Scope::Expand,
                     (_, true) => Scope::Contract,
@@ -358,17 +474,17 @@ impl Session<'_> {
                 };
                 self.apply(engine, Request::Sync(scope), *sql)
             }
-            Command::Upgrade { version, sql } => self.apply(engine, Request::Upgrade(Version::new(*version)), *sql),
-            Command::Downgrade { version, yes, sql } => {
+            Command::Upgrade { version, sql, .. } => self.apply(engine, Request::Upgrade(Version::new(*version)), *sql),
+            Command::Downgrade { version, yes, sql, .. } => {
                 let request = Request::Downgrade(Version::new(*version));
                 if !*sql {
                     self.confirm_downgrade(engine, request, *yes)?;
                 }
                 self.apply(engine, request, *sql)
             }
-            Command::Goto { version } => self.apply(engine, Request::Goto(Version::new(*version)), false),
-            Command::VersionControl => self.apply(engine, Request::VersionControl, false),
-            Command::Version { json } => {
+            Command::Goto { version, .. } => self.apply(engine, Request::Goto(Version::new(*version)), false),
+            Command::VersionControl { .. } => self.apply(engine, Request::VersionControl, false),
+            Command::Version { json, .. } => {
                 let info = on_engine!(engine, m, version()).map_err(err)?;
                 if *json {
                     out(version_json(&info));
@@ -377,7 +493,7 @@ impl Session<'_> {
                 }
                 Ok(0)
             }
-            Command::Check { json } => {
+            Command::Check { json, .. } => {
                 let verdict = on_engine!(engine, m, check()).map_err(err)?;
                 if *json {
                     out(verdict_json(&verdict));
@@ -388,7 +504,7 @@ impl Session<'_> {
                 }
                 Ok(verdict.exit_code() as u8)
             }
-            Command::Status { json } => {
+            Command::Status { json, .. } => {
                 let rows = on_engine!(engine, m, status()).map_err(err)?;
                 if *json {
                     out(rows_json(&rows));
