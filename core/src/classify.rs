@@ -21,6 +21,12 @@ pub enum Change {
         or_replace: bool,
         /// For an index or a trigger, the table it is on.
         on: Option<String>,
+        /// `IF NOT EXISTS`: the name may belong to an older object, which
+        /// the statement then leaves as it is.
+        if_not_exists: bool,
+        /// `CREATE TEMP ...` (or in schema `temp`/`pg_temp`): the object
+        /// lives in the session, and its name may hide an older one.
+        temporary: bool,
     },
     /// `ALTER TABLE t ADD COLUMN c ...`.
     AddColumn {
@@ -30,6 +36,8 @@ pub enum Change {
         column: String,
         /// `NOT NULL` (or `PRIMARY KEY`) with no default to fill existing rows.
         not_null_without_default: bool,
+        /// `ADD COLUMN IF NOT EXISTS`: the column may be an older one.
+        if_not_exists: bool,
     },
     /// `ALTER TABLE t ADD CONSTRAINT|PRIMARY KEY|UNIQUE|FOREIGN KEY|CHECK`.
     AddConstraint {
@@ -67,6 +75,8 @@ pub enum Change {
         name: Option<String>,
         /// For `DROP COLUMN`, the table.
         table: Option<String>,
+        /// `CASCADE`: what depends on the object goes with it.
+        cascade: bool,
     },
     /// `ALTER TABLE t RENAME TO u`.
     RenameTable {
@@ -107,6 +117,8 @@ pub enum Change {
     Truncate {
         /// Table names.
         tables: Vec<String>,
+        /// `CASCADE`: tables that refer to these are emptied too.
+        cascade: bool,
     },
     /// `SET`, `COMMENT ON`, `GRANT`, `SELECT`, `ANALYZE`, ...
     Neutral,
@@ -192,10 +204,10 @@ impl Change {
             Change::OtherAddition { what } | Change::AlterExisting { what } => what.clone(),
             Change::Insert { table, upsert: false } => format!("inserts into {}", opt(table)),
             Change::Insert { table, upsert: true } => format!("upserts into {} (may overwrite rows)", opt(table)),
-            Change::Drop { object, name, table: Some(table) } => {
+            Change::Drop { object, name, table: Some(table), .. } => {
                 format!("drops {} {table}.{}", object.to_ascii_lowercase(), opt(name))
             }
-            Change::Drop { object, name, table: None } => {
+            Change::Drop { object, name, table: None, .. } => {
                 format!("drops {} {}", object.to_ascii_lowercase(), opt(name))
             }
             Change::RenameTable { from, to } => format!("renames table {from} to {}", opt(to)),
@@ -205,7 +217,7 @@ impl Change {
             Change::Update { table, columns } => format!("updates {} of table {}", columns.join(", "), opt(table)),
             Change::Delete { table: None } => "deletes rows of a table ebbtide cannot name".into(),
             Change::Delete { table } => format!("deletes rows of {}", opt(table)),
-            Change::Truncate { tables } => format!("truncates {}", tables.join(", ")),
+            Change::Truncate { tables, .. } => format!("truncates {}", tables.join(", ")),
             Change::Neutral => "changes neither schema nor data".into(),
             Change::Pragma { name, value: Some(value) } => format!("sets PRAGMA {name} to {value}"),
             Change::Pragma { name, value: None } => format!("reads PRAGMA {name}"),
@@ -226,13 +238,17 @@ pub fn classify(sql: &str, tokens: &[Token]) -> Vec<Change> {
 /// Classifies the statement under a cursor at its first token.
 fn classify_cursor(mut c: Cursor<'_>) -> Vec<Change> {
     let c = &mut c;
+    if c.peek_punct("(") {
+        // `(SELECT ...)`, `(WITH d AS (DELETE ...) SELECT ...)`: what is inside.
+        return classify_cursor(c.group());
+    }
     let Some(first) = c.next_word() else {
         return vec![Change::Neutral];
     };
     match first.as_str() {
-        "CREATE" => vec![create(c)],
+        "CREATE" => create(c),
         "ALTER" => alter(c),
-        "DROP" => vec![drop(c)],
+        "DROP" => drop(c),
         "INSERT" | "REPLACE" => vec![insert(c, first == "REPLACE")],
         "UPDATE" => vec![update(c)],
         "DELETE" => {
@@ -254,7 +270,8 @@ fn classify_cursor(mut c: Cursor<'_>) -> Vec<Change> {
                     break;
                 }
             }
-            vec![Change::Truncate { tables }]
+            let cascade = c.words_to_end().iter().any(|w| w == "CASCADE");
+            vec![Change::Truncate { tables, cascade }]
         }
         "MERGE" => {
             c.eat("INTO");
@@ -262,7 +279,7 @@ fn classify_cursor(mut c: Cursor<'_>) -> Vec<Change> {
         }
         "WITH" => with(c),
         "EXPLAIN" => explain(c),
-        "COPY" => vec![copy(c)],
+        "COPY" => copy(c),
         "PRAGMA" => vec![pragma(c)],
         "SELECT" | "VALUES" | "TABLE" | "SET" | "RESET" | "SHOW" | "COMMENT" | "GRANT" | "REVOKE" | "ANALYZE"
         | "ANALYSE" | "VACUUM" | "REINDEX" | "CLUSTER" | "REFRESH" | "NOTIFY" | "LISTEN" | "UNLISTEN" | "LOCK"
@@ -277,15 +294,29 @@ fn classify_cursor(mut c: Cursor<'_>) -> Vec<Change> {
     }
 }
 
-fn create(c: &mut Cursor) -> Change {
+/// `CREATE ...`: the creation, then what a `CREATE TABLE ... AS query`
+/// query changes (`AS WITH d AS (DELETE ...) SELECT ...` deletes).
+fn create(c: &mut Cursor) -> Vec<Change> {
     let or_replace = c.eat_all(&["OR", "REPLACE"]);
-    while c.peek_word().is_some_and(|w| CREATE_MODIFIERS.contains(&w.as_str())) {
+    let mut temporary = false;
+    while let Some(word) = c.peek_word().filter(|w| CREATE_MODIFIERS.contains(&w.as_str())) {
+        temporary |= word == "TEMP" || word == "TEMPORARY";
         c.advance();
     }
     let object = object_kind(c);
     c.eat("CONCURRENTLY");
-    c.eat_all(&["IF", "NOT", "EXISTS"]);
+    let if_not_exists = c.eat_all(&["IF", "NOT", "EXISTS"]);
     let name = if object == "INDEX" && c.peek_word().as_deref() == Some("ON") { None } else { c.name() };
+    temporary |= name.as_deref().is_some_and(|n| n.starts_with("temp.") || n.starts_with("pg_temp"));
+    let mut query = Vec::new();
+    if object.ends_with("TABLE") {
+        let head = c.rest_until(&["AS"]);
+        let mut rest = Cursor { pos: c.pos + head.tokens.len(), ..c.clone() };
+        if rest.eat("AS") {
+            query = classify_cursor(rest.rest());
+            query.retain(|change| *change != Change::Neutral);
+        }
+    }
     let on = match object.as_str() {
         "INDEX" | "TRIGGER" => {
             // The first ON outside parentheses: `CREATE INDEX i ON t`,
@@ -298,7 +329,9 @@ fn create(c: &mut Cursor) -> Change {
         }
         _ => None,
     };
-    Change::Create { object, name, or_replace, on }
+    let mut changes = vec![Change::Create { object, name, or_replace, on, if_not_exists, temporary }];
+    changes.extend(query);
+    changes
 }
 
 /// `PRAGMA [schema.]name`, `PRAGMA name = value`, `PRAGMA name(value)`.
@@ -347,8 +380,9 @@ pub fn restriction(sql: &str, tokens: &[Token]) -> Restriction {
         return Restriction::Anywhere;
     }
     // The restricted forms say so in their first four words, but for
-    // REINDEX (...) CONCURRENTLY and COPY ... FROM STDIN.
-    let whole = c.word_is(0, "REINDEX") || c.word_is(0, "COPY");
+    // REINDEX (...) CONCURRENTLY, COPY ... FROM STDIN and ALTER TABLE ...
+    // DETACH PARTITION ... CONCURRENTLY.
+    let whole = c.word_is(0, "REINDEX") || c.word_is(0, "COPY") || (c.word_is(0, "ALTER") && c.word_is(1, "TABLE"));
     let words: Vec<String> = match whole {
         true => c.all_words(),
         false => (0..c.tokens.len().min(4)).filter_map(|i| c.word_at(i)).collect(),
@@ -368,7 +402,15 @@ pub fn restriction(sql: &str, tokens: &[Token]) -> Restriction {
         }
         (Some("DROP"), Some("INDEX")) if w(2) == Some("CONCURRENTLY") => outside("DROP INDEX CONCURRENTLY"),
         (Some("REINDEX"), _) if has("CONCURRENTLY") => outside("REINDEX CONCURRENTLY"),
-        (Some("REINDEX"), Some("DATABASE" | "SYSTEM")) => outside("REINDEX DATABASE and REINDEX SYSTEM"),
+        // After its options, if any: REINDEX (VERBOSE) SCHEMA s.
+        (Some("REINDEX"), _) if has("DATABASE") || has("SYSTEM") || has("SCHEMA") => {
+            outside("REINDEX SCHEMA, REINDEX DATABASE and REINDEX SYSTEM")
+        }
+        (Some("ALTER"), Some("TABLE"))
+            if words.windows(2).any(|p| p[0] == "DETACH" && p[1] == "PARTITION") && has("CONCURRENTLY") =>
+        {
+            outside("ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY")
+        }
         (Some("COPY"), _) if words.windows(2).any(|p| p[0] == "FROM" && p[1] == "STDIN") => Restriction::Never(
             "COPY ... FROM stdin reads the rows that follow it in psql's input (a pg_dump data section), which ebbtide does not send",
         ),
@@ -409,10 +451,12 @@ pub fn changes_session(sql: &str, tokens: &[Token]) -> bool {
             c.advance();
             matches!(pragma(&mut c), Change::Pragma { value: Some(_), .. })
         }
-        Some("CREATE") => (1..c.tokens.len())
-            .map_while(|i| c.word_at(i))
-            .take_while(|w| matches!(w.as_str(), "OR" | "REPLACE") || CREATE_MODIFIERS.contains(&w.as_str()))
-            .any(|w| w == "TEMP" || w == "TEMPORARY"),
+        Some("CREATE") => {
+            let mut c = c;
+            c.advance();
+            let set_config = (0..c.tokens.len()).any(|i| c.word_is(i, "SET_CONFIG"));
+            set_config || create(&mut c).iter().any(|change| matches!(change, Change::Create { temporary: true, .. }))
+        }
         _ => (0..c.tokens.len()).any(|i| c.word_is(i, "SET_CONFIG")),
     }
 }
@@ -547,28 +591,37 @@ fn alter_table_action(a: &mut Cursor, table: &str) -> Change {
                 return Change::AddConstraint { table: table.to_string() };
             }
             a.eat("COLUMN");
-            a.eat_all(&["IF", "NOT", "EXISTS"]);
-            let column = a.name().unwrap_or_default();
+            let if_not_exists = a.eat_all(&["IF", "NOT", "EXISTS"]);
+            let column = a.column().unwrap_or_default();
             let words = a.words_to_end();
             let not_null = words.windows(2).any(|w| w[0] == "NOT" && w[1] == "NULL")
                 || words.windows(2).any(|w| w[0] == "PRIMARY" && w[1] == "KEY");
             let filled = words
                 .iter()
                 .any(|w| matches!(w.as_str(), "DEFAULT" | "GENERATED" | "SERIAL" | "BIGSERIAL" | "SMALLSERIAL" | "AS"));
-            Change::AddColumn { table: table.to_string(), column, not_null_without_default: not_null && !filled }
+            Change::AddColumn {
+                table: table.to_string(),
+                column,
+                not_null_without_default: not_null && !filled,
+                if_not_exists,
+            }
         }
         "DROP" => {
             if a.eat("CONSTRAINT") {
                 a.eat_all(&["IF", "EXISTS"]);
-                return Change::Drop { object: "CONSTRAINT".into(), name: a.name(), table: Some(table.to_string()) };
+                let name = a.ident();
+                let cascade = a.eat("CASCADE");
+                return Change::Drop { object: "CONSTRAINT".into(), name, table: Some(table.to_string()), cascade };
             }
             a.eat("COLUMN");
             a.eat_all(&["IF", "EXISTS"]);
-            Change::Drop { object: "COLUMN".into(), name: a.name(), table: Some(table.to_string()) }
+            let name = a.column();
+            let cascade = a.eat("CASCADE");
+            Change::Drop { object: "COLUMN".into(), name, table: Some(table.to_string()), cascade }
         }
         "ALTER" => {
             a.eat("COLUMN");
-            let column = a.name().unwrap_or_default();
+            let column = a.column().unwrap_or_default();
             // SET (attribute_option = ...) and RESET (...) tune the planner.
             if matches!(a.peek_word().as_deref(), Some("SET" | "RESET")) && a.peek_word_at(1).as_deref() == Some("(") {
                 return Change::Neutral;
@@ -596,15 +649,20 @@ fn alter_table_action(a: &mut Cursor, table: &str) -> Change {
         }
         "RENAME" => {
             if a.eat("TO") {
-                return Change::RenameTable { from: table.to_string(), to: a.name() };
+                // The table stays in its schema.
+                let to = a.name().map(|to| match table.rsplit_once('.') {
+                    Some((schema, _)) if !to.contains('.') => format!("{schema}.{to}"),
+                    _ => to,
+                });
+                return Change::RenameTable { from: table.to_string(), to };
             }
             if a.eat("CONSTRAINT") {
                 return existing(format!("renames a constraint of table {table}"));
             }
             a.eat("COLUMN");
-            let from = a.name().unwrap_or_default();
+            let from = a.column().unwrap_or_default();
             a.eat("TO");
-            Change::RenameColumn { table: table.to_string(), from, to: a.name() }
+            Change::RenameColumn { table: table.to_string(), from, to: a.column() }
         }
         "VALIDATE" | "OWNER" | "CLUSTER" | "REPLICA" | "FORCE" => Change::Neutral,
         "NO" if a.peek_word().as_deref() == Some("FORCE") => Change::Neutral,
@@ -630,12 +688,25 @@ fn alter_table_action(a: &mut Cursor, table: &str) -> Change {
     }
 }
 
-fn drop(c: &mut Cursor) -> Change {
+/// `DROP kind [IF EXISTS] a, b, ...`: one change per object dropped.
+fn drop(c: &mut Cursor) -> Vec<Change> {
     let object = object_kind(c);
     c.eat("CONCURRENTLY");
     c.eat_all(&["IF", "EXISTS"]);
-    let name = c.name();
-    Change::Drop { object, name, table: None }
+    let mut names = Vec::new();
+    loop {
+        let name = c.name();
+        // A routine's argument types: `DROP FUNCTION f(int), g()`.
+        if c.peek_punct("(") {
+            c.skip_group();
+        }
+        names.push(name);
+        if !c.eat_punct(",") {
+            break;
+        }
+    }
+    let cascade = c.words_to_end().iter().any(|w| w == "CASCADE");
+    names.into_iter().map(|name| Change::Drop { object: object.clone(), name, table: None, cascade }).collect()
 }
 
 fn insert(c: &mut Cursor, replace_into: bool) -> Change {
@@ -659,23 +730,35 @@ fn update(c: &mut Cursor) -> Change {
     let table = c.name();
     c.eat_punct("*");
     // Optional alias.
+    let mut alias = None;
     if c.peek_word().is_none_or(|w| w != "SET") {
         c.eat("AS");
-        c.advance();
+        alias = c.ident();
     }
+    // `SET u.a = ...` (MySQL) names the table; `SET a.field = ...`
+    // (PostgreSQL) a field of composite column a.
+    let short = table.as_deref().map(|t| t.rsplit('.').next().unwrap_or(t).to_string());
+    let column = |a: &mut Cursor| {
+        let first = a.ident()?;
+        if a.peek_punct(".") && (Some(&first) == short.as_ref() || Some(&first) == alias.as_ref()) {
+            a.advance();
+            return a.ident();
+        }
+        Some(first)
+    };
     let mut columns = Vec::new();
     if c.eat("SET") {
         let rest = Cursor { pos: 0, ..c.rest_until(&["FROM", "WHERE", "RETURNING"]) };
         for assignment in rest.split_depth0(",") {
             let mut a = Cursor { pos: 0, ..assignment };
             if a.eat_punct("(") {
-                while let Some(col) = a.name() {
+                while let Some(col) = column(&mut a) {
                     columns.push(col);
                     if !a.eat_punct(",") {
                         break;
                     }
                 }
-            } else if let Some(col) = a.name() {
+            } else if let Some(col) = column(&mut a) {
                 columns.push(col);
             }
         }
@@ -749,16 +832,17 @@ fn explain(c: &mut Cursor) -> Vec<Change> {
     classify_cursor(c.rest())
 }
 
-/// `COPY table FROM ...` inserts rows; `COPY ... TO ...` only reads.
-fn copy(c: &mut Cursor) -> Change {
+/// `COPY table FROM ...` inserts rows; `COPY table TO ...` only reads, and
+/// `COPY (query) TO ...` changes what its query changes.
+fn copy(c: &mut Cursor) -> Vec<Change> {
     if c.peek_punct("(") {
-        return Change::Neutral; // COPY (query) TO ...
+        return classify_cursor(c.group());
     }
     let table = c.name();
     if c.peek_punct("(") {
         c.skip_group();
     }
-    if c.eat("FROM") { Change::Insert { table, upsert: false } } else { Change::Neutral }
+    vec![if c.eat("FROM") { Change::Insert { table, upsert: false } } else { Change::Neutral }]
 }
 
 /// A cursor over the significant tokens of one statement.
@@ -841,18 +925,35 @@ impl<'a> Cursor<'a> {
         yes
     }
 
-    /// An identifier, possibly schema-qualified; returns its last part,
-    /// case-folded unless quoted.
+    /// An object's name, possibly qualified: `schema.name`, each part
+    /// case-folded unless quoted, without a database part and without the
+    /// default schema (`public`, SQLite's `main`), so that `public.users`
+    /// and `users` are one table and `archive.users` another.
     fn name(&mut self) -> Option<String> {
-        let mut last = self.ident()?;
+        let mut parts = vec![self.ident()?];
         while self.peek_punct(".") {
             self.pos += 1;
             match self.ident() {
-                Some(part) => last = part,
+                Some(part) => parts.push(part),
                 None => break,
             }
         }
-        Some(last)
+        let last = parts.pop()?;
+        match parts.pop() {
+            Some(schema) if schema != "public" && schema != "main" => Some(format!("{schema}.{last}")),
+            _ => Some(last),
+        }
+    }
+
+    /// A column's name: its first part (`addr.zip` sets field zip of
+    /// column addr).
+    fn column(&mut self) -> Option<String> {
+        let column = self.ident()?;
+        while self.peek_punct(".") {
+            self.pos += 1;
+            self.ident();
+        }
+        Some(column)
     }
 
     fn ident(&mut self) -> Option<String> {
@@ -964,6 +1065,8 @@ impl<'a> Cursor<'a> {
             match (t.kind, self.text(t)) {
                 (TokenKind::Punct, "(") => depth += 1,
                 (TokenKind::Punct, ")") => depth -= 1,
+                // `a IS [NOT] DISTINCT FROM b` is an expression.
+                (TokenKind::Word, w) if w.eq_ignore_ascii_case("FROM") && i > 0 && self.word_is(i - 1, "DISTINCT") => {}
                 (TokenKind::Word, w) if depth == 0 && keywords.iter().any(|k| w.eq_ignore_ascii_case(k)) => {
                     end = i;
                     break;
@@ -1017,7 +1120,14 @@ mod tests {
     fn create_names_the_object() {
         assert_eq!(
             one("CREATE OR REPLACE FUNCTION app.sync_name() RETURNS trigger AS $$ BEGIN END $$ LANGUAGE plpgsql"),
-            Change::Create { object: "FUNCTION".into(), name: Some("sync_name".into()), or_replace: true, on: None }
+            Change::Create {
+                object: "FUNCTION".into(),
+                name: Some("app.sync_name".into()),
+                or_replace: true,
+                on: None,
+                if_not_exists: false,
+                temporary: false
+            }
         );
         assert_eq!(
             one("CREATE UNIQUE INDEX users_email ON users (email)"),
@@ -1025,7 +1135,9 @@ mod tests {
                 object: "INDEX".into(),
                 name: Some("users_email".into()),
                 or_replace: false,
-                on: Some("users".into())
+                on: Some("users".into()),
+                if_not_exists: false,
+                temporary: false
             }
         );
         assert_eq!(
@@ -1034,7 +1146,9 @@ mod tests {
                 object: "MATERIALIZED VIEW".into(),
                 name: Some("Totals".into()),
                 or_replace: false,
-                on: None
+                on: None,
+                if_not_exists: false,
+                temporary: false
             }
         );
     }
@@ -1059,7 +1173,12 @@ mod tests {
         assert_eq!(changes[0].category(), Category::AdditiveSchema);
         assert_eq!(
             changes[1],
-            Change::Drop { object: "COLUMN".into(), name: Some("b".into()), table: Some("users".into()) }
+            Change::Drop {
+                object: "COLUMN".into(),
+                name: Some("b".into()),
+                table: Some("users".into()),
+                cascade: false
+            }
         );
         assert_eq!(changes[2].category(), Category::DestructiveSchema);
     }
@@ -1103,15 +1222,30 @@ mod tests {
     fn drops_name_what_they_drop() {
         assert_eq!(
             one("DROP INDEX CONCURRENTLY IF EXISTS users_email"),
-            Change::Drop { object: "INDEX".into(), name: Some("users_email".into()), table: None }
+            Change::Drop { object: "INDEX".into(), name: Some("users_email".into()), table: None, cascade: false }
         );
         assert_eq!(
             one("DROP MATERIALIZED VIEW totals CASCADE"),
-            Change::Drop { object: "MATERIALIZED VIEW".into(), name: Some("totals".into()), table: None }
+            Change::Drop {
+                object: "MATERIALIZED VIEW".into(),
+                name: Some("totals".into()),
+                table: None,
+                cascade: true
+            }
         );
         assert_eq!(
             one("DROP TRIGGER sync ON users"),
-            Change::Drop { object: "TRIGGER".into(), name: Some("sync".into()), table: None }
+            Change::Drop { object: "TRIGGER".into(), name: Some("sync".into()), table: None, cascade: false }
+        );
+        assert_eq!(
+            all("DROP FUNCTION f(int), app.g() CASCADE")
+                .iter()
+                .map(|c| match c {
+                    Change::Drop { name, cascade: true, .. } => name.clone().unwrap(),
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>(),
+            ["f", "app.g"]
         );
     }
 
@@ -1180,11 +1314,21 @@ mod tests {
             "DROP INDEX CONCURRENTLY i",
             "REINDEX (VERBOSE) TABLE CONCURRENTLY t",
             "REINDEX DATABASE app",
+            "REINDEX (VERBOSE) DATABASE app",
+            "REINDEX SCHEMA app",
+            "ALTER TABLE measurements DETACH PARTITION measurements_2020 CONCURRENTLY",
             "ATTACH DATABASE 'x.db' AS x",
         ] {
             assert!(matches!(restriction(sql), Restriction::OutsideTransaction(_)), "{sql}");
         }
-        for sql in ["CREATE INDEX i ON t (a)", "REINDEX TABLE t", "ANALYZE t", "COPY t FROM '/data.csv'", "SELECT 1"] {
+        for sql in [
+            "CREATE INDEX i ON t (a)",
+            "REINDEX TABLE t",
+            "ANALYZE t",
+            "COPY t FROM '/data.csv'",
+            "SELECT 1",
+            "ALTER TABLE measurements DETACH PARTITION measurements_2020",
+        ] {
             assert_eq!(restriction(sql), Restriction::Anywhere, "{sql}");
         }
         assert!(matches!(restriction("COPY public.users (id, name) FROM stdin"), Restriction::Never(_)));

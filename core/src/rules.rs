@@ -179,7 +179,7 @@ pub fn rebuilds<'c>(changes: impl IntoIterator<Item = &'c Change>) -> Vec<Rebuil
             Change::Create { object, name: Some(name), .. } if object.ends_with("TABLE") => {
                 created.insert(name);
             }
-            Change::Drop { object, name: Some(name), table: None } if object.ends_with("TABLE") => {
+            Change::Drop { object, name: Some(name), table: None, .. } if object.ends_with("TABLE") => {
                 dropped.insert(name);
             }
             Change::RenameTable { from, to: Some(to) }
@@ -204,7 +204,9 @@ impl Rebuild {
                 *on == self.scratch || *on == self.table
             }
             Change::Insert { table: Some(table), upsert: false } => *table == self.scratch,
-            Change::Drop { object, name: Some(name), table: None } if object.ends_with("TABLE") => *name == self.table,
+            Change::Drop { object, name: Some(name), table: None, .. } if object.ends_with("TABLE") => {
+                *name == self.table
+            }
             Change::RenameTable { from, to: Some(to) } => *from == self.scratch && *to == self.table,
             _ => false,
         }
@@ -234,6 +236,10 @@ struct Origin {
     release: Version,
     /// How messages name its release.
     release_name: String,
+    /// Why the object may be older than this migration, which then only
+    /// seemed to create it: `IF NOT EXISTS`, `OR REPLACE`, a temporary
+    /// object hiding a table of the same name. Such an object is never new.
+    doubt: Option<&'static str>,
 }
 
 impl fmt::Display for Origin {
@@ -307,12 +313,17 @@ impl Catalog {
     /// Where the current migration comes from, for what it creates.
     fn origin(&self) -> Origin {
         let (branch, version, name) = self.current.clone().unwrap_or((Branch::Initial, Version(0), String::new()));
-        Origin { branch, version, name, release: self.release.0, release_name: self.release.1.clone() }
+        Origin { branch, version, name, release: self.release.0, release_name: self.release.1.clone(), doubt: None }
     }
 
     /// Whether `origin` is an expand migration of the release being checked.
+    /// An object that may be older ([`Origin::doubt`]) is not new.
     fn is_new(&self, origin: Option<&Origin>) -> bool {
-        origin.is_some_and(|o| o.branch == Branch::Expand && o.release == self.release.0)
+        origin.is_some_and(|o| o.doubt.is_none() && self.of_this_release(o))
+    }
+
+    fn of_this_release(&self, origin: &Origin) -> bool {
+        origin.branch == Branch::Expand && origin.release == self.release.0
     }
 
     /// Checks the statements of migration `version` of `branch`, each
@@ -421,7 +432,7 @@ impl Catalog {
                     new = to.as_deref().unwrap_or("<new>")
                 ),
             }),
-            Change::AddColumn { table, column, not_null_without_default: true } => Some(Violation {
+            Change::AddColumn { table, column, not_null_without_default: true, .. } => Some(Violation {
                 rule: Rule::NotNullWithoutDefault,
                 message: format!(
                     "adding column {table}.{column} as NOT NULL without a default fails on existing rows and breaks the old release's inserts"
@@ -471,6 +482,9 @@ impl Catalog {
         };
         // Who made what this statement writes, for messages.
         let made = |origin: Option<&Origin>, verb: &str| match origin {
+            Some(o @ Origin { doubt: Some(doubt), .. }) => format!(
+                "{o} {verb} it {doubt}, so it may be an older one, which the release serving now reads and writes"
+            ),
             Some(o) => format!("{o} {verb} it, and the release serving now reads and writes it"),
             None => "it existed before these migrations, and the release serving now reads and writes it".into(),
         };
@@ -479,7 +493,7 @@ impl Catalog {
         match change {
             Change::Create { object, name: Some(name), or_replace: true, .. } => {
                 let created = self.routines.get(&(routine_kind(object)?, name.clone()))?;
-                if self.is_new(Some(created)) {
+                if self.of_this_release(created) {
                     return None;
                 }
                 Some(destructive(format!(
@@ -489,8 +503,20 @@ impl Catalog {
             }
             // What an expand migration of this release created, the old
             // release never saw: dropping it breaks nothing.
-            Change::Drop { object, name: Some(name), table } if self.dropped_is_new(object, name, table.as_deref()) => {
-                None
+            Change::Drop { cascade: true, .. } | Change::Truncate { cascade: true, .. } => Some(destructive(format!(
+                "this statement {what} with CASCADE, which also removes what depends on it, and the old release may use that"
+            ))),
+            Change::Drop { object, name: Some(name), table, .. } => {
+                let origin = self.dropped_origin(object, name, table.as_deref());
+                match origin {
+                    _ if self.is_new(origin) => None,
+                    Some(o @ Origin { doubt: Some(doubt), .. }) => Some(destructive(format!(
+                        "this statement {what}; {o} created it {doubt}, so it may be an older one, which the old release still needs"
+                    ))),
+                    _ => Some(destructive(format!(
+                        "this statement {what}, but expand migrations may only add: the old release still needs what this changes"
+                    ))),
+                }
             }
             Change::Drop { .. } | Change::AlterExisting { .. } => Some(destructive(format!(
                 "this statement {what}, but expand migrations may only add: the old release still needs what this changes"
@@ -529,8 +555,8 @@ impl Catalog {
             Change::Insert { upsert: true, .. } | Change::Delete { table: None } => Some(modification(format!(
                 "this statement {what}: ebbtide cannot tell whether the old release still reads that data"
             ))),
-            Change::Truncate { tables } if !tables.is_empty() && tables.iter().all(|t| table_is_new(t)) => None,
-            Change::Truncate { tables } => {
+            Change::Truncate { tables, .. } if !tables.is_empty() && tables.iter().all(|t| table_is_new(t)) => None,
+            Change::Truncate { tables, .. } => {
                 let old = tables.iter().find(|t| !table_is_new(t));
                 Some(modification(match old {
                     Some(t) => format!("this statement {what}; {}", old_table(t)),
@@ -541,18 +567,16 @@ impl Catalog {
         }
     }
 
-    /// Whether the object a `DROP` names was created by an expand migration
-    /// of the release being checked.
-    fn dropped_is_new(&self, object: &str, name: &str, table: Option<&str>) -> bool {
-        let origin = match (object, table) {
+    /// The migration that created the object a `DROP` names.
+    fn dropped_origin(&self, object: &str, name: &str, table: Option<&str>) -> Option<&Origin> {
+        match (object, table) {
             ("COLUMN", Some(table)) => self.columns.get(&(table.to_string(), name.to_string())),
             (object, _) if object.ends_with("TABLE") => self.tables.get(name),
             (object, _) => match routine_kind(object) {
                 Some(kind) => self.routines.get(&(kind, name.to_string())),
                 None => self.objects.get(&(object.to_string(), name.to_string())),
             },
-        };
-        self.is_new(origin)
+        }
     }
 
     fn check_contract(&self, change: &Change, what: String) -> Option<Violation> {
@@ -607,19 +631,45 @@ impl Catalog {
             return;
         }
         match change {
-            Change::Create { object, name: Some(name), .. } => {
+            // An object that may have been there before keeps the origin
+            // it has, or is recorded with the doubt; a plain CREATE of a
+            // name in use fails, unless a DROP freed it.
+            Change::Create { object, name: Some(name), or_replace, if_not_exists, temporary, .. } => {
+                let doubt = match (*temporary, *if_not_exists, *or_replace) {
+                    (true, ..) => Some("as a temporary object"),
+                    (_, true, _) => Some("with IF NOT EXISTS"),
+                    (.., true) => Some("with OR REPLACE"),
+                    _ => None,
+                };
+                let origin = Origin { doubt, ..origin };
                 if object.ends_with("TABLE") {
-                    self.tables.insert(name.clone(), origin);
+                    let entry = self.tables.entry(name.clone());
+                    if doubt.is_some() {
+                        entry.or_insert(origin);
+                    } else {
+                        entry.insert_entry(origin);
+                    }
                 } else if let Some(kind) = routine_kind(object) {
                     self.routines.entry((kind, name.clone())).or_insert(origin);
                 } else {
-                    self.objects.insert((object.clone(), name.clone()), origin);
+                    let entry = self.objects.entry((object.clone(), name.clone()));
+                    if doubt.is_some() {
+                        entry.or_insert(origin);
+                    } else {
+                        entry.insert_entry(origin);
+                    }
                 }
             }
-            Change::AddColumn { table, column, .. } => {
-                self.columns.insert((table.clone(), column.clone()), origin);
+            Change::AddColumn { table, column, if_not_exists, .. } => {
+                let doubt = if_not_exists.then_some("with IF NOT EXISTS");
+                let entry = self.columns.entry((table.clone(), column.clone()));
+                if doubt.is_some() {
+                    entry.or_insert(Origin { doubt, ..origin });
+                } else {
+                    entry.insert_entry(origin);
+                }
             }
-            Change::Drop { object, name: Some(name), table } => {
+            Change::Drop { object, name: Some(name), table, .. } => {
                 if object == "COLUMN" {
                     if let Some(table) = table {
                         self.columns.remove(&(table.clone(), name.clone()));
@@ -1036,6 +1086,63 @@ mod tests {
             rule_names(&broken),
             [vec![], vec![], vec![], vec![], vec![], vec![], vec![Rule::Destructive], vec![Rule::Destructive]]
         );
+    }
+
+    /// Each of these passed an expand migration once: every one names an
+    /// object the release serving now uses.
+    #[test]
+    fn old_objects_cannot_pass_for_new_ones() {
+        let refused = |setup: &str, sql: &str| {
+            let broken = run(&[
+                (Branch::Initial, 1, "CREATE TABLE users (id int, name text)"),
+                (Branch::Expand, 2, setup),
+                (Branch::Expand, 3, sql),
+            ]);
+            assert!(broken[1].is_empty(), "{setup}: {:?}", broken[1]);
+            assert!(!broken[2].is_empty(), "{setup}; {sql}: passed");
+        };
+        refused("CREATE SCHEMA IF NOT EXISTS public", "DROP SCHEMA public CASCADE");
+        refused("CREATE SCHEMA IF NOT EXISTS app", "DROP SCHEMA app");
+        refused("CREATE EXTENSION IF NOT EXISTS pgcrypto", "DROP EXTENSION pgcrypto");
+        refused("ALTER TABLE users ADD COLUMN IF NOT EXISTS name text", "UPDATE users SET name = NULL");
+        refused("CREATE TEMP TABLE users (id int)", "DROP TABLE public.users");
+        refused("CREATE TABLE temp.users (id int)", "DROP TABLE main.users");
+        refused("CREATE TABLE archive.users AS SELECT * FROM users", "TRUNCATE public.users");
+        refused("CREATE TABLE IF NOT EXISTS users (id int)", "DELETE FROM users");
+        refused("CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql", "DROP FUNCTION f()");
+        refused("CREATE TABLE new_t (id int)", "DROP TABLE new_t, users");
+        refused("CREATE TABLE new_t (id int)", "DROP TABLE new_t CASCADE");
+        refused("CREATE TABLE new_t (id int)", "TRUNCATE new_t CASCADE");
+        refused("ALTER TABLE users ADD COLUMN flag bool", "UPDATE users SET flag = id IS DISTINCT FROM 0, name = 'x'");
+        refused(
+            "CREATE TABLE new_t (id int)",
+            "CREATE TABLE archive AS WITH gone AS (DELETE FROM users RETURNING *) SELECT * FROM gone",
+        );
+        refused("CREATE TABLE new_t (id int)", "COPY (DELETE FROM users RETURNING id) TO STDOUT");
+        refused("CREATE TABLE new_t (id int)", "(WITH d AS (DELETE FROM users RETURNING 1) SELECT 1 FROM d)");
+        // What is new stays usable, under any spelling of its name.
+        let broken = run(&[
+            (Branch::Initial, 1, "CREATE TABLE users (id int, name text)"),
+            (Branch::Expand, 2, "CREATE TABLE public.sessions (id int)"),
+            (Branch::Expand, 3, "ALTER TABLE users ADD COLUMN nick text"),
+            (Branch::Expand, 4, "UPDATE public.users u SET u.nick = name WHERE nick IS DISTINCT FROM name"),
+            (Branch::Expand, 5, "DELETE FROM sessions"),
+            (Branch::Expand, 6, "CREATE TABLE app.tokens (id int)"),
+            (Branch::Expand, 7, "DROP TABLE public.sessions, app.tokens"),
+        ]);
+        assert!(broken.iter().all(Vec::is_empty), "{broken:?}");
+    }
+
+    #[test]
+    fn doubtful_origins_are_explained() {
+        let mut catalog = Catalog::new(false);
+        let mut last = Vec::new();
+        for (i, sql) in ["CREATE TABLE IF NOT EXISTS users (id int)", "DROP TABLE users"].into_iter().enumerate() {
+            let changes = classify(sql, &tokenize(sql).unwrap());
+            last = catalog.migration(current(Branch::Expand, i as u32 + 1, None), &[changes], false).remove(0);
+        }
+        assert_eq!(last.len(), 1);
+        assert!(last[0].message.contains("with IF NOT EXISTS, so it may be an older one"), "{}", last[0].message);
     }
 
     const PARENT: &[&str] = &[

@@ -123,7 +123,7 @@ pub fn load(dir: &Path, display: &str) -> Result<Loaded, Diagnostics> {
             out.push(Migration {
                 version,
                 branch,
-                release: release_declared(&up.text).map(|name| Cow::Owned(name.to_string())),
+                release: release_declared(&up.text).map(Cow::Owned),
                 fingerprint: Cow::Owned(checksum::fingerprint(branch.as_str(), &up.name, &sum)),
                 checksum: Cow::Owned(sum),
                 name: Cow::Owned(up.name),
@@ -520,19 +520,11 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<&mut Catalog>) -
     })
 }
 
-/// The release the leading comment block of a script declares
-/// (`-- ebbtide: release <name>`), read without lexing the file (the
-/// directive parser checks the same lines).
-fn release_declared(text: &str) -> Option<&str> {
-    text.lines()
-        .map(str::trim)
-        .take_while(|line| line.is_empty() || line.starts_with("--"))
-        .filter_map(|line| {
-            let body = line.trim_start_matches('-').trim();
-            body.get(..8).filter(|head| head.eq_ignore_ascii_case("ebbtide:")).map(|_| body[8..].trim_start())
-        })
-        .find(|rest| rest.get(..8).is_some_and(|verb| verb.eq_ignore_ascii_case("release ")))
-        .and_then(|rest| rest[8..].split_whitespace().next())
+/// The release a migration's text declares (`-- ebbtide: release NAME`),
+/// read as every directive is.
+fn release_declared(text: &str) -> Option<String> {
+    let tokens = lexer::tokenize(text).ok()?;
+    directive::parse(text, &tokens).0.release
 }
 
 /// The version and name of every up script the branch directories of
@@ -660,4 +652,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_release_is_read_where_every_directive_is() {
+        assert_eq!(release_declared("-- ebbtide: release 2.0\nSELECT 1;").as_deref(), Some("2.0"));
+        assert_eq!(release_declared("/* header */\n-- ebbtide:\trelease 2.0\nSELECT 1;").as_deref(), Some("2.0"));
+        assert_eq!(release_declared("SELECT 1;\n-- ebbtide: release 2.0\n"), None);
+        assert_eq!(release_declared("-- ebbtide: no-transaction\nSELECT 1;"), None);
+    }
 }

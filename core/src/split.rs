@@ -129,7 +129,7 @@ struct Body {
 
 /// What may start a statement inside a body: data statements only.
 const BODY_STATEMENTS: &[&str] =
-    &["SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES", "MERGE", "TABLE", "END"];
+    &["SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES", "MERGE", "TABLE", "RETURN", "END"];
 
 impl Body {
     fn step(&mut self, sql: &str, token: &Token, prev: Option<&Token>) -> Next {
@@ -150,6 +150,9 @@ impl Body {
             match token.kind {
                 _ if BODY_STATEMENTS.iter().any(|k| is(k)) => {}
                 TokenKind::Semicolon => {}
+                // `(SELECT ...)` in a routine's body; after a trigger's
+                // BEGIN, a call: `EXECUTE FUNCTION begin()`.
+                TokenKind::Punct if text == "(" && self.kind == Kind::Routine => {}
                 // Right after the BEGIN: that was no body's BEGIN.
                 _ if self.semicolon == 0 => self.open = false,
                 _ => return Next::EndBefore(self.semicolon),
@@ -159,6 +162,9 @@ impl Body {
             TokenKind::Semicolon if self.open => {
                 self.semicolon = token.range.end;
                 self.at_statement = true;
+                // No CASE spans statements: a count still open was wrong
+                // (`case` as a name), and must not hide the body's END.
+                self.cases = 0;
                 return Next::Continue;
             }
             TokenKind::Semicolon => return Next::End,
@@ -186,7 +192,8 @@ impl Body {
         let qualified = prev_text == Some(".");
         if self.open {
             match () {
-                _ if qualified => {}
+                // A column or label named `case` or `end`.
+                _ if qualified || prev_text.is_some_and(|p| p.eq_ignore_ascii_case("AS")) => {}
                 _ if is("CASE") => self.cases += 1,
                 _ if is("END") && self.cases > 0 => self.cases -= 1,
                 _ if is("END") => self.end = true,
@@ -273,6 +280,22 @@ mod tests {
         ] {
             let s = statements(sql);
             assert_eq!(s.last(), Some(&"DROP TABLE users;"), "{sql}: {s:#?}");
+        }
+    }
+
+    #[test]
+    fn case_and_end_as_names_inside_a_body_do_not_hide_what_follows() {
+        for sql in [
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 AS case; END;\nDELETE FROM users;",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 AS end; SELECT 2; END;\nDELETE FROM users;",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT x.case FROM x; END;\nDELETE FROM users;",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 case; END;\nDELETE FROM users;",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC RETURN 1; END;\nDELETE FROM users;",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC (SELECT 1); SELECT 2; END;\nDELETE FROM users;",
+        ] {
+            let s = statements(sql);
+            assert_eq!(s.len(), 2, "{sql}: {s:#?}");
+            assert_eq!(s[1], "DELETE FROM users;", "{sql}: {s:#?}");
         }
     }
 
