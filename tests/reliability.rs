@@ -547,7 +547,45 @@ async fn a_session_handed_over_by_a_pooler_is_refused(db: Db) {
     assert_eq!(db.tables().await, ["a"]);
 }
 
+/// Through a pooler in transaction mode the CLI holds its lock in a
+/// transaction of another connection. That transaction must not hold a
+/// snapshot (which CREATE INDEX CONCURRENTLY waits for, forever: it waits
+/// for the run itself) whatever the database's default isolation, and the
+/// server's idle-in-transaction timeout must not end it mid-run.
+async fn the_lock_transaction_stays_out_of_the_way(db: Db) {
+    let Some(pooler) = Pgbouncer::start("transaction", 4) else { return };
+    let name = &db.pg.as_ref().unwrap().name;
+    db.exec(&format!(
+        "ALTER DATABASE \"{name}\" SET default_transaction_isolation = 'repeatable read';\n\
+         ALTER DATABASE \"{name}\" SET idle_in_transaction_session_timeout = '1s';"
+    ))
+    .await
+    .unwrap();
+    let dir = Dir::new(&[
+        ("initial/0001_create_a.sql", "CREATE TABLE a (id INTEGER);\n"),
+        ("expand/0002_slow.sql", "-- ebbtide: no-transaction\nSELECT pg_sleep(2);\n"),
+        ("expand/0003_index_a.sql", "-- ebbtide: no-transaction\nCREATE INDEX CONCURRENTLY a_id ON a (id);\n"),
+    ]);
+    let mut child = spawn(dir.path(), &pooler.url(name), &["sync", "--lock-timeout", "10s"]);
+    let finished = until(Duration::from_secs(60), async || child.try_wait().unwrap().is_some()).await;
+    if !finished {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(finished, "the run hung");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = dir.migrations();
+    assert_eq!(db.versions(&Migrator::new(&m)).await, [1, 2, 3]);
+}
+
 mod pgbouncer {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lock_transaction_isolation() {
+        if let Some(db) = crate::support::Db::open(crate::support::Engine::Postgres).await {
+            super::the_lock_transaction_stays_out_of_the_way(db).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn session_mode() {
         if let Some(db) = crate::support::Db::open(crate::support::Engine::Postgres).await {

@@ -204,6 +204,21 @@ async fn a_rebuild_that_breaks_a_foreign_key_changes_nothing(db: Db) {
     assert!(err.to_string().contains("turns foreign keys off"), "{err}");
 }
 
+/// Promise: a foreign-key violation a migration defers to its commit
+/// (`PRAGMA defer_foreign_keys`) fails the migration when ebbtide sets the
+/// pragma back; nothing is applied.
+async fn a_deferred_foreign_key_violation_still_fails(db: Db) {
+    let dir = parents_and_children(&db).await;
+    dir.write("expand/0002_orphan.sql", "PRAGMA defer_foreign_keys = ON;\nINSERT INTO child VALUES (30, 99);\n");
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    let err = db.run(&migrator, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(err.to_string().contains("FOREIGN KEY constraint failed"), "{err}");
+    assert_eq!(db.versions(&migrator).await, [1]);
+    assert_eq!(db.strings("SELECT id FROM child ORDER BY id").await, ["10", "20"]);
+    assert_eq!(db.strings("PRAGMA defer_foreign_keys").await, ["0"]);
+}
+
 on_every_engine!(session_state_ends_with_its_migration, a_failed_migration_leaves_the_session_as_it_found_it);
 
 mod sqlite {
@@ -212,13 +227,15 @@ mod sqlite {
         file,
         SqliteFile,
         a_table_rebuild_keeps_every_child_row,
-        a_rebuild_that_breaks_a_foreign_key_changes_nothing
+        a_rebuild_that_breaks_a_foreign_key_changes_nothing,
+        a_deferred_foreign_key_violation_still_fails
     );
     engine_tests!(
         memory,
         SqliteMemory,
         a_table_rebuild_keeps_every_child_row,
-        a_rebuild_that_breaks_a_foreign_key_changes_nothing
+        a_rebuild_that_breaks_a_foreign_key_changes_nothing,
+        a_deferred_foreign_key_violation_still_fails
     );
 }
 

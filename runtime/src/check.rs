@@ -145,7 +145,7 @@ impl fmt::Display for Verdict {
             ),
             Verdict::Unfinished { started } => write!(
                 f,
-                "the schema may be half-changed: {} started and did not finish (a no-transaction migration that failed or was stopped); \
+                "the schema may be half-changed: {} started and did not finish (a no-transaction migration, or its down script, that failed or was stopped after its first statement); \
                  finish or undo its changes by hand, then record the outcome with `goto`",
                 started.join(", ")
             ),

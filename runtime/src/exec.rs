@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
+use crate::Script;
 use crate::dialect::{NewRecord, Sql, TableName};
 use crate::engine::{DbError, Driver, Guard, Lock, Placement};
 use crate::error::{Aftermath, Error, MigrationFailure};
@@ -13,7 +14,6 @@ use crate::record::{Cell, How, Record};
 use crate::report::{Done, Event, Report};
 use crate::settings::Settings;
 use crate::version_table::{read_analysis, read_state, stored_down};
-use crate::{Script, Version};
 
 /// Runs a request: plans it on a first read, and when there is work, takes
 /// the lock, plans again on a fresh read, and executes. The lock is released
@@ -106,7 +106,7 @@ async fn run_locked<D: Driver>(d: &mut D, settings: &Settings<'_>, request: Requ
     .await;
     if one_transaction {
         match &result {
-            Ok(_) => control(d, dialect.commit(), "commit the all-or-nothing transaction").await?,
+            Ok(_) => commit(d, "commit the all-or-nothing transaction").await?,
             Err(_) => {
                 let _ = d.execute(dialect.rollback()).await;
             }
@@ -211,7 +211,7 @@ struct Work<'s> {
 /// The version-table write of a step.
 enum RecordChange<'s> {
     Insert(&'s crate::Migration, How),
-    Delete(Version),
+    Delete(&'s Record),
 }
 
 impl RecordChange<'_> {
@@ -221,7 +221,7 @@ impl RecordChange<'_> {
         let duration_ms = duration.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         match self {
             RecordChange::Insert(m, how) => insert_row(dialect, table, m, *how, &m.fingerprint, duration_ms),
-            RecordChange::Delete(version) => dialect.delete_record(table, *version),
+            RecordChange::Delete(record) => dialect.delete_record(table, record.version),
         }
     }
 
@@ -230,7 +230,18 @@ impl RecordChange<'_> {
     fn start(&self, dialect: &dyn Sql, table: &TableName) -> String {
         match self {
             RecordChange::Insert(m, how) => insert_row(dialect, table, m, *how, crate::record::STARTED, Some(0)),
-            RecordChange::Delete(version) => dialect.start_record(table, *version),
+            RecordChange::Delete(record) => dialect.start_record(table, record.version),
+        }
+    }
+
+    /// The statement that takes [`RecordChange::start`] back, when the
+    /// script failed before its first statement was sent.
+    fn unstart(&self, dialect: &dyn Sql, table: &TableName) -> String {
+        match self {
+            RecordChange::Insert(m, _) => dialect.delete_record(table, m.version),
+            RecordChange::Delete(record) => {
+                dialect.finish_record(table, record.version, &record.fingerprint, record.duration_ms.unwrap_or(0))
+            }
         }
     }
 
@@ -269,13 +280,13 @@ async fn work_of<'s, D: Driver>(d: &mut D, table: &TableName, step: &'s Step<'s>
     Ok(match step {
         Step::Apply(m) => Work { script: Some(Cow::Borrowed(&m.up)), record: RecordChange::Insert(m, How::Applied) },
         Step::Stamp(m) => Work { script: None, record: RecordChange::Insert(m, How::Stamped) },
-        Step::Unstamp(r) => Work { script: None, record: RecordChange::Delete(r.version) },
+        Step::Unstamp(r) => Work { script: None, record: RecordChange::Delete(r) },
         Step::Revert { record, embedded } => {
             let script = match embedded.and_then(|m| m.down.as_ref()) {
                 Some(down) => Cow::Borrowed(down),
                 None => Cow::Owned(stored_down(d, table, record).await?),
             };
-            Work { script: Some(script), record: RecordChange::Delete(record.version) }
+            Work { script: Some(script), record: RecordChange::Delete(record) }
         }
     })
 }
@@ -365,43 +376,37 @@ async fn script_step<D: Driver>(
     // goto, what became of it.
     let started_row = work.record.start(dialect, table);
     let check = d.session_check();
-    control(d, dialect.begin(), &context("begin the version-table transaction")).await?;
-    if let Some(check) = &check
-        && let Err(e) = keep_session(d, step, check).await
-    {
-        let _ = d.execute(dialect.rollback()).await;
-        return Err(e);
-    }
-    if let Err(e) = d.execute(&started_row).await {
-        let _ = d.execute(dialect.rollback()).await;
-        return Err(Error::database(context("record the migration as started"), e.message));
-    }
-    control(d, dialect.commit(), &context("commit the version table")).await?;
-    let mut prepared = Ok(());
-    for sql in &guard.before {
-        prepared = prepared.and(d.execute(sql).await);
-    }
-    let mut ran = match prepared {
-        Ok(()) => Ok(()),
-        Err(e) => Err(Error::database(context("prepare the session"), e.message)),
-    };
-    if ran.is_ok() {
+    version_table_write(d, step, check.as_deref(), &started_row, "record the migration as started").await?;
+    // Until the first statement is sent nothing has changed, and a failure
+    // takes the mark back; after it, the mark stays.
+    let mut sent = false;
+    let mut ran: Result<(), Error> = async {
+        for sql in &guard.before {
+            d.execute(sql).await.map_err(|e| Error::database(context("prepare the session"), e.message))?;
+        }
         if let Some(sql) = lock_timeout.and_then(|ms| dialect.lock_timeout(ms, false)) {
-            control(d, &sql, "set the lock timeout").await?;
+            control(d, &sql, &context("set the lock timeout")).await?;
         }
-        ran = run_script(d, step, work.script.as_deref(), Aftermath::PartiallyApplied, check.as_deref()).await;
-        if lock_timeout.is_some()
-            && let Some(sql) = dialect.reset_lock_timeout()
-        {
-            control(d, sql, "reset the lock timeout").await?;
+        sent = true;
+        let ran = run_script(d, step, work.script.as_deref(), Aftermath::PartiallyApplied, check.as_deref()).await;
+        match dialect.reset_lock_timeout().filter(|_| lock_timeout.is_some()) {
+            Some(sql) => ran.and(control(d, sql, &context("reset the lock timeout")).await),
+            None => ran,
         }
     }
+    .await;
     for sql in &guard.after {
         if let Err(e) = d.execute(sql).await {
             ran = ran.and(Err(Error::database(context("return the session to the run's settings"), e.message)));
         }
     }
-    ran?;
+    if let Err(e) = ran {
+        if !sent {
+            let unstart = work.record.unstart(dialect, table);
+            version_table_write(d, step, check.as_deref(), &unstart, "take back the started mark").await?;
+        }
+        return Err(e);
+    }
     let duration = started.elapsed();
     let finished = match &work.record {
         RecordChange::Insert(m, _) => dialect.finish_record(
@@ -412,20 +417,45 @@ async fn script_step<D: Driver>(
         ),
         RecordChange::Delete(_) => work.record.sql(dialect, table, Some(duration)),
     };
-    control(d, dialect.begin(), &context("begin the version-table transaction")).await?;
-    if let Some(check) = &check
-        && let Err(e) = keep_session(d, step, check).await
-    {
+    version_table_write(d, step, check.as_deref(), &finished, "record the migration").await?;
+    Ok(done(step, duration, false))
+}
+
+/// One write to the version table in a transaction of its own, on the
+/// run's session.
+async fn version_table_write<D: Driver>(
+    d: &mut D,
+    step: &Step<'_>,
+    check: Option<&str>,
+    sql: &str,
+    what: &str,
+) -> Result<(), Error> {
+    let dialect = d.sql();
+    control(d, dialect.begin(), &format!("begin the version-table transaction for {step}")).await?;
+    let written = async {
+        if let Some(check) = check {
+            keep_session(d, step, check).await?;
+        }
+        d.execute(sql).await.map_err(|e| Error::database(format!("cannot {what} for {step}"), e.message))
+    }
+    .await;
+    if let Err(e) = written {
         let _ = d.execute(dialect.rollback()).await;
         return Err(e);
     }
-    let recorded = d.execute(&finished).await;
-    if let Err(e) = recorded {
+    commit(d, &format!("commit the version table for {step}")).await
+}
+
+/// Commits; when the commit fails, rolls back, since SQLite keeps the
+/// transaction open after a failed COMMIT (a deferred foreign-key
+/// violation, a busy database).
+async fn commit<D: Driver>(d: &mut D, what: &str) -> Result<(), Error> {
+    let dialect = d.sql();
+    let committed = control(d, dialect.commit(), what).await;
+    if committed.is_err() {
         let _ = d.execute(dialect.rollback()).await;
-        return Err(Error::database(context("record the migration"), e.message));
     }
-    control(d, dialect.commit(), &context("commit the version table")).await?;
-    Ok(done(step, duration, false))
+    committed
 }
 
 /// A step in a transaction: its own, or the all-or-nothing one.
@@ -496,7 +526,7 @@ async fn transactional_step<D: Driver>(
             ran => ran?,
         }
         if !in_run_transaction {
-            control(d, dialect.commit(), &context("commit the migration")).await?;
+            commit(d, &context("commit the migration")).await?;
         }
         Ok(false)
     }

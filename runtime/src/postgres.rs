@@ -383,10 +383,20 @@ impl Driver for PgDriver<'_> {
             // long as the transaction, whatever happens to the sessions of
             // the other connection, and dies with this one. A waiting run
             // keeps no transaction (nor a pooler's server session) open.
-            let messages = lock
-                .simple_query(&format!("BEGIN; SELECT pg_catalog.pg_try_advisory_xact_lock({key})"))
-                .await
-                .map_err(db_error)?;
+            // READ COMMITTED: idle between statements, the transaction holds
+            // no snapshot, which CREATE INDEX CONCURRENTLY would wait for;
+            // and the server's idle-in-transaction timeout must not end it.
+            let take = format!(
+                "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = 0; \
+                 SELECT pg_catalog.pg_try_advisory_xact_lock({key})"
+            );
+            let messages = match lock.simple_query(&take).await {
+                Ok(messages) => messages,
+                Err(e) => {
+                    let _ = lock.batch_execute("ROLLBACK").await;
+                    return Err(db_error(e));
+                }
+            };
             let taken = messages.iter().any(|m| matches!(m, SimpleQueryMessage::Row(row) if row.get(0) == Some("t")));
             if taken {
                 self.locked = true;

@@ -209,9 +209,11 @@ impl Session {
     }
 }
 
-/// Pragmas SQLite refuses or ignores inside a transaction: set back only
-/// once the migration's transaction is over.
-const OUTSIDE_TRANSACTION: [&str; 3] = ["foreign_keys", "synchronous", "temp_store"];
+/// Pragmas set back only once the migration's transaction is over: those
+/// SQLite refuses or ignores inside one, and `defer_foreign_keys`, whose
+/// reset inside the transaction would forget the foreign-key violations
+/// it deferred to the commit (and let them commit).
+const OUTSIDE_TRANSACTION: [&str; 4] = ["foreign_keys", "synchronous", "temp_store", "defer_foreign_keys"];
 
 /// The temporary objects of the connection, as (type, name).
 const TEMPORARY_OBJECTS: &str = "SELECT type, name FROM temp.sqlite_master";
