@@ -82,18 +82,36 @@ struct Retry<'b> {
     busy: &'b BusyWait,
     started: Instant,
     told: Duration,
+    /// When the last attempt began.
+    attempt: Instant,
 }
 
 impl<'b> Retry<'b> {
     fn new(busy: &'b BusyWait) -> Self {
-        Retry { busy, started: Instant::now(), told: Duration::ZERO }
+        let now = Instant::now();
+        Retry { busy, started: now, told: Duration::ZERO, attempt: now }
     }
 
-    /// Whether to try again after `error`.
-    fn again(&mut self, error: &rusqlite::Error, conn: &rusqlite::Connection) -> bool {
+    /// Whether to try `sql` again after `error`. Only what ran as a whole
+    /// or not at all is tried again: a statement outside a transaction (a
+    /// BEGIN among them), or a COMMIT, which leaves the transaction open
+    /// when refused. Inside a transaction a refused statement stands: the
+    /// transaction may hold only part of it, and only a rollback frees the
+    /// lock the other connection waits for.
+    fn again(&mut self, error: &rusqlite::Error, conn: &rusqlite::Connection, sql: &str) -> bool {
         if error.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy) {
             return false;
         }
+        if !conn.is_autocommit() && !sql.trim().eq_ignore_ascii_case("COMMIT") {
+            return false;
+        }
+        // SQLite refuses at once, without waiting its busy timeout, when
+        // waiting could deadlock: no busy loop.
+        let pause = Duration::from_millis(100);
+        if let Some(rest) = pause.checked_sub(self.attempt.elapsed()) {
+            std::thread::sleep(rest);
+        }
+        self.attempt = Instant::now();
         let waited = self.started.elapsed();
         if waited >= self.busy.limit {
             return false;
@@ -241,7 +259,7 @@ impl Driver for SqliteDriver<'_> {
         let mut retry = Retry::new(&self.busy);
         loop {
             match self.conn.execute_batch(sql) {
-                Err(e) if retry.again(&e, self.conn) => continue,
+                Err(e) if retry.again(&e, self.conn, sql) => continue,
                 done => return done.map_err(db_error),
             }
         }
@@ -257,7 +275,7 @@ impl Driver for SqliteDriver<'_> {
             let mut rows = stmt.query([]).map_err(db_error)?;
             let mut next = rows.next();
             if let Err(e) = &next
-                && retry.again(e, self.conn)
+                && retry.again(e, self.conn, sql)
             {
                 continue;
             }
