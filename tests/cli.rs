@@ -76,7 +76,11 @@ async fn every_check_exit_code_and_a_rolling_upgrade(db: Db) {
     let json = expect(ebbtide(r1.path(), &url, &["check", "--json"]), 2);
     assert!(json.contains(r#""verdict":"unmanaged""#), "{json}");
 
-    ok(ebbtide(r1.path(), &url, &["upgrade", "1"]));
+    // Told in the order it happened: the table, then the step.
+    let out = ok(ebbtide(r1.path(), &url, &["upgrade", "1"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("created the version table"), "{out}");
+    assert!(lines[1].starts_with("applied expand 0001"), "{out}");
     assert_eq!(check(&r1), 2, "expand pending");
     ok(ebbtide(r1.path(), &url, &["sync"]));
     assert_eq!(check(&r1), 0, "current");

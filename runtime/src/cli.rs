@@ -42,7 +42,6 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::plan::Step;
 use crate::report::Event;
 use crate::{Error, Migrations, Migrator, Report, Request, Scope, Verdict, Version, VersionInfo, status};
 
@@ -476,11 +475,11 @@ impl Session<'_> {
             }
             Command::Upgrade { version, sql, .. } => self.apply(engine, Request::Upgrade(Version::new(*version)), *sql),
             Command::Downgrade { version, yes, sql, .. } => {
-                let request = Request::Downgrade(Version::new(*version));
+                let target = Version::new(*version);
                 if !*sql {
-                    self.confirm_downgrade(engine, request, *yes)?;
+                    self.confirm_downgrade(engine, target, *yes)?;
                 }
-                self.apply(engine, request, *sql)
+                self.apply(engine, Request::Downgrade(target), *sql)
             }
             Command::Goto { version, .. } => self.apply(engine, Request::Goto(Version::new(*version)), false),
             Command::VersionControl { .. } => self.apply(engine, Request::VersionControl, false),
@@ -532,9 +531,6 @@ impl Session<'_> {
             e.to_string()
         })?;
         progress.finish();
-        if report.created_table {
-            self.say(format!("created the version table {}", self.migrator.table_name()));
-        }
         if report.is_empty() {
             self.say("nothing to do");
         } else {
@@ -546,21 +542,14 @@ impl Session<'_> {
 
     /// Lists what a downgrade reverts and what it loses, then asks; off a
     /// terminal, `--yes` is the answer.
-    fn confirm_downgrade(&self, engine: &Engine<'_>, request: Request, yes: bool) -> Result<(), String> {
-        let state = on_engine!(engine, self.migrator, records()).map_err(|e| e.to_string())?;
-        let plan = self.migrator.plan(state.as_deref(), request).map_err(|e| e.to_string())?;
-        if plan.steps.is_empty() {
+    fn confirm_downgrade(&self, engine: &Engine<'_>, target: Version, yes: bool) -> Result<(), String> {
+        let reversals = on_engine!(engine, self.migrator, reversals(target)).map_err(|e| e.to_string())?;
+        if reversals.is_empty() {
             return Ok(());
         }
-        eprintln!("{request} reverts {} migration(s), newest first:", plan.steps.len());
-        for step in &plan.steps {
-            let stored = match step {
-                Step::Revert { record, embedded: None } => {
-                    on_engine!(engine, self.migrator, stored_down(record.version)).map_err(|e| e.to_string())?
-                }
-                _ => None,
-            };
-            eprintln!("  {}", describe_revert(step, stored.as_ref()));
+        eprintln!("{} reverts {} migration(s), newest first:", Request::Downgrade(target), reversals.len());
+        for reversal in &reversals {
+            eprintln!("  {reversal}");
         }
         if yes {
             return Ok(());
@@ -577,41 +566,6 @@ impl Session<'_> {
         } else {
             Err("downgrade cancelled; nothing was reverted".into())
         }
-    }
-}
-
-/// One line for a migration a downgrade will revert, saying whether its
-/// down script (embedded, or else `stored` in the version table) destroys
-/// data.
-fn describe_revert(step: &Step<'_>, stored: Option<&ebbtide_core::Script>) -> String {
-    let Step::Revert { record, embedded } = step else {
-        return step.to_string();
-    };
-    let (down, origin) = match (embedded.and_then(|m| m.down.as_ref()), stored) {
-        (Some(down), _) => (down, ""),
-        (None, Some(down)) => (down, " (down script stored in the version table)"),
-        (None, None) => return format!("{} {} (down script stored in the version table)", record.branch, record.id()),
-    };
-    let loses: Vec<String> = down
-        .statements()
-        .flat_map(|(_, sql)| {
-            let tokens = ebbtide_core::lexer::tokenize(sql).unwrap_or_default();
-            ebbtide_core::classify::classify(sql, &tokens)
-        })
-        .filter(|c| {
-            matches!(
-                c,
-                ebbtide_core::classify::Change::Drop { .. }
-                    | ebbtide_core::classify::Change::Delete { .. }
-                    | ebbtide_core::classify::Change::Truncate { .. }
-            )
-        })
-        .map(|c| c.describe())
-        .collect();
-    if loses.is_empty() {
-        format!("{} {}{origin}", record.branch, record.id())
-    } else {
-        format!("{} {}{origin}: LOSES DATA, {}", record.branch, record.id(), loses.join(", "))
     }
 }
 
@@ -658,6 +612,10 @@ impl Progress {
                     None => eprintln!("{line}"),
                 }
             }
+            Event::CreatedTable { table } => match bar.as_ref() {
+                Some(pb) => pb.println(format!("created the version table {table}")),
+                None => out(format!("created the version table {table}")),
+            },
             Event::Finished(done) => match bar.as_ref() {
                 Some(pb) => {
                     pb.println(done.to_string());

@@ -173,6 +173,7 @@ async fn execute_plan<D: Driver>(
             .await
             .map_err(|e| Error::database(format!("cannot create the version table {table}"), e.message))?;
         report.created_table = true;
+        notify(Event::CreatedTable { table: table.to_string() });
     }
     let one_transaction = settings.options().all_or_nothing;
     for step in &plan.steps {

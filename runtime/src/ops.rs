@@ -6,7 +6,7 @@ use crate::Error;
 use crate::check::Verdict;
 use crate::engine::Driver;
 use crate::exec;
-use crate::plan::{Request, VersionInfo};
+use crate::plan::{Request, Reversal, Step, VersionInfo};
 use crate::record::State;
 use crate::report::Report;
 use crate::settings::Settings;
@@ -45,6 +45,29 @@ pub(crate) async fn stored_down<D: Driver>(
         }
         _ => Ok(None),
     }
+}
+
+/// What `downgrade(target)` would revert, each with what its down script
+/// destroys; nothing is written.
+pub(crate) async fn reversals<D: Driver>(
+    d: &mut D,
+    m: &Settings<'_>,
+    target: crate::Version,
+) -> Result<Vec<Reversal>, Error> {
+    let table = m.table_name();
+    let state = version_table::read_state(d, table, true).await?;
+    let plan = m.plan(state.as_deref(), Request::Downgrade(target))?;
+    let mut reversals = Vec::new();
+    for step in &plan.steps {
+        if let Step::Revert { record, embedded } = step {
+            let reversal = match embedded.and_then(|m| m.down.as_ref()) {
+                Some(down) => Reversal::new((*record).clone(), down, false),
+                None => Reversal::new((*record).clone(), &version_table::stored_down(d, table, record).await?, true),
+            };
+            reversals.push(reversal);
+        }
+    }
+    Ok(reversals)
 }
 
 pub(crate) async fn version<D: Driver>(d: &mut D, m: &Settings<'_>) -> Result<VersionInfo, Error> {
@@ -115,6 +138,14 @@ macro_rules! front_end {
             /// stores none.
             pub $($asyncness)? fn stored_down(&self, version: impl Into<$crate::Version>) -> Result<Option<$crate::Script>, $crate::Error> {
                 $finish!($crate::ops::stored_down(&mut self.driver(), self.settings, version.into()))
+            }
+
+            /// What `downgrade(target)` would revert, newest first, each with
+            /// what its down script destroys (its DROP, DELETE and TRUNCATE
+            /// statements); nothing is written. Refused as the downgrade
+            /// would be.
+            pub $($asyncness)? fn reversals(&self, target: impl Into<$crate::Version>) -> Result<Vec<$crate::plan::Reversal>, $crate::Error> {
+                $finish!($crate::ops::reversals(&mut self.driver(), self.settings, target.into()))
             }
 
             /// Keystone's `version`: the overall version and each branch's head.

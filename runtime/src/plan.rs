@@ -544,6 +544,53 @@ fn max_recorded(records: &[Record]) -> Version {
     records.iter().map(|r| r.version).max().unwrap_or(Version::ZERO)
 }
 
+/// A migration a downgrade will revert, with what its down script
+/// destroys: what a tool shows before it asks for confirmation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reversal {
+    /// The record the downgrade deletes.
+    pub record: Record,
+    /// Whether the down script is the one the version table stores (the
+    /// migration is unknown to this release, or was edited since).
+    pub stored: bool,
+    /// What the down script destroys, each described ("drops table
+    /// users"): its `DROP`, `DELETE` and `TRUNCATE` statements.
+    pub loses: Vec<String>,
+}
+
+impl Reversal {
+    /// The reversal of `record` by `down`.
+    pub fn new(record: Record, down: &Script, stored: bool) -> Reversal {
+        Reversal { record, stored, loses: data_loss(down) }
+    }
+}
+
+impl fmt::Display for Reversal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.record.branch, self.record.id())?;
+        if self.stored {
+            f.write_str(" (down script stored in the version table)")?;
+        }
+        if !self.loses.is_empty() {
+            write!(f, ": LOSES DATA, {}", self.loses.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// What running `script` destroys: each `DROP`, `DELETE` and `TRUNCATE`
+/// it holds, described.
+pub fn data_loss(script: &Script) -> Vec<String> {
+    use ebbtide_core::classify::{Change, classify};
+    script
+        .statements()
+        .flat_map(|(_, sql)| classify(sql, &ebbtide_core::lexer::tokenize(sql).unwrap_or_default()))
+        .filter(|c| matches!(c, Change::Drop { .. } | Change::Delete { .. } | Change::Truncate { .. }))
+        .map(|c| c.describe())
+        .collect()
+}
+
 /// Keystone's `version`: where the database stands, overall and per branch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VersionInfo {

@@ -85,6 +85,11 @@ pub enum Event<'a> {
         /// Number of steps.
         steps: usize,
     },
+    /// The version table was created, before the first step.
+    CreatedTable {
+        /// The table, as the run addresses it.
+        table: String,
+    },
     /// A step starts.
     Started(&'a Step<'a>),
     /// A step is done.
