@@ -15,6 +15,7 @@ use crate::{Branch, Migrations};
 
 /// The guard's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// Every migration of this release is recorded, and nothing else.
     Current,

@@ -8,6 +8,7 @@ use crate::plan::Refusal;
 
 /// Everything that can go wrong when ebbtide talks to a database.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The planner refused the request; nothing was executed.
     #[error(transparent)]
@@ -81,6 +82,7 @@ pub struct MigrationFailure {
 
 /// What a failed migration left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Aftermath {
     /// The migration's transaction rolled back: nothing of it remains, and
     /// the migrations before it in the run stay applied.

@@ -24,6 +24,7 @@ pub enum Scope {
 
 /// An operation on the database, as Keystone's `database` commands name them.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Request {
     /// Apply pending migrations of a scope.
     Sync(Scope),
@@ -67,6 +68,7 @@ pub struct PlanOptions {
 
 /// One thing to do to the database.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Step<'a> {
     /// Run a migration's up script and record it as applied.
     Apply(&'a Migration),
@@ -188,6 +190,7 @@ impl fmt::Display for Divergence {
 
 /// Why the planner refuses a request. Nothing has been executed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Refusal {
     /// Applied migrations were edited after they ran.
     #[error(

@@ -79,6 +79,7 @@ impl fmt::Display for Done {
 
 /// Progress of a run, for progress bars and logs.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// The plan is made; `steps` steps will run.
     Planned {

@@ -7,6 +7,7 @@ use crate::{Branch, Migrations, Version};
 
 /// The state of one migration.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum State {
     /// Recorded as applied, and unchanged.
     Applied,
