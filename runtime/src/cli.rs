@@ -42,6 +42,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use crate::registry::{self, Access, Database};
 use crate::report::Event;
 use crate::{Error, Migrations, Migrator, Report, Request, Scope, Verdict, Version, VersionInfo, status};
 
@@ -293,41 +294,6 @@ impl Command {
     }
 }
 
-/// A database URL, understood.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// A SQLite file.
-    SqliteFile(String),
-    /// A fresh in-memory SQLite database.
-    SqliteMemory,
-    /// A PostgreSQL URL.
-    Postgres(String),
-}
-
-impl Target {
-    /// Parses `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:`,
-    /// `postgres://...` and `postgresql://...`.
-    pub fn parse(url: &str) -> Result<Target, String> {
-        if url == "sqlite::memory:" || url == "sqlite://:memory:" {
-            return Ok(Target::SqliteMemory);
-        }
-        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-            let path = path.split('?').next().unwrap_or_default();
-            if path.is_empty() {
-                return Err(format!("{url:?} names no file: use sqlite:PATH or sqlite::memory:"));
-            }
-            return Ok(Target::SqliteFile(path.to_string()));
-        }
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Target::Postgres(url.to_string()));
-        }
-        Err(format!(
-            "unsupported database URL {:?}: use sqlite:PATH, sqlite::memory: or postgres://user@host/database",
-            crate::postgres::redact(url)
-        ))
-    }
-}
-
 /// Runs one command on `migrations` and returns the exit code; every
 /// failure is one `error:` line on stderr and exit code 1.
 pub fn execute(options: &Options, command: &Command, migrations: &Migrations) -> ExitCode {
@@ -368,7 +334,6 @@ fn try_execute(options: &Options, command: &Command, migrations: &Migrations) ->
         .database
         .as_deref()
         .ok_or("no database given: pass --database URL or set DATABASE_URL (e.g. sqlite:app.db)")?;
-    let target = Target::parse(url)?;
     let mut migrator = Migrator::new(migrations)
         .table(command.table())
         .map_err(|e| e.to_string())?
@@ -383,38 +348,11 @@ fn try_execute(options: &Options, command: &Command, migrations: &Migrations) ->
         migrator = migrator.lock_wait(lock.lock_wait);
     }
     let session = Session { options, migrator: &migrator };
-    match target {
-        Target::SqliteFile(path) => {
-            tracing::info!("opening SQLite database {path}");
-            // Only what writes migrations may create the database file:
-            // looking at a path that holds none must not leave one there.
-            if !writes(command) && !std::path::Path::new(&path).exists() {
-                return Err(format!("there is no SQLite database at {path}: nothing to read (sync creates it)"));
-            }
-            let conn =
-                rusqlite::Connection::open(&path).map_err(|e| format!("cannot open SQLite database {path}: {e}"))?;
-            session.run(command, &Engine::Sqlite(&conn))
-        }
-        Target::SqliteMemory => {
-            let conn = rusqlite::Connection::open_in_memory().map_err(|e| e.to_string())?;
-            session.run(command, &Engine::Sqlite(&conn))
-        }
-        Target::Postgres(url) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-            tracing::info!("connecting to {}", crate::postgres::redact(&url));
-            let client = runtime.block_on(crate::postgres::connect(&url)).map_err(|e| e.to_string())?;
-            // The run lock on a connection of its own: exactly once through
-            // a pooler in transaction mode too.
-            let lock = match writes(command) {
-                true => Some(runtime.block_on(crate::postgres::connect(&url)).map_err(|e| e.to_string())?),
-                false => None,
-            };
-            session.run(command, &Engine::Postgres(&client, lock.as_ref(), &runtime))
-        }
-    }
+    let access = if writes(command) { Access::Write } else { Access::Read };
+    let engine = registry::engine(url).map_err(|e| e.to_string())?;
+    tracing::info!("opening {} database {}", engine.name, registry::redact(url));
+    let db = (engine.open)(url, access).map_err(|e| e.to_string())?;
+    session.run(command, db.as_ref())
 }
 
 /// Whether a command writes to the database (not `--sql`, not reads).
@@ -424,29 +362,6 @@ fn writes(command: &Command) -> bool {
         Command::Goto { .. } | Command::VersionControl { .. } => true,
         Command::Version { .. } | Command::Check { .. } | Command::Status { .. } => false,
     }
-}
-
-/// A connection of either engine, with one blocking entry per operation.
-enum Engine<'c> {
-    Sqlite(&'c rusqlite::Connection),
-    Postgres(&'c tokio_postgres::Client, Option<&'c tokio_postgres::Client>, &'c tokio::runtime::Runtime),
-}
-
-/// Runs one operation on either engine; PostgreSQL's on the CLI's runtime,
-/// which also drives the connection's task.
-macro_rules! on_engine {
-    ($engine:expr, $migrator:expr, $op:ident ( $($arg:expr),* )) => {
-        match $engine {
-            Engine::Sqlite(conn) => $migrator.sqlite(conn).$op($($arg),*),
-            Engine::Postgres(client, lock, runtime) => {
-                let pg = match lock {
-                    Some(lock) => $migrator.postgres(client).lock_connection(lock),
-                    None => $migrator.postgres(client),
-                };
-                runtime.block_on(pg.$op($($arg),*))
-            }
-        }
-    };
 }
 
 struct Session<'a> {
@@ -461,7 +376,7 @@ impl Session<'_> {
         }
     }
 
-    fn run(&self, command: &Command, engine: &Engine<'_>) -> Result<u8, String> {
+    fn run(&self, command: &Command, engine: &dyn Database) -> Result<u8, String> {
         let m = self.migrator;
         let err = |e: Error| e.to_string();
         match command {
@@ -484,7 +399,7 @@ impl Session<'_> {
             Command::Goto { version, .. } => self.apply(engine, Request::Goto(Version::new(*version)), false),
             Command::VersionControl { .. } => self.apply(engine, Request::VersionControl, false),
             Command::Version { json, .. } => {
-                let info = on_engine!(engine, m, version()).map_err(err)?;
+                let info = engine.version(m).map_err(err)?;
                 if *json {
                     out(version_json(&info));
                 } else {
@@ -493,7 +408,7 @@ impl Session<'_> {
                 Ok(0)
             }
             Command::Check { json, .. } => {
-                let verdict = on_engine!(engine, m, check()).map_err(err)?;
+                let verdict = engine.check(m).map_err(err)?;
                 if *json {
                     out(verdict_json(&verdict));
                 } else if verdict.may_serve() {
@@ -504,7 +419,7 @@ impl Session<'_> {
                 Ok(verdict.exit_code() as u8)
             }
             Command::Status { json, .. } => {
-                let rows = on_engine!(engine, m, status()).map_err(err)?;
+                let rows = engine.status(m).map_err(err)?;
                 if *json {
                     out(rows_json(&rows));
                 } else {
@@ -515,9 +430,9 @@ impl Session<'_> {
         }
     }
 
-    fn apply(&self, engine: &Engine<'_>, request: Request, sql: bool) -> Result<u8, String> {
+    fn apply(&self, engine: &dyn Database, request: Request, sql: bool) -> Result<u8, String> {
         if sql {
-            let script = on_engine!(engine, self.migrator, script(request)).map_err(|e| e.to_string())?;
+            let script = engine.script(self.migrator, request).map_err(|e| e.to_string())?;
             let _ = std::io::stdout().lock().write_all(script.as_bytes());
             return Ok(0);
         }
@@ -526,7 +441,7 @@ impl Session<'_> {
             let progress = progress.clone();
             move |event| progress.on(event)
         });
-        let report: Report = on_engine!(engine, &migrator, run(request)).map_err(|e| {
+        let report: Report = engine.run(&migrator, request).map_err(|e| {
             progress.finish();
             e.to_string()
         })?;
@@ -534,7 +449,7 @@ impl Session<'_> {
         if report.is_empty() {
             self.say("nothing to do");
         } else {
-            let info = on_engine!(engine, self.migrator, version()).map_err(|e| e.to_string())?;
+            let info = engine.version(self.migrator).map_err(|e| e.to_string())?;
             self.say(format!("{request}: done; {info}"));
         }
         Ok(0)
@@ -542,8 +457,8 @@ impl Session<'_> {
 
     /// Lists what a downgrade reverts and what it loses, then asks; off a
     /// terminal, `--yes` is the answer.
-    fn confirm_downgrade(&self, engine: &Engine<'_>, target: Version, yes: bool) -> Result<(), String> {
-        let reversals = on_engine!(engine, self.migrator, reversals(target)).map_err(|e| e.to_string())?;
+    fn confirm_downgrade(&self, engine: &dyn Database, target: Version, yes: bool) -> Result<(), String> {
+        let reversals = engine.reversals(self.migrator, target).map_err(|e| e.to_string())?;
         if reversals.is_empty() {
             return Ok(());
         }
@@ -687,21 +602,4 @@ fn rows_json(rows: &[status::Row]) -> serde_json::Value {
             })
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Target;
-
-    #[test]
-    fn database_urls() {
-        assert_eq!(Target::parse("sqlite:app.db"), Ok(Target::SqliteFile("app.db".into())));
-        assert_eq!(Target::parse("sqlite:///tmp/app.db"), Ok(Target::SqliteFile("/tmp/app.db".into())));
-        assert_eq!(Target::parse("sqlite::memory:"), Ok(Target::SqliteMemory));
-        assert!(matches!(Target::parse("postgresql://u@h/d"), Ok(Target::Postgres(_))));
-        let err = Target::parse("mysql://root:hunter2@localhost/app").unwrap_err();
-        assert!(err.contains("unsupported database URL"), "{err}");
-        assert!(!err.contains("hunter2"), "{err}");
-        assert!(Target::parse("sqlite:").is_err());
-    }
 }

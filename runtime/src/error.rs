@@ -28,6 +28,9 @@ pub enum Error {
     /// The configured version-table name is not a plain identifier.
     #[error(transparent)]
     TableName(#[from] BadTableName),
+    /// A database URL no engine of this build takes, or that names nothing.
+    #[error("{0}")]
+    Url(String),
     /// The database could not be reached.
     #[error("cannot connect to {target}: {message}")]
     Connect {

@@ -58,6 +58,7 @@ mod migrator;
 mod ops;
 pub mod plan;
 mod record;
+pub mod registry;
 mod report;
 mod settings;
 pub mod status;

@@ -104,21 +104,7 @@ pub fn with_database(url: &str, database: &str) -> String {
 
 /// `url` without its password, for messages.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
-    let authority = match authority.rsplit_once('@') {
-        Some((user, host)) => match user.split_once(':') {
-            Some((name, _)) => format!("{name}:***@{host}"),
-            None => authority.to_string(),
-        },
-        None => authority.to_string(),
-    };
-    match path {
-        Some(path) => format!("{scheme}://{authority}/{path}"),
-        None => format!("{scheme}://{authority}"),
-    }
+    crate::registry::redact(url)
 }
 
 /// The most useful text of a tokio-postgres error: the server's message
@@ -570,6 +556,126 @@ impl Driver for PgDriver<'_> {
             Placement::None => Guard { after: self.restore.clone(), ..Guard::default() },
             Placement::Own | Placement::Run => Guard { inside: self.restore.clone(), ..Guard::default() },
         }
+    }
+}
+
+/// PostgreSQL in the registry: `postgres://` and `postgresql://` URLs.
+pub(crate) const ENGINE: crate::registry::Engine = crate::registry::Engine {
+    name: "postgres",
+    urls: "postgres://user@host/database",
+    capabilities: crate::registry::Capabilities {
+        transactional_ddl: true,
+        schemas: true,
+        lock_timeout: true,
+        server: true,
+        server_lock: true,
+        databases: true,
+    },
+    accepts: |url| url.starts_with("postgres://") || url.starts_with("postgresql://"),
+    open: open_url,
+};
+
+/// A PostgreSQL database opened from a URL, with a runtime of its own that
+/// drives its connections; a writer holds the run lock on a second
+/// connection (see [`Postgres::lock_connection`]).
+struct Opened {
+    client: Client,
+    lock: Option<Client>,
+    /// Always there but while dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        // Without waiting: it may be dropped inside another runtime.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn open_url(url: &str, access: crate::registry::Access) -> Result<Box<dyn crate::registry::Database>, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Connect { target: redact(url), message: format!("cannot start the async runtime: {e}") })?;
+    let client = blocking(&runtime, connect(url))?;
+    let lock = match access {
+        crate::registry::Access::Write => Some(blocking(&runtime, connect(url))?),
+        crate::registry::Access::Read => None,
+    };
+    Ok(Box::new(Opened { client, lock, runtime: Some(runtime) }))
+}
+
+/// Runs `future` on `runtime` to its end; on a thread of its own when the
+/// caller already runs inside an async runtime, which may not block.
+fn blocking<T: Send>(runtime: &tokio::runtime::Runtime, future: impl Future<Output = T> + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return runtime.block_on(future);
+    }
+    std::thread::scope(|scope| scope.spawn(|| runtime.block_on(future)).join().expect("the blocking thread panicked"))
+}
+
+impl Opened {
+    fn block<T: Send>(&self, future: impl Future<Output = T> + Send) -> T {
+        blocking(self.runtime.as_ref().expect("the runtime lives as long as the connections"), future)
+    }
+
+    fn front<'c>(&'c self, m: &'c crate::Migrator<'c>) -> Postgres<'c> {
+        match &self.lock {
+            Some(lock) => m.postgres(&self.client).lock_connection(lock),
+            None => m.postgres(&self.client),
+        }
+    }
+}
+
+impl crate::registry::Database for Opened {
+    fn run(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<crate::Report, Error> {
+        self.block(self.front(m).run(request))
+    }
+
+    fn script(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<String, Error> {
+        self.block(self.front(m).script(request))
+    }
+
+    fn check(&self, m: &crate::Migrator<'_>) -> Result<crate::Verdict, Error> {
+        self.block(self.front(m).check())
+    }
+
+    fn version(&self, m: &crate::Migrator<'_>) -> Result<crate::VersionInfo, Error> {
+        self.block(self.front(m).version())
+    }
+
+    fn status(&self, m: &crate::Migrator<'_>) -> Result<Vec<crate::status::Row>, Error> {
+        self.block(self.front(m).status())
+    }
+
+    fn records(&self, m: &crate::Migrator<'_>) -> Result<Option<Vec<crate::Record>>, Error> {
+        self.block(self.front(m).records())
+    }
+
+    fn stored_down(&self, m: &crate::Migrator<'_>, version: crate::Version) -> Result<Option<Script>, Error> {
+        self.block(self.front(m).stored_down(version))
+    }
+
+    fn reversals(&self, m: &crate::Migrator<'_>, target: crate::Version) -> Result<Vec<crate::plan::Reversal>, Error> {
+        self.block(self.front(m).reversals(target))
+    }
+
+    fn execute(&self, sql: &str) -> Result<(), Error> {
+        self.block(self.client.batch_execute(sql)).map_err(|e| Error::database("cannot run SQL", message(&e)))
+    }
+
+    fn strings(&self, sql: &str) -> Result<Vec<Option<String>>, Error> {
+        let messages =
+            self.block(self.client.simple_query(sql)).map_err(|e| Error::database("cannot run SQL", message(&e)))?;
+        Ok(messages
+            .iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_string)),
+                _ => None,
+            })
+            .collect())
     }
 }
 

@@ -462,3 +462,109 @@ impl Driver for SqliteDriver<'_> {
         Ok(())
     }
 }
+
+/// SQLite in the registry: `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:`.
+pub(crate) const ENGINE: crate::registry::Engine = crate::registry::Engine {
+    name: "sqlite",
+    urls: "sqlite:PATH or sqlite::memory:",
+    capabilities: crate::registry::Capabilities {
+        transactional_ddl: true,
+        schemas: false,
+        lock_timeout: false,
+        server: false,
+        server_lock: false,
+        databases: false,
+    },
+    accepts: |url| url.starts_with("sqlite:"),
+    open: open_url,
+};
+
+/// Opens the database a `sqlite:` URL names. Only a writer creates the
+/// file: looking at a path that holds no database must not leave one there.
+fn open_url(url: &str, access: crate::registry::Access) -> Result<Box<dyn crate::registry::Database>, crate::Error> {
+    if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+        let conn = rusqlite::Connection::open_in_memory().map_err(|e| crate::Error::Url(e.to_string()))?;
+        return Ok(Box::new(Opened(std::sync::Mutex::new(conn))));
+    }
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() {
+        return Err(crate::Error::Url(format!("{url:?} names no file: use sqlite:PATH or sqlite::memory:")));
+    }
+    if access == crate::registry::Access::Read && !std::path::Path::new(path).exists() {
+        return Err(crate::Error::Url(format!(
+            "there is no SQLite database at {path}: nothing to read (sync creates it)"
+        )));
+    }
+    let conn = rusqlite::Connection::open(path)
+        .map_err(|e| crate::Error::Connect { target: path.to_string(), message: e.to_string() })?;
+    Ok(Box::new(Opened(std::sync::Mutex::new(conn))))
+}
+
+/// A SQLite database opened from a URL, shareable between threads.
+struct Opened(std::sync::Mutex<rusqlite::Connection>);
+
+impl Opened {
+    fn conn(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl crate::registry::Database for Opened {
+    fn run(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<crate::Report, crate::Error> {
+        m.sqlite(&self.conn()).run(request)
+    }
+
+    fn script(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<String, crate::Error> {
+        m.sqlite(&self.conn()).script(request)
+    }
+
+    fn check(&self, m: &crate::Migrator<'_>) -> Result<crate::Verdict, crate::Error> {
+        m.sqlite(&self.conn()).check()
+    }
+
+    fn version(&self, m: &crate::Migrator<'_>) -> Result<crate::VersionInfo, crate::Error> {
+        m.sqlite(&self.conn()).version()
+    }
+
+    fn status(&self, m: &crate::Migrator<'_>) -> Result<Vec<crate::status::Row>, crate::Error> {
+        m.sqlite(&self.conn()).status()
+    }
+
+    fn records(&self, m: &crate::Migrator<'_>) -> Result<Option<Vec<crate::Record>>, crate::Error> {
+        m.sqlite(&self.conn()).records()
+    }
+
+    fn stored_down(&self, m: &crate::Migrator<'_>, version: crate::Version) -> Result<Option<Script>, crate::Error> {
+        m.sqlite(&self.conn()).stored_down(version)
+    }
+
+    fn reversals(
+        &self,
+        m: &crate::Migrator<'_>,
+        target: crate::Version,
+    ) -> Result<Vec<crate::plan::Reversal>, crate::Error> {
+        m.sqlite(&self.conn()).reversals(target)
+    }
+
+    fn execute(&self, sql: &str) -> Result<(), crate::Error> {
+        self.conn().execute_batch(sql).map_err(|e| crate::Error::database("cannot run SQL", e.to_string()))
+    }
+
+    fn strings(&self, sql: &str) -> Result<Vec<Option<String>>, crate::Error> {
+        let fail = |e: rusqlite::Error| crate::Error::database("cannot run SQL", e.to_string());
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql).map_err(fail)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(match row.get_ref(0)? {
+                    ValueRef::Null => None,
+                    ValueRef::Integer(i) => Some(i.to_string()),
+                    ValueRef::Real(r) => Some(r.to_string()),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                })
+            })
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
+    }
+}

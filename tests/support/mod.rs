@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ebbtide::registry::{self, Access, Capabilities, Database};
 use ebbtide::{Error, Migrations, Migrator, Record, Report, Request, Verdict, VersionInfo};
 use tempfile::TempDir;
 
@@ -85,15 +86,11 @@ impl Drop for PgDatabase {
     }
 }
 
-enum Conn {
-    Sqlite(rusqlite::Connection),
-    Postgres(tokio_postgres::Client),
-}
-
-/// One fresh database of one engine, with a connection to it.
+/// One fresh database of one engine, opened through ebbtide's registry.
 pub struct Db {
     pub engine: Engine,
-    conn: Conn,
+    conn: Box<dyn Database>,
+    url: String,
     /// For SQLite files: the file.
     pub path: Option<PathBuf>,
     /// For PostgreSQL: the database (dropped last).
@@ -101,99 +98,73 @@ pub struct Db {
     _dir: Option<TempDir>,
 }
 
+/// Opens `url` as the library does by default: the run lock on the one
+/// connection of a server engine; a file engine's file created.
+fn connect(url: &str) -> Box<dyn Database> {
+    let engine = registry::engine(url).unwrap_or_else(|e| panic!("{e}"));
+    let access = if engine.capabilities.server { Access::Read } else { Access::Write };
+    (engine.open)(url, access).unwrap_or_else(|e| panic!("open {url}: {e}"))
+}
+
 impl Db {
     /// A fresh database, or `None` when the engine is unavailable here.
     pub async fn open(engine: Engine) -> Option<Db> {
-        Some(match engine {
-            Engine::SqliteMemory => Db {
-                engine,
-                conn: Conn::Sqlite(rusqlite::Connection::open_in_memory().unwrap()),
-                path: None,
-                pg: None,
-                _dir: None,
-            },
+        let (url, path, pg, dir) = match engine {
+            Engine::SqliteMemory => ("sqlite::memory:".to_string(), None, None, None),
             Engine::SqliteFile => {
                 let dir = tempfile::tempdir().unwrap();
                 let path = dir.path().join("app.db");
-                Db {
-                    engine,
-                    conn: Conn::Sqlite(rusqlite::Connection::open(&path).unwrap()),
-                    path: Some(path),
-                    pg: None,
-                    _dir: Some(dir),
-                }
+                (format!("sqlite:{}", path.display()), Some(path), None, Some(dir))
             }
             Engine::Postgres => {
                 let pg = PgDatabase::create().await?;
-                Db { engine, conn: Conn::Postgres(pg.connect().await), path: None, pg: Some(pg), _dir: None }
+                (pg.url.clone(), None, Some(pg), None)
             }
-        })
+        };
+        Some(Db { engine, conn: connect(&url), url, path, pg, _dir: dir })
     }
 
     /// A second connection to the same database (not for in-memory SQLite).
     pub async fn reconnect(&self) -> Db {
-        match self.engine {
-            Engine::SqliteFile => Db {
-                engine: self.engine,
-                conn: Conn::Sqlite(rusqlite::Connection::open(self.path.as_ref().unwrap()).unwrap()),
-                path: self.path.clone(),
-                pg: None,
-                _dir: None,
-            },
-            Engine::Postgres => Db {
-                engine: self.engine,
-                conn: Conn::Postgres(self.pg.as_ref().unwrap().connect().await),
-                path: None,
-                pg: None,
-                _dir: None,
-            },
-            Engine::SqliteMemory => panic!("an in-memory database has one connection"),
+        assert!(self.engine != Engine::SqliteMemory, "an in-memory database has one connection");
+        Db {
+            engine: self.engine,
+            conn: connect(&self.url),
+            url: self.url.clone(),
+            path: self.path.clone(),
+            pg: None,
+            _dir: None,
         }
     }
 
     /// The URL the command line takes for this database.
     pub fn url(&self) -> String {
-        match self.engine {
-            Engine::SqliteFile => format!("sqlite:{}", self.path.as_ref().unwrap().display()),
-            Engine::Postgres => self.pg.as_ref().unwrap().url.clone(),
-            Engine::SqliteMemory => "sqlite::memory:".into(),
-        }
+        self.url.clone()
+    }
+
+    /// What the database's engine can do.
+    pub fn capabilities(&self) -> Capabilities {
+        registry::engine(&self.url).expect("a registered engine").capabilities
     }
 
     pub async fn run(&self, m: &Migrator<'_>, request: Request) -> Result<Report, Error> {
-        match &self.conn {
-            Conn::Sqlite(c) => m.sqlite(c).run(request),
-            Conn::Postgres(c) => m.postgres(c).run(request).await,
-        }
+        self.conn.run(m, request)
     }
 
     pub async fn script(&self, m: &Migrator<'_>, request: Request) -> Result<String, Error> {
-        match &self.conn {
-            Conn::Sqlite(c) => m.sqlite(c).script(request),
-            Conn::Postgres(c) => m.postgres(c).script(request).await,
-        }
+        self.conn.script(m, request)
     }
 
     pub async fn check(&self, m: &Migrator<'_>) -> Result<Verdict, Error> {
-        match &self.conn {
-            Conn::Sqlite(c) => m.sqlite(c).check(),
-            Conn::Postgres(c) => m.postgres(c).check().await,
-        }
+        self.conn.check(m)
     }
 
     pub async fn version(&self, m: &Migrator<'_>) -> Result<VersionInfo, Error> {
-        match &self.conn {
-            Conn::Sqlite(c) => m.sqlite(c).version(),
-            Conn::Postgres(c) => m.postgres(c).version().await,
-        }
+        self.conn.version(m)
     }
 
     pub async fn records(&self, m: &Migrator<'_>) -> Option<Vec<Record>> {
-        match &self.conn {
-            Conn::Sqlite(c) => m.sqlite(c).records(),
-            Conn::Postgres(c) => m.postgres(c).records().await,
-        }
-        .expect("read the version table")
+        self.conn.records(m).expect("read the version table")
     }
 
     /// The recorded versions, in order (empty without a version table).
@@ -203,40 +174,13 @@ impl Db {
 
     /// Runs SQL directly.
     pub async fn exec(&self, sql: &str) -> Result<(), String> {
-        match &self.conn {
-            Conn::Sqlite(c) => c.execute_batch(sql).map_err(|e| e.to_string()),
-            Conn::Postgres(c) => c.batch_execute(sql).await.map_err(|e| e.to_string()),
-        }
+        self.conn.execute(sql).map_err(|e| e.to_string())
     }
 
-    /// The first column of every row of a query, as text.
+    /// The first column of every row of a query, as text (`NULL` as `NULL`).
     pub async fn strings(&self, sql: &str) -> Vec<String> {
-        match &self.conn {
-            Conn::Sqlite(c) => {
-                let mut stmt = c.prepare(sql).unwrap();
-                stmt.query_map([], |row| {
-                    Ok(match row.get_ref(0)? {
-                        rusqlite::types::ValueRef::Integer(i) => i.to_string(),
-                        rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                        rusqlite::types::ValueRef::Null => "NULL".into(),
-                        other => format!("{other:?}"),
-                    })
-                })
-                .unwrap()
-                .map(Result::unwrap)
-                .collect()
-            }
-            Conn::Postgres(c) => c
-                .simple_query(sql)
-                .await
-                .unwrap()
-                .into_iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_string()),
-                    _ => None,
-                })
-                .collect(),
-        }
+        let rows = self.conn.strings(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter().map(|v| v.unwrap_or_else(|| "NULL".into())).collect()
     }
 
     /// Every `table.column` and index of the application's schema, sorted
