@@ -403,7 +403,7 @@ async fn no_transaction_migrations_run_outside_a_transaction(db: Db) {
 
 async fn custom_version_table_names_are_validated_and_used(db: Db) {
     assert!(Migrator::new(&MIGRATIONS).table("x\"; DROP TABLE users; --").is_err());
-    let name = if db.engine == Engine::Postgres { "ops.schema_versions" } else { "schema_versions" };
+    let name = if db.capabilities().schemas { "ops.schema_versions" } else { "schema_versions" };
     let m = Migrator::new(&MIGRATIONS).table(name).unwrap();
     db.run(&m, Request::Sync(Scope::Expand)).await.unwrap();
     let count = db.strings(&format!("SELECT count(*) FROM {name}")).await;
@@ -491,21 +491,13 @@ async fn racing_syncs_apply_each_migration_once(db: Db) {
     let start = std::sync::Arc::new(std::sync::Barrier::new(racers));
     let handles: Vec<_> = (0..racers)
         .map(|_| {
-            let (url, start, engine) = (url.clone(), start.clone(), db.engine);
+            let (url, start) = (url.clone(), start.clone());
             std::thread::spawn(move || -> Result<usize, Error> {
                 let m = Migrator::new(&MIGRATIONS);
-                let report = if engine == Engine::Postgres {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                    rt.block_on(async {
-                        let client = ebbtide::postgres::connect(&url).await?;
-                        start.wait();
-                        m.postgres(&client).sync(Scope::All).await
-                    })?
-                } else {
-                    let conn = rusqlite::Connection::open(url.trim_start_matches("sqlite:")).unwrap();
-                    start.wait();
-                    m.sqlite(&conn).sync(Scope::All)?
-                };
+                // As a library user opens it: the run lock on this connection.
+                let (_, conn) = ebbtide::registry::open(&url, ebbtide::registry::Access::Read)?;
+                start.wait();
+                let report = conn.run(&m, Request::Sync(Scope::All))?;
                 Ok(report.steps.iter().filter(|s| !s.skipped).count())
             })
         })
