@@ -232,7 +232,13 @@ impl Change {
 /// included). An `ALTER TABLE` with several actions gives one change per
 /// action.
 pub fn classify(sql: &str, tokens: &[Token]) -> Vec<Change> {
-    classify_cursor(Cursor::new(sql, tokens))
+    let c = Cursor::new(sql, tokens);
+    // A statement of MySQL versioned comments alone (`/*!40101 SET ... */;`)
+    // runs what they hold, which the classifier does not read.
+    if c.tokens.is_empty() && tokens.iter().any(|t| t.kind == TokenKind::VersionedComment) {
+        return vec![Change::Opaque { keyword: "`/*! ... */`".into() }];
+    }
+    classify_cursor(c)
 }
 
 /// Classifies the statement under a cursor at its first token.
@@ -855,7 +861,14 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn new(sql: &'a str, tokens: &'a [Token]) -> Self {
-        let tokens = tokens.iter().filter(|t| !t.kind.is_trivia() && t.kind != TokenKind::Semicolon).collect();
+        // MySQL's `/*! ... */` inside a statement is skipped like a comment,
+        // though MySQL runs what it holds (`CREATE TABLE /*!32312 IF NOT
+        // EXISTS*/ t`, `/*!50100 PARTITION BY ... */`): the classifier does
+        // not read inside it yet.
+        let tokens = tokens
+            .iter()
+            .filter(|t| !t.kind.is_trivia() && !matches!(t.kind, TokenKind::Semicolon | TokenKind::VersionedComment))
+            .collect();
         Cursor { sql, tokens, pos: 0 }
     }
 
@@ -1421,5 +1434,35 @@ mod tests {
     fn alter_type_add_value_is_additive_and_rename_value_is_not() {
         assert_eq!(category("ALTER TYPE mood ADD VALUE IF NOT EXISTS 'meh'"), Category::AdditiveSchema);
         assert_eq!(category("ALTER TYPE mood RENAME VALUE 'a' TO 'b'"), Category::DestructiveSchema);
+    }
+
+    #[test]
+    fn mysql_statements_are_classified_through_their_quotes_and_comments() {
+        use crate::lexer::{Dialect, tokenize_with};
+        let mysql = |sql: &str| classify(sql, &tokenize_with(sql, Dialect::Mysql).unwrap());
+        assert_eq!(
+            mysql("ALTER TABLE `users` DROP COLUMN `my;col` # why; not\n"),
+            vec![Change::Drop {
+                object: "COLUMN".into(),
+                name: Some("my;col".into()),
+                table: Some("users".into()),
+                cascade: false
+            }]
+        );
+        assert_eq!(
+            mysql("INSERT INTO t VALUES ('it\\'s', \"a\\\"b\")"),
+            vec![Change::Insert { table: Some("t".into()), upsert: false }]
+        );
+        // Double quotes make a string in MySQL, never a name.
+        assert!(
+            matches!(&mysql("DROP TABLE \"users\"")[..], [Change::Drop { name: None, .. }]),
+            "{:?}",
+            mysql("DROP TABLE \"users\"")
+        );
+        assert_eq!(mysql("/*!40101 SET NAMES utf8mb4 */;"), vec![Change::Opaque { keyword: "`/*! ... */`".into() }]);
+        assert!(matches!(
+            &mysql("CREATE TABLE /*!32312 IF NOT EXISTS*/ t (a int) /*!50100 ENGINE=InnoDB */")[..],
+            [Change::Create { name: Some(name), .. }] if name == "t"
+        ));
     }
 }

@@ -2,8 +2,78 @@
 //! keywords: quotes, `$tag$` dollar quoting, comments, words and
 //! punctuation. It never fails on odd input; the only errors are
 //! unterminated quotes and comments, which the database would reject too.
+//!
+//! What is a quote or a comment depends on the engine: [`Dialect`] says
+//! which rules apply ([`tokenize`] is the portable one).
 
+use std::fmt;
 use std::ops::Range;
+
+/// The lexical rules a script is read with: which quotes, escapes and
+/// comments exist. Engines that share them share a dialect.
+#[non_exhaustive]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// PostgreSQL and SQLite: `'...'` strings with doubled quotes (`E'...'`
+    /// also with backslash escapes), `"..."` identifiers, `--` and `/* */`
+    /// comments, `$tag$` dollar quoting.
+    #[default]
+    Portable,
+    /// MySQL and MariaDB, in their default `sql_mode`: `'...'` and `"..."`
+    /// are strings in which a backslash escapes the next character,
+    /// `` `...` `` is an identifier, `#` and `-- ` (dashes, then a space or
+    /// a control character) start line comments, and there is no dollar
+    /// quoting. (`NO_BACKSLASH_ESCAPES` and `ANSI_QUOTES` are not supported.)
+    Mysql,
+}
+
+impl Dialect {
+    /// The engine names [`Dialect::parse`] accepts.
+    pub const ENGINES: [&'static str; 5] = ["sqlite", "postgres", "postgresql", "mysql", "mariadb"];
+
+    /// The dialect of an engine, by name (in any case): `sqlite`,
+    /// `postgres` or `postgresql` read portable SQL, `mysql` and `mariadb`
+    /// MySQL's.
+    ///
+    /// ```
+    /// use ebbtide_core::Dialect;
+    /// assert_eq!(Dialect::parse("mariadb"), Ok(Dialect::Mysql));
+    /// assert!(Dialect::parse("oracle").unwrap_err().to_string().contains("sqlite, postgres"));
+    /// ```
+    pub fn parse(engine: &str) -> Result<Dialect, UnknownEngine> {
+        let is = |name: &str| engine.eq_ignore_ascii_case(name);
+        if is("sqlite") || is("postgres") || is("postgresql") {
+            Ok(Dialect::Portable)
+        } else if is("mysql") || is("mariadb") {
+            Ok(Dialect::Mysql)
+        } else {
+            Err(UnknownEngine { name: engine.to_string() })
+        }
+    }
+
+    /// A name for messages and keys: `portable`, `mysql`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Portable => "portable",
+            Dialect::Mysql => "mysql",
+        }
+    }
+}
+
+/// An engine name [`Dialect::parse`] does not know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownEngine {
+    /// The name as given.
+    pub name: String,
+}
+
+impl fmt::Display for UnknownEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown engine `{}`: expected one of {}", self.name, Dialect::ENGINES.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownEngine {}
 
 /// What a token is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -17,9 +87,9 @@ pub enum TokenKind {
     /// An unquoted identifier or keyword (may contain `$` after the first
     /// character, as PostgreSQL allows).
     Word,
-    /// `"identifier"` or `` `identifier` ``.
+    /// `"identifier"` or `` `identifier` `` (in MySQL, only the latter).
     QuotedIdent,
-    /// `'string'`, `E'string'`, `X'..'`.
+    /// `'string'`, `E'string'`, `X'..'` (in MySQL, also `"string"`).
     String,
     /// `$$ ... $$` or `$tag$ ... $tag$`.
     DollarString,
@@ -33,6 +103,14 @@ pub enum TokenKind {
     /// (`\restrict <key>`, `\connect db`), up to the end of the line. Not SQL:
     /// no engine accepts it.
     MetaCommand,
+    /// MySQL's versioned comment `/*! ... */` (`/*!50100 ... */`, and
+    /// MariaDB's `/*M! ... */`): a comment to other databases, but SQL that
+    /// MySQL executes, so it is part of its statement (a statement may hold
+    /// nothing else, as dumps write `/*!40101 SET ... */;`). Only the MySQL
+    /// dialect produces it. The classifier does not read inside it yet: a
+    /// statement of such comments alone is opaque to it, and one inside
+    /// another statement is skipped.
+    VersionedComment,
 }
 
 impl TokenKind {
@@ -67,8 +145,16 @@ pub struct Unterminated {
     pub offset: usize,
 }
 
-/// Splits `sql` into tokens that cover it entirely, in order.
+/// Splits `sql` into tokens that cover it entirely, in order, with the
+/// portable (PostgreSQL and SQLite) rules.
 pub fn tokenize(sql: &str) -> Result<Vec<Token>, Unterminated> {
+    tokenize_with(sql, Dialect::Portable)
+}
+
+/// Splits `sql` into tokens that cover it entirely, in order, with the
+/// rules of `dialect`.
+pub fn tokenize_with(sql: &str, dialect: Dialect) -> Result<Vec<Token>, Unterminated> {
+    let mysql = dialect == Dialect::Mysql;
     let bytes = sql.as_bytes();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -84,7 +170,15 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, Unterminated> {
                 }
                 TokenKind::Whitespace
             }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+            // MySQL: `--` is a comment only before a space, a control
+            // character or the end (`1--1` is 1 - -1); `#` is one too.
+            b'-' if bytes.get(i + 1) == Some(&b'-') && (!mysql || bytes.get(i + 2).is_none_or(|&c| c <= b' ')) => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                TokenKind::LineComment
+            }
+            b'#' if mysql => {
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
                 }
@@ -95,10 +189,17 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, Unterminated> {
                     Some(end) => i = end + 2,
                     None => return Err(unterminated("block comment", "/*", start)),
                 }
-                TokenKind::BlockComment
+                let versioned =
+                    mysql && (bytes[start + 2..].starts_with(b"!") || bytes[start + 2..].starts_with(b"M!"));
+                if versioned { TokenKind::VersionedComment } else { TokenKind::BlockComment }
             }
             b'\'' => {
-                i = quoted(bytes, i + 1, b'\'', false).ok_or_else(|| unterminated("string", "'", start))?;
+                i = quoted(bytes, i + 1, b'\'', mysql).ok_or_else(|| unterminated("string", "'", start))?;
+                TokenKind::String
+            }
+            // MySQL: a string, as `'...'` (unless ANSI_QUOTES is set).
+            b'"' if mysql => {
+                i = quoted(bytes, i + 1, b'"', true).ok_or_else(|| unterminated("string", "\"", start))?;
                 TokenKind::String
             }
             b'"' | b'`' => {
@@ -106,7 +207,8 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, Unterminated> {
                     .ok_or_else(|| unterminated("quoted identifier", &(b as char).to_string(), start))?;
                 TokenKind::QuotedIdent
             }
-            b'$' => match dollar_tag(bytes, i) {
+            // MySQL has no dollar quoting: `$$` is two characters.
+            b'$' => match dollar_tag(bytes, i).filter(|_| !mysql) {
                 Some(tag_end) => {
                     let tag = &bytes[i..tag_end];
                     match find(bytes, tag_end, tag) {
@@ -143,11 +245,13 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, Unterminated> {
                 TokenKind::MetaCommand
             }
             _ if is_word_start(b) => {
-                // E'...' (escape string), B'...', X'...', N'...', U&'...'.
+                // E'...' (escape string), B'...', X'...', N'...', U&'...';
+                // MySQL has no E'...', and escapes in every string.
                 if matches!(b, b'e' | b'E' | b'b' | b'B' | b'x' | b'X' | b'n' | b'N')
                     && bytes.get(i + 1) == Some(&b'\'')
+                    && !(mysql && matches!(b, b'e' | b'E'))
                 {
-                    let escapes = matches!(b, b'e' | b'E');
+                    let escapes = mysql || matches!(b, b'e' | b'E');
                     i = quoted(bytes, i + 2, b'\'', escapes)
                         .ok_or_else(|| unterminated("string", &sql[start..start + 2], start))?;
                     TokenKind::String
@@ -307,6 +411,120 @@ mod tests {
         let metas: Vec<&str> =
             tokens.iter().filter(|t| t.kind == TokenKind::MetaCommand).map(|t| &sql[t.range.clone()]).collect();
         assert_eq!(metas, ["\\restrict abc", "\\unrestrict abc"]);
+    }
+
+    fn mysql(sql: &str) -> Vec<(TokenKind, &str)> {
+        tokenize_with(sql, Dialect::Mysql)
+            .unwrap()
+            .into_iter()
+            .filter(|t| !t.kind.is_trivia())
+            .map(|t| (t.kind, &sql[t.range]))
+            .collect()
+    }
+
+    fn semicolons(tokens: &[(TokenKind, &str)]) -> usize {
+        tokens.iter().filter(|(k, _)| *k == TokenKind::Semicolon).count()
+    }
+
+    #[test]
+    fn engines_name_their_dialect() {
+        for (name, dialect) in [
+            ("sqlite", Dialect::Portable),
+            ("postgres", Dialect::Portable),
+            ("PostgreSQL", Dialect::Portable),
+            ("mysql", Dialect::Mysql),
+            ("mariadb", Dialect::Mysql),
+        ] {
+            assert_eq!(Dialect::parse(name), Ok(dialect), "{name}");
+        }
+        let err = Dialect::parse("oracle").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown engine `oracle`: expected one of sqlite, postgres, postgresql, mysql, mariadb"
+        );
+        assert_eq!(Dialect::default(), Dialect::Portable);
+    }
+
+    #[test]
+    fn mysql_backslash_escapes_a_quote_inside_a_string() {
+        assert_eq!(mysql(r"'it\'s; x'"), vec![(TokenKind::String, r"'it\'s; x'")]);
+        assert_eq!(mysql(r"'a\\'"), vec![(TokenKind::String, r"'a\\'")]);
+        assert_eq!(mysql("'it''s'"), vec![(TokenKind::String, "'it''s'")]);
+        assert_eq!(mysql(r"N'it\'s'"), vec![(TokenKind::String, r"N'it\'s'")]);
+        // Portable SQL reads the same text as a string, `s` and an open string.
+        assert_eq!(tokenize(r"'it\'s; x'").unwrap_err().what, "string");
+    }
+
+    #[test]
+    fn mysql_double_quotes_make_a_string_with_escapes() {
+        assert_eq!(mysql(r#""a\"b; c""#), vec![(TokenKind::String, r#""a\"b; c""#)]);
+        assert_eq!(mysql(r#""a""b""#), vec![(TokenKind::String, r#""a""b""#)]);
+        assert_eq!(kinds(r#""a""b""#), vec![(TokenKind::QuotedIdent, r#""a""b""#)]);
+        let err = tokenize_with("SELECT \"open", Dialect::Mysql).unwrap_err();
+        assert_eq!((err.what, err.opening.as_str(), err.offset), ("string", "\"", 7));
+    }
+
+    #[test]
+    fn mysql_hash_starts_a_line_comment() {
+        let sql = "SELECT 1 # a; b\n;";
+        let tokens = tokenize_with(sql, Dialect::Mysql).unwrap();
+        let comments: Vec<&str> =
+            tokens.iter().filter(|t| t.kind == TokenKind::LineComment).map(|t| &sql[t.range.clone()]).collect();
+        assert_eq!(comments, ["# a; b"]);
+        assert_eq!(semicolons(&mysql(sql)), 1);
+        // In PostgreSQL `#` is an operator.
+        assert_eq!(semicolons(&kinds(sql)), 2);
+    }
+
+    #[test]
+    fn mysql_dashes_are_a_comment_only_before_a_space_or_the_end() {
+        assert_eq!(
+            mysql("SELECT 1--x;"),
+            vec![
+                (TokenKind::Word, "SELECT"),
+                (TokenKind::Number, "1"),
+                (TokenKind::Punct, "-"),
+                (TokenKind::Punct, "-"),
+                (TokenKind::Word, "x"),
+                (TokenKind::Semicolon, ";"),
+            ]
+        );
+        assert_eq!(semicolons(&kinds("SELECT 1--x;")), 0, "portable: a comment");
+        for sql in ["SELECT 1 -- x;", "SELECT 1 --\tx;", "SELECT 1 --\n", "SELECT 1 --"] {
+            assert_eq!(mysql(sql), vec![(TokenKind::Word, "SELECT"), (TokenKind::Number, "1")], "{sql:?}");
+        }
+    }
+
+    #[test]
+    fn mysql_backticks_quote_identifiers_with_doubled_backticks() {
+        assert_eq!(mysql("`my;col`"), vec![(TokenKind::QuotedIdent, "`my;col`")]);
+        assert_eq!(mysql("`a``b;`"), vec![(TokenKind::QuotedIdent, "`a``b;`")]);
+        // A backslash does not escape inside backticks.
+        assert_eq!(mysql(r"`a\`"), vec![(TokenKind::QuotedIdent, r"`a\`")]);
+        assert_eq!(tokenize_with("`open", Dialect::Mysql).unwrap_err().what, "quoted identifier");
+    }
+
+    #[test]
+    fn mysql_has_no_dollar_quotes() {
+        assert_eq!(semicolons(&mysql("SELECT $$ a; b $$;")), 2);
+        assert_eq!(semicolons(&kinds("SELECT $$ a; b $$;")), 1);
+    }
+
+    #[test]
+    fn mysql_has_no_escape_string_prefix() {
+        assert_eq!(mysql("E'a'"), vec![(TokenKind::Word, "E"), (TokenKind::String, "'a'")]);
+        assert_eq!(mysql("X'0A'"), vec![(TokenKind::String, "X'0A'")]);
+    }
+
+    #[test]
+    fn mysql_versioned_comments_are_kept_as_what_mysql_executes() {
+        let sql = "/*!40101 SET NAMES utf8; */ /*M!100100 SET x = 1 */ /* plain; */ /*+ hint */";
+        let tokens = tokenize_with(sql, Dialect::Mysql).unwrap();
+        let versioned: Vec<&str> =
+            tokens.iter().filter(|t| t.kind == TokenKind::VersionedComment).map(|t| &sql[t.range.clone()]).collect();
+        assert_eq!(versioned, ["/*!40101 SET NAMES utf8; */", "/*M!100100 SET x = 1 */"]);
+        assert!(!TokenKind::VersionedComment.is_trivia());
+        assert!(tokenize(sql).unwrap().iter().all(|t| t.kind != TokenKind::VersionedComment));
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //!
 //! It is pure: no database, no proc-macro machinery. The `embed_migrations!`
 //! macro calls [`load`] at build time and the `ebbtide` command-line tool
-//! calls it at run time, so both apply exactly the same rules.
+//! calls it at run time, so both apply exactly the same rules. Both read
+//! the scripts in a [`Dialect`] ([`load_with`]): MySQL's quotes and
+//! comments are not PostgreSQL's and SQLite's.
 //!
 //! Applications do not depend on this crate directly: they use `ebbtide`,
 //! which re-exports what they need.
@@ -29,5 +31,8 @@ mod source;
 pub mod split;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use lexer::{Dialect, UnknownEngine};
 pub use migration::{Branch, Migration, Script, Statement, Version};
-pub use source::{Loaded, MAX_FILE_BYTES, TEMPLATE_MARK, load, parse_script, versions_named};
+pub use source::{
+    Loaded, MAX_FILE_BYTES, TEMPLATE_MARK, load, load_with, parse_script, parse_script_with, versions_named,
+};

@@ -11,7 +11,7 @@ use crate::classify;
 use crate::classify::{Change, Restriction};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::directive;
-use crate::lexer::{self, TokenKind, line_of};
+use crate::lexer::{self, Dialect, TokenKind, line_of};
 use crate::migration::{Branch, Migration, Script, Statement, Version};
 use crate::name::{self, Direction};
 use crate::rules::{self, Catalog, Current};
@@ -46,11 +46,18 @@ struct Found {
     text: String,
 }
 
-/// Reads, checks and splits every migration under `dir`. `display` is how
-/// messages name `dir` (e.g. `migrations`, relative to the crate root).
+/// Reads, checks and splits every migration under `dir`, as portable
+/// (PostgreSQL and SQLite) SQL. `display` is how messages name `dir` (e.g.
+/// `migrations`, relative to the crate root).
 ///
 /// Every problem is collected; the result is an error when any of them is.
 pub fn load(dir: &Path, display: &str) -> Result<Loaded, Diagnostics> {
+    load_with(dir, display, Dialect::Portable)
+}
+
+/// [`load`], reading the scripts in `dialect`: which quotes and comments
+/// hide a `;` depends on the engine (a MySQL `'it\'s;'` is one string).
+pub fn load_with(dir: &Path, display: &str, dialect: Dialect) -> Result<Loaded, Diagnostics> {
     let mut diags = Diagnostics::default();
     let mut ups: BTreeMap<Version, Vec<Found>> = BTreeMap::new();
     let mut downs: BTreeMap<Version, Vec<Found>> = BTreeMap::new();
@@ -105,17 +112,17 @@ pub fn load(dir: &Path, display: &str) -> Result<Loaded, Diagnostics> {
     let mut out = Vec::new();
     // A project that declares one release declares them all: then the
     // declarations alone delimit releases.
-    let declared = migrations.iter().any(|(up, _)| release_declared(&up.text).is_some());
+    let declared = migrations.iter().any(|(up, _)| release_declared(&up.text, dialect).is_some());
     let mut catalog = Catalog::new(declared);
     for (up, down) in migrations {
         let (version, branch) = (up.version, up.branch);
         files.push(up.disk.clone());
-        let up_script = script(&up, &mut diags, Some(&mut catalog));
+        let up_script = script(&up, dialect, &mut diags, Some(&mut catalog));
         let down_script = match &down {
             None => Some(None),
             Some(d) => {
                 files.push(d.disk.clone());
-                script(d, &mut diags, None).map(Some)
+                script(d, dialect, &mut diags, None).map(Some)
             }
         };
         if let (Some(up_script), Some(down_script)) = (up_script, down_script) {
@@ -123,7 +130,7 @@ pub fn load(dir: &Path, display: &str) -> Result<Loaded, Diagnostics> {
             out.push(Migration {
                 version,
                 branch,
-                release: release_declared(&up.text).map(Cow::Owned),
+                release: release_declared(&up.text, dialect).map(Cow::Owned),
                 fingerprint: Cow::Owned(checksum::fingerprint(branch.as_str(), &up.name, &sum)),
                 checksum: Cow::Owned(sum),
                 name: Cow::Owned(up.name),
@@ -351,9 +358,9 @@ fn assemble(
 
 /// Lexes, splits and checks one script. For an up script, `rules` carries
 /// the catalog, branch and version to check its statements against.
-fn script(found: &Found, diags: &mut Diagnostics, rules: Option<&mut Catalog>) -> Option<Script> {
+fn script(found: &Found, dialect: Dialect, diags: &mut Diagnostics, rules: Option<&mut Catalog>) -> Option<Script> {
     let sql = &found.text;
-    let tokens = match lexer::tokenize(sql) {
+    let tokens = match lexer::tokenize_with(sql, dialect) {
         Ok(tokens) => tokens,
         Err(open) => {
             diags.push(
@@ -522,8 +529,8 @@ fn script(found: &Found, diags: &mut Diagnostics, rules: Option<&mut Catalog>) -
 
 /// The release a migration's text declares (`-- ebbtide: release NAME`),
 /// read as every directive is.
-fn release_declared(text: &str) -> Option<String> {
-    let tokens = lexer::tokenize(text).ok()?;
+fn release_declared(text: &str, dialect: Dialect) -> Option<String> {
+    let tokens = lexer::tokenize_with(text, dialect).ok()?;
     directive::parse(text, &tokens).0.release
 }
 
@@ -617,7 +624,12 @@ fn read_statements(sql: &str, tokens: &[lexer::Token]) -> Read {
 /// know of it, as [`load`] reads a file. Only an unterminated quote or
 /// comment makes it unreadable; the branch rules are not applied.
 pub fn parse_script(path: String, sql: String) -> Result<Script, lexer::Unterminated> {
-    let tokens = lexer::tokenize(&sql)?;
+    parse_script_with(path, sql, Dialect::Portable)
+}
+
+/// [`parse_script`], reading the script in `dialect`, as [`load_with`] does.
+pub fn parse_script_with(path: String, sql: String, dialect: Dialect) -> Result<Script, lexer::Unterminated> {
+    let tokens = lexer::tokenize_with(&sql, dialect)?;
     let (directives, _) = directive::parse(&sql, &tokens);
     let read = read_statements(&sql, &tokens);
     Ok(Script {
@@ -660,9 +672,56 @@ mod tests {
 
     #[test]
     fn a_release_is_read_where_every_directive_is() {
+        let release_declared = |text| release_declared(text, Dialect::Portable);
         assert_eq!(release_declared("-- ebbtide: release 2.0\nSELECT 1;").as_deref(), Some("2.0"));
         assert_eq!(release_declared("/* header */\n-- ebbtide:\trelease 2.0\nSELECT 1;").as_deref(), Some("2.0"));
         assert_eq!(release_declared("SELECT 1;\n-- ebbtide: release 2.0\n"), None);
         assert_eq!(release_declared("-- ebbtide: no-transaction\nSELECT 1;"), None);
+    }
+
+    /// A directory with one expand migration holding `sql`.
+    fn directory(sql: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("expand")).unwrap();
+        fs::write(dir.path().join("expand/0001_create_notes.sql"), sql).unwrap();
+        dir
+    }
+
+    fn statements(loaded: &Loaded) -> Vec<&str> {
+        loaded.migrations[0].up.statements().map(|(_, sql)| sql).collect()
+    }
+
+    #[test]
+    fn a_mysql_directory_splits_where_mysql_does() {
+        let sql = "-- ebbtide: allow opaque\n\
+                   # notes; one table\n\
+                   CREATE TABLE notes (`my;col` text DEFAULT 'it\\'s; x', b text DEFAULT \"a\\\"b;\");\n\
+                   /*!40101 SET NAMES utf8mb4 */;\n\
+                   INSERT INTO notes (b) VALUES ('x'); -- done; really\n";
+        let dir = directory(sql);
+        let loaded = load_with(dir.path(), "migrations", Dialect::Mysql).unwrap();
+        assert_eq!(
+            statements(&loaded),
+            [
+                "CREATE TABLE notes (`my;col` text DEFAULT 'it\\'s; x', b text DEFAULT \"a\\\"b;\");",
+                "/*!40101 SET NAMES utf8mb4 */;",
+                "INSERT INTO notes (b) VALUES ('x');",
+            ]
+        );
+        assert_eq!(loaded.migrations[0].up.statements[0].line, 3);
+        // Read as portable SQL, the same file has an unterminated string.
+        let err = load(dir.path(), "migrations").unwrap_err();
+        assert!(err.to_string().contains("unterminated"), "{err}");
+    }
+
+    #[test]
+    fn a_mysql_directory_is_checked_with_the_branch_rules() {
+        let dir = directory("CREATE TABLE notes (a int);\nALTER TABLE `notes` DROP COLUMN `a`; # later\n");
+        let err = load_with(dir.path(), "migrations", Dialect::Mysql).unwrap_err();
+        assert!(err.to_string().contains("drops column notes.a"), "{err}");
+        // What a versioned comment runs is hidden from the rules: allowed only on purpose.
+        let dir = directory("/*!40101 SET NAMES utf8mb4 */;\nCREATE TABLE notes (a int);\n");
+        let err = load_with(dir.path(), "migrations", Dialect::Mysql).unwrap_err();
+        assert!(err.to_string().contains("[rule: opaque]"), "{err}");
     }
 }

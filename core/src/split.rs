@@ -3,11 +3,11 @@
 //! A statement ends at a `;` outside quotes, comments and dollar quotes,
 //! except inside the `BEGIN ... END` body of a SQLite trigger or of a
 //! PostgreSQL `BEGIN ATOMIC` function, where `;` separates the body's own
-//! statements.
+//! statements. What is a quote or a comment is the lexer's [`Dialect`].
 
 use std::ops::Range;
 
-use crate::lexer::{self, Token, TokenKind, Unterminated};
+use crate::lexer::{self, Dialect, Token, TokenKind, Unterminated};
 
 /// A run of the script: a statement, or text between statements that holds
 /// only whitespace and comments. The pieces of a script, concatenated, give
@@ -21,9 +21,15 @@ pub struct Piece {
     pub statement: Option<Range<usize>>,
 }
 
-/// Splits `sql` into pieces that cover it entirely.
+/// Splits `sql` into pieces that cover it entirely, read as portable
+/// (PostgreSQL and SQLite) SQL.
 pub fn split(sql: &str) -> Result<Vec<Piece>, Unterminated> {
-    let tokens = lexer::tokenize(sql)?;
+    split_with(sql, Dialect::Portable)
+}
+
+/// Splits `sql`, read in `dialect`, into pieces that cover it entirely.
+pub fn split_with(sql: &str, dialect: Dialect) -> Result<Vec<Piece>, Unterminated> {
+    let tokens = lexer::tokenize_with(sql, dialect)?;
     Ok(split_tokens(sql, &tokens))
 }
 
@@ -38,6 +44,13 @@ pub fn split_tokens(sql: &str, tokens: &[Token]) -> Vec<Piece> {
 
     for token in tokens {
         if token.kind.is_trivia() {
+            continue;
+        }
+        if token.kind == TokenKind::VersionedComment {
+            // SQL that MySQL runs: part of the statement (which may hold
+            // nothing else), but no keyword that moves a statement's end.
+            first_significant.get_or_insert(token.range.start);
+            last_significant_end = token.range.end;
             continue;
         }
         match body.step(sql, token, prev) {
@@ -318,6 +331,40 @@ mod tests {
     fn comment_only_text_has_no_statement() {
         assert!(statements("-- nothing\n/* here */\n").is_empty());
         assert!(statements(";;").is_empty());
+    }
+
+    fn mysql_statements(sql: &str) -> Vec<&str> {
+        split_with(sql, Dialect::Mysql).unwrap().into_iter().filter_map(|p| p.statement.map(|r| &sql[r])).collect()
+    }
+
+    #[test]
+    fn mysql_quotes_and_comments_hide_their_semicolons() {
+        let sql = "INSERT INTO t VALUES ('it\\'s; x', \"a\\\"b;\");\n\
+                   # note; more\n\
+                   ALTER TABLE t ADD COLUMN `my;col` int; -- c; d\n\
+                   SELECT 1--1;\n\
+                   SELECT $$;$$;";
+        assert_eq!(
+            mysql_statements(sql),
+            vec![
+                "INSERT INTO t VALUES ('it\\'s; x', \"a\\\"b;\");",
+                "ALTER TABLE t ADD COLUMN `my;col` int;",
+                "SELECT 1--1;",
+                "SELECT $$;",
+                "$$;",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mysql_versioned_comment_is_a_statement_of_its_own() {
+        let sql =
+            "/*!40101 SET NAMES utf8mb4 */;\n/* only a comment */;\nCREATE TABLE t (a int) /*!50100 ENGINE=InnoDB */;";
+        assert_eq!(
+            mysql_statements(sql),
+            vec!["/*!40101 SET NAMES utf8mb4 */;", "CREATE TABLE t (a int) /*!50100 ENGINE=InnoDB */;"]
+        );
+        assert_eq!(statements(sql), vec!["CREATE TABLE t (a int) /*!50100 ENGINE=InnoDB */;"], "portable: comments");
     }
 
     #[test]

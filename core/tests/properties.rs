@@ -1,10 +1,13 @@
 //! Property tests: the lexer, splitter, classifier, directive parser and
 //! file-name grammar never panic, on arbitrary text and on text built from
-//! SQL's own tricky pieces, and the splitter loses nothing.
+//! SQL's own tricky pieces, and the splitter loses nothing, in every
+//! dialect.
 
 use std::borrow::Cow;
 
-use ebbtide_core::{Branch, Migration, Script, Statement, Version, classify, directive, lexer, name, packed, split};
+use ebbtide_core::{
+    Branch, Dialect, Migration, Script, Statement, Version, classify, directive, lexer, name, packed, split,
+};
 use proptest::prelude::*;
 
 /// Text built from the pieces that make splitting hard.
@@ -46,8 +49,35 @@ fn sqlish() -> impl Strategy<Value = String> {
     prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.join(""))
 }
 
+const DIALECTS: [Dialect; 2] = [Dialect::Portable, Dialect::Mysql];
+
+/// Text built from the pieces that make splitting MySQL hard, with the
+/// portable ones.
+fn mysqlish() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("\\".to_string()),
+        Just("\\'".to_string()),
+        Just("\\\"".to_string()),
+        Just("`".to_string()),
+        Just("``".to_string()),
+        Just("#".to_string()),
+        Just("-- ".to_string()),
+        Just("--x".to_string()),
+        Just("/*!50100 ".to_string()),
+        Just("/*M!".to_string()),
+        sqlish(),
+    ];
+    prop::collection::vec(piece, 0..12).prop_map(|pieces| pieces.join(""))
+}
+
 fn check_split(sql: &str) {
-    match split::split(sql) {
+    for dialect in DIALECTS {
+        check_split_with(sql, dialect);
+    }
+}
+
+fn check_split_with(sql: &str, dialect: Dialect) {
+    match split::split_with(sql, dialect) {
         Ok(pieces) => {
             let joined: String = pieces.iter().map(|p| &sql[p.range.clone()]).collect();
             assert_eq!(joined, sql);
@@ -62,7 +92,13 @@ fn check_split(sql: &str) {
 }
 
 fn check_classify(sql: &str) {
-    if let Ok(tokens) = lexer::tokenize(sql) {
+    for dialect in DIALECTS {
+        check_classify_with(sql, dialect);
+    }
+}
+
+fn check_classify_with(sql: &str, dialect: Dialect) {
+    if let Ok(tokens) = lexer::tokenize_with(sql, dialect) {
         let joined: String = tokens.iter().map(|t| &sql[t.range.clone()]).collect();
         assert_eq!(joined, sql, "tokens cover the text");
         for piece in split::split_tokens(sql, &tokens) {
@@ -211,6 +247,56 @@ fn hidden_modification() -> impl Strategy<Value = String> {
     )
 }
 
+/// Text that MySQL reads as one unit, whatever `;` it holds: strings with
+/// backslash escapes and doubled quotes, backtick identifiers.
+fn mysql_unit() -> impl Strategy<Value = String> {
+    let inside = |fragments: Vec<&'static str>| {
+        prop::collection::vec(prop::sample::select(fragments), 0..8).prop_map(|f| f.concat())
+    };
+    let common = vec![";", " ", "a", "é", "#", "-- ", "/*", "*/", "$$", "\\\\", "\\n", "\n"];
+    let with = |extra: &[&'static str]| common.iter().chain(extra).copied().collect::<Vec<_>>();
+    prop_oneof![
+        inside(with(&["\\'", "''", "\"", "\\\"", "`"])).prop_map(|s| format!("'{s}'")),
+        inside(with(&["\\\"", "\"\"", "'", "\\'", "`"])).prop_map(|s| format!("\"{s}\"")),
+        inside(with(&["``", "'", "\"", "\\"])).prop_map(|s| format!("`x{s}`")),
+        Just("1--1".to_string()),
+        Just("$$".to_string()),
+        Just("/*!40101 1; */".to_string()),
+    ]
+}
+
+/// A MySQL comment, whatever `;` and quotes it holds.
+fn mysql_comment() -> impl Strategy<Value = String> {
+    let text =
+        prop::collection::vec(prop::sample::select(vec![";", " ", "'", "\"", "`", "\\", "$$", "--", "#", "/*"]), 0..6)
+            .prop_map(|f| f.concat());
+    (text, 0..3usize).prop_map(|(text, kind)| match kind {
+        0 => format!("# {text}\n"),
+        1 => format!("-- {text}\n"),
+        _ => format!("/* {}*/", text.replace('/', "")),
+    })
+}
+
+/// A MySQL script of statements whose strings, identifiers and comments
+/// hold semicolons, with the statements it holds, as written.
+fn mysql_script() -> impl Strategy<Value = (String, Vec<String>)> {
+    let item = prop_oneof![3 => mysql_unit(), 1 => mysql_comment()];
+    let statement = prop::collection::vec(item, 1..5)
+        .prop_map(|items| format!("SELECT {};", items.iter().map(|i| format!("{i} ")).collect::<Vec<_>>().join(", ")));
+    let between = prop::option::of(mysql_comment());
+    prop::collection::vec((between, statement), 0..6).prop_map(|list| {
+        let mut sql = String::new();
+        let mut statements = Vec::new();
+        for (comment, statement) in list {
+            sql.push_str(&comment.unwrap_or_default());
+            sql.push('\n');
+            sql.push_str(&statement);
+            statements.push(statement);
+        }
+        (sql, statements)
+    })
+}
+
 proptest! {
     // PROPTEST_CASES raises the count for the longer, time-bounded CI run.
     #![proptest_config(ProptestConfig {
@@ -238,6 +324,25 @@ proptest! {
         check_classify(&sql);
     }
 
+    #[test]
+    fn splitting_and_classifying_mysql_like_text_loses_nothing(sql in mysqlish()) {
+        check_split(&sql);
+        check_classify(&sql);
+    }
+
+    /// MySQL's strings, backtick identifiers and comments hide their
+    /// semicolons: the splitter finds exactly the statements written.
+    #[test]
+    fn mysql_statements_split_as_written((sql, written) in mysql_script()) {
+        let found: Vec<&str> = split::split_with(&sql, Dialect::Mysql)
+            .unwrap()
+            .into_iter()
+            .filter_map(|p| p.statement.map(|r| &sql[r]))
+            .collect();
+        prop_assert_eq!(found.len(), written.len(), "{}", sql);
+        prop_assert_eq!(found, written);
+    }
+
     /// However identifiers are spelled, no top-level statement ends up
     /// inside another: each starts a statement of its own, so the rules see
     /// it (a split too many only makes an error visible).
@@ -250,10 +355,18 @@ proptest! {
             sql.push_str(st);
             sql.push_str(";\n");
         }
-        let found: Vec<usize> =
-            split::split(&sql).unwrap().into_iter().filter_map(|p| p.statement.map(|r| r.start)).collect();
-        for start in starts {
-            prop_assert!(found.contains(&start), "statement at {} is inside another:\n{}\nstarts: {:?}", start, sql, found);
+        for dialect in DIALECTS {
+            let found: Vec<usize> = split::split_with(&sql, dialect)
+                .unwrap()
+                .into_iter()
+                .filter_map(|p| p.statement.map(|r| r.start))
+                .collect();
+            for &start in &starts {
+                prop_assert!(
+                    found.contains(&start),
+                    "{:?}: statement at {} is inside another:\n{}\nstarts: {:?}", dialect, start, sql, found
+                );
+            }
         }
     }
 

@@ -7,7 +7,8 @@
 //! crate's `OUT_DIR` (there when it has a build script, as README asks),
 //! under a key that changes with anything that could change it: every
 //! entry of the directory (path, size, modification time), what else the
-//! expansion reads, and the macro's own build (the shared object rustc
+//! expansion reads (the engine's SQL dialect among it), and the macro's own
+//! build (the shared object rustc
 //! loaded it from, which every change of ebbtide-macros or ebbtide-core
 //! rebuilds). Where the platform does not say which file the macro was
 //! loaded from, nothing is kept.

@@ -2,26 +2,42 @@
 //! directory becomes `mod migrations { ... }`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use ebbtide_core::{load, packed};
+use ebbtide_core::{Dialect, load_with, packed};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned};
 
 use crate::cache;
+use crate::input::{Input, Invalid};
 
 /// `compile_error!(message)`, pointing at `span`.
 pub fn compile_error(message: &str, span: Span) -> TokenStream {
     quote_spanned!(span=> ::core::compile_error! { #message })
 }
 
-pub fn embed(relative: &str, span: Span) -> TokenStream {
+/// Arguments that do not parse: their errors, and beside them, when the
+/// directory was named, the module its file names give (see `fallback`).
+pub fn refused(invalid: Invalid) -> TokenStream {
+    let Invalid { errors, path } = invalid;
+    let fallback = match (path, std::env::var_os("CARGO_MANIFEST_DIR")) {
+        (Some((relative, span)), Some(manifest_dir)) => {
+            let display = relative.trim_start_matches("./").trim_end_matches('/');
+            fallback(&Path::new(&manifest_dir).join(&relative), display, span)
+        }
+        _ => TokenStream::new(),
+    };
+    quote! { #errors #fallback }
+}
+
+pub fn embed(input: &Input) -> TokenStream {
+    let Input { path: relative, span, dialect } = input;
+    let (span, dialect) = (*span, *dialect);
     let Some(manifest_dir) = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) else {
         return compile_error("CARGO_MANIFEST_DIR is not set: build this crate with cargo", span);
     };
     let display = relative.trim_start_matches("./").trim_end_matches('/');
     let dir = manifest_dir.join(relative);
-    let module_doc = format!("The migrations embedded from `{display}/` at build time.");
 
     // Cargo sets OUT_DIR exactly when the package has a build script.
     let out_dir = std::env::var_os("OUT_DIR").map(PathBuf::from);
@@ -33,29 +49,23 @@ pub fn embed(relative: &str, span: Span) -> TokenStream {
                 || text.contains(&format!("rerun-if-changed={display}/\""))
         });
     // An unchanged directory expands as it did last time (see `cache`).
+    let (cache_name, extra) = cache_slot(display, tracked_by_build_script, dialect);
     let cache = match (&out_dir, &warning) {
-        (Some(out_dir), None) => {
-            cache::key(&dir, &format!("{display}\n{tracked_by_build_script}")).map(|key| (out_dir, key))
-        }
+        (Some(out_dir), None) => cache::key(&dir, &extra).map(|key| (out_dir, key)),
         _ => None,
     };
     if let Some((out_dir, key)) = &cache
-        && let Some(expansion) = cache::load(out_dir, display, key)
+        && let Some(expansion) = cache::load(out_dir, &cache_name, key)
     {
         return expansion;
     }
 
-    let loaded = match load(&dir, display) {
+    let loaded = match load_with(&dir, display, dialect) {
         Ok(loaded) => loaded,
         Err(diags) => {
-            // Every problem at once, each as its own error, and beside them a
-            // module with every version the file names give, so the crate's
-            // uses of `migrations::...` add no error of their own.
+            // Every problem at once, each as its own error.
             let errors: TokenStream = diags.errors().map(|d| compile_error(&d.to_string(), span)).collect();
-            let mut versions = ebbtide_core::versions_named(&dir);
-            versions.dedup_by_key(|(version, _)| *version);
-            let names: Vec<(u32, String)> = versions.into_iter().map(|(v, name)| (v.get(), name)).collect();
-            let fallback = module(&module_doc, &names, "", &packed::pack(&[]).1, TokenStream::new(), None, span);
+            let fallback = fallback(&dir, display, span);
             return quote! { #errors #fallback };
         }
     };
@@ -72,11 +82,37 @@ pub fn embed(relative: &str, span: Span) -> TokenStream {
     };
     let names: Vec<(u32, String)> = loaded.migrations.iter().map(|m| (m.version.get(), m.name.to_string())).collect();
     let (text, table) = packed::pack(&loaded.migrations);
-    let expansion = module(&module_doc, &names, &text, &table, includes, warning, span);
+    let expansion = module(&module_doc(display), &names, &text, &table, includes, warning, span);
     if let Some((out_dir, key)) = &cache {
-        cache::store(out_dir, display, key, &expansion);
+        cache::store(out_dir, &cache_name, key, &expansion);
     }
     expansion
+}
+
+/// The name an expansion is kept under, and what besides the directory
+/// its key holds. Read in another dialect, the same files may split
+/// otherwise: the dialect is part of the key, and of the name, so that a
+/// crate embedding one directory for two engines keeps both.
+fn cache_slot(display: &str, tracked_by_build_script: bool, dialect: Dialect) -> (String, String) {
+    let name = match dialect {
+        Dialect::Portable => display.to_string(),
+        other => format!("{display}\n{}", other.as_str()),
+    };
+    (name, format!("{display}\n{tracked_by_build_script}\n{}", dialect.as_str()))
+}
+
+fn module_doc(display: &str) -> String {
+    format!("The migrations embedded from `{display}/` at build time.")
+}
+
+/// What stands beside the errors of a directory that cannot be embedded: a
+/// module with every version the file names give, so that the crate's uses
+/// of `migrations::...` add no error of their own.
+fn fallback(dir: &Path, display: &str, span: Span) -> TokenStream {
+    let mut versions = ebbtide_core::versions_named(dir);
+    versions.dedup_by_key(|(version, _)| *version);
+    let names: Vec<(u32, String)> = versions.into_iter().map(|(v, name)| (v.get(), name)).collect();
+    module(&module_doc(display), &names, "", &packed::pack(&[]).1, TokenStream::new(), None, span)
 }
 
 /// `mod migrations`: the `Versions` enum, one variant per `(version,
@@ -187,4 +223,18 @@ fn missing_build_script(
             #use_it
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mysql_expansion_is_kept_apart_from_a_portable_one() {
+        let (portable_name, portable_key) = cache_slot("migrations", true, Dialect::Portable);
+        let (mysql_name, mysql_key) = cache_slot("migrations", true, Dialect::Mysql);
+        assert_ne!(portable_name, mysql_name);
+        assert_ne!(portable_key, mysql_key);
+        assert_eq!(portable_name, "migrations", "the portable expansion keeps its file");
+    }
 }

@@ -5,8 +5,9 @@
 //! rule of `ebbtide-core` (turning each problem into a compile error), and
 //! emits a module holding the static, typed list of migrations.
 //!
-//! The macro's only input is a string literal, so it parses it by hand
-//! instead of pulling in `syn`: one fewer heavy crate in every build.
+//! Its input is a string literal and an optional `engine = "NAME"`, which
+//! it parses by hand instead of pulling in `syn`: one fewer heavy crate in
+//! every build.
 
 mod cache;
 mod expand;
@@ -17,12 +18,8 @@ use proc_macro::TokenStream;
 /// Embeds a migrations directory; see `ebbtide::embed_migrations!`.
 #[proc_macro]
 pub fn embed_migrations(input: TokenStream) -> TokenStream {
-    match input::path(input.into()) {
-        Ok((path, span)) => expand::embed(&path, span).into(),
-        Err(span) => expand::compile_error(
-            "expected the migrations directory as a string literal, relative to Cargo.toml: `embed_migrations!(\"migrations\")`",
-            span,
-        )
-        .into(),
+    match input::parse(input.into()) {
+        Ok(input) => expand::embed(&input).into(),
+        Err(invalid) => expand::refused(invalid).into(),
     }
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ebbtide::cli::{Command, Options};
 use ebbtide::{Branch, Migrations};
+use ebbtide_core::{Diagnostics, Dialect};
 
 /// Expand/contract SQL migrations for zero-downtime rolling upgrades.
 ///
@@ -19,6 +20,12 @@ struct Cli {
     /// The migrations directory (holding initial/, expand/ and contract/).
     #[arg(long, global = true, default_value = "migrations", value_name = "DIR")]
     dir: PathBuf,
+    /// The engine the migrations are written for, which decides how their
+    /// SQL is read (MySQL's quotes and comments differ): sqlite, postgres,
+    /// postgresql, mysql or mariadb. Default: mysql for a mysql:// or
+    /// mariadb:// --database, the PostgreSQL and SQLite rules otherwise.
+    #[arg(long, global = true, env = "EBBTIDE_ENGINE", value_name = "NAME", value_parser = engine)]
+    engine: Option<Dialect>,
     #[command(flatten)]
     options: Options,
     #[command(subcommand)]
@@ -61,15 +68,42 @@ enum Standalone {
     Lint,
 }
 
+fn engine(name: &str) -> Result<Dialect, String> {
+    Dialect::parse(name).map_err(|e| e.to_string())
+}
+
+impl Cli {
+    /// The dialect the migrations are read in: `--engine`, or what the
+    /// database URL's scheme names.
+    fn dialect(&self) -> Dialect {
+        let scheme = self.options.database.as_deref().and_then(|url| url.split_once(':')).map(|(scheme, _)| scheme);
+        match (self.engine, scheme) {
+            (Some(dialect), _) => dialect,
+            (None, Some(scheme)) if scheme.eq_ignore_ascii_case("mysql") || scheme.eq_ignore_ascii_case("mariadb") => {
+                Dialect::Mysql
+            }
+            (None, _) => Dialect::Portable,
+        }
+    }
+}
+
+/// Reads and validates the migrations directory with the build-time rules,
+/// in `dialect`; on success, also the warnings.
+fn load(dir: &Path, display: &str, dialect: Dialect) -> Result<(Migrations, Diagnostics), Diagnostics> {
+    let loaded = ebbtide_core::load_with(dir, display, dialect)?;
+    Ok((Migrations::from_vec(loaded.migrations), loaded.warnings))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     ebbtide::cli::init_tracing(&cli.options);
     let display = cli.dir.display().to_string();
+    let dialect = cli.dialect();
     match &cli.command {
         Standalone::Revision { expand: _, contract, message, reversible, release, rebuild } => {
             let branch = if *contract || rebuild.is_some() { Branch::Contract } else { Branch::Expand };
             let body = match rebuild {
-                Some(table) => match rebuild_skeleton(&cli.dir, &display, table) {
+                Some(table) => match rebuild_skeleton(&cli.dir, &display, dialect, table) {
                     Ok(body) => Some(body),
                     Err(e) => {
                         eprintln!("error: {e}");
@@ -91,8 +125,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Standalone::Lint => lint(&cli.dir, &display, cli.options.quiet),
-        Standalone::Db(command) => match Migrations::from_dir(&cli.dir, &display) {
+        Standalone::Lint => lint(&cli.dir, &display, dialect, cli.options.quiet),
+        Standalone::Db(command) => match load(&cli.dir, &display, dialect) {
             Ok((migrations, _warnings)) => ebbtide::cli::execute(&cli.options, command, &migrations),
             Err(diagnostics) => {
                 for d in diagnostics.errors() {
@@ -104,10 +138,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn lint(dir: &Path, display: &str, quiet: bool) -> ExitCode {
-    match Migrations::from_dir(dir, display) {
+fn lint(dir: &Path, display: &str, dialect: Dialect, quiet: bool) -> ExitCode {
+    match load(dir, display, dialect) {
         Ok((migrations, warnings)) => {
-            let risks = ebbtide_core::lint::lock_risks(migrations.as_slice());
+            // The lock-risk advice is PostgreSQL's, and reads portable SQL.
+            let risks = match dialect {
+                Dialect::Portable => ebbtide_core::lint::lock_risks(migrations.as_slice()),
+                _ => Vec::new(),
+            };
             for w in warnings.warnings().chain(&risks) {
                 eprintln!("warning: {w}");
             }
@@ -204,7 +242,7 @@ fn revision(
 /// filled with what the migrations in `dir` make of the table (applied to
 /// an in-memory SQLite database), or with placeholders where they do not
 /// apply to SQLite.
-fn rebuild_skeleton(dir: &Path, display: &str, table: &str) -> Result<String, String> {
+fn rebuild_skeleton(dir: &Path, display: &str, dialect: Dialect, table: &str) -> Result<String, String> {
     let head = "-- ebbtide: foreign-keys-off\n\
                 --\n\
                 -- Rebuilds the table the way SQLite documents it. ebbtide turns foreign keys\n\
@@ -221,7 +259,7 @@ fn rebuild_skeleton(dir: &Path, display: &str, table: &str) -> Result<String, St
              -- Create again the indexes, triggers and views of {table}.\n"
         )
     };
-    let migrations = match Migrations::from_dir(dir, display) {
+    let migrations = match load(dir, display, dialect) {
         Ok((migrations, _)) => migrations,
         Err(_) => return Ok(placeholder(&format!("({display} does not load: run `ebbtide lint`)"))),
     };
