@@ -41,6 +41,53 @@
 //! Features: `sqlite` (default, bundled SQLite through rusqlite),
 //! `postgres` (tokio-postgres), `cli` (the [`cli`] module and the `ebbtide`
 //! binary).
+//!
+//! # Modules, and what each may use
+//!
+//! Layers point one way (no module imports one above it):
+//!
+//! 1. Plain data: `migrations` (the embedded list), `record` (version-table
+//!    rows), [`dialect`] (the version table's name, and the `Sql`
+//!    trait: portable SQL for the version table and run lock, each engine
+//!    overriding only what differs), `report`, `error`.
+//! 2. Pure decisions, over data only: [`plan`] (analysis of the recorded
+//!    state, the plan of a request, refusals, what a downgrade destroys),
+//!    `check` (the startup verdict), [`status`].
+//! 3. The engine seam: `engine` (the `Driver` trait: statements, queries,
+//!    the run lock, session capture and restore, capabilities).
+//! 4. Over any driver: `version_table` (reads), `exec` (the executor,
+//!    taking a `settings` value), `ops` (every operation, written once and
+//!    given to each engine's front end by a macro).
+//! 5. The public builder: `settings`, `migrator` ([`Migrator`]).
+//! 6. One module per engine: [`sqlite`], [`postgres`]; each is a driver, a
+//!    `Sql` override, a front end, and a registry entry
+//!    (`database`: the [`registry::Database`] trait and entry types).
+//! 7. [`registry`]: the engines of the build, by URL. Then [`cli`].
+//!
+//! # Adding an engine
+//!
+//! An engine is one module and one registry entry; nothing else in the
+//! runtime changes:
+//!
+//! 1. `src/<engine>.rs`: a `struct <Engine>Sql` implementing
+//!    `dialect::Sql`, overriding what its SQL does differently (quoting,
+//!    column types, the insert of a record, the lock-timeout statement);
+//!    a driver implementing `engine::Driver` (execute, query, try/hold/
+//!    release the run lock, say who holds it, capture and restore the
+//!    session, the capabilities `exclusive_lock` and `batches`); a front
+//!    end type, `pub struct <Engine><'c>`, whose operations come from
+//!    `ops::front_end!` (sync or async); and `pub(crate) const ENGINE:
+//!    database::Engine` with its URLs, [`registry::Capabilities`] and an
+//!    opener returning a [`registry::Database`].
+//! 2. A cargo feature for its client crate, and the module and its line in
+//!    [`registry::ENGINES`] under that feature.
+//! 3. Its lexer dialect in `ebbtide-core`, if its strings, comments or
+//!    identifiers differ from the portable ones (`embed_migrations!(...,
+//!    engine = "...")`).
+//!
+//! The command line then takes its URLs, and the test suites run every
+//! scenario on it once `tests/support` knows how to create a scratch
+//! database on its server (capabilities decide what each test expects).
 
 #![warn(missing_docs)]
 // Without an engine, the executor has nothing to drive.
@@ -49,6 +96,7 @@
 extern crate self as ebbtide;
 
 mod check;
+mod database;
 pub mod dialect;
 mod engine;
 mod error;

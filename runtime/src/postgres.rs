@@ -25,8 +25,8 @@ use crate::record::Cell;
 use crate::settings::Settings;
 use crate::{Error, Script};
 
-/// The operations of a [`Migrator`] on one PostgreSQL connection; see
-/// [`Migrator::postgres`].
+/// The operations of a [`Migrator`](crate::Migrator) on one PostgreSQL connection; see
+/// [`Migrator::postgres`](crate::Migrator::postgres).
 pub struct Postgres<'c> {
     settings: &'c Settings<'c>,
     client: &'c Client,
@@ -104,7 +104,7 @@ pub fn with_database(url: &str, database: &str) -> String {
 
 /// `url` without its password, for messages.
 pub fn redact(url: &str) -> String {
-    crate::registry::redact(url)
+    crate::database::redact(url)
 }
 
 /// The most useful text of a tokio-postgres error: the server's message
@@ -560,10 +560,10 @@ impl Driver for PgDriver<'_> {
 }
 
 /// PostgreSQL in the registry: `postgres://` and `postgresql://` URLs.
-pub(crate) const ENGINE: crate::registry::Engine = crate::registry::Engine {
+pub(crate) const ENGINE: crate::database::Engine = crate::database::Engine {
     name: "postgres",
     urls: "postgres://user@host/database",
-    capabilities: crate::registry::Capabilities {
+    capabilities: crate::database::Capabilities {
         transactional_ddl: true,
         schemas: true,
         lock_timeout: true,
@@ -594,15 +594,15 @@ impl Drop for Opened {
     }
 }
 
-fn open_url(url: &str, access: crate::registry::Access) -> Result<Box<dyn crate::registry::Database>, Error> {
+fn open_url(url: &str, access: crate::database::Access) -> Result<Box<dyn crate::database::Database>, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Connect { target: redact(url), message: format!("cannot start the async runtime: {e}") })?;
     let client = blocking(&runtime, connect(url))?;
     let lock = match access {
-        crate::registry::Access::Write => Some(blocking(&runtime, connect(url))?),
-        crate::registry::Access::Read => None,
+        crate::database::Access::Write => Some(blocking(&runtime, connect(url))?),
+        crate::database::Access::Read => None,
     };
     Ok(Box::new(Opened { client, lock, runtime: Some(runtime) }))
 }
@@ -629,7 +629,7 @@ impl Opened {
     }
 }
 
-impl crate::registry::Database for Opened {
+impl crate::database::Database for Opened {
     fn run(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<crate::Report, Error> {
         self.block(self.front(m).run(request))
     }

@@ -13,99 +13,8 @@
 //! # }
 //! ```
 
-use crate::plan::Reversal;
-use crate::status::Row;
-use crate::{Error, Migrator, Record, Report, Request, Script, Verdict, Version, VersionInfo};
-
-/// What an engine can do, for the choices of tools and the expectations
-/// of tests (which ask for a capability, never for an engine's name).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Capabilities {
-    /// Schema changes roll back with their transaction: a failed
-    /// migration leaves no trace.
-    pub transactional_ddl: bool,
-    /// The version table may live in a named schema (`schema.table`).
-    pub schemas: bool,
-    /// A migration's wait for a lock can be bounded (`--lock-timeout`).
-    pub lock_timeout: bool,
-    /// The database is served by a server over the network (tests skip it,
-    /// saying so, when it is unreachable outside CI); otherwise it is a
-    /// file or memory of this process.
-    pub server: bool,
-    /// The run lock is held by the database server, and a waiting run can
-    /// name the session that holds it; otherwise by a file beside the
-    /// database.
-    pub server_lock: bool,
-    /// Several databases can be opened on one server, each named in the URL.
-    pub databases: bool,
-}
-
-/// What the opener prepares for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// Looking (`check`, `status`, `version`, `--sql`): nothing is created
-    /// that is not there (no SQLite file), and no second connection is
-    /// opened. A run on it still works, holding the run lock as the library
-    /// does by default (PostgreSQL: a session lock on its one connection).
-    Read,
-    /// Applying, reverting or recording migrations as the command line
-    /// does: a SQLite file is created if missing, and PostgreSQL's run lock
-    /// is held in a transaction of a second connection, which keeps runs
-    /// exactly-once through a pooler in transaction mode.
-    Write,
-}
-
-/// An open database: each operation of a [`Migrator`], blocking. Safe to
-/// call from inside an async runtime (a server engine runs its own).
-pub trait Database: Send + Sync {
-    /// Runs `request` (see [`Migrator`]'s front ends).
-    fn run(&self, migrator: &Migrator<'_>, request: Request) -> Result<Report, Error>;
-    /// The SQL `request` would run, writing nothing.
-    fn script(&self, migrator: &Migrator<'_>, request: Request) -> Result<String, Error>;
-    /// The startup check's verdict.
-    fn check(&self, migrator: &Migrator<'_>) -> Result<Verdict, Error>;
-    /// The overall version and each branch's head.
-    fn version(&self, migrator: &Migrator<'_>) -> Result<VersionInfo, Error>;
-    /// Every migration with its state.
-    fn status(&self, migrator: &Migrator<'_>) -> Result<Vec<Row>, Error>;
-    /// The version table's rows, or `None` when it does not exist.
-    fn records(&self, migrator: &Migrator<'_>) -> Result<Option<Vec<Record>>, Error>;
-    /// The down script the version table stores for `version`.
-    fn stored_down(&self, migrator: &Migrator<'_>, version: Version) -> Result<Option<Script>, Error>;
-    /// What `downgrade(target)` would revert, with what each destroys.
-    fn reversals(&self, migrator: &Migrator<'_>, target: Version) -> Result<Vec<Reversal>, Error>;
-    /// Runs SQL of the caller's own, outside any migration (statements
-    /// separated by `;`).
-    fn execute(&self, sql: &str) -> Result<(), Error>;
-    /// The first column of each row `sql` returns, as text (`None` for
-    /// `NULL`).
-    fn strings(&self, sql: &str) -> Result<Vec<Option<String>>, Error>;
-}
-
-/// An engine: its name, its URLs, what it can do, and how to open it.
-#[non_exhaustive]
-pub struct Engine {
-    /// Its name in messages (`sqlite`, `postgres`).
-    pub name: &'static str,
-    /// The URLs it takes, for messages (`sqlite:PATH or sqlite::memory:`).
-    pub urls: &'static str,
-    /// What it can do.
-    pub capabilities: Capabilities,
-    /// Whether a URL is this engine's.
-    pub accepts: fn(&str) -> bool,
-    /// Opens the database a URL names.
-    pub open: Opener,
-}
-
-/// How an engine opens the database a URL names.
-pub type Opener = fn(&str, Access) -> Result<Box<dyn Database>, Error>;
-
-impl std::fmt::Debug for Engine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("name", &self.name).field("capabilities", &self.capabilities).finish()
-    }
-}
+use crate::Error;
+pub use crate::database::{Access, Capabilities, Database, Engine, Opener, redact};
 
 /// The engines this build of ebbtide holds, one entry per engine module.
 pub static ENGINES: &[Engine] = &[
@@ -127,25 +36,6 @@ pub fn engine(url: &str) -> Result<&'static Engine, Error> {
 pub fn open(url: &str, access: Access) -> Result<(&'static Engine, Box<dyn Database>), Error> {
     let engine = engine(url)?;
     Ok((engine, (engine.open)(url, access)?))
-}
-
-/// `url` without its password, for messages.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
-    let authority = match authority.rsplit_once('@') {
-        Some((user, host)) => match user.split_once(':') {
-            Some((name, _)) => format!("{name}:***@{host}"),
-            None => authority.to_string(),
-        },
-        None => authority.to_string(),
-    };
-    match path {
-        Some(path) => format!("{scheme}://{authority}/{path}"),
-        None => format!("{scheme}://{authority}"),
-    }
 }
 
 #[cfg(test)]

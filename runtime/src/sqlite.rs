@@ -29,8 +29,8 @@ use crate::ops::front_end;
 use crate::record::Cell;
 use crate::settings::Settings;
 
-/// The operations of a [`Migrator`] on one SQLite connection; see
-/// [`Migrator::sqlite`].
+/// The operations of a [`Migrator`](crate::Migrator) on one SQLite connection; see
+/// [`Migrator::sqlite`](crate::Migrator::sqlite).
 pub struct Sqlite<'c> {
     settings: &'c Settings<'c>,
     conn: &'c rusqlite::Connection,
@@ -464,10 +464,10 @@ impl Driver for SqliteDriver<'_> {
 }
 
 /// SQLite in the registry: `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:`.
-pub(crate) const ENGINE: crate::registry::Engine = crate::registry::Engine {
+pub(crate) const ENGINE: crate::database::Engine = crate::database::Engine {
     name: "sqlite",
     urls: "sqlite:PATH or sqlite::memory:",
-    capabilities: crate::registry::Capabilities {
+    capabilities: crate::database::Capabilities {
         transactional_ddl: true,
         schemas: false,
         lock_timeout: false,
@@ -481,7 +481,7 @@ pub(crate) const ENGINE: crate::registry::Engine = crate::registry::Engine {
 
 /// Opens the database a `sqlite:` URL names. Only a writer creates the
 /// file: looking at a path that holds no database must not leave one there.
-fn open_url(url: &str, access: crate::registry::Access) -> Result<Box<dyn crate::registry::Database>, crate::Error> {
+fn open_url(url: &str, access: crate::database::Access) -> Result<Box<dyn crate::database::Database>, crate::Error> {
     if url == "sqlite::memory:" || url == "sqlite://:memory:" {
         let conn = rusqlite::Connection::open_in_memory().map_err(|e| crate::Error::Url(e.to_string()))?;
         return Ok(Box::new(Opened(std::sync::Mutex::new(conn))));
@@ -491,7 +491,7 @@ fn open_url(url: &str, access: crate::registry::Access) -> Result<Box<dyn crate:
     if path.is_empty() {
         return Err(crate::Error::Url(format!("{url:?} names no file: use sqlite:PATH or sqlite::memory:")));
     }
-    if access == crate::registry::Access::Read && !std::path::Path::new(path).exists() {
+    if access == crate::database::Access::Read && !std::path::Path::new(path).exists() {
         return Err(crate::Error::Url(format!(
             "there is no SQLite database at {path}: nothing to read (sync creates it)"
         )));
@@ -510,7 +510,7 @@ impl Opened {
     }
 }
 
-impl crate::registry::Database for Opened {
+impl crate::database::Database for Opened {
     fn run(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<crate::Report, crate::Error> {
         m.sqlite(&self.conn()).run(request)
     }
