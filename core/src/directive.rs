@@ -91,7 +91,8 @@ pub fn parse(sql: &str, tokens: &[Token]) -> (Directives, Vec<BadDirective>) {
         let text = &sql[token.range.clone()];
         let (line_comment, body) = match token.kind {
             TokenKind::Whitespace | TokenKind::MetaCommand => continue,
-            TokenKind::LineComment => (true, text.trim_start_matches('-')),
+            // `-- ...`, or MySQL's `# ...`.
+            TokenKind::LineComment => (true, text.trim_start_matches(['-', '#'])),
             TokenKind::BlockComment => (false, text.trim_start_matches("/*").trim_end_matches("*/")),
             _ => {
                 leading = false;
@@ -215,6 +216,14 @@ mod tests {
         assert!(d.foreign_keys_off);
         assert_eq!(d.lock_timeout_ms, Some(5_000));
         assert_eq!(d.allows, vec![(Rule::Destructive, 3), (Rule::Unknown, 3)]);
+    }
+
+    #[test]
+    fn mysql_hash_comments_hold_directives_too() {
+        let sql = "# ebbtide: no-transaction\n# ebbtide: no-transactions\nCREATE INDEX i ON t (a);";
+        let (d, problems) = parse(sql, &crate::lexer::tokenize_with(sql, crate::Dialect::Mysql).unwrap());
+        assert!(d.no_transaction);
+        assert_eq!(problems.len(), 1, "a misspelled one is an error, as after --");
     }
 
     #[test]
