@@ -123,6 +123,20 @@ pub struct RunOptions {
     pub lock_timeout: Option<Duration>,
 }
 
+/// The options of a command that runs migrations.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateOptions {
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub run: RunOptions,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub lock: LockOptions,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub table: TableOption,
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     ebbtide_core::directive::parse_duration_ms(text)
         .map(|ms| Duration::from_millis(u64::from(ms)))
@@ -150,13 +164,7 @@ pub enum Command {
         allow_existing_schema: bool,
         #[allow(missing_docs)]
         #[command(flatten)]
-        run: RunOptions,
-        #[allow(missing_docs)]
-        #[command(flatten)]
-        lock: LockOptions,
-        #[allow(missing_docs)]
-        #[command(flatten)]
-        table: TableOption,
+        migrate: MigrateOptions,
     },
     /// Apply every pending migration up to and including VERSION.
     Upgrade {
@@ -171,13 +179,7 @@ pub enum Command {
         allow_existing_schema: bool,
         #[allow(missing_docs)]
         #[command(flatten)]
-        run: RunOptions,
-        #[allow(missing_docs)]
-        #[command(flatten)]
-        lock: LockOptions,
-        #[allow(missing_docs)]
-        #[command(flatten)]
-        table: TableOption,
+        migrate: MigrateOptions,
     },
     /// Revert every migration above VERSION (0: all), newest first.
     Downgrade {
@@ -191,13 +193,7 @@ pub enum Command {
         sql: bool,
         #[allow(missing_docs)]
         #[command(flatten)]
-        run: RunOptions,
-        #[allow(missing_docs)]
-        #[command(flatten)]
-        lock: LockOptions,
-        #[allow(missing_docs)]
-        #[command(flatten)]
-        table: TableOption,
+        migrate: MigrateOptions,
     },
     /// Record the migrations up to VERSION as applied without running them,
     /// and forget those above it.
@@ -255,10 +251,10 @@ impl Command {
     /// The version table the command names.
     fn table(&self) -> &str {
         match self {
-            Command::Sync { table, .. }
-            | Command::Upgrade { table, .. }
-            | Command::Downgrade { table, .. }
-            | Command::Goto { table, .. }
+            Command::Sync { migrate, .. } | Command::Upgrade { migrate, .. } | Command::Downgrade { migrate, .. } => {
+                &migrate.table.table
+            }
+            Command::Goto { table, .. }
             | Command::VersionControl { table, .. }
             | Command::Version { table, .. }
             | Command::Check { table, .. }
@@ -269,7 +265,9 @@ impl Command {
     /// How it runs migrations, if it does.
     fn run_options(&self) -> Option<&RunOptions> {
         match self {
-            Command::Sync { run, .. } | Command::Upgrade { run, .. } | Command::Downgrade { run, .. } => Some(run),
+            Command::Sync { migrate, .. } | Command::Upgrade { migrate, .. } | Command::Downgrade { migrate, .. } => {
+                Some(&migrate.run)
+            }
             _ => None,
         }
     }
@@ -277,11 +275,10 @@ impl Command {
     /// How it waits for another run, if it changes the database.
     fn lock_options(&self) -> Option<&LockOptions> {
         match self {
-            Command::Sync { lock, .. }
-            | Command::Upgrade { lock, .. }
-            | Command::Downgrade { lock, .. }
-            | Command::Goto { lock, .. }
-            | Command::VersionControl { lock, .. } => Some(lock),
+            Command::Sync { migrate, .. } | Command::Upgrade { migrate, .. } | Command::Downgrade { migrate, .. } => {
+                Some(&migrate.lock)
+            }
+            Command::Goto { lock, .. } | Command::VersionControl { lock, .. } => Some(lock),
             _ => None,
         }
     }
