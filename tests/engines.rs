@@ -462,7 +462,36 @@ async fn comment_only_migrations_are_recorded_no_ops(db: Db) {
     assert_eq!(db.versions(&migrator).await, [1, 2]);
 }
 
+/// A no-transaction script that opens its own transaction and fails in it
+/// leaves no transaction open: the session works afterwards, the run lock
+/// is released, and the next run applies the fixed migration.
+async fn a_script_failing_inside_its_own_transaction_leaves_none_open(db: Db) {
+    let dir = Dir::new(&[
+        ("expand/0001_create_a.sql", "CREATE TABLE a (id INTEGER);\n"),
+        (
+            "expand/0002_fill_a.sql",
+            "-- ebbtide: no-transaction\n\
+             BEGIN;\nINSERT INTO a VALUES (1);\nINSERT INTO missing_table VALUES (1);\nCOMMIT;\n",
+        ),
+    ]);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    let err = db.run(&migrator, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(err.to_string().contains("missing_table"), "{err}");
+    assert_eq!(db.strings("SELECT count(*) FROM a").await, ["0"], "the script's transaction rolled back");
+    // Marked unfinished (it may have run half-way); told, the run goes on.
+    assert!(matches!(db.check(&migrator).await.unwrap(), Verdict::Unfinished { .. }));
+    db.run(&migrator, Request::Goto(v(1))).await.unwrap();
+    dir.write("expand/0002_fill_a.sql", "INSERT INTO a VALUES (1);\n");
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    db.run(&migrator, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(db.versions(&migrator).await, [1, 2]);
+    assert_eq!(db.strings("SELECT count(*) FROM a").await, ["1"]);
+}
+
 on_every_engine!(
+    a_script_failing_inside_its_own_transaction_leaves_none_open,
     comment_only_migrations_are_recorded_no_ops,
     sync_applies_everything_once,
     expand_then_contract,

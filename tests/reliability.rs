@@ -353,6 +353,12 @@ async fn unreachable_servers_and_unknown_roles_fail_fast() {
         let url = support::with_database(&support::admin_url(), "postgres").replacen("postgres@", "no_such_role@", 1);
         let err = ebbtide::postgres::connect(&url).await.unwrap_err().to_string();
         assert!(err.contains("role \"no_such_role\" does not exist"), "{err}");
+        // Through the registry, inside this test's runtime: an error, not
+        // a panic of the runtime it made for the connection.
+        for access in [ebbtide::registry::Access::Read, ebbtide::registry::Access::Write] {
+            let err = ebbtide::registry::open(&url, access).err().expect("refused").to_string();
+            assert!(err.contains("role \"no_such_role\" does not exist"), "{err}");
+        }
     }
 }
 

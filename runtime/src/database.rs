@@ -46,7 +46,10 @@ pub enum Access {
 }
 
 /// An open database: each operation of a [`Migrator`], blocking. Safe to
-/// call from inside an async runtime (a server engine runs its own).
+/// call from inside an async runtime (a server engine runs its own). One
+/// operation runs at a time on a handle; an observer (see
+/// [`Migrator::observe`]) must not call back into the handle that runs it,
+/// which would wait for itself.
 pub trait Database: Send + Sync {
     /// Runs `request` (see [`Migrator`]'s front ends).
     fn run(&self, migrator: &Migrator<'_>, request: Request) -> Result<Report, Error>;

@@ -390,6 +390,11 @@ async fn script_step<D: Driver>(
         }
         sent = true;
         let ran = run_script(d, step, work.script.as_deref(), Aftermath::PartiallyApplied, check.as_deref()).await;
+        if ran.is_err() {
+            // A script that manages its own transactions may have failed
+            // inside one: end it, or nothing after works on this session.
+            let _ = d.execute(dialect.rollback()).await;
+        }
         match dialect.reset_lock_timeout().filter(|_| lock_timeout.is_some()) {
             Some(sql) => ran.and(control(d, sql, &context("reset the lock timeout")).await),
             None => ran,
@@ -404,7 +409,14 @@ async fn script_step<D: Driver>(
     if let Err(e) = ran {
         if !sent {
             let unstart = work.record.unstart(dialect, table);
-            version_table_write(d, step, check.as_deref(), &unstart, "take back the started mark").await?;
+            if let Err(undo) =
+                version_table_write(d, step, check.as_deref(), &unstart, "take back the started mark").await
+            {
+                return Err(Error::database(
+                    format!("{e}; and the migration stays marked as started"),
+                    undo.to_string(),
+                ));
+            }
         }
         return Err(e);
     }

@@ -12,6 +12,7 @@
 //! returns to them before ebbtide writes its row, which addresses the
 //! version table by its schema.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -583,6 +584,8 @@ struct Opened {
     lock: Option<Client>,
     /// Always there but while dropped.
     runtime: Option<tokio::runtime::Runtime>,
+    /// Held by the operation under way.
+    busy: Mutex<()>,
 }
 
 impl Drop for Opened {
@@ -599,12 +602,22 @@ fn open_url(url: &str, access: crate::database::Access) -> Result<Box<dyn crate:
         .enable_all()
         .build()
         .map_err(|e| Error::Connect { target: redact(url), message: format!("cannot start the async runtime: {e}") })?;
-    let client = blocking(&runtime, connect(url))?;
-    let lock = match access {
-        crate::database::Access::Write => Some(blocking(&runtime, connect(url))?),
-        crate::database::Access::Read => None,
-    };
-    Ok(Box::new(Opened { client, lock, runtime: Some(runtime) }))
+    let connected = blocking(&runtime, async {
+        let client = connect(url).await?;
+        let lock = match access {
+            crate::database::Access::Write => Some(connect(url).await?),
+            crate::database::Access::Read => None,
+        };
+        Ok((client, lock))
+    });
+    match connected {
+        Ok((client, lock)) => Ok(Box::new(Opened { client, lock, runtime: Some(runtime), busy: Mutex::new(()) })),
+        Err(e) => {
+            // Without waiting: this may run inside another runtime.
+            runtime.shutdown_background();
+            Err(e)
+        }
+    }
 }
 
 /// Runs `future` on `runtime` to its end; on a thread of its own when the
@@ -617,7 +630,10 @@ fn blocking<T: Send>(runtime: &tokio::runtime::Runtime, future: impl Future<Outp
 }
 
 impl Opened {
+    /// One operation at a time: two runs on one session would share its
+    /// lock. An observer must not call back into the same database.
     fn block<T: Send>(&self, future: impl Future<Output = T> + Send) -> T {
+        let _one = self.busy.lock().unwrap_or_else(|e| e.into_inner());
         blocking(self.runtime.as_ref().expect("the runtime lives as long as the connections"), future)
     }
 
