@@ -148,7 +148,7 @@ async fn sql_output_builds_the_same_schema_as_sync(db: Db) {
     let script = ok(ebbtide(dir, &url, &["sync", "--sql"]));
     assert!(db.tables().await.is_empty(), "--sql changes nothing");
     // The version table is addressed in its schema, whatever a migration sets.
-    let schema = if db.engine == Engine::Postgres { "public" } else { "main" };
+    let schema = db.default_schema();
     assert!(script.contains(&format!("INSERT INTO \"{schema}\".\"ebbtide_migrations\"")), "{script}");
 
     // Replay the script with the engine's own client, into a second database.
@@ -221,16 +221,10 @@ async fn errors_are_one_line_without_panics(db: Db) {
 /// outside a transaction when it says so, and the listing says it loses data.
 async fn stored_down_scripts_keep_their_directives_and_their_warning(db: Db) {
     let url = db.url();
-    let (up, down) = match db.engine {
-        Engine::Postgres => (
-            "-- ebbtide: no-transaction\nCREATE INDEX CONCURRENTLY users_name ON users (name);\n",
-            "-- ebbtide: no-transaction\nDROP INDEX CONCURRENTLY users_name;\n",
-        ),
-        _ => (
-            "CREATE INDEX users_name ON users (name);\n",
-            "-- ebbtide: no-transaction\nDROP INDEX users_name;\nVACUUM;\n",
-        ),
-    };
+    let (index, unindex) = db.index_without_transaction();
+    let up = format!("-- ebbtide: no-transaction\n{index}\n");
+    let down = format!("-- ebbtide: no-transaction\n{unindex}\n");
+    let (up, down) = (up.as_str(), down.as_str());
     let users = ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n");
     let newer =
         Dir::new(&[users, ("expand/0002_index_users_name.sql", up), ("expand/0002_index_users_name.down.sql", down)]);

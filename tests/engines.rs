@@ -333,16 +333,9 @@ async fn all_or_nothing_rolls_back_the_whole_run(db: Db) {
 }
 
 async fn no_transaction_migrations_run_outside_a_transaction(db: Db) {
-    let index = if db.engine == Engine::Postgres {
-        "-- ebbtide: no-transaction\nCREATE INDEX CONCURRENTLY users_name ON users (name);\n"
-    } else {
-        "-- ebbtide: no-transaction\nCREATE INDEX users_name ON users (name);\n"
-    };
-    let unindex = if db.engine == Engine::Postgres {
-        "-- ebbtide: no-transaction\nDROP INDEX CONCURRENTLY users_name;\n"
-    } else {
-        "-- ebbtide: no-transaction\nDROP INDEX users_name;\n"
-    };
+    let (index, unindex) = db.index_without_transaction();
+    let index = &format!("-- ebbtide: no-transaction\n{index}\n");
+    let unindex = &format!("-- ebbtide: no-transaction\n{unindex}\n");
     let dir = Dir::new(&[
         ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n"),
         ("expand/0002_index_users_name.sql", index),
@@ -420,7 +413,7 @@ async fn script_matches_what_sync_does(db: Db) {
             .contains("-- apply expand migration 0002_create_sessions (../migrations/expand/0002_create_sessions.sql)"),
         "{script}"
     );
-    let schema = if db.engine == Engine::Postgres { "public" } else { "main" };
+    let schema = db.default_schema();
     assert!(script.contains(&format!("INSERT INTO \"{schema}\".\"ebbtide_migrations\"")), "{script}");
     let other = Db::open(db.engine).await.unwrap();
     other.exec(&script).await.unwrap();

@@ -30,11 +30,8 @@ fn spawn(dir: &Path, url: &str, args: &[&str]) -> Child {
 
 /// Twenty migrations, each recording that it ran in `runs`; a few slow
 /// ones, so that racing runs overlap.
-fn racing_migrations(engine: Engine) -> Dir {
-    let slow = match engine {
-        Engine::Postgres => "SELECT pg_sleep(0.05);",
-        _ => "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) SELECT count(*) FROM n;",
-    };
+fn racing_migrations(db: &Db) -> Dir {
+    let slow = db.moment_sql();
     let mut files = vec![(
         "expand/0001_create_runs.sql".to_string(),
         "CREATE TABLE runs (version INTEGER NOT NULL);\n".to_string(),
@@ -63,7 +60,7 @@ fn racing_migrations(engine: Engine) -> Dir {
 /// must succeed, every migration be recorded, and each migration's own
 /// insert have run once: no double application.
 async fn race_to_sync(db: &Db, url: &str, count: usize) {
-    let dir = racing_migrations(db.engine);
+    let dir = racing_migrations(db);
     let children: Vec<Child> = (0..count).map(|_| spawn(dir.path(), url, &["sync"])).collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
@@ -86,7 +83,7 @@ async fn sixteen_processes_race_to_sync(db: Db) {
 /// Promise 1, mixed: `sync --expand` callers race `check` callers; checks
 /// never fail, only report what they see.
 async fn expand_syncs_race_startup_checks(db: Db) {
-    let dir = racing_migrations(db.engine);
+    let dir = racing_migrations(&db);
     let url = db.url();
     let children: Vec<(bool, Child)> = (0..16)
         .map(|i| {
@@ -272,16 +269,11 @@ async fn lock_timeout_fails_fast_behind_a_long_transaction(db: Db) {
 /// how long, and gives up after `--lock-wait` with a message that says so.
 async fn a_wait_for_the_lock_says_who_holds_it_and_gives_up(db: Db) {
     // Longer than the test: the first run is killed once the second gave up.
-    let long = match db.engine {
-        Engine::Postgres => "CREATE TABLE b (id INTEGER);\nSELECT pg_sleep(60);\n",
-        _ => {
-            "CREATE TABLE b (id INTEGER);\n\
-              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000)\n\
-              SELECT count(*) FROM n;\n"
-        }
-    };
-    let dir =
-        Dir::new(&[("expand/0001_create_a.sql", "CREATE TABLE a (id INTEGER);\n"), ("expand/0002_create_b.sql", long)]);
+    let long = format!("CREATE TABLE b (id INTEGER);\n{}\n", db.endless_sql());
+    let dir = Dir::new(&[
+        ("expand/0001_create_a.sql", "CREATE TABLE a (id INTEGER);\n"),
+        ("expand/0002_create_b.sql", &long),
+    ]);
     let m = dir.migrations();
     let migrator = Migrator::new(&m);
     let observer = db.reconnect().await;
@@ -297,10 +289,7 @@ async fn a_wait_for_the_lock_says_who_holds_it_and_gives_up(db: Db) {
         .unwrap();
     let stderr = String::from_utf8_lossy(&waiter.stderr);
     assert_eq!(waiter.status.code(), Some(1), "{stderr}");
-    let who = match db.engine {
-        Engine::Postgres => "server process ".to_string(),
-        _ => format!("process {}, for ", holder.id()),
-    };
+    let who = db.lock_holder_prefix(holder.id());
     assert!(
         stderr.contains(&format!("waiting for the migration lock on ebbtide_migrations, held by {who}")),
         "{stderr}"

@@ -82,10 +82,8 @@ async fn session_state_ends_with_its_migration(db: Db) {
             "0 | 0 | 0 | 0 | -3000 | 0".to_string()
         }
     };
-    let sleep = match db.engine {
-        Engine::Postgres => "SELECT pg_sleep(0.1);\n",
-        _ => "",
-    };
+    // A moment between meddling and observing, for a server to mix sessions up in.
+    let sleep = format!("{}\n", db.moment_sql());
     let dir = Dir::new(&[
         ("initial/0001_create_seen.sql", "CREATE TABLE seen (step int, session text);\n"),
         ("initial/0002_meddle.sql", &meddling(&db, &role_name)),

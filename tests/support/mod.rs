@@ -183,6 +183,72 @@ impl Db {
         rows.into_iter().map(|v| v.unwrap_or_else(|| "NULL".into())).collect()
     }
 
+    /// The registry's name of the database's engine: what the fixtures
+    /// below choose by, so that the scenarios themselves name no engine.
+    fn engine_name(&self) -> &'static str {
+        registry::engine(&self.url).expect("a registered engine").name
+    }
+
+    /// The schema an unqualified table lands in (`public`, SQLite's `main`).
+    pub fn default_schema(&self) -> &'static str {
+        match self.engine_name() {
+            "postgres" => "public",
+            _ => "main",
+        }
+    }
+
+    /// A statement that keeps the database busy for a moment (tens of
+    /// milliseconds), so that racing runs overlap.
+    pub fn moment_sql(&self) -> &'static str {
+        match self.engine_name() {
+            "postgres" => "SELECT pg_sleep(0.05);",
+            _ => {
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) SELECT count(*) FROM n;"
+            }
+        }
+    }
+
+    /// A statement that runs for longer than any test waits.
+    pub fn endless_sql(&self) -> &'static str {
+        match self.engine_name() {
+            "postgres" => "SELECT pg_sleep(60);",
+            _ => {
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) SELECT count(*) FROM n;"
+            }
+        }
+    }
+
+    /// A statement the engine refuses inside a transaction.
+    pub fn refused_in_transaction_sql(&self) -> &'static str {
+        match self.engine_name() {
+            "postgres" => "CREATE INDEX CONCURRENTLY users_name ON users (name);",
+            _ => "VACUUM;",
+        }
+    }
+
+    /// Index `users_name` on users (name) created and dropped as
+    /// no-transaction migrations: each fails inside a transaction, so a
+    /// run proves it honoured `no-transaction` (concurrently where the
+    /// engine can; SQLite, which cannot, vacuums beside it).
+    pub fn index_without_transaction(&self) -> (&'static str, &'static str) {
+        match self.engine_name() {
+            "postgres" => {
+                ("CREATE INDEX CONCURRENTLY users_name ON users (name);", "DROP INDEX CONCURRENTLY users_name;")
+            }
+            _ => ("CREATE INDEX users_name ON users (name);\nVACUUM;", "DROP INDEX users_name;\nVACUUM;"),
+        }
+    }
+
+    /// How a run waiting for the lock names the one that holds it: the
+    /// server's session where the lock lives in the server, the process
+    /// otherwise.
+    pub fn lock_holder_prefix(&self, holder_pid: u32) -> String {
+        match self.capabilities().server_lock {
+            true => "server process ".into(),
+            false => format!("process {holder_pid}, for "),
+        }
+    }
+
     /// Every `table.column` and index of the application's schema, sorted
     /// (the version table excluded), to compare two databases.
     pub async fn schema(&self) -> Vec<String> {
