@@ -11,7 +11,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::{Db, Dir, Engine};
+use support::{Db, Dir};
 
 const WORKSPACE_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
 
@@ -152,18 +152,8 @@ async fn sql_output_builds_the_same_schema_as_sync(db: Db) {
     assert!(script.contains(&format!("INSERT INTO \"{schema}\".\"ebbtide_migrations\"")), "{script}");
 
     // Replay the script with the engine's own client, into a second database.
-    let other = Db::open(db.engine).await.unwrap();
-    let replay = match db.engine {
-        Engine::Postgres => Command::new("psql")
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-X", &other.url()])
-            .stdin(std::process::Stdio::piped())
-            .spawn(),
-        _ => Command::new("sqlite3")
-            .args(["-bail", other.path.as_ref().unwrap().to_str().unwrap()])
-            .stdin(std::process::Stdio::piped())
-            .spawn(),
-    };
-    let mut child = replay.expect("psql and sqlite3 are installed");
+    let other = db.sibling().await;
+    let mut child = other.client().spawn().expect("psql and sqlite3 are installed");
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
     let replayed = child.wait_with_output().unwrap();
     assert!(replayed.status.success(), "{}", stderr(&replayed));

@@ -282,7 +282,7 @@ async fn every_kind_of_failure_names_its_statement(db: Db) {
     ];
     for all_or_nothing in [false, true] {
         for (sql, line, needle) in cases {
-            let db = Db::open(db.engine).await.expect("the engine is there");
+            let db = db.sibling().await;
             let dir = Dir::new(&[
                 ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\n"),
                 ("expand/0002_fails.sql", sql),
@@ -415,7 +415,7 @@ async fn script_matches_what_sync_does(db: Db) {
     );
     let schema = db.default_schema();
     assert!(script.contains(&format!("INSERT INTO \"{schema}\".\"ebbtide_migrations\"")), "{script}");
-    let other = Db::open(db.engine).await.unwrap();
+    let other = db.sibling().await;
     other.exec(&script).await.unwrap();
     db.run(&m, Request::Sync(Scope::All)).await.unwrap();
     assert_eq!(other.schema().await, db.schema().await);

@@ -183,6 +183,30 @@ impl Db {
         rows.into_iter().map(|v| v.unwrap_or_else(|| "NULL".into())).collect()
     }
 
+    /// Another fresh database of the same engine.
+    pub async fn sibling(&self) -> Db {
+        Db::open(self.engine).await.expect("the engine is there")
+    }
+
+    /// The engine's own command-line client, reading SQL from its stdin
+    /// into this database and stopping at the first error.
+    pub fn client(&self) -> std::process::Command {
+        let mut command = match self.engine_name() {
+            "postgres" => {
+                let mut psql = std::process::Command::new("psql");
+                psql.args(["-v", "ON_ERROR_STOP=1", "-q", "-X", &self.url]);
+                psql
+            }
+            _ => {
+                let mut sqlite3 = std::process::Command::new("sqlite3");
+                sqlite3.arg("-bail").arg(self.path.as_ref().expect("a database file"));
+                sqlite3
+            }
+        };
+        command.stdin(std::process::Stdio::piped());
+        command
+    }
+
     /// The registry's name of the database's engine: what the fixtures
     /// below choose by, so that the scenarios themselves name no engine.
     fn engine_name(&self) -> &'static str {
