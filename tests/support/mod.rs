@@ -207,6 +207,24 @@ impl Db {
         command
     }
 
+    /// Whether a run's lock is still held: by this connection's session
+    /// where the server holds it, on the lock file beside the database
+    /// otherwise (an in-memory database has none).
+    pub async fn run_lock_held(&self) -> bool {
+        match self.engine_name() {
+            "postgres" => {
+                self.strings("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+                    .await
+                    != ["0"]
+            }
+            _ => {
+                let Some(path) = &self.path else { return false };
+                let Ok(file) = std::fs::File::open(format!("{}-ebbtide.lock", path.display())) else { return false };
+                matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+            }
+        }
+    }
+
     /// The registry's name of the database's engine: what the fixtures
     /// below choose by, so that the scenarios themselves name no engine.
     fn engine_name(&self) -> &'static str {
