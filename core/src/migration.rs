@@ -8,6 +8,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::checksum::{self, Recorded};
+
 /// A migration's position in the one global sequence (1, 2, 3, ...).
 ///
 /// Versions are shared by every branch: `0003` is either an initial, an
@@ -142,7 +144,8 @@ pub struct Migration {
     /// The release this migration starts (`-- ebbtide: release <name>`),
     /// in a project that declares its releases.
     pub release: Option<Cow<'static, str>>,
-    /// SHA-256 of the up script with line endings normalised, in hex.
+    /// SHA-256 of what the up script runs (its statements and directives,
+    /// without comments and layout: see [`checksum`](crate::checksum)), in hex.
     pub checksum: Cow<'static, str>,
     /// [`checksum::fingerprint`](crate::checksum::fingerprint) of the
     /// branch, name and checksum: what the startup check compares.
@@ -162,6 +165,21 @@ impl Migration {
     /// Whether a down script exists.
     pub fn is_reversible(&self) -> bool {
         self.down.is_some()
+    }
+
+    /// What `recorded`, the checksum a version table holds for this
+    /// migration, says of it: the same statements ([`Recorded::Current`]),
+    /// the same file under the checksum of its whole text that ebbtide
+    /// recorded before it checksummed statements ([`Recorded::Text`]), or
+    /// statements edited since ([`Recorded::Edited`]).
+    pub fn judge_checksum(&self, recorded: &[u8]) -> Recorded {
+        if recorded == self.checksum.as_bytes() {
+            Recorded::Current
+        } else if recorded.len() == 64 && recorded == checksum::of_text(&self.up.sql).as_bytes() {
+            Recorded::Text
+        } else {
+            Recorded::Edited
+        }
     }
 }
 

@@ -122,11 +122,10 @@ pub fn load_with(dir: &Path, display: &str, dialect: Dialect) -> Result<Loaded, 
             None => Some(None),
             Some(d) => {
                 files.push(d.disk.clone());
-                script(d, dialect, &mut diags, None).map(Some)
+                script(d, dialect, &mut diags, None).map(|(down, _)| Some(down))
             }
         };
-        if let (Some(up_script), Some(down_script)) = (up_script, down_script) {
-            let sum = checksum::of(&up.text);
+        if let (Some((up_script, sum)), Some(down_script)) = (up_script, down_script) {
             out.push(Migration {
                 version,
                 branch,
@@ -356,9 +355,15 @@ fn assemble(
     out
 }
 
-/// Lexes, splits and checks one script. For an up script, `rules` carries
-/// the catalog, branch and version to check its statements against.
-fn script(found: &Found, dialect: Dialect, diags: &mut Diagnostics, rules: Option<&mut Catalog>) -> Option<Script> {
+/// Lexes, splits and checks one script, and checksums what it runs. For an
+/// up script, `rules` carries the catalog, branch and version to check its
+/// statements against.
+fn script(
+    found: &Found,
+    dialect: Dialect,
+    diags: &mut Diagnostics,
+    rules: Option<&mut Catalog>,
+) -> Option<(Script, String)> {
     let sql = &found.text;
     let tokens = match lexer::tokenize_with(sql, dialect) {
         Ok(tokens) => tokens,
@@ -516,6 +521,7 @@ fn script(found: &Found, dialect: Dialect, diags: &mut Diagnostics, rules: Optio
         ));
         ok = false;
     }
+    let sum = checksum::of_statements(sql, &tokens, &directives);
     ok.then(|| Script {
         path: Cow::Owned(found.display.clone()),
         sql: Cow::Owned(sql.clone()),
@@ -525,6 +531,7 @@ fn script(found: &Found, dialect: Dialect, diags: &mut Diagnostics, rules: Optio
         foreign_keys_off,
         sets_session,
     })
+    .map(|script| (script, sum))
 }
 
 /// The release a migration's text declares (`-- ebbtide: release NAME`),
