@@ -8,6 +8,7 @@
 
 mod support;
 
+use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -399,4 +400,46 @@ fn a_reader_that_goes_away_is_not_a_panic() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[test]
+fn repair_records_a_deliberate_edit_and_says_what_it_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("migrations");
+    fs::create_dir_all(migrations.join("expand")).unwrap();
+    let file = migrations.join("expand/0001_create_users.sql");
+    fs::write(&file, "-- Users.\nCREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);\n").unwrap();
+    let url = format!("sqlite:{}", dir.path().join("app.db").display());
+    ok(ebbtide(&migrations, &url, &["sync"]));
+
+    // A comment and layout edit changes nothing that runs.
+    fs::write(
+        &file,
+        "-- Users, who sign in by email.\nCREATE TABLE users (\n  id INTEGER PRIMARY KEY,\n  email TEXT\n);\n",
+    )
+    .unwrap();
+    ok(ebbtide(&migrations, &url, &["check"]));
+    assert_eq!(ok(ebbtide(&migrations, &url, &["repair"])).trim(), "nothing to do");
+
+    // An edit of a statement is divergent, and the messages say what to do.
+    fs::write(&file, "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n").unwrap();
+    let check = ebbtide(&migrations, &url, &["check"]);
+    assert_eq!(code(&check), 3);
+    assert!(
+        stderr(&check).contains("0001_create_users had its statements edited after it was applied"),
+        "{}",
+        stderr(&check)
+    );
+    assert!(stderr(&check).contains("`ebbtide repair`"), "{}", stderr(&check));
+    let sync = ebbtide(&migrations, &url, &["sync"]);
+    assert_eq!(code(&sync), 1);
+    assert!(
+        stderr(&sync).contains("revert the edit") && stderr(&sync).contains("`ebbtide repair`"),
+        "{}",
+        stderr(&sync)
+    );
+
+    let out = ok(ebbtide(&migrations, &url, &["repair"]));
+    assert!(out.lines().next().unwrap().starts_with("re-recorded expand 0001_create_users"), "{out}");
+    ok(ebbtide(&migrations, &url, &["check"]));
 }

@@ -164,7 +164,12 @@ impl fmt::Display for Verdict {
                 }
                 if !divergent.is_empty() {
                     let list: Vec<String> = divergent.iter().map(ToString::to_string).collect();
-                    write!(f, "applied migrations differ from this release's: {}", list.join(", "))?;
+                    write!(
+                        f,
+                        "applied migrations differ from this release's: {}; {}",
+                        list.join(", "),
+                        crate::plan::DIVERGENT_HELP
+                    )?;
                 }
                 Ok(())
             }

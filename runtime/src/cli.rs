@@ -207,6 +207,16 @@ pub enum Command {
         #[command(flatten)]
         table: TableOption,
     },
+    /// Record the applied migrations as the files now describe them
+    /// (statements, name, branch), after a deliberate edit; runs nothing.
+    Repair {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        lock: LockOptions,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        table: TableOption,
+    },
     /// Put an existing database under version control, at version 0.
     VersionControl {
         #[allow(missing_docs)]
@@ -255,6 +265,7 @@ impl Command {
                 &migrate.table.table
             }
             Command::Goto { table, .. }
+            | Command::Repair { table, .. }
             | Command::VersionControl { table, .. }
             | Command::Version { table, .. }
             | Command::Check { table, .. }
@@ -278,7 +289,9 @@ impl Command {
             Command::Sync { migrate, .. } | Command::Upgrade { migrate, .. } | Command::Downgrade { migrate, .. } => {
                 Some(&migrate.lock)
             }
-            Command::Goto { lock, .. } | Command::VersionControl { lock, .. } => Some(lock),
+            Command::Goto { lock, .. } | Command::Repair { lock, .. } | Command::VersionControl { lock, .. } => {
+                Some(lock)
+            }
             _ => None,
         }
     }
@@ -356,7 +369,7 @@ fn try_execute(options: &Options, command: &Command, migrations: &Migrations) ->
 fn writes(command: &Command) -> bool {
     match command {
         Command::Sync { sql, .. } | Command::Upgrade { sql, .. } | Command::Downgrade { sql, .. } => !sql,
-        Command::Goto { .. } | Command::VersionControl { .. } => true,
+        Command::Goto { .. } | Command::Repair { .. } | Command::VersionControl { .. } => true,
         Command::Version { .. } | Command::Check { .. } | Command::Status { .. } => false,
     }
 }
@@ -395,6 +408,7 @@ impl Session<'_> {
             }
             Command::Goto { version, .. } => self.apply(engine, Request::Goto(Version::new(*version)), false),
             Command::VersionControl { .. } => self.apply(engine, Request::VersionControl, false),
+            Command::Repair { .. } => self.apply(engine, Request::Repair, false),
             Command::Version { json, .. } => {
                 let info = engine.version(m).map_err(err)?;
                 if *json {

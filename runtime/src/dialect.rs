@@ -265,6 +265,22 @@ pub(crate) trait Sql: Sync {
         )
     }
 
+    /// Records `version` as `r` describes it (branch, name, checksum and
+    /// fingerprint), if its fingerprint is still `was`: `repair`, and a
+    /// record's checksum of its whole text replaced by the statement checksum.
+    fn rerecord(&self, table: &TableName, r: &NewRecord<'_>, was: &str) -> String {
+        format!(
+            "UPDATE {} SET branch = '{}', name = {}, checksum = {}, fingerprint = {} WHERE version = {} AND fingerprint = {}",
+            self.table(table),
+            r.branch,
+            self.literal(r.name),
+            self.literal(r.checksum),
+            self.literal(r.fingerprint),
+            r.version.get(),
+            self.literal(was),
+        )
+    }
+
     /// Marks a record as started (fingerprint `started`): its
     /// `no-transaction` down script is about to run.
     fn start_record(&self, table: &TableName, version: Version) -> String {

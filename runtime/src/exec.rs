@@ -213,6 +213,8 @@ struct Work<'s> {
 enum RecordChange<'s> {
     Insert(&'s crate::Migration, How),
     Delete(&'s Record),
+    /// The record rewritten as the migration describes it.
+    Rewrite(&'s Record, &'s crate::Migration),
 }
 
 impl RecordChange<'_> {
@@ -223,6 +225,9 @@ impl RecordChange<'_> {
         match self {
             RecordChange::Insert(m, how) => insert_row(dialect, table, m, *how, &m.fingerprint, duration_ms),
             RecordChange::Delete(record) => dialect.delete_record(table, record.version),
+            RecordChange::Rewrite(record, m) => {
+                dialect.rerecord(table, &new_record(m, How::Applied, &m.fingerprint, None), &record.fingerprint)
+            }
         }
     }
 
@@ -232,6 +237,8 @@ impl RecordChange<'_> {
         match self {
             RecordChange::Insert(m, how) => insert_row(dialect, table, m, *how, crate::record::STARTED, Some(0)),
             RecordChange::Delete(record) => dialect.start_record(table, record.version),
+            // Runs no script: never started.
+            RecordChange::Rewrite(..) => self.sql(dialect, table, None),
         }
     }
 
@@ -243,13 +250,15 @@ impl RecordChange<'_> {
             RecordChange::Delete(record) => {
                 dialect.finish_record(table, record.version, &record.fingerprint, record.duration_ms.unwrap_or(0))
             }
+            // Runs no script: never started.
+            RecordChange::Rewrite(..) => self.sql(dialect, table, None),
         }
     }
 
-    /// A step is done when its version is recorded (apply, stamp) or when
-    /// it is not (revert, unstamp).
+    /// A step is done when its version is recorded (apply, stamp, a
+    /// rewritten record) or when it is not (revert, unstamp).
     fn done_when_recorded(&self) -> bool {
-        matches!(self, RecordChange::Insert(..))
+        matches!(self, RecordChange::Insert(..) | RecordChange::Rewrite(..))
     }
 }
 
@@ -262,19 +271,21 @@ fn insert_row(
     fingerprint: &str,
     duration_ms: Option<i64>,
 ) -> String {
-    dialect.insert_record(
-        table,
-        &NewRecord {
-            version: m.version,
-            branch: m.branch,
-            name: &m.name,
-            checksum: &m.checksum,
-            fingerprint,
-            how,
-            duration_ms,
-            down_sql: m.down.as_ref().map(|s| s.sql.as_ref()),
-        },
-    )
+    dialect.insert_record(table, &new_record(m, how, fingerprint, duration_ms))
+}
+
+/// The record of `m`, with `fingerprint`.
+fn new_record<'m>(m: &'m crate::Migration, how: How, fingerprint: &'m str, duration_ms: Option<i64>) -> NewRecord<'m> {
+    NewRecord {
+        version: m.version,
+        branch: m.branch,
+        name: &m.name,
+        checksum: &m.checksum,
+        fingerprint,
+        how,
+        duration_ms,
+        down_sql: m.down.as_ref().map(|s| s.sql.as_ref()),
+    }
 }
 
 async fn work_of<'s, D: Driver>(d: &mut D, table: &TableName, step: &'s Step<'s>) -> Result<Work<'s>, Error> {
@@ -282,6 +293,7 @@ async fn work_of<'s, D: Driver>(d: &mut D, table: &TableName, step: &'s Step<'s>
         Step::Apply(m) => Work { script: Some(Cow::Borrowed(&m.up)), record: RecordChange::Insert(m, How::Applied) },
         Step::Stamp(m) => Work { script: None, record: RecordChange::Insert(m, How::Stamped) },
         Step::Unstamp(r) => Work { script: None, record: RecordChange::Delete(r) },
+        Step::Rerecord { record, migration } => Work { script: None, record: RecordChange::Rewrite(record, migration) },
         Step::Revert { record, embedded } => {
             let script = match embedded.and_then(|m| m.down.as_ref()) {
                 Some(down) => Cow::Borrowed(down),
@@ -428,7 +440,7 @@ async fn script_step<D: Driver>(
             &m.fingerprint,
             i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
         ),
-        RecordChange::Delete(_) => work.record.sql(dialect, table, Some(duration)),
+        RecordChange::Delete(_) | RecordChange::Rewrite(..) => work.record.sql(dialect, table, Some(duration)),
     };
     version_table_write(d, step, check.as_deref(), &finished, "record the migration").await?;
     Ok(done(step, duration, false))

@@ -115,6 +115,15 @@ macro_rules! front_end {
                 $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::VersionControl))
             }
 
+            /// Records every applied migration as this release embeds it,
+            /// running nothing: after a deliberate edit of an applied
+            /// migration (its statements, its name or its branch), once the
+            /// database holds what the files now say. Records unknown to this
+            /// release, and unfinished ones, stay as they are.
+            pub $($asyncness)? fn repair(&self) -> Result<$crate::Report, $crate::Error> {
+                $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::Repair))
+            }
+
             /// Runs any request.
             pub $($asyncness)? fn run(&self, request: $crate::Request) -> Result<$crate::Report, $crate::Error> {
                 $finish!($crate::ops::run(&mut self.driver(), self.settings, request))

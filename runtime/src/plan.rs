@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use ebbtide_core::checksum::Recorded;
+
 use crate::record::Record;
 use crate::{Branch, Migration, Migrations, Script, Version};
 
@@ -37,6 +39,10 @@ pub enum Request {
     Goto(Version),
     /// Create the version table on an unmanaged database, at version 0.
     VersionControl,
+    /// Record every applied migration as this release embeds it (branch,
+    /// name and checksum), after a deliberate edit: Flyway's `repair`.
+    /// Nothing runs; records this release does not know stay as they are.
+    Repair,
 }
 
 impl fmt::Display for Request {
@@ -49,6 +55,7 @@ impl fmt::Display for Request {
             Request::Downgrade(v) => write!(f, "downgrade {v}"),
             Request::Goto(v) => write!(f, "goto {v}"),
             Request::VersionControl => f.write_str("version-control"),
+            Request::Repair => f.write_str("repair"),
         }
     }
 }
@@ -85,13 +92,22 @@ pub enum Step<'a> {
     Stamp(&'a Migration),
     /// Delete a record without running anything.
     Unstamp(&'a Record),
+    /// Rewrite a record as the embedded migration describes it, without
+    /// running anything: `repair`, or a checksum of the whole file recorded
+    /// by an earlier ebbtide replaced by the statement checksum.
+    Rerecord {
+        /// The record to rewrite.
+        record: &'a Record,
+        /// The migration it becomes.
+        migration: &'a Migration,
+    },
 }
 
 impl Step<'_> {
     /// The version the step is about.
     pub fn version(&self) -> Version {
         match self {
-            Step::Apply(m) | Step::Stamp(m) => m.version,
+            Step::Apply(m) | Step::Stamp(m) | Step::Rerecord { migration: m, .. } => m.version,
             Step::Revert { record, .. } | Step::Unstamp(record) => record.version,
         }
     }
@@ -99,7 +115,7 @@ impl Step<'_> {
     /// The branch the step is about.
     pub fn branch(&self) -> Branch {
         match self {
-            Step::Apply(m) | Step::Stamp(m) => m.branch,
+            Step::Apply(m) | Step::Stamp(m) | Step::Rerecord { migration: m, .. } => m.branch,
             Step::Revert { record, .. } | Step::Unstamp(record) => record.branch,
         }
     }
@@ -107,18 +123,20 @@ impl Step<'_> {
     /// The migration's name.
     pub fn name(&self) -> &str {
         match self {
-            Step::Apply(m) | Step::Stamp(m) => &m.name,
+            Step::Apply(m) | Step::Stamp(m) | Step::Rerecord { migration: m, .. } => &m.name,
             Step::Revert { record, .. } | Step::Unstamp(record) => &record.name,
         }
     }
 
-    /// What the step does, as a verb: `apply`, `revert`, `stamp`, `unstamp`.
+    /// What the step does, as a verb: `apply`, `revert`, `stamp`,
+    /// `unstamp`, `rerecord`.
     pub fn verb(&self) -> &'static str {
         match self {
             Step::Apply(_) => "apply",
             Step::Revert { .. } => "revert",
             Step::Stamp(_) => "stamp",
             Step::Unstamp(_) => "unstamp",
+            Step::Rerecord { .. } => "rerecord",
         }
     }
 
@@ -193,10 +211,7 @@ impl fmt::Display for Divergence {
 #[non_exhaustive]
 pub enum Refusal {
     /// Applied migrations were edited after they ran.
-    #[error(
-        "applied migrations differ from this release's: {}; restore the original files, or pass --allow-divergent (allow_divergent) if the edit is harmless",
-        list(.0)
-    )]
+    #[error("applied migrations differ from this release's: {}; {DIVERGENT_HELP}", list(.0))]
     Divergent(Vec<Divergence>),
     /// The database holds contract migrations this release does not know.
     #[error(
@@ -295,6 +310,11 @@ pub fn guard_existing_schema(
     Err(Refusal::ExistingSchema { table: table.to_string(), objects: existing.to_vec() })
 }
 
+/// What to do about divergent migrations, said wherever they are reported.
+pub(crate) const DIVERGENT_HELP: &str = "revert the edit (restore the files as they were applied); \
+     if the edit is deliberate and the database already holds what the files now say, record them as they are with `ebbtide repair`; \
+     --allow-divergent (allow_divergent) runs without either";
+
 fn list<T: fmt::Display>(items: &[T]) -> String {
     items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
@@ -320,6 +340,13 @@ pub struct Analysis {
     /// Records of `no-transaction` scripts that started and did not
     /// finish, as `0007_name`: their changes may be partial.
     pub started: Vec<String>,
+    /// Records, in version order, that hold the checksum of their
+    /// migration's whole file, as ebbtide recorded it before it checksummed
+    /// statements: the same migration, whose record `sync` (of every branch
+    /// or of contract) and `repair` rewrite. Not sooner: a release built
+    /// with an earlier ebbtide may still serve during a rolling upgrade, and
+    /// knows its migrations by that checksum.
+    pub text_checksums: Vec<Version>,
 }
 
 impl Analysis {
@@ -339,6 +366,7 @@ impl Analysis {
                 analysis.observe(migrations, r.version, r.branch, r.name.as_bytes(), r.checksum.as_bytes());
             }
         }
+        analysis.text_checksums.sort_unstable();
         analysis
     }
 
@@ -346,7 +374,11 @@ impl Analysis {
     pub fn observe(&mut self, migrations: &Migrations, version: Version, branch: Branch, name: &[u8], checksum: &[u8]) {
         self.mark(version);
         match migrations.get(version) {
-            Some(m) if m.branch == branch && m.name.as_bytes() == name && m.checksum.as_bytes() == checksum => {}
+            Some(m) if m.branch == branch && m.name.as_bytes() == name => match m.judge_checksum(checksum) {
+                Recorded::Current => {}
+                Recorded::Text => self.text_checksums.push(version),
+                Recorded::Edited => self.divergent.push(divergence(version, branch, name, checksum, m)),
+            },
             Some(m) => self.divergent.push(divergence(version, branch, name, checksum, m)),
             None if branch == Branch::Expand => {
                 self.unknown_expand.push(format!("{version}_{}", String::from_utf8_lossy(name)))
@@ -362,6 +394,11 @@ impl Analysis {
             self.present.resize(index + 1, false);
         }
         self.present[index] = true;
+    }
+
+    /// Whether the record of `version` holds its file's whole-text checksum.
+    fn has_text_checksum(&self, version: Version) -> bool {
+        self.text_checksums.binary_search(&version).is_ok()
     }
 
     /// Whether this version is recorded.
@@ -387,12 +424,20 @@ impl Analysis {
             _ => true,
         };
         matches!(request, Request::Sync(_) | Request::Upgrade(_))
+            && (self.text_checksums.is_empty() || !rewrites_text_checksums(request))
             && self.started.is_empty()
             && (options.allow_divergent || self.divergent.is_empty())
             && self.unknown_contract.is_empty()
             && !matches!(request, Request::Upgrade(t) if t > migrations.latest())
             && self.pending(migrations).all(|m| !in_scope(m))
     }
+}
+
+/// Whether `request` rewrites the records that hold a whole-text checksum
+/// (see [`Analysis::text_checksums`]): the requests that run once the
+/// previous release is gone.
+fn rewrites_text_checksums(request: Request) -> bool {
+    matches!(request, Request::Sync(Scope::All | Scope::Contract) | Request::Repair)
 }
 
 fn divergence(version: Version, branch: Branch, name: &[u8], checksum: &[u8], migration: &Migration) -> Divergence {
@@ -403,8 +448,8 @@ fn divergence(version: Version, branch: Branch, name: &[u8], checksum: &[u8], mi
     if name != migration.name.as_bytes() {
         what.push("was renamed".to_string());
     }
-    if checksum != migration.checksum.as_bytes() {
-        what.push("had its SQL edited after it was applied".to_string());
+    if migration.judge_checksum(checksum) == Recorded::Edited {
+        what.push("had its statements edited after it was applied".to_string());
     }
     Divergence {
         version,
@@ -460,6 +505,13 @@ pub fn plan<'a>(
                 Scope::Contract => b == Branch::Contract,
             };
             plan.steps = analysis.pending(migrations).filter(|m| in_scope(m.branch)).map(Step::Apply).collect();
+            if rewrites_text_checksums(request) {
+                let rerecord = records.iter().filter(|r| analysis.has_text_checksum(r.version));
+                let rerecord: Vec<Step<'a>> = rerecord
+                    .filter_map(|record| Some(Step::Rerecord { record, migration: migrations.get(record.version)? }))
+                    .collect();
+                plan.steps.splice(0..0, rerecord);
+            }
         }
         Request::Upgrade(target) => {
             guard_target(target)?;
@@ -499,6 +551,21 @@ pub fn plan<'a>(
             if state.is_some() {
                 return Err(Refusal::AlreadyUnderControl(max_recorded(records)));
             }
+        }
+        Request::Repair => {
+            plan.create_table = false;
+            plan.steps = records
+                .iter()
+                .filter(|r| !r.started())
+                .filter_map(|record| {
+                    let m = migrations.get(record.version)?;
+                    let same = record.branch == m.branch
+                        && record.name == m.name
+                        && record.checksum == m.checksum
+                        && record.fingerprint == m.fingerprint;
+                    (!same).then_some(Step::Rerecord { record, migration: m })
+                })
+                .collect();
         }
     }
 
@@ -726,6 +793,82 @@ mod tests {
         }
     }
 
+    /// Makes `r` what an earlier ebbtide recorded for `m`: the checksum of
+    /// its whole file.
+    fn text_checksum(r: &mut Record, m: &Migration) {
+        r.checksum = ebbtide_core::checksum::of_text(&m.up.sql);
+        r.fingerprint = ebbtide_core::checksum::fingerprint(m.branch.as_str(), &m.name, &r.checksum);
+    }
+
+    #[test]
+    fn a_whole_text_checksum_is_the_same_migration_rewritten_once_the_rollout_ends() {
+        let list =
+            vec![migration(1, Branch::Expand, "create_users"), migration(2, Branch::Contract, "drop_users_name")];
+        let migrations = Migrations::from_vec(list.clone());
+        let mut records = vec![record(&list[0]), record(&list[1])];
+        text_checksum(&mut records[0], &list[0]);
+        let analysis = Analysis::new(&migrations, &records);
+        assert_eq!(analysis.text_checksums, [Version::new(1)]);
+        assert!(analysis.divergent.is_empty());
+        assert_eq!(crate::check::Verdict::new(&migrations, Some(&records)), crate::check::Verdict::Current);
+        assert!(records[0].matches(&list[0]));
+        let options = PlanOptions::default();
+        // While the previous release may serve, its checksums stay.
+        for request in [Request::Sync(Scope::Expand), Request::Upgrade(Version::new(2))] {
+            assert!(plan(&migrations, Some(&records), request, options).unwrap().is_empty(), "{request}");
+            assert!(analysis.nothing_to_apply(&migrations, request, options), "{request}");
+        }
+        for request in [Request::Sync(Scope::All), Request::Sync(Scope::Contract), Request::Repair] {
+            let planned = plan(&migrations, Some(&records), request, options).unwrap();
+            assert_eq!(planned.steps, [Step::Rerecord { record: &records[0], migration: &list[0] }], "{request}");
+            assert!(!analysis.nothing_to_apply(&migrations, request, options), "{request}");
+        }
+    }
+
+    #[test]
+    fn an_edited_statement_is_divergent_and_says_what_to_do() {
+        let list = vec![migration(1, Branch::Expand, "create_users")];
+        let migrations = Migrations::from_vec(list.clone());
+        let mut edited = record(&list[0]);
+        edited.checksum = "0".repeat(64);
+        edited.fingerprint = "ffffffffffffffff".into();
+        let records = [edited];
+        let refused = plan(&migrations, Some(&records), Request::Sync(Scope::All), PlanOptions::default());
+        let message = refused.unwrap_err().to_string();
+        assert!(message.contains("0001_create_users had its statements edited after it was applied"), "{message}");
+        assert!(message.contains("revert the edit") && message.contains("`ebbtide repair`"), "{message}");
+    }
+
+    #[test]
+    fn repair_rerecords_what_differs_from_this_release_and_nothing_else() {
+        let list = [
+            migration(1, Branch::Expand, "create_users"),
+            migration(2, Branch::Expand, "add_users_email"),
+            migration(3, Branch::Expand, "add_users_phone"),
+            migration(4, Branch::Contract, "drop_users_name"),
+            migration(5, Branch::Expand, "add_users_nick"),
+        ];
+        let migrations = Migrations::from_vec(list[..5].to_vec());
+        let mut records: Vec<Record> = list.iter().map(record).collect();
+        records[1].checksum = "edited".into();
+        records[1].fingerprint = "ffffffffffffffff".into();
+        records[2].name = "add_phone".into();
+        records[2].fingerprint = "eeeeeeeeeeeeeeee".into();
+        records[3].fingerprint = crate::record::STARTED.into();
+        records.push(record(&migration(6, Branch::Contract, "newer")));
+        let planned = plan(&migrations, Some(&records), Request::Repair, PlanOptions::default()).unwrap();
+        assert_eq!(
+            planned.steps,
+            [
+                Step::Rerecord { record: &records[1], migration: &list[1] },
+                Step::Rerecord { record: &records[2], migration: &list[2] },
+            ]
+        );
+        assert_eq!(planned.steps[1].to_string(), "rerecord expand migration 0003_add_users_phone");
+        // Without a version table there is nothing to repair, and nothing is created.
+        assert!(plan(&migrations, None, Request::Repair, PlanOptions::default()).unwrap().is_empty());
+    }
+
     fn record(m: &Migration) -> Record {
         Record {
             version: m.version,
@@ -788,11 +931,19 @@ mod tests {
             Same,
             Edited,
             Started,
+            /// Recorded by an earlier ebbtide, with the whole file's checksum.
+            TextChecksum,
         }
 
         fn state() -> impl Strategy<Value = (Vec<Branch>, Vec<Kept>, Vec<Branch>, bool)> {
             let branch = prop_oneof![Just(Branch::Initial), Just(Branch::Expand), Just(Branch::Contract)];
-            let kept = prop_oneof![4 => Just(Kept::Same), 3 => Just(Kept::Absent), 1 => Just(Kept::Edited), 1 => Just(Kept::Started)];
+            let kept = prop_oneof![
+                4 => Just(Kept::Same),
+                3 => Just(Kept::Absent),
+                1 => Just(Kept::Edited),
+                1 => Just(Kept::Started),
+                1 => Just(Kept::TextChecksum),
+            ];
             (1..10usize).prop_flat_map(move |n| {
                 (
                     prop::collection::vec(branch.clone(), n),
@@ -816,6 +967,7 @@ mod tests {
                             r.fingerprint = "ffffffffffffffff".into();
                         }
                         Kept::Started => r.fingerprint = crate::record::STARTED.into(),
+                        Kept::TextChecksum => text_checksum(&mut r, m),
                         _ => {}
                     }
                     r
@@ -852,9 +1004,17 @@ mod tests {
                     );
                 }
                 let sync = |scope| plan(&migrations, Some(&records), Request::Sync(scope), PlanOptions::default());
+                // What a sync of every branch does when nothing is pending:
+                // rewrite the whole-text checksums, and nothing else.
+                let only_rewrites = |p: &Plan<'_>| {
+                    p.steps.iter().all(|s| matches!(s, Step::Rerecord { .. }))
+                        && p.steps.len() == analysis.text_checksums.len()
+                        && !p.create_table
+                };
                 match Verdict::of(&migrations, analysis.clone()) {
                     Verdict::Current | Verdict::NewerExpand { .. } => {
-                        prop_assert!(matches!(sync(Scope::All), Ok(p) if p.is_empty()));
+                        prop_assert!(matches!(sync(Scope::All), Ok(p) if only_rewrites(&p)));
+                        prop_assert!(matches!(sync(Scope::Expand), Ok(p) if p.is_empty()));
                     }
                     Verdict::ContractPending { .. } => {
                         prop_assert!(matches!(sync(Scope::Expand), Ok(p) if p.is_empty()));

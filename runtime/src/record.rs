@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use ebbtide_core::checksum::Recorded;
+
 use crate::{Branch, Migration, Version};
 
 /// How a migration got into the version table.
@@ -113,9 +115,13 @@ impl Record {
     }
 
     /// Whether this record describes `migration` as it is embedded now:
-    /// same name, branch and checksum.
+    /// same name, branch and statements (its checksum is the statement
+    /// checksum, or the whole-text checksum an earlier ebbtide recorded of
+    /// the same file).
     pub fn matches(&self, migration: &Migration) -> bool {
-        self.name == migration.name && self.branch == migration.branch && self.checksum == migration.checksum
+        self.name == migration.name
+            && self.branch == migration.branch
+            && migration.judge_checksum(self.checksum.as_bytes()) != Recorded::Edited
     }
 
     /// Whether its `no-transaction` script started and did not finish.

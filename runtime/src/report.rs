@@ -47,7 +47,7 @@ impl fmt::Display for Report {
 /// One step of a run, done.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Done {
-    /// `apply`, `revert`, `stamp` or `unstamp`.
+    /// `apply`, `revert`, `stamp`, `unstamp` or `rerecord`.
     pub verb: &'static str,
     /// The migration's version.
     pub version: Version,
@@ -67,6 +67,7 @@ impl fmt::Display for Done {
             "apply" => "applied",
             "revert" => "reverted",
             "stamp" => "stamped",
+            "rerecord" => "re-recorded",
             _ => "unstamped",
         };
         write!(f, "{past} {} {}_{} ({} ms)", self.branch, self.version, self.name, self.duration.as_millis())?;
