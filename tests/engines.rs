@@ -7,7 +7,7 @@
 mod support;
 
 use ebbtide::{Aftermath, Error, How, Migrator, Refusal, Request, Scope, Verdict, Version};
-use support::{Db, Dir, Engine};
+use support::{Db, Dir};
 
 ebbtide::embed_migrations!("../migrations");
 
@@ -294,10 +294,10 @@ async fn every_kind_of_failure_names_its_statement(db: Db) {
             assert_eq!(db.tables().await, tables, "{sql}");
         }
     }
-    if db.engine == Engine::Postgres {
-        // The server times a script that ran in the same round trip as its
-        // version-table row.
-        let dir = Dir::new(&[("expand/0001_wait.sql", "SELECT pg_sleep(0.2);\n")]);
+    if let Some(sleep) = db.fixture().sleep_sql(200) {
+        // The duration recorded is the script's, also where it ran in the
+        // same round trip as its version-table row.
+        let dir = Dir::new(&[("expand/0001_wait.sql", &format!("{sleep}\n"))]);
         let migrations = dir.migrations();
         db.run(&Migrator::new(&migrations), Request::Sync(Scope::All)).await.unwrap();
         let ms = db.strings("SELECT duration_ms FROM ebbtide_migrations WHERE version = 1").await;
@@ -529,17 +529,4 @@ async fn racing_syncs_apply_each_migration_once(db: Db) {
     assert_eq!(db.check(&m).await.unwrap(), Verdict::Current);
 }
 
-mod race {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_file() {
-        let db = crate::support::Db::open(crate::support::Engine::SqliteFile).await.unwrap();
-        super::racing_syncs_apply_each_migration_once(db).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if let Some(db) = crate::support::Db::open(crate::support::Engine::Postgres).await {
-            super::racing_syncs_apply_each_migration_once(db).await;
-        }
-    }
-}
+on_persistent_engines!(racing_syncs_apply_each_migration_once);

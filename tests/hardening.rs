@@ -7,7 +7,7 @@
 mod support;
 
 use ebbtide::{Error, Migrations, Migrator, Refusal, Request, Scope, Verdict, Version};
-use support::{Db, Dir, Engine};
+use support::{Db, Dir};
 
 /// The build-time errors of a migrations directory, one string each.
 fn errors(dir: &Dir) -> Vec<String> {
@@ -43,17 +43,7 @@ fn data_modifications_hidden_in_other_statements_are_seen() {
 /// The trigger a migration of each engine writes, with columns named like
 /// the keywords that open and close a trigger's body, followed by a drop.
 fn keyword_columns(db: &Db) -> String {
-    let trigger = match db.engine {
-        Engine::Postgres => {
-            "CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n\
-             CREATE TRIGGER events_sync BEFORE UPDATE ON events FOR EACH ROW\n\
-             WHEN (OLD.begin IS DISTINCT FROM NEW.begin) EXECUTE FUNCTION keep();\n"
-        }
-        _ => {
-            "CREATE TRIGGER events_sync AFTER UPDATE OF begin ON events FOR EACH ROW\n\
-             WHEN OLD.begin IS NOT NEW.begin BEGIN UPDATE events SET atomic = NEW.begin; END;\n"
-        }
-    };
+    let trigger = db.fixture().keyword_trigger_sql();
     format!("CREATE TABLE events (id INTEGER, begin INTEGER, atomic INTEGER);\n{trigger}DROP TABLE users;\n")
 }
 
@@ -212,7 +202,7 @@ on_every_engine!(
 /// and the application's connection gets its own busy timeout back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_for_sqlites_write_lock_is_told_and_bounded() {
-    let db = Db::open(Engine::SqliteFile).await.unwrap();
+    let db = Db::of("sqlite").await.unwrap();
     db.exec("PRAGMA busy_timeout = 1234").await.unwrap();
     let dir = Dir::new(&[users()]);
     let m = dir.migrations();
@@ -238,7 +228,4 @@ async fn a_wait_for_sqlites_write_lock_is_told_and_bounded() {
     assert_eq!(db.tables().await, ["users"]);
 }
 
-mod pg {
-    use super::*;
-    engine_tests!(only, Postgres, a_new_enum_value_is_used_in_a_later_migration);
-}
+on_engine!(postgres, a_new_enum_value_is_used_in_a_later_migration);

@@ -46,8 +46,8 @@ async fn exists(client: &tokio_postgres::Client, relation: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_history_applies_on_postgres() {
-    let Some(pg) = support::PgDatabase::create().await else { return };
-    let client = pg.connect().await;
+    let Some(pg) = support::ServerDatabase::create("postgres").await else { return };
+    let client = ebbtide::postgres::connect(&pg.url).await.expect("connect to the test database");
     let m = Migrator::new(&MIGRATIONS);
     let n = MIGRATIONS.len();
 

@@ -7,7 +7,7 @@ mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_releases_share_one_database_through_expand_and_contract() {
-    let Some(db) = support::PgDatabase::create().await else { return };
+    let Some(db) = support::ServerDatabase::create("postgres").await else { return };
     let transcript = match ebbtide_examples::rolling::scenario(&db.url).await {
         Ok(transcript) => transcript,
         Err(e) => panic!("the rolling upgrade broke a promise: {e}"),

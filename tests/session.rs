@@ -8,91 +8,26 @@
 mod support;
 
 use ebbtide::{Error, Migrator, Request, Scope, Verdict};
-use support::{Db, Dir, Engine};
-
-/// What the second migration of a run observes of its session, written to
-/// a table: each setting the first migration changed.
-fn observed(db: &Db) -> &'static str {
-    match db.engine {
-        Engine::Postgres => {
-            "SELECT current_setting('search_path') || ' | ' || current_setting('statement_timeout') || ' | ' \
-             || current_setting('lock_timeout') || ' | ' || current_setting('session_replication_role') || ' | ' \
-             || current_setting('work_mem') || ' | ' || current_user || ' | ' \
-             || (SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema())"
-        }
-        _ => {
-            "SELECT (SELECT * FROM pragma_recursive_triggers) || ' | ' || (SELECT * FROM pragma_legacy_alter_table) \
-             || ' | ' || (SELECT * FROM pragma_ignore_check_constraints) || ' | ' || (SELECT * FROM pragma_query_only) \
-             || ' | ' || (SELECT * FROM pragma_cache_size) || ' | ' || (SELECT count(*) FROM temp.sqlite_master)"
-        }
-    }
-}
-
-/// Settings a migration changes, each of which would break ebbtide's own
-/// version-table write or the next migration if it outlived the migration.
-fn meddling(db: &Db, role: &str) -> String {
-    match db.engine {
-        Engine::Postgres => format!(
-            "CREATE TEMP TABLE scratch (a int);\n\
-             CREATE TEMP TABLE ebbtide_migrations (version bigint);\n\
-             SET statement_timeout = '20ms';\n\
-             SET lock_timeout = '1ms';\n\
-             SET work_mem = '1MB';\n\
-             SET session_replication_role = replica;\n\
-             SELECT pg_catalog.set_config('search_path', '', false);\n\
-             SET ROLE {role};\n"
-        ),
-        _ => "CREATE TEMP TABLE scratch (a int);\n\
-              CREATE TEMP TABLE ebbtide_migrations (version int);\n\
-              PRAGMA recursive_triggers = ON;\n\
-              PRAGMA legacy_alter_table = ON;\n\
-              PRAGMA ignore_check_constraints = ON;\n\
-              PRAGMA cache_size = 17;\n\
-              PRAGMA query_only = ON;\n"
-            .into(),
-    }
-}
-
-/// A role of this test's own (PostgreSQL roles belong to the server), with
-/// no privilege on the version table; dropped at the end.
-async fn probe_role(db: &Db) -> Option<String> {
-    if db.engine != Engine::Postgres {
-        return None;
-    }
-    let name = format!("ebbtide_probe_{}", db.pg.as_ref().unwrap().name);
-    db.exec(&format!("CREATE ROLE {name}")).await.unwrap();
-    Some(name)
-}
+use support::{Db, Dir};
 
 /// Promise: each migration starts from the session state the run started
 /// with, and ebbtide's own statements run under it, whether the migration
 /// ran in a transaction or not.
 async fn session_state_ends_with_its_migration(db: Db) {
-    let role = probe_role(&db).await;
-    let role_name = role.clone().unwrap_or_default();
+    let session = db.fixture().session();
+    let role = session.role(&db);
     // What the application set on its connection before handing it over.
-    let baseline = match db.engine {
-        Engine::Postgres => {
-            db.exec("SET work_mem = '7MB'").await.unwrap();
-            let user = db.strings("SELECT current_user").await.remove(0);
-            format!("\"$user\", public | 0 | 0 | origin | 7MB | {user} | 0")
-        }
-        _ => {
-            db.exec("PRAGMA cache_size = -3000").await.unwrap();
-            "0 | 0 | 0 | 0 | -3000 | 0".to_string()
-        }
-    };
+    let baseline = session.baseline(&db);
+    let meddling = session.meddling(role.as_deref());
+    let observed = session.observed();
     // A moment between meddling and observing, for a server to mix sessions up in.
     let sleep = format!("{}\n", db.moment_sql());
     let dir = Dir::new(&[
         ("initial/0001_create_seen.sql", "CREATE TABLE seen (step int, session text);\n"),
-        ("initial/0002_meddle.sql", &meddling(&db, &role_name)),
-        ("initial/0003_observe.sql", &format!("{sleep}INSERT INTO seen SELECT 3, ({});\n", observed(&db))),
-        (
-            "initial/0004_meddle_outside_a_transaction.sql",
-            &format!("-- ebbtide: no-transaction\n{}", meddling(&db, &role_name)),
-        ),
-        ("initial/0005_observe.sql", &format!("{sleep}INSERT INTO seen SELECT 5, ({});\n", observed(&db))),
+        ("initial/0002_meddle.sql", &meddling),
+        ("initial/0003_observe.sql", &format!("{sleep}INSERT INTO seen SELECT 3, ({observed});\n")),
+        ("initial/0004_meddle_outside_a_transaction.sql", &format!("-- ebbtide: no-transaction\n{meddling}")),
+        ("initial/0005_observe.sql", &format!("{sleep}INSERT INTO seen SELECT 5, ({observed});\n")),
     ]);
     let m = dir.migrations();
     let migrator = Migrator::new(&m);
@@ -105,7 +40,7 @@ async fn session_state_ends_with_its_migration(db: Db) {
         "each migration starts from the run's session"
     );
     // And the application gets its connection back as it handed it over.
-    let after = db.strings(&format!("SELECT ({})", observed(&db))).await.remove(0);
+    let after = db.strings(&format!("SELECT ({observed})")).await.remove(0);
     assert_eq!(after, baseline);
     assert_eq!(db.check(&migrator).await.unwrap(), Verdict::Current);
     if let Some(role) = role {
@@ -116,10 +51,7 @@ async fn session_state_ends_with_its_migration(db: Db) {
 /// Promise: a migration's failure after it changed its session leaves the
 /// session as the run found it, and the database as it was.
 async fn a_failed_migration_leaves_the_session_as_it_found_it(db: Db) {
-    let (meddle, probe) = match db.engine {
-        Engine::Postgres => ("SET search_path = '';\nSET work_mem = '1MB';\n", "SELECT current_setting('work_mem')"),
-        _ => ("PRAGMA recursive_triggers = ON;\nPRAGMA cache_size = 17;\n", "SELECT * FROM pragma_cache_size"),
-    };
+    let (meddle, probe) = db.fixture().session().failing_meddle();
     let before = db.strings(probe).await;
     let dir = Dir::new(&[
         ("initial/0001_create_a.sql", "CREATE TABLE a (id int);\n"),
@@ -219,23 +151,12 @@ async fn a_deferred_foreign_key_violation_still_fails(db: Db) {
 
 on_every_engine!(session_state_ends_with_its_migration, a_failed_migration_leaves_the_session_as_it_found_it);
 
-mod sqlite {
-    use super::*;
-    engine_tests!(
-        file,
-        SqliteFile,
-        a_table_rebuild_keeps_every_child_row,
-        a_rebuild_that_breaks_a_foreign_key_changes_nothing,
-        a_deferred_foreign_key_violation_still_fails
-    );
-    engine_tests!(
-        memory,
-        SqliteMemory,
-        a_table_rebuild_keeps_every_child_row,
-        a_rebuild_that_breaks_a_foreign_key_changes_nothing,
-        a_deferred_foreign_key_violation_still_fails
-    );
-}
+on_engine!(
+    sqlite,
+    a_table_rebuild_keeps_every_child_row,
+    a_rebuild_that_breaks_a_foreign_key_changes_nothing,
+    a_deferred_foreign_key_violation_still_fails
+);
 
 /// A schema with every kind of object a dump holds.
 const LEGACY_SCHEMA: &str = "
@@ -290,7 +211,7 @@ async fn catalog(db: &Db) -> Vec<String> {
 /// pg_dump writes since its August 2025 minor releases.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pg_dump_imports_as_the_initial_migration() {
-    let Some(source) = Db::open(Engine::Postgres).await else { return };
+    let Some(source) = Db::of("postgres").await else { return };
     source.exec(LEGACY_SCHEMA).await.unwrap();
     let out = std::process::Command::new("pg_dump")
         .args(["--schema-only", &source.url()])
@@ -316,7 +237,7 @@ async fn a_pg_dump_imports_as_the_initial_migration() {
         ]);
         let m = dir.migrations();
         let migrator = Migrator::new(&m);
-        let target = Db::open(Engine::Postgres).await.unwrap();
+        let target = Db::of("postgres").await.unwrap();
         let report = target.run(&migrator, Request::Sync(Scope::All)).await.unwrap();
         assert_eq!(report.steps.len(), 2, "{report}");
         assert_eq!(target.check(&migrator).await.unwrap(), Verdict::Current);

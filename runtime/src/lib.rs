@@ -85,9 +85,16 @@
 //!    identifiers differ from the portable ones (`embed_migrations!(...,
 //!    engine = "...")`).
 //!
-//! The command line then takes its URLs, and the test suites run every
-//! scenario on it once `tests/support` knows how to create a scratch
-//! database on its server (capabilities decide what each test expects).
+//! The command line then takes its URLs. The test suites run every
+//! scenario on every registry entry; for a new engine they need one module
+//! beside `tests/support/mod.rs` implementing its `Fixture` (a scratch
+//! database's URL, a statement that sleeps, a probe of the run lock, the
+//! session state a migration could change) and its line in
+//! `support::fixture`. Its server's URL comes from
+//! `EBBTIDE_TEST_<NAME>_URL`. Scenarios ask a database for capabilities
+//! ("has transactional DDL"), never for its engine's name; tests of one
+//! engine's own features (pg_dump, pgbouncer, SQLite's table rebuild) say
+//! so with `on_engine!`.
 
 #![warn(missing_docs)]
 // Without an engine, the executor has nothing to drive.

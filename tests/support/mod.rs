@@ -1,31 +1,197 @@
-//! What the test suites share: a database of each engine, created fresh
-//! for one test and dropped afterwards, and migrations directories written
-//! on the fly.
+//! What the test suites share: a fresh database of every engine in
+//! ebbtide's registry, created for one test and dropped afterwards, and
+//! migrations directories written on the fly.
+//!
+//! Scenarios name no engine: they take a [`Db`], ask it for capabilities,
+//! and get what differs between engines (a statement that sleeps, a probe
+//! of the run lock) from its [`Fixture`], one module per engine beside
+//! this one. Adding an engine to the tests is one such module and one line
+//! in [`fixture`].
 
 #![allow(dead_code)]
 
+mod postgres;
+mod sqlite;
+
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ebbtide::registry::{self, Access, Capabilities, Database};
+use ebbtide::registry::{self, Access, Capabilities, Database, Engine};
 use ebbtide::{Error, Migrations, Migrator, Record, Report, Request, Verdict, VersionInfo};
 use tempfile::TempDir;
 
-/// The engines every scenario runs against.
+/// What differs between engines in the tests' eyes: how a fresh database
+/// is made, and the engine-specific SQL and probes the scenarios use.
+pub trait Fixture: Sync {
+    /// A database in the file `path` (engines without a server).
+    fn file_url(&self, _path: &Path) -> String {
+        unimplemented!("an engine with a server has no file")
+    }
+    /// A database in this process's memory, if the engine has one.
+    fn memory_url(&self) -> Option<&'static str> {
+        None
+    }
+    /// The server tests use when `EBBTIDE_TEST_<NAME>_URL` is unset.
+    fn default_server_url(&self) -> &'static str {
+        unimplemented!("an engine without a server has no server URL")
+    }
+    /// Drops a test's database, whoever is still connected to it.
+    fn drop_database_sql(&self, name: &str) -> String {
+        format!("DROP DATABASE IF EXISTS {name}")
+    }
+    /// The schema an unqualified table lands in.
+    fn default_schema(&self) -> &'static str;
+    /// Every `table.column type` and `index name` of the application's
+    /// schema (the version table excluded), one per row.
+    fn schema_sql(&self) -> &'static str;
+    /// A statement that keeps the database busy for a moment (tens of
+    /// milliseconds), so that racing runs overlap.
+    fn moment_sql(&self) -> &'static str;
+    /// A statement that keeps the database busy for about three seconds.
+    fn long_sql(&self) -> &'static str;
+    /// A statement that runs for longer than any test waits.
+    fn endless_sql(&self) -> &'static str;
+    /// A statement that sleeps in the server for `ms` milliseconds, where
+    /// the engine can.
+    fn sleep_sql(&self, _ms: u32) -> Option<String> {
+        None
+    }
+    /// A statement the engine refuses inside a transaction.
+    fn refused_in_transaction_sql(&self) -> &'static str;
+    /// Index `users_name` on users (name) created and dropped, each failing
+    /// inside a transaction.
+    fn index_without_transaction(&self) -> (&'static str, &'static str);
+    /// Statements that open a transaction holding a lock on `table` which
+    /// any schema change of it waits for (engines with `lock_timeout`).
+    fn hold_lock_sql(&self, _table: &str) -> Option<String> {
+        None
+    }
+    /// A trigger on `events (id, begin, atomic)` whose condition names
+    /// `begin` and whose body writes `atomic`: columns named like the
+    /// keywords that open and close a trigger's body.
+    fn keyword_trigger_sql(&self) -> &'static str;
+    /// The engine's own command-line client, reading SQL from its stdin into
+    /// `db` and stopping at the first error.
+    fn client(&self, db: &Db) -> std::process::Command;
+    /// Whether `db`'s own session (or this process) holds a run lock.
+    fn run_lock_held(&self, db: &Db) -> bool;
+    /// Whether no session or process holds a run lock on `db`'s database.
+    fn run_lock_free(&self, db: &Db) -> bool;
+    /// How many sessions the server has open on `db`'s database.
+    fn sessions(&self, _db: &Db) -> Option<usize> {
+        None
+    }
+    /// The session state the tests of session hygiene change and observe.
+    fn session(&self) -> &'static dyn SessionProbe;
+}
+
+/// Session state, as a migration could change it: what the tests of
+/// session hygiene set, observe and expect.
+pub trait SessionProbe: Sync {
+    /// One row, one text: each observed setting, ` | ` between them.
+    fn observed(&self) -> &'static str;
+    /// Statements changing every observed setting (and `role`, if any),
+    /// each of which would break ebbtide's own statements if it outlived
+    /// its migration.
+    fn meddling(&self, role: Option<&str>) -> String;
+    /// Sets what an application sets on its connection, and returns what
+    /// [`SessionProbe::observed`] reads then.
+    fn baseline(&self, db: &Db) -> String;
+    /// A role of the test's own with no privilege on the version table,
+    /// where the engine has roles (dropped by the caller).
+    fn role(&self, _db: &Db) -> Option<String> {
+        None
+    }
+    /// Two settings changed, and a query reading one of them.
+    fn failing_meddle(&self) -> (&'static str, &'static str);
+}
+
+/// The fixture of a registry engine.
+pub fn fixture(engine: &Engine) -> &'static dyn Fixture {
+    match engine.name {
+        "sqlite" => &sqlite::Sqlite,
+        "postgres" => &postgres::Postgres,
+        other => panic!("engine {other} has no test fixture: add a module to tests/support"),
+    }
+}
+
+/// Where a test database lives.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Engine {
-    SqliteFile,
-    SqliteMemory,
-    Postgres,
+pub enum Place {
+    /// A database of the test's own on the engine's server.
+    Server,
+    /// A file in a temporary directory.
+    File,
+    /// This process's memory.
+    Memory,
 }
 
-/// The PostgreSQL server tests use.
-pub fn admin_url() -> String {
-    std::env::var("EBBTIDE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+/// One way to open a fresh test database.
+#[derive(Copy, Clone, Debug)]
+pub struct Target {
+    pub engine: &'static Engine,
+    pub place: Place,
 }
 
-pub use ebbtide::postgres::with_database;
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.place {
+            Place::Server => write!(f, "{}", self.engine.name),
+            Place::File => write!(f, "{} (file)", self.engine.name),
+            Place::Memory => write!(f, "{} (memory)", self.engine.name),
+        }
+    }
+}
+
+/// Every way to open a test database of every registered engine: a server
+/// engine's database, a file engine's file and memory.
+pub fn targets() -> Vec<Target> {
+    let mut targets = Vec::new();
+    for engine in registry::ENGINES {
+        if engine.capabilities.server {
+            targets.push(Target { engine, place: Place::Server });
+            continue;
+        }
+        if fixture(engine).memory_url().is_some() {
+            targets.push(Target { engine, place: Place::Memory });
+        }
+        targets.push(Target { engine, place: Place::File });
+    }
+    targets
+}
+
+/// The targets of the engine the registry names `name`.
+pub fn targets_of(name: &str) -> Vec<Target> {
+    let targets: Vec<Target> = targets().into_iter().filter(|t| t.engine.name == name).collect();
+    assert!(!targets.is_empty(), "this build has no engine named {name}");
+    targets
+}
+
+/// Runs `scenario` on a fresh database of each target `wanted` keeps, one
+/// after the other; a panic names the target it happened on.
+pub async fn each_target<F, Fut>(wanted: impl Fn(&Target) -> bool, scenario: F)
+where
+    F: Fn(Db) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    /// Says, while a panic unwinds, which target the scenario failed on.
+    struct On(Target);
+    impl Drop for On {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                eprintln!("the scenario failed on {}", self.0);
+            }
+        }
+    }
+    for target in targets().into_iter().filter(|t| wanted(t)) {
+        let Some(db) = Db::open(target).await else { continue };
+        let on = On(target);
+        scenario(db).await;
+        drop(on);
+    }
+}
 
 fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -33,68 +199,74 @@ fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Whether tests must fail rather than skip when PostgreSQL is missing.
+/// Whether tests must fail rather than skip when a server is missing.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// A PostgreSQL database of one test's own; dropped when this is dropped.
-pub struct PgDatabase {
+/// The server of engine `name` that tests use: `EBBTIDE_TEST_<NAME>_URL`,
+/// or the engine fixture's default.
+pub fn admin_url(name: &str) -> String {
+    let variable = format!("EBBTIDE_TEST_{}_URL", name.to_uppercase());
+    let engine = registry::ENGINES.iter().find(|e| e.name == name).expect("a registered engine");
+    std::env::var(variable).unwrap_or_else(|_| fixture(engine).default_server_url().into())
+}
+
+/// `url` naming the database `name` on the same server.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a server URL");
+    let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+/// A database of one test's own on an engine's server; dropped when this
+/// is dropped.
+pub struct ServerDatabase {
+    pub engine: &'static Engine,
     pub name: String,
     pub url: String,
 }
 
-impl PgDatabase {
-    /// Creates a database, or returns `None` (after saying so) when the
-    /// server is unreachable outside CI.
-    pub async fn create() -> Option<PgDatabase> {
-        let admin = admin_url();
-        let client = match ebbtide::postgres::connect(&admin).await {
-            Ok(client) => client,
+impl ServerDatabase {
+    /// Creates a database on the server of the engine the registry names
+    /// `name`, or returns `None` (after saying so) when the server is
+    /// unreachable outside CI.
+    pub async fn create(name: &str) -> Option<ServerDatabase> {
+        let engine = registry::ENGINES.iter().find(|e| e.name == name)?;
+        let admin = admin_url(name);
+        let server = match (engine.open)(&admin, Access::Read) {
+            Ok(server) => server,
             Err(e) if !in_ci() => {
-                eprintln!(
-                    "skipped: PostgreSQL is not reachable at {} ({e}); set EBBTIDE_TEST_POSTGRES_URL",
-                    ebbtide::postgres::redact(&admin)
-                );
+                let variable = format!("EBBTIDE_TEST_{}_URL", name.to_uppercase());
+                eprintln!("skipped: {name} is not reachable at {} ({e}); set {variable}", registry::redact(&admin));
                 return None;
             }
-            Err(e) => panic!("PostgreSQL is required under CI=true: {e}"),
+            Err(e) => panic!("{name} is required under CI=true: {e}"),
         };
-        let name = unique_name("ebbtide_test");
-        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create the test database");
-        Some(PgDatabase { url: with_database(&admin, &name), name })
-    }
-
-    pub async fn connect(&self) -> tokio_postgres::Client {
-        ebbtide::postgres::connect(&self.url).await.expect("connect to the test database")
+        let database = unique_name("ebbtide_test");
+        server.execute(&format!("CREATE DATABASE {database}")).expect("create the test database");
+        Some(ServerDatabase { engine, url: with_database(&admin, &database), name: database })
     }
 }
 
-impl Drop for PgDatabase {
+impl Drop for ServerDatabase {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs outside any runtime: use a thread with one of its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async {
-                if let Ok(client) = ebbtide::postgres::connect(&admin_url()).await {
-                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                }
-            });
-        })
-        .join();
+        if let Ok(server) = (self.engine.open)(&admin_url(self.engine.name), Access::Read) {
+            let _ = server.execute(&fixture(self.engine).drop_database_sql(&self.name));
+        }
     }
 }
 
-/// One fresh database of one engine, opened through ebbtide's registry.
+/// One fresh database of one target, opened through ebbtide's registry.
 pub struct Db {
-    pub engine: Engine,
+    pub target: Target,
     conn: Box<dyn Database>,
     url: String,
-    /// For SQLite files: the file.
+    /// For a file: the file.
     pub path: Option<PathBuf>,
-    /// For PostgreSQL: the database (dropped last).
-    pub pg: Option<PgDatabase>,
+    /// For a server: the test's database (dropped last).
+    pub server: Option<ServerDatabase>,
     _dir: Option<TempDir>,
 }
 
@@ -107,34 +279,47 @@ fn connect(url: &str) -> Box<dyn Database> {
 }
 
 impl Db {
-    /// A fresh database, or `None` when the engine is unavailable here.
-    pub async fn open(engine: Engine) -> Option<Db> {
-        let (url, path, pg, dir) = match engine {
-            Engine::SqliteMemory => ("sqlite::memory:".to_string(), None, None, None),
-            Engine::SqliteFile => {
+    /// A fresh database, or `None` when its server is unreachable here.
+    pub async fn open(target: Target) -> Option<Db> {
+        let fixture = fixture(target.engine);
+        let (url, path, server, dir) = match target.place {
+            Place::Memory => (fixture.memory_url().expect("an engine with memory").to_string(), None, None, None),
+            Place::File => {
                 let dir = tempfile::tempdir().unwrap();
                 let path = dir.path().join("app.db");
-                (format!("sqlite:{}", path.display()), Some(path), None, Some(dir))
+                (fixture.file_url(&path), Some(path), None, Some(dir))
             }
-            Engine::Postgres => {
-                let pg = PgDatabase::create().await?;
-                (pg.url.clone(), None, Some(pg), None)
+            Place::Server => {
+                let server = ServerDatabase::create(target.engine.name).await?;
+                (server.url.clone(), None, Some(server), None)
             }
         };
-        Some(Db { engine, conn: connect(&url), url, path, pg, _dir: dir })
+        Some(Db { target, conn: connect(&url), url, path, server, _dir: dir })
     }
 
-    /// A second connection to the same database (not for in-memory SQLite).
+    /// A fresh database, one that outlives a connection, of the engine
+    /// the registry names `name`: for tests of one engine's own features.
+    pub async fn of(name: &str) -> Option<Db> {
+        let target = targets_of(name).into_iter().find(|t| t.place != Place::Memory).expect("a persistent target");
+        Db::open(target).await
+    }
+
+    /// A second connection to the same database (not for memory).
     pub async fn reconnect(&self) -> Db {
-        assert!(self.engine != Engine::SqliteMemory, "an in-memory database has one connection");
+        assert!(self.target.place != Place::Memory, "an in-memory database has one connection");
         Db {
-            engine: self.engine,
+            target: self.target,
             conn: connect(&self.url),
             url: self.url.clone(),
             path: self.path.clone(),
-            pg: None,
+            server: None,
             _dir: None,
         }
+    }
+
+    /// Another fresh database of the same target.
+    pub async fn sibling(&self) -> Db {
+        Db::open(self.target).await.expect("the engine is there")
     }
 
     /// The URL the command line takes for this database.
@@ -144,7 +329,12 @@ impl Db {
 
     /// What the database's engine can do.
     pub fn capabilities(&self) -> Capabilities {
-        registry::engine(&self.url).expect("a registered engine").capabilities
+        self.target.engine.capabilities
+    }
+
+    /// What differs on this database's engine.
+    pub fn fixture(&self) -> &'static dyn Fixture {
+        fixture(self.target.engine)
     }
 
     pub async fn run(&self, m: &Migrator<'_>, request: Request) -> Result<Report, Error> {
@@ -179,106 +369,65 @@ impl Db {
 
     /// The first column of every row of a query, as text (`NULL` as `NULL`).
     pub async fn strings(&self, sql: &str) -> Vec<String> {
-        let rows = self.conn.strings(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-        rows.into_iter().map(|v| v.unwrap_or_else(|| "NULL".into())).collect()
+        self.rows(sql)
     }
 
-    /// Another fresh database of the same engine.
-    pub async fn sibling(&self) -> Db {
-        Db::open(self.engine).await.expect("the engine is there")
+    /// [`Db::strings`], for the fixtures' probes.
+    pub fn rows(&self, sql: &str) -> Vec<String> {
+        let rows = self.conn.strings(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter().map(|v| v.unwrap_or_else(|| "NULL".into())).collect()
     }
 
     /// The engine's own command-line client, reading SQL from its stdin
     /// into this database and stopping at the first error.
     pub fn client(&self) -> std::process::Command {
-        let mut command = match self.engine_name() {
-            "postgres" => {
-                let mut psql = std::process::Command::new("psql");
-                psql.args(["-v", "ON_ERROR_STOP=1", "-q", "-X", &self.url]);
-                psql
-            }
-            _ => {
-                let mut sqlite3 = std::process::Command::new("sqlite3");
-                sqlite3.arg("-bail").arg(self.path.as_ref().expect("a database file"));
-                sqlite3
-            }
-        };
+        let mut command = self.fixture().client(self);
         command.stdin(std::process::Stdio::piped());
         command
     }
 
-    /// Whether a run's lock is still held: by this connection's session
-    /// where the server holds it, on the lock file beside the database
-    /// otherwise (an in-memory database has none).
+    /// Whether a run's lock is held by this connection's session (where the
+    /// server holds it) or by this process (a lock file beside the database).
     pub async fn run_lock_held(&self) -> bool {
-        match self.engine_name() {
-            "postgres" => {
-                self.strings("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
-                    .await
-                    != ["0"]
-            }
-            _ => {
-                let Some(path) = &self.path else { return false };
-                let Ok(file) = std::fs::File::open(format!("{}-ebbtide.lock", path.display())) else { return false };
-                matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
-            }
-        }
+        self.fixture().run_lock_held(self)
     }
 
-    /// The registry's name of the database's engine: what the fixtures
-    /// below choose by, so that the scenarios themselves name no engine.
-    fn engine_name(&self) -> &'static str {
-        registry::engine(&self.url).expect("a registered engine").name
+    /// Whether no session or process holds a run lock on this database.
+    pub async fn run_lock_free(&self) -> bool {
+        self.fixture().run_lock_free(self)
+    }
+
+    /// How many sessions the server has open on this database (`None`
+    /// without a server).
+    pub async fn sessions(&self) -> Option<usize> {
+        self.fixture().sessions(self)
     }
 
     /// The schema an unqualified table lands in (`public`, SQLite's `main`).
     pub fn default_schema(&self) -> &'static str {
-        match self.engine_name() {
-            "postgres" => "public",
-            _ => "main",
-        }
+        self.fixture().default_schema()
     }
 
-    /// A statement that keeps the database busy for a moment (tens of
-    /// milliseconds), so that racing runs overlap.
+    /// See [`Fixture::moment_sql`].
     pub fn moment_sql(&self) -> &'static str {
-        match self.engine_name() {
-            "postgres" => "SELECT pg_sleep(0.05);",
-            _ => {
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) SELECT count(*) FROM n;"
-            }
-        }
+        self.fixture().moment_sql()
     }
 
-    /// A statement that runs for longer than any test waits.
+    /// See [`Fixture::endless_sql`].
     pub fn endless_sql(&self) -> &'static str {
-        match self.engine_name() {
-            "postgres" => "SELECT pg_sleep(60);",
-            _ => {
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) SELECT count(*) FROM n;"
-            }
-        }
+        self.fixture().endless_sql()
     }
 
-    /// A statement the engine refuses inside a transaction.
+    /// See [`Fixture::refused_in_transaction_sql`].
     pub fn refused_in_transaction_sql(&self) -> &'static str {
-        match self.engine_name() {
-            "postgres" => "CREATE INDEX CONCURRENTLY users_name ON users (name);",
-            _ => "VACUUM;",
-        }
+        self.fixture().refused_in_transaction_sql()
     }
 
-    /// Index `users_name` on users (name) created and dropped as
-    /// no-transaction migrations: each fails inside a transaction, so a
-    /// run proves it honoured `no-transaction` (concurrently where the
-    /// engine can; SQLite, which cannot, vacuums beside it).
+    /// See [`Fixture::index_without_transaction`]: a run proves it honoured
+    /// `no-transaction` (concurrently where the engine can; SQLite, which
+    /// cannot, vacuums beside it).
     pub fn index_without_transaction(&self) -> (&'static str, &'static str) {
-        match self.engine_name() {
-            "postgres" => {
-                ("CREATE INDEX CONCURRENTLY users_name ON users (name);", "DROP INDEX CONCURRENTLY users_name;")
-            }
-            _ => ("CREATE INDEX users_name ON users (name);\nVACUUM;", "DROP INDEX users_name;\nVACUUM;"),
-        }
+        self.fixture().index_without_transaction()
     }
 
     /// How a run waiting for the lock names the one that holds it: the
@@ -294,29 +443,7 @@ impl Db {
     /// Every `table.column` and index of the application's schema, sorted
     /// (the version table excluded), to compare two databases.
     pub async fn schema(&self) -> Vec<String> {
-        let mut items = match self.engine {
-            Engine::Postgres => {
-                let mut items = self
-                    .strings(
-                        "SELECT table_name || '.' || column_name || ' ' || data_type FROM information_schema.columns \
-                         WHERE table_schema = 'public' AND table_name NOT LIKE 'ebbtide%'",
-                    )
-                    .await;
-                items.extend(
-                    self.strings("SELECT 'index ' || indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename NOT LIKE 'ebbtide%'")
-                        .await,
-                );
-                items
-            }
-            _ => {
-                self.strings(
-                    "SELECT m.name || '.' || p.name || ' ' || p.type FROM sqlite_master m JOIN pragma_table_info(m.name) p \
-                     WHERE m.type = 'table' AND m.name NOT LIKE 'ebbtide%' \
-                     UNION ALL SELECT 'index ' || name FROM sqlite_master WHERE type = 'index' AND tbl_name NOT LIKE 'ebbtide%'",
-                )
-                .await
-            }
-        };
+        let mut items = self.rows(self.fixture().schema_sql());
         items.sort();
         items
     }
@@ -385,37 +512,51 @@ impl Dir {
     }
 }
 
-/// Declares one `#[tokio::test]` per engine for an `async fn(Db)` scenario.
+/// Declares, for each `async fn(Db)` scenario, a `#[tokio::test]` that
+/// runs it on every target of every registered engine.
 #[macro_export]
 macro_rules! on_every_engine {
     ($($scenario:ident),* $(,)?) => {
-        $crate::engine_tests!(sqlite_file, SqliteFile, $($scenario),*);
-        $crate::engine_tests!(sqlite_memory, SqliteMemory, $($scenario),*);
-        $crate::engine_tests!(postgres, Postgres, $($scenario),*);
+        $crate::scenario_tests!(every_engine, |_| true, $($scenario),*);
     };
 }
 
-/// The same, for engines whose database outlives a connection (a SQLite
-/// file, PostgreSQL): what several processes share.
+/// The same, for databases that outlive a connection (a file, a server's):
+/// what several processes share.
 #[macro_export]
 macro_rules! on_persistent_engines {
     ($($scenario:ident),* $(,)?) => {
-        $crate::engine_tests!(sqlite_file, SqliteFile, $($scenario),*);
-        $crate::engine_tests!(postgres, Postgres, $($scenario),*);
+        $crate::scenario_tests!(
+            persistent_engines,
+            |t: &$crate::support::Target| t.place != $crate::support::Place::Memory,
+            $($scenario),*
+        );
     };
 }
 
-/// A module of tests running each scenario on one engine.
+/// The same, for the features of one engine, named as the registry names
+/// it (a test module named after it holds the tests).
 #[macro_export]
-macro_rules! engine_tests {
-    ($module:ident, $engine:ident, $($scenario:ident),*) => {
+macro_rules! on_engine {
+    ($engine:ident, $($scenario:ident),* $(,)?) => {
+        $crate::scenario_tests!(
+            $engine,
+            |t: &$crate::support::Target| t.engine.name == stringify!($engine),
+            $($scenario),*
+        );
+    };
+}
+
+/// A module of tests, one per scenario, each running on the targets
+/// `wanted` keeps.
+#[macro_export]
+macro_rules! scenario_tests {
+    ($module:ident, $wanted:expr, $($scenario:ident),*) => {
         mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    if let Some(db) = $crate::support::Db::open($crate::support::Engine::$engine).await {
-                        super::$scenario(db).await;
-                    }
+                    $crate::support::each_target($wanted, super::$scenario).await;
                 }
             )*
         }
