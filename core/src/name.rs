@@ -32,13 +32,32 @@ pub struct BadName {
     pub suggestion: Option<String>,
 }
 
-/// Whether a file name is meant as a migration (ends in `.sql`).
+/// Whether a file name is meant as a migration: it ends in `.sql`, in any
+/// case (`.SQL` is one too, refused by [`parse`] with the fix).
 pub fn is_sql_file(file: &str) -> bool {
-    file.ends_with(".sql")
+    file.len() >= 4 && file.is_char_boundary(file.len() - 4) && file[file.len() - 4..].eq_ignore_ascii_case(".sql")
 }
 
 /// Parses `0003_add_users_email.sql` or `0003_add_users_email.down.sql`.
+///
+/// Two habits of other tools are refused with the name to use: an upper
+/// case extension (`.SQL`: ebbtide reads exactly `.sql`, so that a file is
+/// a migration or not the same way on every file system), and sqlx's and
+/// diesel's `.up.sql` (an up script is plain `.sql` here).
 pub fn parse(file: &str) -> Result<FileName, BadName> {
+    if is_sql_file(file) && !file.ends_with(".sql") {
+        let extension = &file[file.len() - 4..];
+        return Err(bad(
+            file,
+            &format!("the extension `{extension}` is not lower case; ebbtide reads `.sql` files only"),
+        ));
+    }
+    if file.strip_suffix(".sql").is_some_and(|stem| stem.ends_with(".up")) {
+        return Err(bad(
+            file,
+            "`.up.sql` is sqlx's and diesel's spelling; ebbtide's up script is plain `.sql`, beside its optional `.down.sql`",
+        ));
+    }
     let (stem, direction) = if let Some(stem) = file.strip_suffix(".down.sql") {
         (stem, Direction::Down)
     } else if let Some(stem) = file.strip_suffix(".sql") {
@@ -75,11 +94,14 @@ fn bad(file: &str, reason: &str) -> BadName {
 }
 
 /// Guesses the migration name a malformed file name meant:
-/// `3-Add Email.SQL` becomes `0003_add_email.sql`.
+/// `3-Add Email.SQL` becomes `0003_add_email.sql`, `0002_add_x.up.sql`
+/// becomes `0002_add_x.sql`.
 fn suggest(file: &str) -> Option<String> {
     let lower = file.to_ascii_lowercase();
     let (stem, suffix) = if let Some(stem) = lower.strip_suffix(".down.sql") {
         (stem, ".down.sql")
+    } else if let Some(stem) = lower.strip_suffix(".up.sql") {
+        (stem, ".sql")
     } else if let Some(stem) = lower.strip_suffix(".sql") {
         (stem, ".sql")
     } else {
@@ -137,6 +159,29 @@ mod tests {
         assert!(parse("0004-create.sql").unwrap_err().reason.contains("followed by `_`"));
         assert_eq!(parse("4-create.sql").unwrap_err().suggestion.as_deref(), Some("0004_create.sql"));
         assert!(parse("0004_.sql").unwrap_err().reason.contains("empty"));
+    }
+
+    #[test]
+    fn an_upper_case_extension_is_refused_with_the_name_to_use() {
+        assert!(is_sql_file("0002_add_email.SQL") && is_sql_file("0002_add_email.Sql"));
+        let err = parse("0002_add_email.SQL").unwrap_err();
+        assert!(err.reason.contains("`.SQL` is not lower case"), "{}", err.reason);
+        assert_eq!(err.suggestion.as_deref(), Some("0002_add_email.sql"));
+        assert_eq!(
+            parse("0002_add_email.down.SQL").unwrap_err().suggestion.as_deref(),
+            Some("0002_add_email.down.sql")
+        );
+        assert!(!is_sql_file("notes.txt") && !is_sql_file("sql") && !is_sql_file("é.sq"));
+    }
+
+    #[test]
+    fn an_up_sql_extension_is_refused_with_the_name_to_use() {
+        let err = parse("0002_add_x.up.sql").unwrap_err();
+        assert!(err.reason.contains("plain `.sql`"), "{}", err.reason);
+        assert_eq!(err.suggestion.as_deref(), Some("0002_add_x.sql"));
+        // sqlx's numbering is kept: only the extension is wrong.
+        assert_eq!(parse("20240101_add_x.up.sql").unwrap_err().suggestion.as_deref(), Some("20240101_add_x.sql"));
+        assert_eq!(parse("0002_add_x.UP.SQL").unwrap_err().suggestion.as_deref(), Some("0002_add_x.sql"));
     }
 
     #[test]

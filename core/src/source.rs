@@ -36,6 +36,17 @@ pub struct Loaded {
     pub warnings: Diagnostics,
 }
 
+/// What the scan of the branch directories found, before the sequence rules.
+#[derive(Default)]
+struct Scanned {
+    ups: BTreeMap<Version, Vec<Found>>,
+    downs: BTreeMap<Version, Vec<Found>>,
+    /// Files refused for their name alone, as the name they meant parses:
+    /// their versions are taken and their down scripts have a partner, so
+    /// that one mistake is one error.
+    meant: Vec<(Version, Branch, String)>,
+}
+
 /// One file found by the scan, before the sequence rules.
 struct Found {
     version: Version,
@@ -59,8 +70,7 @@ pub fn load(dir: &Path, display: &str) -> Result<Loaded, Diagnostics> {
 /// hide a `;` depends on the engine (a MySQL `'it\'s;'` is one string).
 pub fn load_with(dir: &Path, display: &str, dialect: Dialect) -> Result<Loaded, Diagnostics> {
     let mut diags = Diagnostics::default();
-    let mut ups: BTreeMap<Version, Vec<Found>> = BTreeMap::new();
-    let mut downs: BTreeMap<Version, Vec<Found>> = BTreeMap::new();
+    let mut scanned = Scanned::default();
     let display = display.trim_end_matches('/');
 
     match fs::metadata(dir) {
@@ -90,7 +100,7 @@ pub fn load_with(dir: &Path, display: &str, dialect: Dialect) -> Result<Loaded, 
         };
         if meta.is_dir() {
             match Branch::parse(&entry_name) {
-                Some(branch) => scan_branch(&root, &path, &shown, branch, &mut ups, &mut downs, &mut diags),
+                Some(branch) => scan_branch(&root, &path, &shown, branch, &mut scanned, &mut diags),
                 None => diags.push(Diagnostic::error(&shown, "unknown subdirectory of the migrations directory").help(
                     format!(
                         "migrations live in `initial/`, `expand/` and `contract/`{}",
@@ -107,7 +117,7 @@ pub fn load_with(dir: &Path, display: &str, dialect: Dialect) -> Result<Loaded, 
         }
     }
 
-    let migrations = assemble(ups, downs, &mut diags);
+    let migrations = assemble(scanned, &mut diags);
     let mut files = Vec::new();
     let mut out = Vec::new();
     // A project that declares one release declares them all: then the
@@ -213,16 +223,7 @@ fn checked_metadata(root: &Path, path: &Path, shown: &str, diags: &mut Diagnosti
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn scan_branch(
-    root: &Path,
-    dir: &Path,
-    display: &str,
-    branch: Branch,
-    ups: &mut BTreeMap<Version, Vec<Found>>,
-    downs: &mut BTreeMap<Version, Vec<Found>>,
-    diags: &mut Diagnostics,
-) {
+fn scan_branch(root: &Path, dir: &Path, display: &str, branch: Branch, scanned: &mut Scanned, diags: &mut Diagnostics) {
     for (file, path) in read_sorted(dir, display, diags) {
         let shown = format!("{display}/{file}");
         let Some(meta) = checked_metadata(root, &path, &shown, diags) else {
@@ -242,6 +243,11 @@ fn scan_branch(
         let parsed = match name::parse(&file) {
             Ok(parsed) => parsed,
             Err(bad) => {
+                if let Some(meant) = bad.suggestion.as_deref().and_then(|s| name::parse(s).ok())
+                    && meant.direction == Direction::Up
+                {
+                    scanned.meant.push((meant.version, branch, meant.name));
+                }
                 let help = match bad.suggestion {
                     Some(s) => format!("rename it to `{s}`"),
                     None => "name it `NNNN_snake_case_name.sql` (or `.down.sql` for its down script)".into(),
@@ -282,24 +288,23 @@ fn scan_branch(
         };
         let found = Found { version: parsed.version, branch, name: parsed.name, display: shown, disk: path, text };
         match parsed.direction {
-            Direction::Up => ups.entry(parsed.version).or_default().push(found),
-            Direction::Down => downs.entry(parsed.version).or_default().push(found),
+            Direction::Up => scanned.ups.entry(parsed.version).or_default().push(found),
+            Direction::Down => scanned.downs.entry(parsed.version).or_default().push(found),
         }
     }
 }
 
 /// Applies the sequence rules and pairs every up script with its down script.
-fn assemble(
-    mut ups: BTreeMap<Version, Vec<Found>>,
-    mut downs: BTreeMap<Version, Vec<Found>>,
-    diags: &mut Diagnostics,
-) -> Vec<(Found, Option<Found>)> {
+fn assemble(scanned: Scanned, diags: &mut Diagnostics) -> Vec<(Found, Option<Found>)> {
+    let Scanned { mut ups, mut downs, meant } = scanned;
+    let meant_version = |v: Version| meant.iter().any(|(version, _, _)| *version == v);
     // Down scripts need an up script of the same version, name and branch.
     for (version, found) in &downs {
         for down in found {
             let partner =
                 ups.get(version).and_then(|u| u.iter().find(|u| u.branch == down.branch && u.name == down.name));
-            if partner.is_none() {
+            let meant = meant.iter().any(|(v, b, n)| v == version && *b == down.branch && *n == down.name);
+            if partner.is_none() && !meant {
                 let expected = down.display.replace(".down.sql", ".sql");
                 diags.push(Diagnostic::error(&down.display, "a down script without its up script").help(format!(
                     "add `{expected}` beside it, or fix the down script's name so it matches its up script"
@@ -308,30 +313,51 @@ fn assemble(
         }
     }
 
+    // The version a renumbered migration takes: the one after every version in use.
+    let last = ups.keys().copied().chain(meant.iter().map(|(v, _, _)| *v)).max().unwrap_or(Version::ZERO);
+    let mut next_free = u64::from(last.0) + 1;
     let mut out = Vec::new();
     let mut expected = 1u64;
     let mut last_initial: Option<(Version, String)> = None;
     let mut first_branched: Option<(Version, String)> = None;
     let versions: Vec<Version> = ups.keys().copied().collect();
-    for version in versions {
+    for (i, version) in versions.iter().copied().enumerate() {
         let mut found = ups.remove(&version).unwrap_or_default();
+        while expected < u64::from(version.0) && meant_version(Version(expected as u32)) {
+            expected += 1;
+        }
         if u64::from(version.0) != expected {
             let missing = if u64::from(version.0) == expected + 1 {
                 format!("version {:04} is missing", expected)
             } else {
                 format!("versions {:04} to {:04} are missing", expected, version.0 - 1)
             };
-            diags.push(Diagnostic::error(&found[0].display, format!("a gap in the version sequence: {missing}")).help(
-                "versions start at 1 and have no gaps across initial/, expand/ and contract/; renumber this file",
+            let after = if i + 1 < versions.len() { ", and renumber the files after it" } else { "" };
+            let first = &found[0];
+            diags.push(Diagnostic::error(&first.display, format!("a gap in the version sequence: {missing}")).help(
+                format!(
+                    "versions start at 1 and have no gaps across initial/, expand/ and contract/: rename it to {}{after}",
+                    renamed(first, expected, &downs)
+                ),
             ));
         }
         expected = u64::from(version.0) + 1;
         if found.len() > 1 {
             let others: Vec<&str> = found[1..].iter().map(|f| f.display.as_str()).collect();
+            let extra = found.len() as u64 - 1;
+            let free = match extra {
+                1 => format!("the next free version, {:04}", next_free),
+                _ => format!("the next free versions, {:04} to {:04}", next_free, next_free + extra - 1),
+            };
+            let which = if extra == 1 { "one of them" } else { "all but one of them" };
             diags.push(
                 Diagnostic::error(&found[0].display, format!("version {version} is used more than once, also by {}", others.join(", ")))
-                    .help("every version belongs to exactly one migration, across all branches; give one of them the next free number"),
+                    .help(format!(
+                        "every version belongs to exactly one migration, across all branches; give {which} {free} (e.g. rename this file to {})",
+                        renamed(&found[0], next_free, &downs)
+                    )),
             );
+            next_free += extra;
         }
         let up = found.swap_remove(0);
         if up.branch == Branch::Initial {
@@ -353,6 +379,17 @@ fn assemble(
         );
     }
     out
+}
+
+/// `found`'s file name with `version`, and its down script's, for a help.
+fn renamed(found: &Found, version: u64, downs: &BTreeMap<Version, Vec<Found>>) -> String {
+    let up = format!("`{version:04}_{}.sql`", found.name);
+    let has_down =
+        downs.get(&found.version).is_some_and(|d| d.iter().any(|d| d.branch == found.branch && d.name == found.name));
+    match has_down {
+        true => format!("{up} (and its down script to `{version:04}_{}.down.sql`)", found.name),
+        false => up,
+    }
 }
 
 /// Lexes, splits and checks one script, and checksums what it runs. For an
@@ -719,6 +756,38 @@ mod tests {
         // Read as portable SQL, the same file has an unterminated string.
         let err = load(dir.path(), "migrations").unwrap_err();
         assert!(err.to_string().contains("unterminated"), "{err}");
+    }
+
+    #[test]
+    fn duplicates_are_given_the_next_free_versions_in_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("expand")).unwrap();
+        for file in ["0001_a.sql", "0001_b.sql", "0001_c.sql", "0002_d.sql", "0002_e.sql", "0003_f.sql"] {
+            fs::write(dir.path().join("expand").join(file), "CREATE TABLE t (x int);\n").unwrap();
+        }
+        let err = load(dir.path(), "migrations").unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "give all but one of them the next free versions, 0004 to 0005 (e.g. rename this file to `0004_a.sql`)"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("give one of them the next free version, 0006 (e.g. rename this file to `0006_d.sql`)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_misnamed_file_leaves_no_gap_and_no_orphaned_down_script() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("expand")).unwrap();
+        for file in ["0001_a.sql", "0002_b.up.sql", "0002_b.down.sql", "0003_c.sql"] {
+            fs::write(dir.path().join("expand").join(file), "CREATE TABLE t (x int);\n").unwrap();
+        }
+        let err = load(dir.path(), "migrations").unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert!(err.to_string().contains("rename it to `0002_b.sql`"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/gap_of_several_versions");
+
+fn main() {}

@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/upper_case_extension");
+
+fn main() {}
