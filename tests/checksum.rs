@@ -145,6 +145,23 @@ fn a_whole_text_checksum_of_an_earlier_ebbtide_is_accepted_then_rewritten_after_
 }
 
 #[test]
+fn an_all_or_nothing_sync_rewrites_whole_text_checksums_in_its_transaction() {
+    let dir = directory(CREATE_USERS);
+    let conn = Connection::open_in_memory().unwrap();
+    let migrations = load(dir.path());
+    Migrator::new(&migrations).sqlite(&conn).sync(Scope::All).unwrap();
+    record_whole_text_checksum(&conn, 2, "expand", "add_nick", ADD_NICK);
+    let migrator = Migrator::new(&migrations).all_or_nothing(true);
+    let report = migrator.sqlite(&conn).sync(Scope::All).unwrap();
+    assert_eq!(
+        report.to_string(),
+        format!("re-recorded expand 0002_add_nick ({} ms)", report.steps[0].duration.as_millis())
+    );
+    assert_eq!(recorded(&conn, 2).0, migrations.get(2).unwrap().checksum);
+    assert!(conn.is_autocommit(), "the run's transaction is closed");
+}
+
+#[test]
 fn a_whole_text_checksum_does_not_survive_a_comment_edit_until_repair() {
     // The text checksum knows the file, not its statements: with it
     // recorded, an edited comment still counts as an edit, which `repair`

@@ -176,7 +176,19 @@ async fn execute_plan<D: Driver>(
         notify(Event::CreatedTable { table: table.to_string() });
     }
     let one_transaction = settings.options().all_or_nothing;
-    for step in &plan.steps {
+    // Records rewritten without a script (a sync's whole-text checksums,
+    // `repair`) go first, all in one transaction: one commit, not one per record.
+    let rewrites = plan.steps.iter().take_while(|s| matches!(s, Step::Rerecord { .. })).count();
+    if rewrites > 0 {
+        if d.annotates() {
+            d.annotate(&format!("{rewrites} record(s) rewritten as this release describes them"));
+        }
+        for done in rewrite_records(d, settings, &plan.steps[..rewrites], one_transaction).await? {
+            notify(Event::Finished(&done));
+            report.steps.push(done);
+        }
+    }
+    for step in &plan.steps[rewrites..] {
         notify(Event::Started(step));
         if d.annotates() {
             let file = match step {
@@ -197,6 +209,46 @@ async fn execute_plan<D: Driver>(
         }
     }
     Ok(report)
+}
+
+/// Runs `Rerecord` steps in one transaction (or in the all-or-nothing one).
+/// Each update is guarded by the fingerprint the plan read, so a
+/// concurrent run that rewrote a record first leaves it nothing to do.
+async fn rewrite_records<D: Driver>(
+    d: &mut D,
+    settings: &Settings<'_>,
+    steps: &[Step<'_>],
+    in_run_transaction: bool,
+) -> Result<Vec<Done>, Error> {
+    let dialect = d.sql();
+    let table = settings.table_name();
+    let started = Instant::now();
+    if !in_run_transaction {
+        control(d, dialect.begin(), "begin the transaction that rewrites records").await?;
+    }
+    let written = async {
+        if let Some(check) = d.session_check() {
+            control(d, &check, "keep one session").await?;
+        }
+        for step in steps {
+            if let Step::Rerecord { record, migration } = step {
+                let sql = RecordChange::Rewrite(record, migration).sql(dialect, table, None);
+                d.execute(&sql).await.map_err(|e| Error::database(format!("cannot {step}"), e.message))?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = written {
+        if !in_run_transaction {
+            let _ = d.execute(dialect.rollback()).await;
+        }
+        return Err(e);
+    }
+    if !in_run_transaction {
+        commit(d, "commit the rewritten records").await?;
+    }
+    Ok(steps.iter().map(|step| done(step, started.elapsed(), false)).collect())
 }
 
 async fn control<D: Driver>(d: &mut D, sql: &str, what: &str) -> Result<(), Error> {
