@@ -28,12 +28,38 @@
 //! or, for a binary that does nothing else, `fn main() -> ExitCode {
 //! ebbtide::cli::main(&migrations::MIGRATIONS) }`.
 //!
+//! In an async `main` (`#[tokio::main]`, multi-thread or current-thread),
+//! await [`Db::run_async`]: the command runs on a thread of its own, and
+//! the runtime goes on serving its other tasks meanwhile.
+//!
+//! ```no_run
+//! # use clap::Parser;
+//! # ebbtide::embed_migrations!("../migrations");
+//! # #[derive(Parser)]
+//! # enum App { Serve, Db(ebbtide::cli::Db) }
+//! #[tokio::main]
+//! async fn main() -> std::process::ExitCode {
+//!     match App::parse() {
+//!         App::Serve => std::process::ExitCode::SUCCESS,
+//!         App::Db(db) => db.run_async(&migrations::MIGRATIONS).await,
+//!     }
+//! }
+//! ```
+//!
+//! The blocking [`Db::run`] works in any context too: outside a runtime,
+//! and inside one (where it may not start another, it runs the command on a
+//! thread of its own and waits for it, blocking the calling thread, which
+//! holds up a current-thread runtime's other tasks until it returns).
+//! The `cli` feature brings `ebbtide::cli`; the application names `clap`
+//! (4, with its `derive` feature) for its own command.
+//!
 //! Exit codes: 0 success; 1 error; `check` follows Keystone's `db_sync
 //! --check`: 0 current, 2 expand pending or not under version control,
 //! 3 incompatible (ebbtide's own: a contract migration this release does
 //! not know, or a divergent checksum), 4 contract pending.
 
 use std::io::{IsTerminal, Write};
+use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,9 +85,42 @@ pub struct Db {
 }
 
 impl Db {
-    /// Runs the command on `migrations` and returns the exit code.
+    /// Runs the command on `migrations` and returns the exit code,
+    /// blocking the calling thread until it is done. Works outside an async
+    /// runtime and inside one, multi-thread or current-thread (see
+    /// [`execute`]); in an `async fn`, [`Db::run_async`] does not block.
     pub fn run(&self, migrations: &Migrations) -> ExitCode {
         execute(&self.options, &self.command, migrations)
+    }
+
+    /// Runs the command on `migrations` and returns the exit code, for an
+    /// async `main` (`#[tokio::main]`, multi-thread or current-thread): the
+    /// command runs on a thread of its own, so the caller's runtime is
+    /// never blocked and keeps serving its other tasks. The future is
+    /// `Send`, and needs no particular runtime.
+    ///
+    /// Dropping the future does not stop the command: a migration under
+    /// way runs to its end (and records itself) on that thread.
+    pub async fn run_async(&self, migrations: &Migrations) -> ExitCode {
+        let (db, migrations) = (self.clone(), migrations.clone());
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new().name("ebbtide-cli".into()).spawn(move || {
+            let ran =
+                std::panic::catch_unwind(AssertUnwindSafe(|| execute_here(&db.options, &db.command, &migrations)));
+            let _ = done.send(ran);
+        });
+        if let Err(e) = spawned {
+            eprintln!("error: cannot start a thread for the command: {e}");
+            return ExitCode::from(1);
+        }
+        match outcome.await {
+            Ok(Ok(code)) => code,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => {
+                eprintln!("error: the command's thread ended without an exit code");
+                ExitCode::from(1)
+            }
+        }
     }
 }
 
@@ -306,7 +365,22 @@ impl Command {
 
 /// Runs one command on `migrations` and returns the exit code; every
 /// failure is one `error:` line on stderr and exit code 1.
+///
+/// Blocking, from any context: called inside an async runtime (which may
+/// not block on another one, as the PostgreSQL engine does), it runs the
+/// command on a thread of its own and waits for it.
 pub fn execute(options: &Options, command: &Command, migrations: &Migrations) -> ExitCode {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return execute_here(options, command, migrations);
+    }
+    std::thread::scope(|scope| match scope.spawn(|| execute_here(options, command, migrations)).join() {
+        Ok(code) => code,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// [`execute`] on the calling thread, which no async runtime drives.
+fn execute_here(options: &Options, command: &Command, migrations: &Migrations) -> ExitCode {
     init_tracing(options);
     match try_execute(options, command, migrations) {
         Ok(code) => ExitCode::from(code),
