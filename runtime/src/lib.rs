@@ -25,7 +25,7 @@
 //!
 //! # fn main() -> Result<(), ebbtide::Error> {
 //! # #[cfg(feature = "sqlite")] {
-//! let conn = rusqlite::Connection::open_in_memory().unwrap();
+//! let conn = ebbtide::rusqlite::Connection::open_in_memory().unwrap();
 //! let migrator = ebbtide::Migrator::new(&migrations::MIGRATIONS);
 //! let db = migrator.sqlite(&conn);
 //! assert_eq!(db.check()?, ebbtide::Verdict::Unmanaged);
@@ -38,9 +38,10 @@
 //! # }
 //! ```
 //!
-//! Features: `sqlite` (default, bundled SQLite through rusqlite),
-//! `postgres` (tokio-postgres), `cli` (the [`cli`] module and the `ebbtide`
-//! binary).
+//! Features: `sqlite` (default, bundled SQLite through rusqlite,
+//! re-exported as [`ebbtide::rusqlite`]), `postgres` (tokio-postgres,
+//! re-exported as [`ebbtide::tokio_postgres`]), `cli` (the [`cli`] module
+//! and the `ebbtide` binary).
 //!
 //! # Modules, and what each may use
 //!
@@ -138,6 +139,23 @@ pub use migrator::Migrator;
 pub use plan::{Plan, PlanOptions, Refusal, Request, Scope, Step, VersionInfo};
 pub use record::{How, Record};
 pub use report::{Done, Event, Report};
+
+/// The SQLite driver ebbtide is built with (bundled SQLite): open the
+/// connection you hand [`Migrator::sqlite`] with `ebbtide::rusqlite`, and
+/// its version is ebbtide's by construction. An application that names
+/// `rusqlite` itself must ask for the same minor version (0.43): another
+/// one is another crate, whose `Connection` ebbtide does not take.
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
+
+/// The PostgreSQL driver ebbtide is built with: connect the client you
+/// hand [`Migrator::postgres`] with `ebbtide::tokio_postgres` (or
+/// [`postgres::connect`]), and its version is ebbtide's by construction.
+/// A pool built on tokio-postgres 0.7 (deadpool-postgres, bb8-postgres)
+/// shares it: its pooled client derefs to this `Client`, so
+/// `migrator.postgres(&pooled)` takes it as it is.
+#[cfg(feature = "postgres")]
+pub use tokio_postgres;
 
 /// Embeds a migrations directory at build time.
 ///
