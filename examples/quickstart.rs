@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ebbtide::{Migrator, Scope, Verdict};
+use ebbtide::{Migrator, Scope};
 
 ebbtide::embed_migrations!("../migrations");
 
@@ -39,7 +39,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // What a service does before serving: may this release run on this schema?
     let verdict = db.check()?;
     println!("\nstartup check: {verdict}");
-    if !verdict.may_serve() && !matches!(verdict, Verdict::Outdated { .. }) {
+    if !verdict.may_serve() && verdict.sync_to_serve().is_none() {
         return Err("refusing to touch a database this release cannot work with".into());
     }
 

@@ -73,9 +73,9 @@ async fn every_check_exit_code_and_a_rolling_upgrade(db: Db) {
     let (r1, r2) = releases();
     let check = |dir: &Dir| code(&ebbtide(dir.path(), &url, &["check"]));
 
-    assert_eq!(check(&r1), 2, "not under version control");
+    assert_eq!(check(&r1), 2, "empty: not under version control");
     let json = expect(ebbtide(r1.path(), &url, &["check", "--json"]), 2);
-    assert!(json.contains(r#""verdict":"unmanaged""#), "{json}");
+    assert!(json.contains(r#""verdict":"empty""#) && json.contains(r#""may_serve":false"#), "{json}");
 
     // Told in the order it happened: the table, then the step.
     let out = ok(ebbtide(r1.path(), &url, &["upgrade", "1"]));

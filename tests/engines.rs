@@ -6,12 +6,17 @@
 
 mod support;
 
-use ebbtide::{Aftermath, Error, How, Migrator, Refusal, Request, Scope, Verdict, Version};
+use ebbtide::{Aftermath, Error, How, MigrationId, Migrator, Refusal, Request, Scope, Verdict, Version};
 use support::{Db, Dir};
 
 ebbtide::embed_migrations!("../migrations");
 
 use migrations::MIGRATIONS;
+
+/// Migration `n` named `name`, as verdicts list it.
+fn id(n: u32, name: &str) -> MigrationId {
+    MigrationId { version: v(n), name: name.into() }
+}
 
 fn v(n: u32) -> Version {
     Version::new(n)
@@ -19,7 +24,11 @@ fn v(n: u32) -> Version {
 
 async fn sync_applies_everything_once(db: Db) {
     let m = Migrator::new(&MIGRATIONS);
-    assert_eq!(db.check(&m).await.unwrap(), Verdict::Unmanaged);
+    // A new database: nothing to serve on until a sync of every branch.
+    let verdict = db.check(&m).await.unwrap();
+    assert_eq!(verdict, Verdict::Empty);
+    assert!(!verdict.may_serve());
+    assert_eq!((verdict.exit_code(), verdict.sync_to_serve()), (2, Some(Scope::All)));
     let report = db.run(&m, Request::Sync(Scope::All)).await.unwrap();
     assert!(report.created_table);
     assert_eq!(report.steps.iter().map(|s| s.version.get()).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
@@ -44,7 +53,7 @@ async fn expand_then_contract(db: Db) {
     assert_eq!(db.columns("users").await, ["email", "id", "legacy_login", "name"]);
     assert_eq!(
         db.check(&m).await.unwrap(),
-        Verdict::ContractPending { pending: vec!["0004_drop_users_legacy_login".into()] }
+        Verdict::ContractPending { pending: vec![id(4, "drop_users_legacy_login")] }
     );
     let version = db.version(&m).await.unwrap();
     assert_eq!((version.current, version.highest, version.contract), (v(3), v(5), None));
@@ -167,21 +176,21 @@ async fn check_gives_every_verdict(db: Db) {
     let r2 = release2.migrations();
     let (m1, m2) = (Migrator::new(&r1), Migrator::new(&r2));
 
-    assert_eq!(db.check(&m1).await.unwrap(), Verdict::Unmanaged);
+    assert_eq!(db.check(&m1).await.unwrap(), Verdict::Empty);
     db.run(&m1, Request::Upgrade(v(1))).await.unwrap();
-    assert_eq!(db.check(&m1).await.unwrap(), Verdict::Outdated { missing: vec!["0002_add_users_nick".into()] });
+    assert_eq!(db.check(&m1).await.unwrap(), Verdict::Outdated { missing: vec![id(2, "add_users_nick")] });
     assert!(!db.check(&m1).await.unwrap().may_serve());
     db.run(&m1, Request::Sync(Scope::All)).await.unwrap();
     assert_eq!(db.check(&m1).await.unwrap(), Verdict::Current);
     assert!(matches!(db.check(&m2).await.unwrap(), Verdict::Outdated { .. }));
     db.run(&m2, Request::Sync(Scope::Expand)).await.unwrap();
-    assert_eq!(db.check(&m1).await.unwrap(), Verdict::NewerExpand { unknown: vec!["0003_add_users_email".into()] });
+    assert_eq!(db.check(&m1).await.unwrap(), Verdict::NewerExpand { unknown: vec![id(3, "add_users_email")] });
     assert!(db.check(&m1).await.unwrap().may_serve());
-    assert_eq!(db.check(&m2).await.unwrap(), Verdict::ContractPending { pending: vec!["0004_drop_users_nick".into()] });
+    assert_eq!(db.check(&m2).await.unwrap(), Verdict::ContractPending { pending: vec![id(4, "drop_users_nick")] });
     db.run(&m2, Request::Sync(Scope::Contract)).await.unwrap();
     assert_eq!(db.check(&m2).await.unwrap(), Verdict::Current);
     let old = db.check(&m1).await.unwrap();
-    assert_eq!(old, Verdict::Incompatible { unknown_contract: vec!["0004_drop_users_nick".into()], divergent: vec![] });
+    assert_eq!(old, Verdict::Incompatible { unknown_contract: vec![id(4, "drop_users_nick")], divergent: vec![] });
     assert!(!old.may_serve());
     assert!(old.to_string().contains("contracted by a newer release"), "{old}");
     // The old release cannot sync either: it would not know what it runs on.
@@ -214,7 +223,7 @@ async fn divergent_checksums_block_sync_but_not_line_endings(db: Db) {
     let verdict = db.check(&m).await.unwrap();
     assert!(matches!(&verdict, Verdict::Incompatible { divergent, .. } if divergent.len() == 1), "{verdict:?}");
     let err = db.run(&m, Request::Sync(Scope::All)).await.unwrap_err();
-    assert!(err.to_string().contains("0001_create_users had its SQL edited after it was applied"), "{err}");
+    assert!(err.to_string().contains("0001_create_users had its statements edited after it was applied"), "{err}");
     assert_eq!(db.versions(&m).await, [1]);
     let report = db.run(&m.clone().allow_divergent(true), Request::Sync(Scope::All)).await.unwrap();
     assert_eq!(report.steps.len(), 1);
@@ -255,6 +264,10 @@ async fn failing_migration_rolls_back_and_names_the_statement(db: Db) {
     assert!(failure.statement.contains("missing_table"));
     assert!(failure.message.contains("missing_table"), "{}", failure.message);
     assert_eq!(failure.aftermath, Aftermath::RolledBack);
+    // A program reaches the engine's code and its driver's own error.
+    assert_eq!(err.code(), Some(db.fixture().undefined_table_code()), "{err}");
+    let source = std::error::Error::source(&err).expect("the driver's error");
+    assert!(db.fixture().is_driver_error(source), "{source:?}");
     assert_eq!(db.versions(&m).await, [1], "the migration before it stays applied");
     assert!(!db.run_lock_held().await, "the failed run released its lock");
     assert_eq!(db.tables().await, ["users"], "nothing of the failed migration remains");
@@ -363,7 +376,7 @@ async fn no_transaction_migrations_run_outside_a_transaction(db: Db) {
     assert!(err.to_string().contains("recorded as started"), "{err}");
     assert_eq!(db.versions(&m).await, [1, 2, 3]);
     assert!(db.tables().await.contains(&"first_half".to_string()));
-    let started = vec!["0003_create_two".to_string()];
+    let started = vec![id(3, "create_two")];
     assert_eq!(db.check(&m).await.unwrap(), Verdict::Unfinished { started: started.clone() });
     assert!(!db.check(&m).await.unwrap().may_serve());
     let rows = match db.records(&m).await {
@@ -379,7 +392,7 @@ async fn no_transaction_migrations_run_outside_a_transaction(db: Db) {
     db.exec("DROP TABLE first_half").await.unwrap();
     db.run(&m, Request::Goto(v(2))).await.unwrap();
     assert_eq!(db.versions(&m).await, [1, 2]);
-    assert_eq!(db.check(&m).await.unwrap(), Verdict::Outdated { missing: vec!["0003_create_two".into()] });
+    assert_eq!(db.check(&m).await.unwrap(), Verdict::Outdated { missing: vec![id(3, "create_two")] });
     let err = db.run(&m.clone().all_or_nothing(true), Request::Sync(Scope::All)).await.unwrap_err();
     assert!(matches!(err, Error::Refused(Refusal::NoTransactionInAllOrNothing(_))), "{err}");
     // Or finished by hand and told so.

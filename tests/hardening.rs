@@ -143,8 +143,13 @@ async fn a_schema_without_its_version_table_is_not_migrated_again(db: Db) {
     assert!(matches!(&err, Error::Refused(Refusal::ExistingSchema { .. })), "{err}");
     assert!(db.script(&migrator, Request::Sync(Scope::All)).await.is_err(), "--sql refuses too");
     assert_eq!(db.strings("SELECT count(*) FROM users").await, ["1"], "the seed did not run twice");
-    // The startup check only warns; version-control and goto record it.
-    assert_eq!(db.check(&migrator).await.unwrap(), Verdict::Unmanaged);
+    // The startup check only warns (a database managed by other means, not
+    // an empty one: no sync is due, and the service serves); version-control
+    // and goto record it.
+    let verdict = db.check(&migrator).await.unwrap();
+    assert_eq!(verdict, Verdict::Unmanaged);
+    assert!(verdict.may_serve() && verdict.sync_to_serve().is_none());
+    assert_eq!(verdict.exit_code(), 0, "{verdict}");
     db.run(&migrator, Request::VersionControl).await.unwrap();
     db.run(&migrator, Request::Goto(Version::new(2))).await.unwrap();
     assert_eq!(db.check(&migrator).await.unwrap(), Verdict::Current);

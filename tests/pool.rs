@@ -23,7 +23,7 @@ async fn sync_and_check_through_a_bb8_postgres_pool() {
     let migrator = Migrator::new(&migrations::MIGRATIONS);
 
     let client = pool.get().await.expect("a pooled client");
-    assert_eq!(migrator.postgres(&client).check().await.unwrap(), Verdict::Unmanaged);
+    assert_eq!(migrator.postgres(&client).check().await.unwrap(), Verdict::Empty);
     let report = migrator.postgres(&client).sync(Scope::All).await.unwrap();
     let applied: Vec<u32> = report.steps.iter().map(|s| s.version.get()).collect();
     assert_eq!(applied, (1..=migrations::MIGRATIONS.len() as u32).collect::<Vec<_>>());

@@ -31,6 +31,27 @@ fn trybuild_project() -> PathBuf {
     target.join("tests").join("trybuild").join(env!("CARGO_PKG_NAME"))
 }
 
+/// README's "Use it" program, as written there, beside a copy of the
+/// example application's migrations: it must build and run (on a new
+/// database, which it migrates before it serves).
+fn readme_use_it() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let marker = "<!-- tests/ui.rs compiles and runs the next block as it is written here -->\n```rust,ignore\n";
+    let start = readme.find(marker).expect("README marks its startup program") + marker.len();
+    let program = &readme[start..start + readme[start..].find("```\n").expect("the block ends")];
+    let project = trybuild_project();
+    let migrations = project.join("migrations");
+    let _ = fs::remove_dir_all(&migrations);
+    copy_dir(&root.join("migrations"), &migrations);
+    let _ = fs::remove_file(project.join("app.db"));
+    let readme_dir = project.join("readme");
+    fs::create_dir_all(&readme_dir).unwrap();
+    let path = readme_dir.join("use_it.rs");
+    fs::write(&path, program).unwrap();
+    path
+}
+
 #[test]
 fn ui() {
     let fixtures = trybuild_project().join("ui").join("fixtures");
@@ -45,5 +66,6 @@ fn ui() {
 
     let t = trybuild::TestCases::new();
     t.pass("ui/pass/*.rs");
+    t.pass(readme_use_it());
     t.compile_fail("ui/fail/*.rs");
 }

@@ -668,7 +668,7 @@ fn verdict_json(verdict: &Verdict) -> serde_json::Value {
         _ => None,
     };
     if let Some((key, items)) = list {
-        value[key] = json!(items);
+        value[key] = json!(items.iter().map(ToString::to_string).collect::<Vec<_>>());
     }
     value
 }

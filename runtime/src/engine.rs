@@ -14,6 +14,17 @@ pub(crate) struct DbError {
     pub message: String,
     /// The statement failed because the table (or its schema) does not exist.
     pub undefined_table: bool,
+    /// The engine's code for the error (SQLSTATE, SQLite's result code).
+    pub code: Option<String>,
+    /// The driver's own error.
+    pub source: Option<crate::error::DriverError>,
+}
+
+impl DbError {
+    /// An error a driver found itself, without the engine's code.
+    pub fn new(message: impl Into<String>) -> DbError {
+        DbError { message: message.into(), undefined_table: false, code: None, source: None }
+    }
 }
 
 /// A database connection, seen as something that runs SQL text.

@@ -1,9 +1,12 @@
 //! The errors of the runtime.
 
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use crate::Version;
 use crate::dialect::BadTableName;
+use crate::engine::DbError;
 use crate::plan::Refusal;
 
 /// Everything that can go wrong when ebbtide talks to a database.
@@ -17,13 +20,21 @@ pub enum Error {
     #[error(transparent)]
     MigrationFailed(Box<MigrationFailure>),
     /// The database failed outside a migration (the version table, a lock,
-    /// a transaction).
+    /// a transaction). [`Error::code`] gives the engine's code for it, and
+    /// [`source`](std::error::Error::source) the driver's own error
+    /// (`tokio_postgres::Error`, `rusqlite::Error`) where there is one.
     #[error("{context}: {message}")]
+    #[non_exhaustive]
     Database {
         /// What ebbtide was doing.
         context: String,
         /// The database's message.
         message: String,
+        /// The engine's code for the error (see [`Error::code`]).
+        code: Option<String>,
+        /// The driver's error.
+        #[source]
+        source: Option<DriverError>,
     },
     /// The configured version-table name is not a plain identifier.
     #[error(transparent)]
@@ -81,6 +92,11 @@ pub struct MigrationFailure {
     pub message: String,
     /// What state the failure left, and what to do.
     pub aftermath: Aftermath,
+    /// The engine's code for the error (see [`Error::code`]).
+    pub code: Option<String>,
+    /// The driver's error, which [`source`](std::error::Error::source)
+    /// returns.
+    pub source: Option<DriverError>,
 }
 
 /// What a failed migration left behind.
@@ -124,10 +140,85 @@ impl fmt::Display for MigrationFailure {
     }
 }
 
-impl std::error::Error for MigrationFailure {}
+impl std::error::Error for MigrationFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The error of an engine's driver (`tokio_postgres::Error`,
+/// `rusqlite::Error`), as the [`source`](std::error::Error::source) of an
+/// [`Error`]: downcast it to reach everything the driver tells.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use std::error::Error as _;
+/// use ebbtide::registry::{Access, open};
+/// let (_, db) = open("sqlite::memory:", Access::Write).unwrap();
+/// db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY)").unwrap();
+/// let err = db.execute("INSERT INTO users VALUES (1); INSERT INTO users VALUES (1)").unwrap_err();
+/// assert_eq!(err.code(), Some("SQLITE_CONSTRAINT_PRIMARYKEY"));
+/// let driver = err.source().and_then(|e| e.downcast_ref::<rusqlite::Error>());
+/// assert_eq!(driver.and_then(|e| e.sqlite_error_code()), Some(rusqlite::ErrorCode::ConstraintViolation));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct DriverError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl DriverError {
+    pub(crate) fn new(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        DriverError(Arc::new(e))
+    }
+}
+
+impl Deref for DriverError {
+    type Target = dyn std::error::Error + Send + Sync;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for DriverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for DriverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+/// Two driver errors are alike when they say the same.
+impl PartialEq for DriverError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for DriverError {}
 
 impl Error {
-    pub(crate) fn database(context: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Database { context: context.into(), message: message.into() }
+    /// An error of the database, outside a migration.
+    pub(crate) fn database(context: impl Into<String>, e: DbError) -> Self {
+        Error::Database { context: context.into(), message: e.message, code: e.code, source: e.source }
+    }
+
+    /// An error ebbtide found in the database, which the engine did not raise.
+    pub(crate) fn found(context: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Database { context: context.into(), message: message.into(), code: None, source: None }
+    }
+
+    /// The engine's code for a database error: PostgreSQL's SQLSTATE
+    /// (`42P01`), SQLite's result code (`SQLITE_CONSTRAINT_UNIQUE`). `None`
+    /// for errors that are not the database's, or that it gave no code.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Database { code, .. } => code.as_deref(),
+            Error::MigrationFailed(failure) => failure.code.as_deref(),
+            _ => None,
+        }
     }
 }

@@ -37,7 +37,7 @@ pub(crate) async fn run<D: Driver>(d: &mut D, settings: &Settings<'_>, request: 
     let result = run_locked(d, settings, request).await;
     let unlocked = d.unlock(table).await;
     let report = result?;
-    unlocked.map_err(|e| Error::database(format!("cannot release the migration lock on {table}"), e.message))?;
+    unlocked.map_err(|e| Error::database(format!("cannot release the migration lock on {table}"), e))?;
     Ok(report)
 }
 
@@ -53,7 +53,7 @@ async fn take_lock<D: Driver>(d: &mut D, settings: &Settings<'_>) -> Result<(), 
         let holder = match d.try_lock(table).await {
             Ok(Lock::Taken) => return Ok(()),
             Ok(Lock::Busy(holder)) => holder,
-            Err(e) => return Err(Error::database(format!("cannot take the migration lock on {table}"), e.message)),
+            Err(e) => return Err(Error::database(format!("cannot take the migration lock on {table}"), e)),
         };
         let waited = started.elapsed();
         let holder = holder.unwrap_or_else(|| "another run".into());
@@ -126,8 +126,7 @@ async fn guard_existing_schema<D: Driver>(
     if state.is_some() {
         return Ok(());
     }
-    let existing =
-        d.existing_objects().await.map_err(|e| Error::database("cannot list the database's tables", e.message))?;
+    let existing = d.existing_objects().await.map_err(|e| Error::database("cannot list the database's tables", e))?;
     crate::plan::guard_existing_schema(
         &settings.table_name().to_string(),
         state,
@@ -142,9 +141,10 @@ async fn guard_existing_schema<D: Driver>(
 /// table addressed in the schema that holds it.
 async fn settled<'m, D: Driver>(d: &mut D, settings: &Settings<'m>) -> Result<Settings<'m>, Error> {
     let table = settings.table_name();
-    let resolved = d.capture_session(table).await.map_err(|e| {
-        Error::database(format!("cannot read the session's settings and the schema of {table}"), e.message)
-    })?;
+    let resolved = d
+        .capture_session(table)
+        .await
+        .map_err(|e| Error::database(format!("cannot read the session's settings and the schema of {table}"), e))?;
     Ok(settings.clone().with_table_name(resolved))
 }
 
@@ -171,7 +171,7 @@ async fn execute_plan<D: Driver>(
         }
         d.execute(&dialect.create_table(table))
             .await
-            .map_err(|e| Error::database(format!("cannot create the version table {table}"), e.message))?;
+            .map_err(|e| Error::database(format!("cannot create the version table {table}"), e))?;
         report.created_table = true;
         notify(Event::CreatedTable { table: table.to_string() });
     }
@@ -233,7 +233,7 @@ async fn rewrite_records<D: Driver>(
         for step in steps {
             if let Step::Rerecord { record, migration } = step {
                 let sql = RecordChange::Rewrite(record, migration).sql(dialect, table, None);
-                d.execute(&sql).await.map_err(|e| Error::database(format!("cannot {step}"), e.message))?;
+                d.execute(&sql).await.map_err(|e| Error::database(format!("cannot {step}"), e))?;
             }
         }
         Ok(())
@@ -252,7 +252,7 @@ async fn rewrite_records<D: Driver>(
 }
 
 async fn control<D: Driver>(d: &mut D, sql: &str, what: &str) -> Result<(), Error> {
-    d.execute(sql).await.map_err(|e| Error::database(format!("cannot {what}"), e.message))
+    d.execute(sql).await.map_err(|e| Error::database(format!("cannot {what}"), e))
 }
 
 /// The script a step runs, and how the version table records it.
@@ -401,7 +401,7 @@ async fn execute_step<D: Driver>(
         (Err(e), _) => Err(e),
         (Ok(_), Err(e)) => Err(Error::database(
             format!("{step} is done, but the session it ran in cannot be returned to the run's settings"),
-            e.message,
+            e,
         )),
         (Ok(done), Ok(())) => Ok(done),
     }
@@ -447,7 +447,7 @@ async fn script_step<D: Driver>(
     let mut sent = false;
     let mut ran: Result<(), Error> = async {
         for sql in &guard.before {
-            d.execute(sql).await.map_err(|e| Error::database(context("prepare the session"), e.message))?;
+            d.execute(sql).await.map_err(|e| Error::database(context("prepare the session"), e))?;
         }
         if let Some(sql) = lock_timeout.and_then(|ms| dialect.lock_timeout(ms, false)) {
             control(d, &sql, &context("set the lock timeout")).await?;
@@ -467,7 +467,7 @@ async fn script_step<D: Driver>(
     .await;
     for sql in &guard.after {
         if let Err(e) = d.execute(sql).await {
-            ran = ran.and(Err(Error::database(context("return the session to the run's settings"), e.message)));
+            ran = ran.and(Err(Error::database(context("return the session to the run's settings"), e)));
         }
     }
     if let Err(e) = ran {
@@ -476,10 +476,7 @@ async fn script_step<D: Driver>(
             if let Err(undo) =
                 version_table_write(d, step, check.as_deref(), &unstart, "take back the started mark").await
             {
-                return Err(Error::database(
-                    format!("{e}; and the migration stays marked as started"),
-                    undo.to_string(),
-                ));
+                return Err(Error::found(format!("{e}; and the migration stays marked as started"), undo.to_string()));
             }
         }
         return Err(e);
@@ -513,7 +510,7 @@ async fn version_table_write<D: Driver>(
         if let Some(check) = check {
             keep_session(d, step, check).await?;
         }
-        d.execute(sql).await.map_err(|e| Error::database(format!("cannot {what} for {step}"), e.message))
+        d.execute(sql).await.map_err(|e| Error::database(format!("cannot {what} for {step}"), e))
     }
     .await;
     if let Err(e) = written {
@@ -595,7 +592,7 @@ async fn transactional_step<D: Driver>(
                 control(d, sql, &context("return the session to the run's settings")).await?;
             }
             let record = work.record.sql(dialect, table, Some(started.elapsed()));
-            d.execute(&record).await.map_err(|e| Error::database(context("record the migration"), e.message))
+            d.execute(&record).await.map_err(|e| Error::database(context("record the migration"), e))
         }
         .await;
         match ran {
@@ -642,7 +639,7 @@ async fn run_check<D: Driver>(
         }
     })
     .await
-    .map_err(|e| statement_failed(step, script, 0, check, e.message, aftermath))?;
+    .map_err(|e| statement_failed(step, script, 0, check, e, aftermath))?;
     if count == 0 {
         return Ok(());
     }
@@ -652,7 +649,7 @@ async fn run_check<D: Driver>(
         script,
         0,
         check,
-        format!("{count} violation(s) after the migration: {}{more}", violations.join("; ")),
+        DbError::new(format!("{count} violation(s) after the migration: {}{more}", violations.join("; "))),
         aftermath,
     ))
 }
@@ -701,38 +698,33 @@ async fn batched_step<D: Driver>(
     let restored = statements.len() + guard.inside.len();
     Err(match failed.checked_sub(lead.len()) {
         None if checked.is_some() && failed == check_at => {
-            Error::database(format!("cannot keep one session for {step}"), e.message)
+            Error::database(format!("cannot keep one session for {step}"), e)
         }
-        None => Error::database(context("begin a transaction"), e.message),
+        None => Error::database(context("begin a transaction"), e),
         Some(i) if i < statements.len() => {
             let script = work.script.as_deref().expect("statements come from a script");
             let (line, sql) = statements[i];
             let aftermath = if in_run_transaction { Aftermath::RunRolledBack } else { Aftermath::RolledBack };
-            statement_failed(step, script, line, sql, e.message, aftermath)
+            statement_failed(step, script, line, sql, e, aftermath)
         }
-        Some(i) if i < restored => Error::database(context("return the session to the run's settings"), e.message),
-        Some(i) if i == restored => Error::database(context("record the migration"), e.message),
-        Some(_) => Error::database(context("commit the migration"), e.message),
+        Some(i) if i < restored => Error::database(context("return the session to the run's settings"), e),
+        Some(i) if i == restored => Error::database(context("record the migration"), e),
+        Some(_) => Error::database(context("commit the migration"), e),
     })
 }
 
 /// The error of a statement of `script` that failed.
-fn statement_failed(
-    step: &Step<'_>,
-    script: &Script,
-    line: u32,
-    sql: &str,
-    message: String,
-    aftermath: Aftermath,
-) -> Error {
+fn statement_failed(step: &Step<'_>, script: &Script, line: u32, sql: &str, e: DbError, aftermath: Aftermath) -> Error {
     Error::MigrationFailed(Box::new(MigrationFailure {
         step: step.to_string(),
         version: step.version(),
         path: script.path.to_string(),
         line,
         statement: sql.to_string(),
-        message,
+        message: e.message,
         aftermath,
+        code: e.code,
+        source: e.source,
     }))
 }
 
@@ -746,7 +738,7 @@ async fn already_done<D: Driver>(
     let mut recorded = false;
     d.query(&d.sql().select_recorded(table, step.version()), &mut |_| recorded = true)
         .await
-        .map_err(|e| Error::database(format!("cannot read the version table {table}"), e.message))?;
+        .map_err(|e| Error::database(format!("cannot read the version table {table}"), e))?;
     Ok(recorded == work.record.done_when_recorded())
 }
 
@@ -766,7 +758,7 @@ async fn run_script<D: Driver>(
         }
         if let Err(e) = d.execute(sql).await {
             let script = script.expect("statements come from a script");
-            return Err(statement_failed(step, script, line, sql, e.message, aftermath));
+            return Err(statement_failed(step, script, line, sql, e, aftermath));
         }
     }
     Ok(())
@@ -774,7 +766,7 @@ async fn run_script<D: Driver>(
 
 /// Runs a driver's session check.
 async fn keep_session<D: Driver>(d: &mut D, step: &Step<'_>, check: &str) -> Result<(), Error> {
-    d.execute(check).await.map_err(|e| Error::database(format!("cannot keep one session for {step}"), e.message))
+    d.execute(check).await.map_err(|e| Error::database(format!("cannot keep one session for {step}"), e))
 }
 
 /// A driver that prints instead of executing: reads go to the real

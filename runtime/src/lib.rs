@@ -28,7 +28,7 @@
 //! let conn = ebbtide::rusqlite::Connection::open_in_memory().unwrap();
 //! let migrator = ebbtide::Migrator::new(&migrations::MIGRATIONS);
 //! let db = migrator.sqlite(&conn);
-//! assert_eq!(db.check()?, ebbtide::Verdict::Unmanaged);
+//! assert_eq!(db.check()?, ebbtide::Verdict::Empty);
 //! db.sync(ebbtide::Scope::Expand)?;
 //! assert!(matches!(db.check()?, ebbtide::Verdict::ContractPending { .. }));
 //! db.sync(ebbtide::Scope::Contract)?;
@@ -131,13 +131,13 @@ pub mod cli;
 
 pub use check::Verdict;
 pub use ebbtide_core::{Branch, Diagnostic, Diagnostics, Migration, Script, Statement, Version};
-pub use error::{Aftermath, Error, MigrationFailure};
+pub use error::{Aftermath, DriverError, Error, MigrationFailure};
 pub use migrations::Migrations;
 #[doc(hidden)]
 pub use migrations::Packed;
 pub use migrator::Migrator;
 pub use plan::{Plan, PlanOptions, Refusal, Request, Scope, Step, VersionInfo};
-pub use record::{How, Record};
+pub use record::{How, MigrationId, Record};
 pub use report::{Done, Event, Report};
 
 /// The SQLite driver ebbtide is built with (bundled SQLite): open the

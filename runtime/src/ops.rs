@@ -26,9 +26,15 @@ pub(crate) async fn records<D: Driver>(d: &mut D, m: &Settings<'_>) -> Result<St
 }
 
 /// One query, of the short form: the startup guard runs at every start.
+/// Without a version table, a second one tells an empty database from
+/// one that holds tables.
 pub(crate) async fn check<D: Driver>(d: &mut D, m: &Settings<'_>) -> Result<Verdict, Error> {
     Ok(match version_table::read_analysis(d, m).await? {
-        None => Verdict::Unmanaged,
+        None => {
+            let tables =
+                d.existing_objects().await.map_err(|e| Error::database("cannot list the database's tables", e))?;
+            if tables.is_empty() { Verdict::Empty } else { Verdict::Unmanaged }
+        }
         Some(analysis) => Verdict::of(m.migrations(), analysis),
     })
 }

@@ -9,7 +9,7 @@ use std::fmt;
 
 use ebbtide_core::checksum::Recorded;
 
-use crate::record::Record;
+use crate::record::{MigrationId, Record};
 use crate::{Branch, Migration, Migrations, Script, Version};
 
 /// Which migrations `sync` runs.
@@ -218,10 +218,10 @@ pub enum Refusal {
         "the database was contracted by a newer release (contract migration {} is unknown to this one); deploy that release instead of this one",
         list(.0)
     )]
-    NewerContract(Vec<String>),
+    NewerContract(Vec<MigrationId>),
     /// A contract migration would run before an expand migration below it.
     #[error(
-        "contract migration {contract} needs expand migration {missing}, which is not applied; run `sync --expand` first"
+        "contract migration {contract} needs expand migration {missing}, which is not applied; apply it first (`sync --expand`, or `sync(Scope::Expand)`)"
     )]
     ContractBeforeExpand {
         /// The contract migration.
@@ -275,7 +275,7 @@ pub enum Refusal {
          Finish or undo them by hand, then record the outcome with `goto`: to a version at or above it if it is done, below it if it is undone",
         list(.0)
     )]
-    Unfinished(Vec<String>),
+    Unfinished(Vec<MigrationId>),
     /// A migration below an applied contract migration is not recorded.
     #[error(
         "{missing} is not recorded, but contract migration {contract} above it is: its record was deleted, or the history edited; \
@@ -333,13 +333,13 @@ pub struct Analysis {
     pub divergent: Vec<Divergence>,
     /// Records above this release's latest version, expand branch (a newer
     /// release is rolling out), as `0007_name`.
-    pub unknown_expand: Vec<String>,
+    pub unknown_expand: Vec<MigrationId>,
     /// Records above this release's latest version, contract (or initial)
     /// branch: a newer release already contracted.
-    pub unknown_contract: Vec<String>,
+    pub unknown_contract: Vec<MigrationId>,
     /// Records of `no-transaction` scripts that started and did not
     /// finish, as `0007_name`: their changes may be partial.
-    pub started: Vec<String>,
+    pub started: Vec<MigrationId>,
     /// Records, in version order, that hold the checksum of their
     /// migration's whole file, as ebbtide recorded it before it checksummed
     /// statements: the same migration, whose record `sync` (of every branch
@@ -359,7 +359,7 @@ impl Analysis {
         let mut analysis = Analysis::default();
         for r in records {
             if r.started() {
-                analysis.started.push(r.id());
+                analysis.started.push(r.migration_id());
             } else if migrations.get(r.version).is_some_and(|m| m.fingerprint == r.fingerprint) {
                 analysis.mark(r.version);
             } else {
@@ -381,9 +381,11 @@ impl Analysis {
             },
             Some(m) => self.divergent.push(divergence(version, branch, name, checksum, m)),
             None if branch == Branch::Expand => {
-                self.unknown_expand.push(format!("{version}_{}", String::from_utf8_lossy(name)))
+                self.unknown_expand.push(MigrationId { version, name: String::from_utf8_lossy(name).into_owned() })
             }
-            None => self.unknown_contract.push(format!("{version}_{}", String::from_utf8_lossy(name))),
+            None => {
+                self.unknown_contract.push(MigrationId { version, name: String::from_utf8_lossy(name).into_owned() })
+            }
         }
     }
 
@@ -1032,7 +1034,7 @@ mod tests {
                     Verdict::Unfinished { started } => {
                         prop_assert_eq!(sync(Scope::All).unwrap_err(), Refusal::Unfinished(started));
                     }
-                    Verdict::Unmanaged => prop_assert!(false, "a version table was read"),
+                    Verdict::Unmanaged | Verdict::Empty => prop_assert!(false, "a version table was read"),
                 }
             }
         }

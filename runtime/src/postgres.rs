@@ -21,6 +21,7 @@ use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use crate::dialect::{Sql, TableName};
 use crate::engine::{DbError, Driver, Guard, Lock, Placement};
+use crate::error::DriverError;
 use crate::ops::front_end;
 use crate::record::Cell;
 use crate::settings::Settings;
@@ -133,7 +134,8 @@ fn message(e: &tokio_postgres::Error) -> String {
 fn db_error(e: tokio_postgres::Error) -> DbError {
     let undefined_table =
         matches!(e.code(), Some(c) if *c == SqlState::UNDEFINED_TABLE || *c == SqlState::INVALID_SCHEMA_NAME);
-    DbError { message: message(&e), undefined_table }
+    let code = e.code().map(|c| c.code().to_string());
+    DbError { message: message(&e), undefined_table, code, source: Some(DriverError::new(e)) }
 }
 
 /// PostgreSQL's SQL for ebbtide's own statements.
@@ -278,14 +280,11 @@ impl PgDriver<'_> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let reached: Vec<String> = reached.iter().map(ToString::to_string).collect();
-        Err(DbError {
-            message: format!(
-                "server process {locked} holds the migration lock, but the connection now reaches server process(es) {}: \
+        Err(DbError::new(format!(
+            "server process {locked} holds the migration lock, but the connection now reaches server process(es) {}: \
                  the lock stays until that process ends (SELECT pg_terminate_backend({locked})). {POOLED}",
-                reached.join(", ")
-            ),
-            undefined_table: false,
-        })
+            reached.join(", ")
+        )))
     }
 }
 
@@ -416,21 +415,15 @@ impl Driver for PgDriver<'_> {
                 self.lock_pid = pid;
                 Ok(Lock::Taken)
             }
-            "held" => Err(DbError {
-                message: format!(
-                    "server process {} already holds ebbtide's migration lock, taken by another client: {POOLED}",
-                    pid.unwrap_or_default()
-                ),
-                undefined_table: false,
-            }),
-            "moved" => Err(DbError {
-                message: format!(
-                    "two statements in a row reached server processes {} and {}: {POOLED}",
-                    probe.unwrap_or_default(),
-                    pid.unwrap_or_default()
-                ),
-                undefined_table: false,
-            }),
+            "held" => Err(DbError::new(format!(
+                "server process {} already holds ebbtide's migration lock, taken by another client: {POOLED}",
+                pid.unwrap_or_default()
+            ))),
+            "moved" => Err(DbError::new(format!(
+                "two statements in a row reached server processes {} and {}: {POOLED}",
+                probe.unwrap_or_default(),
+                pid.unwrap_or_default()
+            ))),
             _ => Ok(Lock::Busy(self.holder(&ours).await?)),
         }
     }
@@ -511,13 +504,10 @@ impl Driver for PgDriver<'_> {
         match (table.schema(), schema) {
             (Some(_), _) => Ok(table.clone()),
             (None, Some(schema)) => Ok(table.in_schema(&schema)),
-            (None, None) => Err(DbError {
-                message: format!(
-                    "the session's search_path names no schema that exists, so there is nowhere to keep the version table; \
+            (None, None) => Err(DbError::new(format!(
+                "the session's search_path names no schema that exists, so there is nowhere to keep the version table; \
                      set search_path, or name the table as schema.{table}"
-                ),
-                undefined_table: false,
-            }),
+            ))),
         }
     }
 
@@ -679,12 +669,12 @@ impl crate::database::Database for Opened {
     }
 
     fn execute(&self, sql: &str) -> Result<(), Error> {
-        self.block(self.client.batch_execute(sql)).map_err(|e| Error::database("cannot run SQL", message(&e)))
+        self.block(self.client.batch_execute(sql)).map_err(|e| Error::database("cannot run SQL", db_error(e)))
     }
 
     fn strings(&self, sql: &str) -> Result<Vec<Option<String>>, Error> {
         let messages =
-            self.block(self.client.simple_query(sql)).map_err(|e| Error::database("cannot run SQL", message(&e)))?;
+            self.block(self.client.simple_query(sql)).map_err(|e| Error::database("cannot run SQL", db_error(e)))?;
         Ok(messages
             .iter()
             .filter_map(|m| match m {

@@ -114,6 +114,11 @@ impl Record {
         format!("{}_{}", self.version, self.name)
     }
 
+    /// Its version and name.
+    pub fn migration_id(&self) -> MigrationId {
+        MigrationId { version: self.version, name: self.name.clone() }
+    }
+
     /// Whether this record describes `migration` as it is embedded now:
     /// same name, branch and statements (its checksum is the statement
     /// checksum, or the whole-text checksum an earlier ebbtide recorded of
@@ -196,5 +201,41 @@ impl<'a> Cell<'a> {
     /// A boolean as either engine writes it (1, t, true).
     pub fn truthy(self) -> bool {
         matches!(self, Cell::Int(1)) || matches!(self.bytes(), b"t" | b"true" | b"1")
+    }
+}
+
+/// A migration named by its version and name, as the version table and
+/// the embedded list know it: what verdicts and refusals list. Shown as
+/// in the file name, `0002_create_users`; compares equal to that text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MigrationId {
+    /// Its version.
+    pub version: Version,
+    /// Its name, without the version.
+    pub name: String,
+}
+
+impl MigrationId {
+    /// The version and name of an embedded migration.
+    pub fn of(migration: &Migration) -> MigrationId {
+        MigrationId { version: migration.version, name: migration.name.to_string() }
+    }
+}
+
+impl fmt::Display for MigrationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&format!("{}_{}", self.version, self.name))
+    }
+}
+
+impl PartialEq<str> for MigrationId {
+    fn eq(&self, other: &str) -> bool {
+        other.split_once('_').is_some_and(|(v, n)| v.parse() == Ok(self.version.get()) && n == self.name)
+    }
+}
+
+impl PartialEq<&str> for MigrationId {
+    fn eq(&self, other: &&str) -> bool {
+        *self == **other
     }
 }

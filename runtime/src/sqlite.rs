@@ -25,6 +25,7 @@ use rusqlite::types::ValueRef;
 use crate::Script;
 use crate::dialect::{Sql, TableName};
 use crate::engine::{DbError, Driver, Guard, Lock, Placement};
+use crate::error::DriverError;
 use crate::ops::front_end;
 use crate::record::Cell;
 use crate::settings::Settings;
@@ -236,6 +237,71 @@ const OUTSIDE_TRANSACTION: [&str; 4] = ["foreign_keys", "synchronous", "temp_sto
 /// The temporary objects of the connection, as (type, name).
 const TEMPORARY_OBJECTS: &str = "SELECT type, name FROM temp.sqlite_master";
 
+/// SQLite's name for a result code: the extended name where SQLite has one
+/// for the codes a migration meets (constraints, locks), the primary
+/// code's name otherwise.
+fn result_code(extended: std::ffi::c_int) -> String {
+    const EXTENDED: &[(std::ffi::c_int, &str)] = &[
+        (261, "SQLITE_BUSY_RECOVERY"),
+        (517, "SQLITE_BUSY_SNAPSHOT"),
+        (773, "SQLITE_BUSY_TIMEOUT"),
+        (262, "SQLITE_LOCKED_SHAREDCACHE"),
+        (275, "SQLITE_CONSTRAINT_CHECK"),
+        (531, "SQLITE_CONSTRAINT_COMMITHOOK"),
+        (787, "SQLITE_CONSTRAINT_FOREIGNKEY"),
+        (1043, "SQLITE_CONSTRAINT_FUNCTION"),
+        (1299, "SQLITE_CONSTRAINT_NOTNULL"),
+        (1555, "SQLITE_CONSTRAINT_PRIMARYKEY"),
+        (1811, "SQLITE_CONSTRAINT_TRIGGER"),
+        (2067, "SQLITE_CONSTRAINT_UNIQUE"),
+        (2323, "SQLITE_CONSTRAINT_VTAB"),
+        (2579, "SQLITE_CONSTRAINT_ROWID"),
+        (3091, "SQLITE_CONSTRAINT_DATATYPE"),
+        (264, "SQLITE_READONLY_RECOVERY"),
+        (520, "SQLITE_READONLY_CANTLOCK"),
+        (776, "SQLITE_READONLY_ROLLBACK"),
+        (1032, "SQLITE_READONLY_DBMOVED"),
+    ];
+    const PRIMARY: [&str; 29] = [
+        "SQLITE_OK",
+        "SQLITE_ERROR",
+        "SQLITE_INTERNAL",
+        "SQLITE_PERM",
+        "SQLITE_ABORT",
+        "SQLITE_BUSY",
+        "SQLITE_LOCKED",
+        "SQLITE_NOMEM",
+        "SQLITE_READONLY",
+        "SQLITE_INTERRUPT",
+        "SQLITE_IOERR",
+        "SQLITE_CORRUPT",
+        "SQLITE_NOTFOUND",
+        "SQLITE_FULL",
+        "SQLITE_CANTOPEN",
+        "SQLITE_PROTOCOL",
+        "SQLITE_EMPTY",
+        "SQLITE_SCHEMA",
+        "SQLITE_TOOBIG",
+        "SQLITE_CONSTRAINT",
+        "SQLITE_MISMATCH",
+        "SQLITE_MISUSE",
+        "SQLITE_NOLFS",
+        "SQLITE_AUTH",
+        "SQLITE_FORMAT",
+        "SQLITE_RANGE",
+        "SQLITE_NOTADB",
+        "SQLITE_NOTICE",
+        "SQLITE_WARNING",
+    ];
+    if let Some((_, name)) = EXTENDED.iter().find(|(code, _)| *code == extended) {
+        return (*name).to_string();
+    }
+    match PRIMARY.get((extended & 0xff) as usize) {
+        Some(name) => (*name).to_string(),
+        None => format!("SQLITE_{extended}"),
+    }
+}
+
 fn db_error(e: rusqlite::Error) -> DbError {
     let mut message = e.to_string();
     if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
@@ -243,7 +309,11 @@ fn db_error(e: rusqlite::Error) -> DbError {
             ": another connection kept SQLite's write lock for longer than ebbtide waits for it (Migrator::busy_timeout, 60 s by default)",
         );
     }
-    DbError { undefined_table: message.starts_with("no such table"), message }
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(failure, _) => Some(result_code(failure.extended_code)),
+        _ => None,
+    };
+    DbError { undefined_table: message.starts_with("no such table"), message, code, source: Some(DriverError::new(e)) }
 }
 
 impl Driver for SqliteDriver<'_> {
@@ -314,9 +384,8 @@ impl Driver for SqliteDriver<'_> {
         let Some(path) = self.lock_path() else {
             return Ok(Lock::Taken);
         };
-        let failed = |what: &str, e: std::io::Error| DbError {
-            message: format!("cannot {what} the lock file {}: {e}", path.display()),
-            undefined_table: false,
+        let failed = |what: &str, e: std::io::Error| {
+            DbError::new(format!("cannot {what} the lock file {}: {e}", path.display()))
         };
         let mut file = std::fs::OpenOptions::new()
             .read(true)
@@ -548,11 +617,11 @@ impl crate::database::Database for Opened {
     }
 
     fn execute(&self, sql: &str) -> Result<(), crate::Error> {
-        self.conn().execute_batch(sql).map_err(|e| crate::Error::database("cannot run SQL", e.to_string()))
+        self.conn().execute_batch(sql).map_err(|e| crate::Error::database("cannot run SQL", db_error(e)))
     }
 
     fn strings(&self, sql: &str) -> Result<Vec<Option<String>>, crate::Error> {
-        let fail = |e: rusqlite::Error| crate::Error::database("cannot run SQL", e.to_string());
+        let fail = |e: rusqlite::Error| crate::Error::database("cannot run SQL", db_error(e));
         let conn = self.conn();
         let mut stmt = conn.prepare(sql).map_err(fail)?;
         let rows = stmt

@@ -30,7 +30,7 @@ pub(crate) async fn read_state<D: Driver>(d: &mut D, table: &TableName, full: bo
         .await;
     match read {
         Err(e) if e.undefined_table => Ok(None),
-        Err(e) => Err(Error::database(format!("cannot read the version table {table}"), e.message)),
+        Err(e) => Err(Error::database(format!("cannot read the version table {table}"), e)),
         Ok(()) => match corrupt {
             Some(detail) => Err(Error::CorruptRecord { table: table.to_string(), detail }),
             None => Ok(Some(records)),
@@ -75,19 +75,20 @@ pub(crate) async fn read_analysis<D: Driver>(d: &mut D, settings: &Settings<'_>)
         .await;
     match read {
         Err(e) if e.undefined_table => return Ok(None),
-        Err(e) => return Err(Error::database(format!("cannot read the version table {table}"), e.message)),
+        Err(e) => return Err(Error::database(format!("cannot read the version table {table}"), e)),
         Ok(()) => {}
     }
     let mut observe = |row: &[Cell<'_>]| match Record::key(row) {
         Ok(key) if Cell::at(row, 4).bytes() == crate::record::STARTED.as_bytes() => {
-            analysis.started.push(format!("{}_{}", key.version, String::from_utf8_lossy(key.name)));
+            let name = String::from_utf8_lossy(key.name).into_owned();
+            analysis.started.push(crate::record::MigrationId { version: key.version, name });
         }
         Ok(key) => analysis.observe(migrations, key.version, key.branch, key.name, key.checksum),
         Err(detail) => {
             corrupt.get_or_insert(detail);
         }
     };
-    let fail = |e: DbError| Error::database(format!("cannot read the version table {table}"), e.message);
+    let fail = |e: DbError| Error::database(format!("cannot read the version table {table}"), e);
     if newer {
         // A newer release's records: their branch and name say what they are.
         d.query(&dialect.select_newer(table, migrations.latest()), &mut |row| {
@@ -118,13 +119,13 @@ pub(crate) async fn stored_down<D: Driver>(d: &mut D, table: &TableName, record:
         stored = row.first().filter(|c| **c != Cell::Null).map(|c| c.text().into_owned());
     })
     .await
-    .map_err(|e| Error::database(format!("cannot read the down script of {}", record.id()), e.message))?;
+    .map_err(|e| Error::database(format!("cannot read the down script of {}", record.id()), e))?;
     let sql = stored.ok_or_else(|| {
-        Error::database(format!("cannot revert {}", record.id()), "its down script is no longer in the version table")
+        Error::found(format!("cannot revert {}", record.id()), "its down script is no longer in the version table")
     })?;
     let path = format!("{} (down script stored in {table})", record.id());
     ebbtide_core::parse_script(path, sql).map_err(|u| {
-        Error::database(
+        Error::found(
             format!("cannot revert {}", record.id()),
             format!("its stored down script has an unterminated {}", u.what),
         )

@@ -72,6 +72,10 @@ pub trait Fixture: Sync {
     /// `begin` and whose body writes `atomic`: columns named like the
     /// keywords that open and close a trigger's body.
     fn keyword_trigger_sql(&self) -> &'static str;
+    /// The engine's code for a statement naming a table that does not exist.
+    fn undefined_table_code(&self) -> &'static str;
+    /// Whether `error` is the engine driver's own error type.
+    fn is_driver_error(&self, error: &(dyn std::error::Error + 'static)) -> bool;
     /// The engine's own command-line client, reading SQL from its stdin into
     /// `db` and stopping at the first error.
     fn client(&self, db: &Db) -> std::process::Command;

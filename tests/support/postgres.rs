@@ -59,6 +59,14 @@ impl Fixture for Postgres {
          WHEN (OLD.begin IS DISTINCT FROM NEW.begin) EXECUTE FUNCTION keep();\n"
     }
 
+    fn undefined_table_code(&self) -> &'static str {
+        "42P01"
+    }
+
+    fn is_driver_error(&self, error: &(dyn std::error::Error + 'static)) -> bool {
+        error.downcast_ref::<tokio_postgres::Error>().is_some()
+    }
+
     fn client(&self, db: &Db) -> std::process::Command {
         let mut psql = std::process::Command::new("psql");
         psql.args(["-v", "ON_ERROR_STOP=1", "-q", "-X", &db.url]);

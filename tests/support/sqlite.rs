@@ -62,6 +62,14 @@ impl Fixture for Sqlite {
          WHEN OLD.begin IS NOT NEW.begin BEGIN UPDATE events SET atomic = NEW.begin; END;\n"
     }
 
+    fn undefined_table_code(&self) -> &'static str {
+        "SQLITE_ERROR"
+    }
+
+    fn is_driver_error(&self, error: &(dyn std::error::Error + 'static)) -> bool {
+        error.downcast_ref::<rusqlite::Error>().is_some()
+    }
+
     fn client(&self, db: &Db) -> std::process::Command {
         let mut sqlite3 = std::process::Command::new("sqlite3");
         sqlite3.arg("-bail").arg(db.path.as_ref().expect("a database file"));
