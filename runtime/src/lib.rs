@@ -40,8 +40,10 @@
 //!
 //! Features: `sqlite` (default, bundled SQLite through rusqlite,
 //! re-exported as [`ebbtide::rusqlite`]), `postgres` (tokio-postgres,
-//! re-exported as [`ebbtide::tokio_postgres`]), `cli` (the [`cli`] module
-//! and the `ebbtide` binary).
+//! re-exported as [`ebbtide::tokio_postgres`]), `postgres-tls` (TLS to
+//! PostgreSQL through rustls: `sslmode` and `sslrootcert` in the URL, see
+//! `postgres::connect`), `cli` (the [`cli`] module and the `ebbtide`
+//! binary; includes `postgres-tls`).
 //!
 //! # Modules, and what each may use
 //!

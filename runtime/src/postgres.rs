@@ -27,6 +27,8 @@ use crate::record::Cell;
 use crate::settings::Settings;
 use crate::{Error, Script};
 
+mod tls;
+
 /// The operations of a [`Migrator`](crate::Migrator) on one PostgreSQL connection; see
 /// [`Migrator::postgres`](crate::Migrator::postgres).
 pub struct Postgres<'c> {
@@ -68,24 +70,80 @@ front_end!(Postgres, [async], awaiting);
 /// Connects to `url` (`postgres://user:password@host:port/database`),
 /// spawning the connection's task on the current tokio runtime. Gives up
 /// after 10 seconds unless the URL sets `connect_timeout`.
+///
+/// TLS follows libpq's URL parameters (with the feature `postgres-tls`,
+/// which the `cli` feature includes):
+///
+/// | `sslmode` | TLS | the server's certificate |
+/// |---|---|---|
+/// | `disable` | never | - |
+/// | `prefer` (the default) | if the server offers it | not checked, unless `sslrootcert` is given |
+/// | `require` | always | not checked, unless `sslrootcert` is given |
+/// | `verify-ca` | always | issued by a CA of `sslrootcert` |
+/// | `verify-full` | always | issued by a CA of `sslrootcert`, and naming the URL's host |
+///
+/// `sslrootcert=PATH` names a PEM file of CA certificates; without it the
+/// verifying modes trust the Mozilla roots built into ebbtide
+/// (webpki-roots), as does `sslrootcert=system`, which implies
+/// `verify-full`. Where libpq would go on without checking, a given
+/// `sslrootcert` that cannot be read is an error. Under `prefer`, a failed
+/// handshake is tried again without TLS, as libpq does. TLS is rustls with
+/// the ring provider; SCRAM authentication binds itself to the TLS channel
+/// when the server offers it.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), ebbtide::Error> {
+/// let client =
+///     ebbtide::postgres::connect("postgres://app@db.example.com/app?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem")
+///         .await?;
+/// # drop(client);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Without the feature `postgres-tls`, a URL asking for TLS (`require`,
+/// `verify-ca`, `verify-full` or `sslrootcert`) is refused, naming the
+/// feature, and `prefer` connects without TLS. Errors name the database
+/// without its password.
 pub async fn connect(url: &str) -> Result<Client, Error> {
     let target = redact(url);
-    let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| Error::Connect {
-        target: target.clone(),
-        message: format!("invalid URL: {e}"),
-    })?;
+    let failed = |message: String| Error::Connect { target: target.clone(), message };
+    let (rest, asked) = tls::Asked::from_url(url).map_err(failed)?;
+    let mut config: tokio_postgres::Config =
+        rest.parse().map_err(|e: tokio_postgres::Error| failed(format!("invalid URL: {e}")))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
-    let (client, connection) =
-        config.connect(NoTls).await.map_err(|e| Error::Connect { target: target.clone(), message: message(&e) })?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
+    let tls = asked.settle(config.get_ssl_mode()).map_err(failed)?;
+    config.ssl_mode(tls.wire());
+    let client = open(&mut config, &tls).await.map_err(failed)?;
     // If this process dies in the middle of a long statement, the server
     // notices within a second and ends the session, releasing its locks
     // (PostgreSQL 14+ on Linux; older servers refuse the setting, harmlessly).
     let _ = client.batch_execute("SET client_connection_check_interval = 1000").await;
+    Ok(client)
+}
+
+/// Opens a connection under `tls`; its task runs on the current runtime.
+async fn open(config: &mut tokio_postgres::Config, tls: &tls::Tls) -> Result<Client, String> {
+    #[cfg(feature = "postgres-tls")]
+    if tls.wanted() {
+        let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls::client_config(tls)?);
+        match config.connect(connector).await {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                return Ok(client);
+            }
+            Err(e) if tls.mode == tls::SslMode::Prefer && tls::handshake_failed(&e) => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            }
+            Err(e) => return Err(tls::explain(tls, &e)),
+        }
+    }
+    #[cfg(not(feature = "postgres-tls"))]
+    let _ = tls;
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| message(&e))?;
+    tokio::spawn(connection);
     Ok(client)
 }
 
