@@ -27,6 +27,14 @@ impl DbError {
     }
 }
 
+impl crate::Error {
+    /// An error of the database, outside a migration: what ebbtide was
+    /// doing, and what the driver said.
+    pub(crate) fn database(context: impl Into<String>, e: DbError) -> Self {
+        crate::Error::Database { context: context.into(), message: e.message, code: e.code, source: e.source }
+    }
+}
+
 /// A database connection, seen as something that runs SQL text.
 ///
 /// The futures of the SQLite driver never wait, which is what lets its

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use crate::Version;
 use crate::dialect::BadTableName;
-use crate::engine::DbError;
 use crate::plan::Refusal;
 
 /// Everything that can go wrong when ebbtide talks to a database.
@@ -201,11 +200,6 @@ impl PartialEq for DriverError {
 impl Eq for DriverError {}
 
 impl Error {
-    /// An error of the database, outside a migration.
-    pub(crate) fn database(context: impl Into<String>, e: DbError) -> Self {
-        Error::Database { context: context.into(), message: e.message, code: e.code, source: e.source }
-    }
-
     /// An error ebbtide found in the database, which the engine did not raise.
     pub(crate) fn found(context: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Database { context: context.into(), message: message.into(), code: None, source: None }
