@@ -34,7 +34,8 @@ impl Version {
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}", self.0)
+        // Padded as a whole, so that `{:>6}` and `{:<10}` align columns.
+        f.pad(&format!("{:04}", self.0))
     }
 }
 
@@ -77,7 +78,7 @@ impl Branch {
 
 impl fmt::Display for Branch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -186,5 +187,26 @@ impl Migration {
 impl fmt::Display for Migration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} migration {}_{}", self.branch, self.version, self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_display_honours_width_and_alignment() {
+        assert_eq!(format!("{}", Version::new(3)), "0003");
+        assert_eq!(format!("{:>6}", Version::new(3)), "  0003");
+        assert_eq!(format!("{:<10}|", Version::new(3)), "0003      |");
+        assert_eq!(format!("{:>6}", Version::new(123_456)), "123456");
+    }
+
+    #[test]
+    fn branch_display_honours_width_and_alignment() {
+        assert_eq!(format!("{:>6}", Branch::Expand), "expand");
+        assert_eq!(format!("{:>8}", Branch::Expand), "  expand");
+        assert_eq!(format!("{:<10}|", Branch::Initial), "initial   |");
+        assert_eq!(format!("{:^10}|", Branch::Contract), " contract |");
     }
 }

@@ -177,7 +177,7 @@ fn module(
             }
             impl ::core::fmt::Debug for Versions {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    ::core::fmt::Debug::fmt(&self.version(), f)
+                    MIGRATIONS.fmt_constant(self.version(), f)
                 }
             }
             static PACKED: ::ebbtide::Packed = ::ebbtide::Packed::new(#text, #table);

@@ -121,6 +121,21 @@ impl Migrations {
         self.as_slice().get(index)
     }
 
+    /// Writes the name of the constant `embed_migrations!` gives a version
+    /// (`V0003_ADD_USERS_EMAIL`): the `Debug` of its `Versions` enum, read
+    /// from the list rather than generated as one match arm per migration.
+    #[doc(hidden)]
+    pub fn fmt_constant(&self, version: Version, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "V{:04}", version.get())?;
+        if let Some(migration) = self.get(version) {
+            f.write_str("_")?;
+            for c in migration.name.chars() {
+                fmt::Write::write_char(f, c.to_ascii_uppercase())?;
+            }
+        }
+        Ok(())
+    }
+
     /// The fingerprints of every migration, in version order, built on
     /// first use.
     pub(crate) fn fingerprints(&self) -> Option<&[[u8; 16]]> {

@@ -45,7 +45,7 @@ impl State {
 
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -152,4 +152,17 @@ pub fn table(rows: &[Row]) -> String {
         out.push_str(&line(row.each_ref().map(String::as_str)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_display_honours_width_and_alignment() {
+        assert_eq!(format!("{:>6}", State::Applied), "applied");
+        assert_eq!(format!("{:>9}", State::Pending), "  pending");
+        assert_eq!(format!("{:<10}|", State::Stamped), "stamped   |");
+        assert_eq!(format!("{:<10}|", State::Started), "started, not finished|");
+    }
 }
