@@ -16,7 +16,7 @@
 //! migration that adds what the new release needs.
 //!
 //! A rolling upgrade is `sync --expand`, deploy the new release everywhere,
-//! `sync --contract`. A service calls [`Sqlite::check`](sqlite::Sqlite::check)
+//! `sync --contract`. A service calls [`Sqlite::check`]
 //! (or the PostgreSQL twin) before serving, and refuses a schema it cannot
 //! work with.
 //!
@@ -38,12 +38,15 @@
 //! # }
 //! ```
 //!
-//! Features: `sqlite` (default, bundled SQLite through rusqlite,
-//! re-exported as [`ebbtide::rusqlite`]), `postgres` (tokio-postgres,
-//! re-exported as [`ebbtide::tokio_postgres`]), `postgres-tls` (TLS to
-//! PostgreSQL through rustls: `sslmode` and `sslrootcert` in the URL, see
+//! # Features
+//!
+//! `sqlite` (default, bundled SQLite through rusqlite, re-exported as
+//! [`ebbtide::rusqlite`]), `postgres` (tokio-postgres, re-exported as
+//! [`ebbtide::tokio_postgres`]), `postgres-tls` (TLS to PostgreSQL through
+//! rustls: `sslmode` and `sslrootcert` in the URL, see
 //! `postgres::connect`), `cli` (the [`cli`] module and the `ebbtide`
-//! binary; includes `postgres-tls`).
+//! binary; includes `postgres-tls`). A link to a feature's item leads back
+//! here in a build without that feature.
 //!
 //! # Modules, and what each may use
 //!
@@ -98,7 +101,17 @@
 //! ("has transactional DDL"), never for its engine's name; tests of one
 //! engine's own features (pg_dump, pgbouncer, SQLite's table rebuild) say
 //! so with `on_engine!`.
-
+//!
+// A link to an item of a feature left out of the build leads to the
+// features section instead.
+#![cfg_attr(not(feature = "sqlite"), doc = "[`ebbtide::rusqlite`]: crate#features\n[`sqlite`]: crate#features")]
+#![cfg_attr(feature = "sqlite", doc = "[`Sqlite::check`]: sqlite::Sqlite::check")]
+#![cfg_attr(not(feature = "sqlite"), doc = "[`Sqlite::check`]: crate#features")]
+#![cfg_attr(
+    not(feature = "postgres"),
+    doc = "[`ebbtide::tokio_postgres`]: crate#features\n[`postgres`]: crate#features"
+)]
+#![cfg_attr(not(feature = "cli"), doc = "[`cli`]: crate#features")]
 #![warn(missing_docs)]
 // Without an engine, the executor has nothing to drive.
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code, unused_imports, unused_macros))]

@@ -31,6 +31,9 @@ use crate::settings::Settings;
 /// # Ok(())
 /// # }
 /// ```
+///
+#[cfg_attr(not(feature = "sqlite"), doc = "[`Migrator::sqlite`]: crate#features")]
+#[cfg_attr(not(feature = "postgres"), doc = "[`Migrator::postgres`]: crate#features")]
 #[derive(Clone)]
 pub struct Migrator<'m> {
     settings: Settings<'m>,
