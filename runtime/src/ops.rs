@@ -86,6 +86,43 @@ pub(crate) async fn status<D: Driver>(d: &mut D, m: &Settings<'_>) -> Result<Vec
     Ok(status::rows(m.migrations(), state.as_deref()))
 }
 
+/// The `# Errors` section of every operation that runs a request.
+macro_rules! run_errors {
+    () => {
+        "\n# Errors\n\n\
+         - [`Error::Refused`](crate::Error::Refused): the planner refused the request \
+           (divergent or unmanaged database, missing down script, ...); nothing ran.\n\
+         - [`Error::MigrationFailed`](crate::Error::MigrationFailed): a migration's SQL failed; \
+           its [`aftermath`](crate::MigrationFailure::aftermath) says what that left.\n\
+         - [`Error::Database`](crate::Error::Database) (or \
+           [`CorruptRecord`](crate::Error::CorruptRecord)): the database failed outside a \
+           migration, or holds a version-table row ebbtide cannot read.\n\
+         - [`Error::LockWait`](crate::Error::LockWait): another run held the run lock longer \
+           than [`Migrator::lock_wait`](crate::Migrator::lock_wait) allows.\n"
+    };
+}
+pub(crate) use run_errors;
+
+/// The `# Errors` section of every operation that only reads.
+macro_rules! read_errors {
+    () => {
+        "\n# Errors\n\n\
+         - [`Error::Database`](crate::Error::Database) (or \
+           [`CorruptRecord`](crate::Error::CorruptRecord)): the database failed, or holds a \
+           version-table row ebbtide cannot read.\n"
+    };
+}
+pub(crate) use read_errors;
+
+/// The line a planning read adds to [`read_errors!`].
+macro_rules! refused_error {
+    () => {
+        "- [`Error::Refused`](crate::Error::Refused): the planner refused the request, as a run \
+         of it would be refused.\n"
+    };
+}
+pub(crate) use refused_error;
+
 /// Generates the public operations of a front-end type (`Sqlite`,
 /// `Postgres`) once: `$finish` turns the shared async function's future
 /// into the front-end's result (blocking for SQLite, `.await` for PostgreSQL).
@@ -95,28 +132,39 @@ macro_rules! front_end {
             /// Applies the pending migrations of `scope` (Keystone's `db_sync`,
             /// `--expand`, `--contract`). Each migration runs in its own
             /// transaction with its version-table row.
+            ///
+            /// Cost: with nothing pending, one query, whatever the number of
+            /// migrations (call it at every start); otherwise the run lock and
+            /// each migration with its row (on PostgreSQL, one round trip per
+            /// migration).
+            #[doc = $crate::ops::run_errors!()]
             pub $($asyncness)? fn sync(&self, scope: $crate::Scope) -> Result<$crate::Report, $crate::Error> {
                 $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::Sync(scope)))
             }
 
             /// Applies every pending migration up to and including `target`.
+            /// Costs what [`sync`](Self::sync) does.
+            #[doc = $crate::ops::run_errors!()]
             pub $($asyncness)? fn upgrade(&self, target: impl Into<$crate::Version>) -> Result<$crate::Report, $crate::Error> {
                 $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::Upgrade(target.into())))
             }
 
             /// Reverts every recorded migration above `target` (0: all), newest
             /// first. Refused, with nothing executed, if one has no down script.
+            #[doc = $crate::ops::run_errors!()]
             pub $($asyncness)? fn downgrade(&self, target: impl Into<$crate::Version>) -> Result<$crate::Report, $crate::Error> {
                 $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::Downgrade(target.into())))
             }
 
             /// Records exactly the migrations up to `target` as present,
             /// without running them, and removes the records above it.
+            #[doc = $crate::ops::run_errors!()]
             pub $($asyncness)? fn goto(&self, target: impl Into<$crate::Version>) -> Result<$crate::Report, $crate::Error> {
                 $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::Goto(target.into())))
             }
 
             /// Puts an unmanaged database under version control, at version 0.
+            #[doc = $crate::ops::run_errors!()]
             pub $($asyncness)? fn version_control(&self) -> Result<$crate::Report, $crate::Error> {
                 $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::VersionControl))
             }
@@ -126,23 +174,31 @@ macro_rules! front_end {
             /// migration (its statements, its name or its branch), once the
             /// database holds what the files now say. Records unknown to this
             /// release, and unfinished ones, stay as they are.
+            #[doc = $crate::ops::run_errors!()]
             pub $($asyncness)? fn repair(&self) -> Result<$crate::Report, $crate::Error> {
                 $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::Repair))
             }
 
             /// Runs any request.
+            #[doc = $crate::ops::run_errors!()]
             pub $($asyncness)? fn run(&self, request: $crate::Request) -> Result<$crate::Report, $crate::Error> {
                 $finish!($crate::ops::run(&mut self.driver(), self.settings, request))
             }
 
             /// The SQL `request` would run, version-table writes included,
             /// without writing anything (the version table is read).
+            #[doc = $crate::ops::read_errors!()]
+            #[doc = $crate::ops::refused_error!()]
             pub $($asyncness)? fn script(&self, request: $crate::Request) -> Result<String, $crate::Error> {
                 $finish!($crate::ops::script(&mut self.driver(), self.settings, request))
             }
 
-            /// The startup guard's verdict: call it before serving. One query,
-            /// whatever the number of migrations.
+            /// The startup guard's verdict: call it before serving.
+            ///
+            /// Cost: one query, whatever the number of migrations (a second
+            /// one only when there is no version table, to tell an empty
+            /// database from an unmanaged one). Writes nothing, takes no lock.
+            #[doc = $crate::ops::read_errors!()]
             pub $($asyncness)? fn check(&self) -> Result<$crate::Verdict, $crate::Error> {
                 $finish!($crate::ops::check(&mut self.driver(), self.settings))
             }
@@ -151,6 +207,7 @@ macro_rules! front_end {
             /// migration `version`, with its directives, as a release that
             /// does not embed the migration would run it; `None` when it
             /// stores none.
+            #[doc = $crate::ops::read_errors!()]
             pub $($asyncness)? fn stored_down(&self, version: impl Into<$crate::Version>) -> Result<Option<$crate::Script>, $crate::Error> {
                 $finish!($crate::ops::stored_down(&mut self.driver(), self.settings, version.into()))
             }
@@ -159,21 +216,28 @@ macro_rules! front_end {
             /// what its down script destroys (its DROP, DELETE and TRUNCATE
             /// statements); nothing is written. Refused as the downgrade
             /// would be.
+            #[doc = $crate::ops::read_errors!()]
+            #[doc = $crate::ops::refused_error!()]
             pub $($asyncness)? fn reversals(&self, target: impl Into<$crate::Version>) -> Result<Vec<$crate::plan::Reversal>, $crate::Error> {
                 $finish!($crate::ops::reversals(&mut self.driver(), self.settings, target.into()))
             }
 
             /// Keystone's `version`: the overall version and each branch's head.
+            #[doc = $crate::ops::read_errors!()]
             pub $($asyncness)? fn version(&self) -> Result<$crate::VersionInfo, $crate::Error> {
                 $finish!($crate::ops::version(&mut self.driver(), self.settings))
             }
 
-            /// Every migration, embedded or recorded, with its state.
+            /// Every migration, embedded or recorded, with its state; print it
+            /// with [`status::table`]($crate::status::table). Reads the whole
+            /// version table: for the operator, not for every start.
+            #[doc = $crate::ops::read_errors!()]
             pub $($asyncness)? fn status(&self) -> Result<Vec<$crate::status::Row>, $crate::Error> {
                 $finish!($crate::ops::status(&mut self.driver(), self.settings))
             }
 
             /// The version table's rows, or `None` when it does not exist.
+            #[doc = $crate::ops::read_errors!()]
             pub $($asyncness)? fn records(&self) -> Result<Option<Vec<$crate::Record>>, $crate::Error> {
                 $finish!($crate::ops::records(&mut self.driver(), self.settings))
             }

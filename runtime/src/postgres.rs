@@ -31,6 +31,24 @@ mod tls;
 
 /// The operations of a [`Migrator`](crate::Migrator) on one PostgreSQL connection; see
 /// [`Migrator::postgres`](crate::Migrator::postgres).
+///
+/// Every operation is async; the client is any tokio-postgres `Client`
+/// (from [`connect`], or a pool's). At startup, apply what this release
+/// adds, then refuse to serve a schema it cannot work with:
+///
+/// ```no_run
+/// ebbtide::embed_migrations!("../migrations");
+///
+/// # async fn start() -> Result<(), ebbtide::Error> {
+/// let client = ebbtide::postgres::connect("postgres://app@localhost/app").await?;
+/// let migrator = ebbtide::Migrator::new(&migrations::MIGRATIONS);
+/// let db = migrator.postgres(&client);
+/// db.sync(ebbtide::Scope::Expand).await?; // one query when nothing is pending
+/// let verdict = db.check().await?;
+/// assert!(verdict.may_serve(), "{verdict}");
+/// # Ok(())
+/// # }
+/// ```
 pub struct Postgres<'c> {
     settings: &'c Settings<'c>,
     client: &'c Client,

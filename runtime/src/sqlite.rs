@@ -32,6 +32,29 @@ use crate::settings::Settings;
 
 /// The operations of a [`Migrator`](crate::Migrator) on one SQLite connection; see
 /// [`Migrator::sqlite`](crate::Migrator::sqlite).
+///
+/// Every operation is synchronous. A rolling upgrade, one step per release
+/// stage, then the status an operator reads:
+///
+/// ```
+/// ebbtide::embed_migrations!("../migrations");
+///
+/// # fn main() -> Result<(), ebbtide::Error> {
+/// let conn = ebbtide::rusqlite::Connection::open_in_memory().unwrap();
+/// let migrator = ebbtide::Migrator::new(&migrations::MIGRATIONS);
+/// let db = migrator.sqlite(&conn);
+///
+/// db.sync(ebbtide::Scope::Expand)?; // before the new release starts
+/// assert!(db.check()?.may_serve());
+/// db.sync(ebbtide::Scope::Contract)?; // once the old release is gone
+/// assert_eq!(db.check()?, ebbtide::Verdict::Current);
+/// assert!(db.sync(ebbtide::Scope::All)?.is_empty()); // nothing left: one query
+///
+/// let status = ebbtide::status::table(&db.status()?);
+/// assert!(status.starts_with("VERSION"));
+/// # Ok(())
+/// # }
+/// ```
 pub struct Sqlite<'c> {
     settings: &'c Settings<'c>,
     conn: &'c rusqlite::Connection,

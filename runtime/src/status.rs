@@ -112,7 +112,24 @@ pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
     rows
 }
 
-/// Formats rows as an aligned text table.
+/// Formats rows as an aligned text table, one line per row under a header
+/// (what `ebbtide status` prints).
+///
+/// ```
+/// ebbtide::embed_migrations!("../migrations");
+///
+/// // Rows of a database that has no version table yet: all pending.
+/// let rows = ebbtide::status::rows(&migrations::MIGRATIONS, None);
+/// let table = ebbtide::status::table(&rows);
+/// let mut lines = table.lines();
+/// assert!(lines.next().unwrap().starts_with("VERSION  BRANCH"));
+/// assert!(lines.next().unwrap().starts_with("0001"));
+/// assert!(table.lines().skip(1).all(|line| line.contains("pending")));
+/// ```
+///
+/// On a database, the rows come from the front end's `status`
+/// (`Sqlite::status`, `Postgres::status`; the `Sqlite` front end's
+/// documentation shows it).
 pub fn table(rows: &[Row]) -> String {
     let header = ["VERSION", "BRANCH", "RELEASE", "NAME", "STATE", "APPLIED AT", "DURATION"];
     let cells: Vec<[String; 7]> = rows
