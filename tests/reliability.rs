@@ -191,44 +191,141 @@ async fn killed_at_arbitrary_moments(db: Db) {
     assert_eq!(observer.versions(&migrator).await.len(), 150);
 }
 
-/// Promise 8: `-- ebbtide: lock-timeout` (and the global option) make a
-/// migration queued behind a long transaction fail fast, unrecorded.
-async fn lock_timeout_fails_fast_behind_a_long_transaction(db: Db) {
+/// Users and an `ALTER TABLE users` (or `extra` instead), with a
+/// connection holding a lock on `users` in an open transaction; the first
+/// migration applied.
+async fn behind_a_lock(db: &Db, extra: &str) -> (Dir, Db, i64) {
+    let dir = Dir::new(&[
+        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER, email TEXT);\n"),
+        ("expand/0002_add_users_nick.sql", extra),
+    ]);
+    db.run(&Migrator::new(&dir.migrations()), Request::Upgrade(ebbtide::Version::new(1))).await.unwrap();
+    let holder = db.reconnect().await;
+    holder.exec(&db.fixture().hold_lock_sql("users").expect("a lock to hold")).await.unwrap();
+    let pid = holder.fixture().session_pid(&holder).expect("a server session");
+    (dir, holder, pid)
+}
+
+/// The lock retries a run tells its observer: (attempt, blocking pids).
+/// Each lock retry told: its attempt, and the pids in the way.
+type Told = std::sync::Arc<std::sync::Mutex<Vec<(u32, Vec<i64>)>>>;
+
+fn retries_told(migrator: Migrator<'_>) -> (Migrator<'_>, Told) {
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let heard = told.clone();
+    let migrator = migrator.observe(move |event| {
+        if let ebbtide::Event::LockRetry { attempt, blockers, .. } = event {
+            heard.lock().unwrap().push((*attempt, blockers.iter().map(|b| b.pid).collect()));
+        }
+    });
+    (migrator, told)
+}
+
+/// Runs `run` while `holder` keeps its transaction open until the run has
+/// retried `retries` times (or ended), then commits it.
+fn release_after<T: Send>(
+    holder: &Db,
+    told: &std::sync::Mutex<Vec<(u32, Vec<i64>)>>,
+    retries: usize,
+    run: impl FnOnce() -> T + Send,
+) -> T {
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while told.lock().unwrap().len() < retries && !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            holder.exec_now("COMMIT").unwrap();
+        });
+        let result = run();
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    })
+}
+
+/// Promise 8: by default a migration behind a long transaction waits only
+/// its lock timeout per attempt, is rolled back and retried, names the
+/// session in the way each time, and goes through once the lock is free:
+/// the sync succeeds without a rerun.
+async fn a_migration_behind_a_lock_retries_until_it_goes_through(db: Db) {
     if !db.capabilities().lock_timeout {
         return;
     }
-    let dir = Dir::new(&[
-        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER);\n"),
-        (
-            "expand/0002_add_users_email.sql",
-            "-- ebbtide: lock-timeout 300ms\nALTER TABLE users ADD COLUMN email TEXT;\n",
-        ),
-    ]);
+    let (dir, holder, pid) = behind_a_lock(&db, "ALTER TABLE users ADD COLUMN nick TEXT;\n").await;
     let m = dir.migrations();
-    let migrator = Migrator::new(&m);
-    db.run(&migrator, Request::Upgrade(ebbtide::Version::new(1))).await.unwrap();
-    let holder = db.reconnect().await;
-    holder.exec(&db.fixture().hold_lock_sql("users").expect("a lock to hold")).await.unwrap();
+    let (migrator, told) = retries_told(Migrator::new(&m));
+    // Released once the migration has given up twice.
+    let report = release_after(&holder, &told, 2, || db.run_now(&migrator, Request::Sync(Scope::All)));
+    let report = report.unwrap();
+    assert_eq!(report.steps.len(), 1, "{report}");
+    let told = told.lock().unwrap().clone();
+    assert!(told.len() >= 2, "{told:?}");
+    assert!(told.iter().enumerate().all(|(i, (attempt, _))| *attempt as usize == i + 1), "{told:?}");
+    assert!(
+        told.iter().all(|(_, pids)| pids.contains(&pid)),
+        "each retry names the session in the way ({pid}): {told:?}"
+    );
+    assert_eq!(db.versions(&migrator).await, [1, 2]);
+    assert_eq!(db.columns("users").await, ["email", "id", "nick"]);
+}
 
-    let started = Instant::now();
+/// Promise 8: when the retry budget runs out (or retries are off), the
+/// migration fails with who is in the way, unrecorded, and the database is
+/// as before it: the directive and the run's options both set it.
+async fn a_migration_whose_retries_run_out_fails_naming_the_blocker(db: Db) {
+    if !db.capabilities().lock_timeout {
+        return;
+    }
+    let directive =
+        "-- ebbtide: lock-timeout 100ms\n-- ebbtide: lock-retry 600ms\nALTER TABLE users ADD COLUMN nick TEXT;\n";
+    let (dir, holder, pid) = behind_a_lock(&db, directive).await;
+    let m = dir.migrations();
+    let (migrator, told) = retries_told(Migrator::new(&m));
     let err = db.run(&migrator, Request::Sync(Scope::All)).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5), "failed fast: {:?}", started.elapsed());
     let Error::MigrationFailed(failure) = &err else { panic!("{err}") };
-    assert!(failure.message.contains("lock timeout"), "{}", failure.message);
+    assert!(failure.lock_timeout, "{err}");
     assert_eq!(failure.aftermath, Aftermath::RolledBack);
-    assert_eq!(db.versions(&migrator).await, [1]);
+    assert!(failure.message.contains("gave up after") && failure.message.contains("lock-retry budget"), "{err}");
+    assert!(failure.message.contains(&format!("in the way: server process {pid}")), "{err}");
+    assert!(!told.lock().unwrap().is_empty(), "retried before giving up");
+    assert_eq!(db.versions(&migrator).await, [1], "not recorded");
+    assert_eq!(db.columns("users").await, ["email", "id"], "nothing of it applied");
 
-    // The global option does the same for migrations without the directive.
-    dir.write("expand/0002_add_users_email.sql", "ALTER TABLE users ADD COLUMN email TEXT;\n");
+    // The run's options, for a migration without directives: retries off.
+    dir.write("expand/0002_add_users_nick.sql", "ALTER TABLE users ADD COLUMN nick TEXT;\n");
     let m = dir.migrations();
-    let global = Migrator::new(&m).lock_timeout(Duration::from_millis(300));
-    let started = Instant::now();
-    let err = db.run(&global, Request::Sync(Scope::All)).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(err.to_string().contains("lock timeout"), "{err}");
+    let (off, told) =
+        retries_told(Migrator::new(&m).lock_timeout(Duration::from_millis(100)).lock_retry(Duration::ZERO));
+    let err = db.run(&off, Request::Sync(Scope::All)).await.unwrap_err();
+    assert!(err.to_string().contains("lock retries are off"), "{err}");
+    assert!(err.to_string().contains(&format!("server process {pid}")), "{err}");
+    assert!(told.lock().unwrap().is_empty(), "no retry: {:?}", told.lock().unwrap());
     holder.exec("COMMIT").await.unwrap();
-    db.run(&global, Request::Sync(Scope::All)).await.unwrap();
-    assert_eq!(db.versions(&global).await, [1, 2]);
+    db.run(&off, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(db.versions(&off).await, [1, 2]);
+}
+
+/// Promise 8, outside a transaction: a `CREATE INDEX CONCURRENTLY` that
+/// gives up on a lock leaves an invalid index, which is dropped before the
+/// statement is tried again; it goes through once the way is free, and no
+/// invalid index is kept.
+async fn a_concurrent_index_behind_a_lock_is_retried_without_leftovers(db: Db) {
+    if !db.capabilities().lock_timeout {
+        return;
+    }
+    let index = "-- ebbtide: no-transaction\nCREATE INDEX CONCURRENTLY users_email ON users (email);\n";
+    let (dir, holder, pid) = behind_a_lock(&db, index).await;
+    // A concurrent build waits for the transactions that write the table.
+    holder.exec("INSERT INTO users (id) VALUES (0)").await.unwrap();
+    let m = dir.migrations();
+    let (migrator, told) = retries_told(Migrator::new(&m));
+    let report = release_after(&holder, &told, 3, || db.run_now(&migrator, Request::Sync(Scope::All)));
+    assert_eq!(report.unwrap().steps.len(), 1);
+    let told = told.lock().unwrap().clone();
+    assert!(told.iter().any(|(_, pids)| pids.contains(&pid)), "the session in the way is named: {told:?}");
+    assert_eq!(db.versions(&migrator).await, [1, 2]);
+    assert_eq!(db.fixture().invalid_indexes(&db), Vec::<String>::new(), "no invalid index is kept");
+    assert!(db.schema().await.contains(&"index users_email".to_string()), "{:?}", db.schema().await);
 }
 
 /// A run waiting for the lock another run holds says who holds it and for
@@ -281,7 +378,9 @@ on_persistent_engines!(
     expand_syncs_race_startup_checks,
     killed_in_a_long_migration,
     killed_at_arbitrary_moments,
-    lock_timeout_fails_fast_behind_a_long_transaction,
+    a_migration_behind_a_lock_retries_until_it_goes_through,
+    a_migration_whose_retries_run_out_fails_naming_the_blocker,
+    a_concurrent_index_behind_a_lock_is_retried_without_leftovers,
 );
 
 /// Promise 6: a bad database URL fails fast with a clear message.

@@ -5,8 +5,12 @@
 //!   (for `CREATE INDEX CONCURRENTLY` and the like);
 //! - `-- ebbtide: allow <rule> [<rule> ...]` accepts statements that break
 //!   the named branch rules, on purpose;
-//! - `-- ebbtide: lock-timeout <duration>` (`500ms`, `5s`, `1m`) makes the
-//!   script give up instead of queueing behind a long lock (PostgreSQL);
+//! - `-- ebbtide: lock-timeout <duration>` (`500ms`, `5s`, `1m`) bounds how
+//!   long each attempt of the script waits for a lock (PostgreSQL); the
+//!   application's statements queue behind a waiting one at most that long;
+//! - `-- ebbtide: lock-retry <duration>|off` bounds how long the attempts
+//!   that gave up on a lock are retried, with backoff (`off`: fail at the
+//!   first lock timeout);
 //! - `-- ebbtide: release <name>` (e.g. `2.4.0`) starts a release: in a
 //!   project that declares its releases, an expand migration may rewrite
 //!   only what expand migrations of its own release added;
@@ -24,6 +28,8 @@ pub struct Directives {
     pub no_transaction: bool,
     /// `lock-timeout`, in milliseconds.
     pub lock_timeout_ms: Option<u32>,
+    /// `lock-retry`, in milliseconds (0: `off`).
+    pub lock_retry_ms: Option<u32>,
     /// `foreign-keys-off` was given.
     pub foreign_keys_off: bool,
     /// `release <name>`: the release this migration starts.
@@ -44,7 +50,7 @@ pub struct BadDirective {
 }
 
 /// The verbs of the directives.
-const VERBS: [&str; 5] = ["no-transaction", "lock-timeout", "allow", "foreign-keys-off", "release"];
+const VERBS: [&str; 6] = ["no-transaction", "lock-timeout", "lock-retry", "allow", "foreign-keys-off", "release"];
 
 /// How a comment relates to directives.
 enum Shape<'a> {
@@ -174,7 +180,16 @@ fn parse_one(body: &str, line: u32, directives: &mut Directives) -> Result<(), S
             directives.lock_timeout_ms = Some(ms);
             Ok(())
         }
-        "no-transaction" | "allow" | "lock-timeout" | "foreign-keys-off" | "release" => {
+        "lock-retry" if args.len() == 1 => {
+            let ms = match args[0] {
+                "off" => 0,
+                text => parse_duration_ms(text)
+                    .ok_or_else(|| format!("`lock-retry {text}`: not a duration such as 30s or 5m, nor `off`"))?,
+            };
+            directives.lock_retry_ms = Some(ms);
+            Ok(())
+        }
+        "no-transaction" | "allow" | "lock-timeout" | "lock-retry" | "foreign-keys-off" | "release" => {
             Err(format!("`{body}`: wrong arguments for `{verb}`"))
         }
         "" => Err("an empty `ebbtide:` directive".into()),

@@ -108,6 +108,8 @@ pub struct Script {
     pub no_transaction: bool,
     /// `-- ebbtide: lock-timeout <duration>`, in milliseconds.
     pub lock_timeout_ms: Option<u32>,
+    /// `-- ebbtide: lock-retry <duration>|off`, in milliseconds (0: off).
+    pub lock_retry_ms: Option<u32>,
     /// SQLite's table rebuild: the script turns foreign keys off
     /// (`PRAGMA foreign_keys = OFF`, or `-- ebbtide: foreign-keys-off`).
     /// SQLite ignores that inside a transaction, so ebbtide turns them off

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use crate::migration::{Branch, Migration, Script, Statement, Version};
 
 /// The table's format. Bumped whenever the layout below changes.
-const FORMAT: u8 = 4;
+const FORMAT: u8 = 5;
 
 const DOWN: u32 = 1;
 const RELEASE: u32 = 2;
@@ -29,6 +29,7 @@ const NO_TRANSACTION: u32 = 1;
 const LOCK_TIMEOUT: u32 = 2;
 const FOREIGN_KEYS_OFF: u32 = 4;
 const SETS_SESSION: u32 = 8;
+const LOCK_RETRY: u32 = 16;
 
 /// Writes `migrations` as `(text, table)`.
 pub fn pack(migrations: &[Migration]) -> (String, Vec<u8>) {
@@ -81,9 +82,13 @@ fn script(text: &mut String, table: &mut Vec<u8>, statements: &mut Vec<u8>, s: &
     let flags = flag(s.no_transaction, NO_TRANSACTION)
         | flag(s.lock_timeout_ms.is_some(), LOCK_TIMEOUT)
         | flag(s.foreign_keys_off, FOREIGN_KEYS_OFF)
-        | flag(s.sets_session, SETS_SESSION);
+        | flag(s.sets_session, SETS_SESSION)
+        | flag(s.lock_retry_ms.is_some(), LOCK_RETRY);
     number(table, flags);
     if let Some(ms) = s.lock_timeout_ms {
+        number(table, ms);
+    }
+    if let Some(ms) = s.lock_retry_ms {
         number(table, ms);
     }
     number(table, s.statements.len() as u32);
@@ -220,6 +225,7 @@ fn unpack_script(r: &mut Reader<'_>, text: &mut Text, statements: &mut &'static 
     let sql = text.take(r.number());
     let flags = r.number();
     let lock_timeout_ms = (flags & LOCK_TIMEOUT != 0).then(|| r.number());
+    let lock_retry_ms = (flags & LOCK_RETRY != 0).then(|| r.number());
     let (own, rest) = statements.split_at(r.number() as usize);
     *statements = rest;
     Script {
@@ -228,6 +234,7 @@ fn unpack_script(r: &mut Reader<'_>, text: &mut Text, statements: &mut &'static 
         statements: Cow::Borrowed(own),
         no_transaction: flags & NO_TRANSACTION != 0,
         lock_timeout_ms,
+        lock_retry_ms,
         foreign_keys_off: flags & FOREIGN_KEYS_OFF != 0,
         sets_session: flags & SETS_SESSION != 0,
     }
@@ -244,6 +251,7 @@ mod tests {
             statements: statements.iter().map(|&(start, end, line)| Statement { start, end, line }).collect(),
             no_transaction: false,
             lock_timeout_ms: None,
+            lock_retry_ms: None,
             foreign_keys_off: false,
             sets_session: false,
         }

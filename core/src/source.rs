@@ -565,6 +565,7 @@ fn script(
         statements: Cow::Owned(statements),
         no_transaction: directives.no_transaction,
         lock_timeout_ms: directives.lock_timeout_ms,
+        lock_retry_ms: directives.lock_retry_ms,
         foreign_keys_off,
         sets_session,
     })
@@ -682,6 +683,7 @@ pub fn parse_script_with(path: String, sql: String, dialect: Dialect) -> Result<
         sql: Cow::Owned(sql),
         no_transaction: directives.no_transaction,
         lock_timeout_ms: directives.lock_timeout_ms,
+        lock_retry_ms: directives.lock_retry_ms,
         foreign_keys_off: read.foreign_keys_off || directives.foreign_keys_off,
         sets_session: read.sets_session,
     })

@@ -134,6 +134,7 @@ fn script() -> impl Strategy<Value = Script> {
             statements: Cow::Owned(statements),
             no_transaction,
             lock_timeout_ms,
+            lock_retry_ms: lock_timeout_ms.map(|ms| ms / 2),
             foreign_keys_off,
             sets_session,
         },

@@ -176,10 +176,22 @@ pub struct RunOptions {
     /// Run everything in one transaction: all of it applies, or nothing.
     #[arg(long)]
     pub all_or_nothing: bool,
-    /// lock_timeout for migrations without their own (e.g. 5s), where the
-    /// engine has one (PostgreSQL).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// How long each attempt of a migration waits for a lock (e.g. 500ms;
+    /// `off`: as long as it takes), for migrations without their own
+    /// `lock-timeout`, where the engine can bound it (PostgreSQL). The
+    /// application's statements queue behind a waiting migration at most
+    /// this long. Default: 250ms.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_off)]
     pub lock_timeout: Option<Duration>,
+    /// How long a migration that gave up on a lock is retried, with growing
+    /// pauses (e.g. 30s; `off`: fail at the first lock timeout), for
+    /// migrations without their own `lock-retry`. Default: 10m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_off)]
+    pub lock_retry: Option<Duration>,
+    /// Print what happens as JSON lines on stdout: each step done, each
+    /// lock retry with who is in the way, each wait for the migration lock.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The options of a command that runs migrations.
@@ -194,6 +206,13 @@ pub struct MigrateOptions {
     #[allow(missing_docs)]
     #[command(flatten)]
     pub table: TableOption,
+}
+
+fn parse_duration_or_off(text: &str) -> Result<Duration, String> {
+    match text {
+        "off" | "0" => Ok(Duration::ZERO),
+        _ => parse_duration(text).map_err(|e| format!("{e}, or off")),
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -427,11 +446,15 @@ fn try_execute(options: &Options, command: &Command, migrations: &Migrations) ->
         if let Some(timeout) = run.lock_timeout {
             migrator = migrator.lock_timeout(timeout);
         }
+        if let Some(budget) = run.lock_retry {
+            migrator = migrator.lock_retry(budget);
+        }
     }
     if let Some(lock) = command.lock_options() {
         migrator = migrator.lock_wait(lock.lock_wait);
     }
-    let session = Session { options, migrator: &migrator };
+    let json = command.run_options().is_some_and(|run| run.json);
+    let session = Session { options, migrator: &migrator, json };
     let access = if writes(command) { Access::Write } else { Access::Read };
     let engine = registry::engine(url).map_err(|e| e.to_string())?;
     tracing::info!("opening {} database {}", engine.name, registry::redact(url));
@@ -451,6 +474,8 @@ fn writes(command: &Command) -> bool {
 struct Session<'a> {
     options: &'a Options,
     migrator: &'a Migrator<'a>,
+    /// Events as JSON lines (`--json` of the commands that run migrations).
+    json: bool,
 }
 
 impl Session<'_> {
@@ -521,7 +546,7 @@ impl Session<'_> {
             let _ = std::io::stdout().lock().write_all(script.as_bytes());
             return Ok(0);
         }
-        let progress = Progress::new(self.options.quiet);
+        let progress = Progress::new(self.options.quiet, self.json);
         let migrator = self.migrator.clone().observe({
             let progress = progress.clone();
             move |event| progress.on(event)
@@ -531,7 +556,12 @@ impl Session<'_> {
             e.to_string()
         })?;
         progress.finish();
-        if report.is_empty() {
+        if self.json {
+            let info = engine.version(self.migrator).map_err(|e| e.to_string())?;
+            out(
+                json!({"event": "done", "request": request.to_string(), "changed": !report.is_empty(), "version": info.to_string()}),
+            );
+        } else if report.is_empty() {
             self.say("nothing to do");
         } else {
             let info = engine.version(self.migrator).map_err(|e| e.to_string())?;
@@ -574,15 +604,26 @@ impl Session<'_> {
 #[derive(Clone)]
 struct Progress {
     quiet: bool,
+    json: bool,
     bar: Arc<std::sync::Mutex<Option<ProgressBar>>>,
 }
 
 impl Progress {
-    fn new(quiet: bool) -> Self {
-        Progress { quiet, bar: Arc::default() }
+    fn new(quiet: bool, json: bool) -> Self {
+        Progress { quiet, json, bar: Arc::default() }
     }
 
     fn on(&self, event: &Event<'_>) {
+        if let Event::LockRetry { step, statement, attempt, blockers, .. } = event {
+            let list: Vec<String> = blockers.iter().map(ToString::to_string).collect();
+            tracing::warn!(%step, attempt, statement, blockers = %list.join("; "), "gave up waiting for a lock; retrying");
+        }
+        if self.json {
+            if let Some(line) = event_json(event) {
+                out(line);
+            }
+            return;
+        }
         if self.quiet {
             return;
         }
@@ -600,6 +641,20 @@ impl Progress {
                 tracing::info!("{step}");
                 if let Some(pb) = bar.as_ref() {
                     pb.set_message(step.to_string());
+                }
+            }
+            Event::LockRetry { step, statement, attempt, waited, retry_in, blockers } => {
+                let mut line = format!(
+                    "{step}: attempt {attempt} gave up waiting for a lock ({:.1} s so far), retrying in {} ms: {statement}",
+                    waited.as_secs_f64(),
+                    retry_in.as_millis()
+                );
+                for blocker in blockers.iter() {
+                    line.push_str(&format!("\n  in the way: {blocker}"));
+                }
+                match bar.as_ref() {
+                    Some(pb) => pb.println(line),
+                    None => eprintln!("{line}"),
                 }
             }
             Event::Waiting { lock, holder, waited } => {
@@ -632,6 +687,43 @@ impl Progress {
             pb.finish_and_clear();
         }
     }
+}
+
+/// One event of a run as a JSON object (`--json`), or `None` for the ones
+/// only a progress bar shows.
+fn event_json(event: &Event<'_>) -> Option<serde_json::Value> {
+    Some(match event {
+        Event::CreatedTable { table } => json!({"event": "created_table", "table": table}),
+        Event::Finished(done) => json!({
+            "event": "finished",
+            "verb": done.verb,
+            "version": done.version.get(),
+            "branch": done.branch.as_str(),
+            "name": done.name,
+            "duration_ms": done.duration.as_millis() as u64,
+            "skipped": done.skipped,
+        }),
+        Event::LockRetry { step, statement, attempt, waited, retry_in, blockers } => json!({
+            "event": "lock_retry",
+            "step": step.to_string(),
+            "version": step.version().get(),
+            "statement": statement,
+            "attempt": attempt,
+            "waited_ms": waited.as_millis() as u64,
+            "retry_in_ms": retry_in.as_millis() as u64,
+            "blockers": blockers.iter().map(|b| json!({
+                "pid": b.pid,
+                "application": b.application,
+                "state": b.state,
+                "transaction_age_ms": b.transaction_age.map(|a| a.as_millis() as u64),
+                "query": b.query,
+            })).collect::<Vec<_>>(),
+        }),
+        Event::Waiting { lock, holder, waited } => {
+            json!({"event": "waiting", "lock": lock, "holder": holder, "waited_ms": waited.as_millis() as u64})
+        }
+        _ => return None,
+    })
 }
 
 fn version_json(info: &VersionInfo) -> serde_json::Value {

@@ -332,6 +332,26 @@ pub(crate) trait Sql: Sync {
     fn reset_lock_timeout(&self) -> Option<&'static str> {
         None
     }
+
+    /// The sessions that hold a lock on `table` (or, without a table, that
+    /// have a transaction open for longer than `older_than_ms`), as rows of
+    /// pid, application, state, transaction age in milliseconds, and the
+    /// start of the query; `None` where the engine cannot tell.
+    fn blockers(&self, _table: Option<&str>, _older_than_ms: u32) -> Option<String> {
+        None
+    }
+
+    /// One row when the index `name` exists and is invalid (left by a
+    /// `CREATE INDEX CONCURRENTLY` that failed); `None` where the engine
+    /// has no such state.
+    fn invalid_index(&self, _name: &str) -> Option<String> {
+        None
+    }
+
+    /// Drops an index outside a transaction without blocking writes.
+    fn drop_index_concurrently(&self, _name: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The portable SQL, as [`Sql`]'s defaults write it.

@@ -14,6 +14,8 @@ pub(crate) struct DbError {
     pub message: String,
     /// The statement failed because the table (or its schema) does not exist.
     pub undefined_table: bool,
+    /// The statement gave up waiting for a lock (its lock timeout).
+    pub lock_timeout: bool,
     /// The engine's code for the error (SQLSTATE, SQLite's result code).
     pub code: Option<String>,
     /// The driver's own error.
@@ -23,7 +25,7 @@ pub(crate) struct DbError {
 impl DbError {
     /// An error a driver found itself, without the engine's code.
     pub fn new(message: impl Into<String>) -> DbError {
-        DbError { message: message.into(), undefined_table: false, code: None, source: None }
+        DbError { message: message.into(), undefined_table: false, lock_timeout: false, code: None, source: None }
     }
 }
 

@@ -91,6 +91,9 @@ pub struct MigrationFailure {
     pub message: String,
     /// What state the failure left, and what to do.
     pub aftermath: Aftermath,
+    /// The statement gave up waiting for a lock (its lock timeout), and
+    /// its retries, if any, were spent.
+    pub lock_timeout: bool,
     /// The engine's code for the error (see [`Error::code`]).
     pub code: Option<String>,
     /// The driver's error, which [`source`](std::error::Error::source)

@@ -9,6 +9,7 @@ use crate::Script;
 use crate::dialect::{NewRecord, Sql, TableName};
 use crate::engine::{DbError, Driver, Guard, Lock, Placement};
 use crate::error::{Aftermath, Error, MigrationFailure};
+use crate::lock_retry::Retry;
 use crate::plan::{Plan, Refusal, Request, Step};
 use crate::record::{Cell, How, Record};
 use crate::report::{Done, Event, Report};
@@ -373,6 +374,34 @@ async fn execute_step<D: Driver>(
             false => Refusal::ForeignKeysOffInAllOrNothing(id),
         }));
     }
+    // A transactional step that gave up on a lock was rolled back whole:
+    // try it again (a no-transaction script retries the statement itself).
+    let script = work.script.as_deref();
+    let timeout = script.and_then(|s| s.lock_timeout_ms).or(settings.default_lock_timeout_ms());
+    let mut retry = Retry::new(settings, settings.lock_retry_for(script), timeout);
+    loop {
+        match attempt_step(d, settings, step, &work, in_run_transaction).await {
+            Err(Error::MigrationFailed(mut failure))
+                if failure.lock_timeout && failure.aftermath == Aftermath::RolledBack =>
+            {
+                if let Err(told) = retry.again(d, step, &failure.statement).await {
+                    failure.message = format!("{}; {told}", failure.message);
+                    return Err(Error::MigrationFailed(failure));
+                }
+            }
+            done => return done,
+        }
+    }
+}
+
+/// One attempt of a step.
+async fn attempt_step<D: Driver>(
+    d: &mut D,
+    settings: &Settings<'_>,
+    step: &Step<'_>,
+    work: &Work<'_>,
+    in_run_transaction: bool,
+) -> Result<Done, Error> {
     let no_transaction = work.script.as_ref().is_some_and(|s| s.no_transaction);
     let placement = match (no_transaction, in_run_transaction) {
         (true, _) => Placement::None,
@@ -381,8 +410,8 @@ async fn execute_step<D: Driver>(
     };
     let guard = work.script.as_deref().map(|s| d.guard(s, placement)).unwrap_or_default();
     let result = match placement {
-        Placement::None => script_step(d, settings, step, &work, &guard).await,
-        _ => transactional_step(d, settings, step, &work, &guard, in_run_transaction).await,
+        Placement::None => script_step(d, settings, step, work, &guard).await,
+        _ => transactional_step(d, settings, step, work, &guard, in_run_transaction).await,
     };
     // On every way out, the session returns to where the run started (a
     // no-transaction script's guard ran before its row was written).
@@ -453,7 +482,16 @@ async fn script_step<D: Driver>(
             control(d, &sql, &context("set the lock timeout")).await?;
         }
         sent = true;
-        let ran = run_script(d, step, work.script.as_deref(), Aftermath::PartiallyApplied, check.as_deref()).await;
+        let mut retry = Retry::new(settings, settings.lock_retry_for(work.script.as_deref()), lock_timeout);
+        let ran = run_script(
+            d,
+            step,
+            work.script.as_deref(),
+            Aftermath::PartiallyApplied,
+            check.as_deref(),
+            Some(&mut retry),
+        )
+        .await;
         if ran.is_err() {
             // A script that manages its own transactions may have failed
             // inside one: end it, or nothing after works on this session.
@@ -584,7 +622,7 @@ async fn transactional_step<D: Driver>(
             control(d, &sql, &context("set the lock timeout")).await?;
         }
         let ran = async {
-            run_script(d, step, work.script.as_deref(), aftermath, None).await?;
+            run_script(d, step, work.script.as_deref(), aftermath, None, None).await?;
             if let (Some(check), Some(script)) = (&guard.check, work.script.as_deref()) {
                 run_check(d, step, script, check, aftermath).await?;
             }
@@ -723,6 +761,7 @@ fn statement_failed(step: &Step<'_>, script: &Script, line: u32, sql: &str, e: D
         statement: sql.to_string(),
         message: e.message,
         aftermath,
+        lock_timeout: e.lock_timeout,
         code: e.code,
         source: e.source,
     }))
@@ -751,17 +790,67 @@ async fn run_script<D: Driver>(
     script: Option<&Script>,
     aftermath: Aftermath,
     check: Option<&str>,
+    mut retry: Option<&mut Retry<'_>>,
 ) -> Result<(), Error> {
-    for (line, sql) in script.iter().flat_map(|s| s.statements()) {
-        if let Some(check) = check {
-            keep_session(d, step, check).await?;
+    let failed = |line, sql, e, told: Option<String>| {
+        let script = script.expect("statements come from a script");
+        let mut failed = statement_failed(step, script, line, sql, e, aftermath);
+        if let (Error::MigrationFailed(f), Some(told)) = (&mut failed, told) {
+            f.message = format!("{}; {told}", f.message);
         }
-        if let Err(e) = d.execute(sql).await {
-            let script = script.expect("statements come from a script");
-            return Err(statement_failed(step, script, line, sql, e, aftermath));
+        failed
+    };
+    for (line, sql) in script.iter().flat_map(|s| s.statements()) {
+        // Outside a transaction, a statement that gave up on a lock is
+        // tried again on its own. A `CREATE INDEX CONCURRENTLY` that did
+        // leaves its index behind, invalid: it is dropped (concurrently,
+        // which may itself wait) before the next attempt.
+        let mut leftover: Option<(String, String)> = None;
+        loop {
+            if let Some(check) = check {
+                keep_session(d, step, check).await?;
+            }
+            let attempt = match &leftover {
+                Some((_, drop)) => d.execute(drop).await.map(|()| false),
+                None => d.execute(sql).await.map(|()| true),
+            };
+            let e = match attempt {
+                Ok(true) => break,
+                Ok(false) => {
+                    leftover = None;
+                    continue;
+                }
+                Err(e) => e,
+            };
+            let Some(retry) = retry.as_deref_mut().filter(|_| e.lock_timeout) else {
+                let told = leftover.map(|(index, drop)| {
+                    format!("the invalid index {index} it left could not be dropped ({}): run `{drop}`", e.message)
+                });
+                return Err(failed(line, sql, e, told));
+            };
+            if leftover.is_none() {
+                leftover = invalid_index(d, sql).await;
+            }
+            if let Err(mut told) = retry.again(d, step, sql).await {
+                if let Some((index, drop)) = &leftover {
+                    told.push_str(&format!("; it left the invalid index {index} behind: drop it with `{drop}`"));
+                }
+                return Err(failed(line, sql, e, Some(told)));
+            }
         }
     }
     Ok(())
+}
+
+/// The invalid index a `CREATE INDEX CONCURRENTLY` that gave up left
+/// behind, with the statement that drops it.
+async fn invalid_index<D: Driver>(d: &mut D, statement: &str) -> Option<(String, String)> {
+    let dialect = d.sql();
+    let index = crate::lock_retry::concurrent_index(statement)?;
+    let (probe, drop) = (dialect.invalid_index(&index)?, dialect.drop_index_concurrently(&index)?);
+    let mut invalid = false;
+    d.query(&probe, &mut |_| invalid = true).await.ok()?;
+    invalid.then_some((index, drop))
 }
 
 /// Runs a driver's session check.

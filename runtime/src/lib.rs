@@ -124,6 +124,7 @@ pub mod dialect;
 mod engine;
 mod error;
 mod exec;
+mod lock_retry;
 mod migrations;
 mod migrator;
 mod ops;
@@ -153,7 +154,8 @@ pub use migrations::Packed;
 pub use migrator::Migrator;
 pub use plan::{Plan, PlanOptions, Refusal, Request, Scope, Step, VersionInfo};
 pub use record::{How, MigrationId, Record};
-pub use report::{Done, Event, Report};
+pub use report::{Blocker, Done, Event, Report};
+pub use settings::{DEFAULT_LOCK_RETRY, DEFAULT_LOCK_TIMEOUT};
 
 /// The SQLite driver ebbtide is built with (bundled SQLite): open the
 /// connection you hand [`Migrator::sqlite`] with `ebbtide::rusqlite`, and

@@ -83,11 +83,30 @@ impl<'m> Migrator<'m> {
         self
     }
 
-    /// PostgreSQL `lock_timeout` for every migration without its own
-    /// `-- ebbtide: lock-timeout` directive: a migration queued behind a
-    /// long transaction fails fast instead of blocking the service's queries.
+    /// How long each attempt of a migration waits for a lock, where the
+    /// engine can bound it (PostgreSQL's `lock_timeout`), for every
+    /// migration without its own `-- ebbtide: lock-timeout` directive:
+    /// [`DEFAULT_LOCK_TIMEOUT`](crate::DEFAULT_LOCK_TIMEOUT) (250 ms)
+    /// unless set; `Duration::ZERO` waits as long as the lock takes.
+    ///
+    /// A statement waiting for a lock makes every later one that needs a
+    /// conflicting lock on the same table wait behind it: the
+    /// application's queries queue at most this long. An attempt that gives
+    /// up is rolled back whole and retried (see [`Migrator::lock_retry`]).
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.lock_timeout = Some(timeout);
+        self.settings.lock_timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
+    /// How long a migration whose attempt gave up on a lock is tried again,
+    /// with a growing pause between attempts (100 ms to 5 s, jittered),
+    /// for every migration without its own `-- ebbtide: lock-retry`
+    /// directive: [`DEFAULT_LOCK_RETRY`](crate::DEFAULT_LOCK_RETRY) (10
+    /// minutes) unless set; `Duration::ZERO` fails at the first lock
+    /// timeout. The observer hears each retry with who held the lock
+    /// ([`Event::LockRetry`](crate::Event::LockRetry)).
+    pub fn lock_retry(mut self, budget: Duration) -> Self {
+        self.settings.lock_retry = budget;
         self
     }
 

@@ -780,6 +780,7 @@ mod tests {
             statements: vec![crate::Statement { start: 0, end: 9, line: 1 }].into(),
             no_transaction: false,
             lock_timeout_ms: None,
+            lock_retry_ms: None,
             foreign_keys_off: false,
             sets_session: false,
         };

@@ -210,8 +210,9 @@ fn message(e: &tokio_postgres::Error) -> String {
 fn db_error(e: tokio_postgres::Error) -> DbError {
     let undefined_table =
         matches!(e.code(), Some(c) if *c == SqlState::UNDEFINED_TABLE || *c == SqlState::INVALID_SCHEMA_NAME);
+    let lock_timeout = e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE);
     let code = e.code().map(|c| c.code().to_string());
-    DbError { message: message(&e), undefined_table, code, source: Some(DriverError::new(e)) }
+    DbError { message: message(&e), undefined_table, lock_timeout, code, source: Some(DriverError::new(e)) }
 }
 
 /// PostgreSQL's SQL for ebbtide's own statements.
@@ -273,6 +274,34 @@ impl Sql for PostgresSql {
 
     fn reset_lock_timeout(&self) -> Option<&'static str> {
         Some("RESET lock_timeout")
+    }
+
+    fn blockers(&self, table: Option<&str>, older_than_ms: u32) -> Option<String> {
+        let holders = match table {
+            Some(table) => format!(
+                "a.pid IN (SELECT l.pid FROM pg_catalog.pg_locks l WHERE l.granted AND l.relation = pg_catalog.to_regclass({}))",
+                self.literal(table)
+            ),
+            None => format!("a.xact_start < now() - interval '{older_than_ms} milliseconds'"),
+        };
+        Some(format!(
+            "SELECT a.pid::text, coalesce(a.application_name, ''), coalesce(a.state, ''), \
+             (extract(epoch FROM now() - a.xact_start) * 1000)::bigint::text, left(coalesce(a.query, ''), 200) \
+             FROM pg_catalog.pg_stat_activity a \
+             WHERE a.pid <> pg_catalog.pg_backend_pid() AND a.datname = current_database() AND {holders} \
+             ORDER BY a.xact_start LIMIT 5"
+        ))
+    }
+
+    fn invalid_index(&self, name: &str) -> Option<String> {
+        Some(format!(
+            "SELECT 1 FROM pg_catalog.pg_index WHERE NOT indisvalid AND indexrelid = pg_catalog.to_regclass({})",
+            self.literal(name)
+        ))
+    }
+
+    fn drop_index_concurrently(&self, name: &str) -> Option<String> {
+        Some(format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"))
     }
 }
 

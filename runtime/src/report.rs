@@ -96,6 +96,23 @@ pub enum Event<'a> {
     Started(&'a Step<'a>),
     /// A step is done.
     Finished(&'a Done),
+    /// A migration gave up waiting for a lock after its lock timeout: its
+    /// transaction (or, outside one, its statement) was rolled back, and it
+    /// is tried again after `retry_in`.
+    LockRetry {
+        /// The step.
+        step: &'a Step<'a>,
+        /// The statement that waited (its first line).
+        statement: &'a str,
+        /// Attempts that gave up so far.
+        attempt: u32,
+        /// How long the step has been retried.
+        waited: Duration,
+        /// The pause before the next attempt.
+        retry_in: Duration,
+        /// Who held the locks in the way, as far as the engine tells.
+        blockers: &'a [Blocker],
+    },
     /// The run waits for the lock another run holds (told after a second,
     /// then every ten).
     Waiting {
@@ -106,4 +123,39 @@ pub enum Event<'a> {
         /// How long this run has waited.
         waited: Duration,
     },
+}
+
+/// A session holding a lock a migration waited for: who to ask, or end,
+/// so that the migration goes through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Blocker {
+    /// The server process (PostgreSQL's `pid`).
+    pub pid: i64,
+    /// The client's `application_name`, if it gave one.
+    pub application: String,
+    /// `active`, `idle in transaction`, ...
+    pub state: String,
+    /// How long its transaction has been open.
+    pub transaction_age: Option<Duration>,
+    /// The start of its current (or last) query.
+    pub query: String,
+}
+
+impl fmt::Display for Blocker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "server process {}", self.pid)?;
+        if !self.application.is_empty() {
+            write!(f, " ({})", self.application)?;
+        }
+        write!(f, ", {}", if self.state.is_empty() { "state unknown" } else { &self.state })?;
+        if let Some(age) = self.transaction_age {
+            write!(f, ", transaction open for {:.1} s", age.as_secs_f64())?;
+        }
+        let query: String = self.query.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !query.is_empty() {
+            write!(f, ": {query}")?;
+        }
+        Ok(())
+    }
 }

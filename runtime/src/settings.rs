@@ -12,6 +12,14 @@ use crate::plan::{self, Plan, PlanOptions, Refusal, Request};
 use crate::record::Record;
 use crate::report::Event;
 
+/// How long each attempt of a migration waits for a lock, unless told
+/// otherwise: the longest the application's statements queue behind it.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// How long attempts that gave up on a lock are retried, unless told
+/// otherwise.
+pub const DEFAULT_LOCK_RETRY: Duration = Duration::from_secs(600);
+
 pub(crate) type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
 /// The migrations and every option of a run.
@@ -21,6 +29,7 @@ pub(crate) struct Settings<'m> {
     pub table: TableName,
     pub options: PlanOptions,
     pub lock_timeout: Option<Duration>,
+    pub lock_retry: Duration,
     pub busy_timeout: Duration,
     pub lock_wait: Duration,
     pub observer: Option<Observer>,
@@ -33,6 +42,7 @@ impl fmt::Debug for Settings<'_> {
             .field("table", &self.table)
             .field("options", &self.options)
             .field("lock_timeout", &self.lock_timeout)
+            .field("lock_retry", &self.lock_retry)
             .field("busy_timeout", &self.busy_timeout)
             .field("lock_wait", &self.lock_wait)
             .finish()
@@ -45,7 +55,8 @@ impl<'m> Settings<'m> {
             migrations,
             table: TableName::default(),
             options: PlanOptions::default(),
-            lock_timeout: None,
+            lock_timeout: Some(DEFAULT_LOCK_TIMEOUT),
+            lock_retry: DEFAULT_LOCK_RETRY,
             busy_timeout: Duration::from_secs(60),
             lock_wait: Duration::from_secs(600),
             observer: None,
@@ -75,6 +86,15 @@ impl<'m> Settings<'m> {
 
     pub fn default_lock_timeout_ms(&self) -> Option<u32> {
         self.lock_timeout.map(|d| u32::try_from(d.as_millis().max(1)).unwrap_or(u32::MAX))
+    }
+
+    /// How long a script's attempts that gave up on a lock are retried: its
+    /// own `lock-retry` directive, or the run's.
+    pub fn lock_retry_for(&self, script: Option<&crate::Script>) -> Duration {
+        match script.and_then(|s| s.lock_retry_ms) {
+            Some(ms) => Duration::from_millis(u64::from(ms)),
+            None => self.lock_retry,
+        }
     }
 
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]

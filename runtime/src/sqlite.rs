@@ -336,7 +336,8 @@ fn db_error(e: rusqlite::Error) -> DbError {
         rusqlite::Error::SqliteFailure(failure, _) => Some(result_code(failure.extended_code)),
         _ => None,
     };
-    DbError { undefined_table: message.starts_with("no such table"), message, code, source: Some(DriverError::new(e)) }
+    let undefined_table = message.starts_with("no such table");
+    DbError { undefined_table, lock_timeout: false, message, code, source: Some(DriverError::new(e)) }
 }
 
 impl Driver for SqliteDriver<'_> {

@@ -68,6 +68,15 @@ pub trait Fixture: Sync {
     fn hold_lock_sql(&self, _table: &str) -> Option<String> {
         None
     }
+    /// The server's id of `db`'s session (PostgreSQL's pid), where the
+    /// engine has sessions.
+    fn session_pid(&self, _db: &Db) -> Option<i64> {
+        None
+    }
+    /// The invalid indexes of `db` (left by a failed concurrent build).
+    fn invalid_indexes(&self, _db: &Db) -> Vec<String> {
+        Vec::new()
+    }
     /// A trigger on `events (id, begin, atomic)` whose condition names
     /// `begin` and whose body writes `atomic`: columns named like the
     /// keywords that open and close a trigger's body.
@@ -368,7 +377,17 @@ impl Db {
 
     /// Runs SQL directly.
     pub async fn exec(&self, sql: &str) -> Result<(), String> {
+        self.exec_now(sql)
+    }
+
+    /// [`Db::exec`], from a thread of the test's own.
+    pub fn exec_now(&self, sql: &str) -> Result<(), String> {
         self.conn.execute(sql).map_err(|e| e.to_string())
+    }
+
+    /// [`Db::run`], from a thread of the test's own.
+    pub fn run_now(&self, m: &Migrator<'_>, request: Request) -> Result<Report, Error> {
+        self.conn.run(m, request)
     }
 
     /// The first column of every row of a query, as text (`NULL` as `NULL`).

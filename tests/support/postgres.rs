@@ -53,6 +53,14 @@ impl Fixture for Postgres {
         Some(format!("BEGIN; LOCK TABLE {table} IN ACCESS SHARE MODE;"))
     }
 
+    fn session_pid(&self, db: &Db) -> Option<i64> {
+        db.rows("SELECT pg_backend_pid()")[0].parse().ok()
+    }
+
+    fn invalid_indexes(&self, db: &Db) -> Vec<String> {
+        db.rows("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid")
+    }
+
     fn keyword_trigger_sql(&self) -> &'static str {
         "CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n\
          CREATE TRIGGER events_sync BEFORE UPDATE ON events FOR EACH ROW\n\
