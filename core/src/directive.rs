@@ -132,7 +132,7 @@ pub fn parse(sql: &str, tokens: &[Token]) -> (Directives, Vec<BadDirective>) {
                             line,
                             message,
                             help: format!(
-                                "known directives: `no-transaction`, `lock-timeout <duration>` (e.g. 5s), `foreign-keys-off`, `release <name>`, `backfill <table>.<key> <batch-size>`, `allow <rule>` with a rule among: {}",
+                                "known directives: `no-transaction`, `lock-timeout <duration>` (e.g. 5s), `foreign-keys-off`, `release <name>`, `backfill <table>.<integer key> <batch-size>`, `allow <rule>` with a rule among: {}",
                                 Rule::ALL.map(Rule::as_str).join(", ")
                             ),
                         });
