@@ -88,6 +88,9 @@ fn hash_directives(hasher: &mut Sha256, d: &Directives) {
     if let Some(release) = &d.release {
         lines.push(format!("release {release}"));
     }
+    if let Some((b, _)) = &d.backfill {
+        lines.push(format!("backfill {}.{} {}", b.table, b.key, b.batch_size));
+    }
     let mut allows: Vec<&str> = d.allows.iter().map(|(rule, _)| rule.as_str()).collect();
     allows.sort_unstable();
     allows.dedup();

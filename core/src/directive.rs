@@ -16,8 +16,12 @@
 //!   only what expand migrations of its own release added;
 //! - `-- ebbtide: foreign-keys-off` runs the script as SQLite's table
 //!   rebuild: foreign keys off around its transaction, checked before it
-//!   commits (what `PRAGMA foreign_keys = OFF` in the script also asks for).
+//!   commits (what `PRAGMA foreign_keys = OFF` in the script also asks for);
+//! - `-- ebbtide: backfill <table>.<key> <batch-size>` runs the script, one
+//!   `UPDATE` with `:after` and `:upto`, in batches by an integer key, each
+//!   in a transaction of its own (see [`crate::backfill`]).
 
+use crate::backfill::{self, Backfill};
 use crate::lexer::{Token, TokenKind, line_of};
 use crate::rules::Rule;
 
@@ -36,6 +40,8 @@ pub struct Directives {
     pub release: Option<String>,
     /// `allow` rules, with the line of each.
     pub allows: Vec<(Rule, u32)>,
+    /// `backfill <table>.<key> <batch-size>`, with its line.
+    pub backfill: Option<(Backfill, u32)>,
 }
 
 /// A directive that could not be read.
@@ -50,7 +56,8 @@ pub struct BadDirective {
 }
 
 /// The verbs of the directives.
-const VERBS: [&str; 6] = ["no-transaction", "lock-timeout", "lock-retry", "allow", "foreign-keys-off", "release"];
+const VERBS: [&str; 7] =
+    ["no-transaction", "lock-timeout", "lock-retry", "allow", "foreign-keys-off", "release", "backfill"];
 
 /// How a comment relates to directives.
 enum Shape<'a> {
@@ -132,7 +139,7 @@ pub fn parse(sql: &str, tokens: &[Token]) -> (Directives, Vec<BadDirective>) {
                             line,
                             message,
                             help: format!(
-                                "known directives: `no-transaction`, `lock-timeout <duration>` (e.g. 5s), `foreign-keys-off`, `release <name>`, `allow <rule>` with a rule among: {}",
+                                "known directives: `no-transaction`, `lock-timeout <duration>` (e.g. 5s), `lock-retry <duration>|off` (e.g. 10m), `foreign-keys-off`, `release <name>`, `backfill <table>.<integer key> <batch-size>`, `allow <rule>` with a rule among: {}",
                                 Rule::ALL.map(Rule::as_str).join(", ")
                             ),
                         });
@@ -187,6 +194,10 @@ fn parse_one(body: &str, line: u32, directives: &mut Directives) -> Result<(), S
                     .ok_or_else(|| format!("`lock-retry {text}`: not a duration such as 30s or 5m, nor `off`"))?,
             };
             directives.lock_retry_ms = Some(ms);
+            Ok(())
+        }
+        "backfill" => {
+            directives.backfill = Some((backfill::parse(&args)?, line));
             Ok(())
         }
         "no-transaction" | "allow" | "lock-timeout" | "lock-retry" | "foreign-keys-off" | "release" => {

@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backfill;
 pub mod checksum;
 pub mod classify;
 pub mod diagnostic;
@@ -30,6 +31,7 @@ pub mod rules;
 mod source;
 pub mod split;
 
+pub use backfill::Backfill;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use lexer::{Dialect, UnknownEngine};
 pub use migration::{Branch, Migration, Script, Statement, Version};

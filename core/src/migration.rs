@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::backfill::Backfill;
 use crate::checksum::{self, Recorded};
 
 /// A migration's position in the one global sequence (1, 2, 3, ...).
@@ -120,6 +121,10 @@ pub struct Script {
     /// (settings, pragmas, temporary objects). ebbtide returns the
     /// connection to the state the run started with after it.
     pub sets_session: bool,
+    /// `-- ebbtide: backfill <table>.<key> <batch-size>`: the script, one
+    /// `UPDATE` with `:after` and `:upto`, runs in batches by that key,
+    /// each batch in a transaction of its own with its progress.
+    pub backfill: Option<Backfill>,
 }
 
 impl Script {

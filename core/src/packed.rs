@@ -18,6 +18,7 @@
 
 use std::borrow::Cow;
 
+use crate::backfill::Backfill;
 use crate::migration::{Branch, Migration, Script, Statement, Version};
 
 /// The table's format. Bumped whenever the layout below changes.
@@ -30,6 +31,7 @@ const LOCK_TIMEOUT: u32 = 2;
 const FOREIGN_KEYS_OFF: u32 = 4;
 const SETS_SESSION: u32 = 8;
 const LOCK_RETRY: u32 = 16;
+const BACKFILL: u32 = 32;
 
 /// Writes `migrations` as `(text, table)`.
 pub fn pack(migrations: &[Migration]) -> (String, Vec<u8>) {
@@ -83,13 +85,19 @@ fn script(text: &mut String, table: &mut Vec<u8>, statements: &mut Vec<u8>, s: &
         | flag(s.lock_timeout_ms.is_some(), LOCK_TIMEOUT)
         | flag(s.foreign_keys_off, FOREIGN_KEYS_OFF)
         | flag(s.sets_session, SETS_SESSION)
-        | flag(s.lock_retry_ms.is_some(), LOCK_RETRY);
+        | flag(s.lock_retry_ms.is_some(), LOCK_RETRY)
+        | flag(s.backfill.is_some(), BACKFILL);
     number(table, flags);
     if let Some(ms) = s.lock_timeout_ms {
         number(table, ms);
     }
     if let Some(ms) = s.lock_retry_ms {
         number(table, ms);
+    }
+    if let Some(b) = &s.backfill {
+        string(text, table, &b.table);
+        string(text, table, &b.key);
+        number(table, b.batch_size);
     }
     number(table, s.statements.len() as u32);
     number(statements, s.statements.len() as u32);
@@ -226,6 +234,11 @@ fn unpack_script(r: &mut Reader<'_>, text: &mut Text, statements: &mut &'static 
     let flags = r.number();
     let lock_timeout_ms = (flags & LOCK_TIMEOUT != 0).then(|| r.number());
     let lock_retry_ms = (flags & LOCK_RETRY != 0).then(|| r.number());
+    let backfill = (flags & BACKFILL != 0).then(|| {
+        let table = Cow::Borrowed(text.take(r.number()));
+        let key = Cow::Borrowed(text.take(r.number()));
+        Backfill { table, key, batch_size: r.number() }
+    });
     let (own, rest) = statements.split_at(r.number() as usize);
     *statements = rest;
     Script {
@@ -237,6 +250,7 @@ fn unpack_script(r: &mut Reader<'_>, text: &mut Text, statements: &mut &'static 
         lock_retry_ms,
         foreign_keys_off: flags & FOREIGN_KEYS_OFF != 0,
         sets_session: flags & SETS_SESSION != 0,
+        backfill,
     }
 }
 
@@ -254,6 +268,7 @@ mod tests {
             lock_retry_ms: None,
             foreign_keys_off: false,
             sets_session: false,
+            backfill: None,
         }
     }
 
@@ -292,6 +307,7 @@ mod tests {
         third.branch = Branch::Expand;
         third.down.as_mut().unwrap().no_transaction = true;
         third.up.foreign_keys_off = true;
+        third.up.backfill = Some(Backfill { table: "users".into(), key: "id".into(), batch_size: 500 });
         third.up.sets_session = true;
         let migrations = vec![first, second, third];
         assert_eq!(round_trip(&migrations), migrations);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::backfill::{self, Backfill};
 use crate::checksum;
 use crate::classify;
 use crate::classify::{Change, Restriction};
@@ -558,6 +559,13 @@ fn script(
         ));
         ok = false;
     }
+    if let Some((backfill, line)) = &directives.backfill {
+        let problems = backfill_problems(sql, &tokens, backfill, *line, is_up, &directives, &statements, &changes);
+        ok &= problems.is_empty();
+        for (line, message, help) in problems {
+            diags.push(Diagnostic::error(&found.display, message).at_line(line).help(help));
+        }
+    }
     let sum = checksum::of_statements(sql, &tokens, &directives);
     ok.then(|| Script {
         path: Cow::Owned(found.display.clone()),
@@ -568,8 +576,106 @@ fn script(
         lock_retry_ms: directives.lock_retry_ms,
         foreign_keys_off,
         sets_session,
+        backfill: directives.backfill.map(|(b, _)| b),
     })
     .map(|script| (script, sum))
+}
+
+/// What is wrong with a `backfill` script, as (line, message, help): it
+/// must be an up script run by ebbtide's batches, of exactly one `UPDATE`
+/// of the directive's table that bounds its batch with `:after` and `:upto`.
+#[allow(clippy::too_many_arguments)]
+fn backfill_problems(
+    sql: &str,
+    tokens: &[lexer::Token],
+    backfill: &Backfill,
+    line: u32,
+    is_up: bool,
+    directives: &directive::Directives,
+    statements: &[Statement],
+    changes: &[Vec<Change>],
+) -> Vec<(u32, String, String)> {
+    let table = &backfill.table;
+    if !is_up {
+        return vec![(
+            line,
+            "`backfill` in a down script".into(),
+            "a down script runs in one transaction, as every other; declare the backfill in the up script".into(),
+        )];
+    }
+    let mut problems = Vec::new();
+    for (set, verb) in
+        [(directives.no_transaction, "no-transaction"), (directives.foreign_keys_off, "foreign-keys-off")]
+    {
+        if set {
+            problems.push((
+                line,
+                format!("`backfill` with `{verb}`: a backfill runs in transactions of its own, one per batch"),
+                format!("remove `{verb}`"),
+            ));
+        }
+    }
+    let shape = format!(
+        "write one `UPDATE {table} SET ... WHERE {key} > :after AND {key} <= :upto` (an integer key)",
+        key = backfill.key
+    );
+    if statements.len() > 1 {
+        problems.push((
+            statements[1].line,
+            format!(
+                "a backfill migration holds exactly one statement, its `UPDATE`; this one holds {}",
+                statements.len()
+            ),
+            format!(
+                "move the other statements to migrations of their own (what the backfill needs, before it); {shape}"
+            ),
+        ));
+    }
+    let Some(first) = statements.first() else { return problems };
+    let verb = tokens
+        .iter()
+        .find(|t| t.range.start >= first.start as usize && !t.kind.is_trivia())
+        .map(|t| sql[t.range.clone()].to_ascii_uppercase())
+        .unwrap_or_default();
+    let updated = match changes.first().map(Vec::as_slice) {
+        Some([Change::Update { table, .. }]) if verb == "UPDATE" => table.clone(),
+        _ => {
+            problems.push((
+                first.line,
+                format!("a backfill migration's statement is an `UPDATE` of {table}; this one is `{verb} ...`"),
+                shape,
+            ));
+            return problems;
+        }
+    };
+    match updated {
+        Some(updated) if backfill::same_table(table, &updated) => {}
+        other => problems.push((
+            first.line,
+            format!(
+                "this `UPDATE` updates {}, but the directive backfills {table}",
+                other.as_deref().unwrap_or("a table ebbtide cannot name")
+            ),
+            format!("name the same table in the directive and the statement; {shape}"),
+        )),
+    }
+    let found = backfill::placeholders(sql, tokens);
+    let missing: Vec<&str> = [backfill::Bound::After, backfill::Bound::Upto]
+        .into_iter()
+        .filter(|b| !found.iter().any(|(_, f)| f == b))
+        .map(backfill::Bound::placeholder)
+        .collect();
+    if !missing.is_empty() {
+        problems.push((
+            first.line,
+            format!(
+                "the backfill's `UPDATE` does not use {}: without both bounds, each batch would update more than its rows",
+                missing.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" and ")
+            ),
+            shape,
+        ));
+    }
+    problems
 }
 
 /// The release a migration's text declares (`-- ebbtide: release NAME`),
@@ -686,6 +792,7 @@ pub fn parse_script_with(path: String, sql: String, dialect: Dialect) -> Result<
         lock_retry_ms: directives.lock_retry_ms,
         foreign_keys_off: read.foreign_keys_off || directives.foreign_keys_off,
         sets_session: read.sets_session,
+        backfill: directives.backfill.map(|(b, _)| b),
     })
 }
 

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use ebbtide_core::{
-    Branch, Dialect, Migration, Script, Statement, Version, classify, directive, lexer, name, packed, split,
+    Backfill, Branch, Dialect, Migration, Script, Statement, Version, classify, directive, lexer, name, packed, split,
 };
 use proptest::prelude::*;
 
@@ -127,18 +127,24 @@ fn script() -> impl Strategy<Value = Script> {
             })
             .collect::<Vec<_>>()
     });
-    (any::<String>(), any::<String>(), statements, any::<bool>(), any::<Option<u32>>(), any::<(bool, bool)>()).prop_map(
-        |(path, sql, statements, no_transaction, lock_timeout_ms, (foreign_keys_off, sets_session))| Script {
-            path: Cow::Owned(path),
-            sql: Cow::Owned(sql),
-            statements: Cow::Owned(statements),
-            no_transaction,
-            lock_timeout_ms,
-            lock_retry_ms: lock_timeout_ms.map(|ms| ms / 2),
-            foreign_keys_off,
-            sets_session,
-        },
-    )
+    let backfill = any::<Option<(String, String, u32)>>()
+        .prop_map(|b| b.map(|(table, key, batch_size)| Backfill { table: table.into(), key: key.into(), batch_size }));
+    (any::<String>(), any::<String>(), statements, any::<bool>(), any::<Option<u32>>(), any::<(bool, bool)>(), backfill)
+        .prop_map(
+            |(path, sql, statements, no_transaction, lock_timeout_ms, (foreign_keys_off, sets_session), backfill)| {
+                Script {
+                    path: Cow::Owned(path),
+                    sql: Cow::Owned(sql),
+                    statements: Cow::Owned(statements),
+                    no_transaction,
+                    lock_timeout_ms,
+                    lock_retry_ms: lock_timeout_ms.map(|ms| ms / 2),
+                    foreign_keys_off,
+                    sets_session,
+                    backfill,
+                }
+            },
+        )
 }
 
 fn migrations() -> impl Strategy<Value = Vec<Migration>> {

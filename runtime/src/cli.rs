@@ -606,11 +606,13 @@ struct Progress {
     quiet: bool,
     json: bool,
     bar: Arc<std::sync::Mutex<Option<ProgressBar>>>,
+    /// When a backfill's progress was last told (every two seconds at most).
+    told: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl Progress {
     fn new(quiet: bool, json: bool) -> Self {
-        Progress { quiet, json, bar: Arc::default() }
+        Progress { quiet, json, bar: Arc::default(), told: Arc::default() }
     }
 
     fn on(&self, event: &Event<'_>) {
@@ -664,6 +666,18 @@ impl Progress {
                 );
                 match bar.as_ref() {
                     Some(pb) => pb.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            Event::Batch { step, batches, reached, end } => {
+                let mut told = self.told.lock().unwrap_or_else(|e| e.into_inner());
+                if told.is_some_and(|t| t.elapsed() < Duration::from_secs(2)) {
+                    return;
+                }
+                *told = Some(std::time::Instant::now());
+                let line = format!("{step}: {batches} batch(es) done, up to key {reached} of {end}");
+                match bar.as_ref() {
+                    Some(pb) => pb.set_message(line),
                     None => eprintln!("{line}"),
                 }
             }

@@ -83,6 +83,12 @@ impl TableName {
         }
     }
 
+    /// The table beside it that holds the progress of batched backfills:
+    /// `<name>_progress`, in the same schema.
+    pub fn progress(&self) -> TableName {
+        TableName { name: format!("{}_progress", self.name), ..self.clone() }
+    }
+
     /// A stable 64-bit key for PostgreSQL's advisory lock, derived from the
     /// name (FNV-1a), so that runs on different tables do not block each other.
     pub fn lock_key(&self) -> i64 {
@@ -305,6 +311,72 @@ pub(crate) trait Sql: Sync {
     /// Reads the stored down script of a record.
     fn select_down(&self, table: &TableName, version: Version) -> String {
         format!("SELECT down_sql FROM {} WHERE version = {}", self.table(table), version.get())
+    }
+
+    /// Creates the table of backfill progress (see [`TableName::progress`])
+    /// if it does not exist: one row per backfill under way, its last key
+    /// done and its batches, written in each batch's transaction and
+    /// deleted in the one that records the migration.
+    fn create_progress_table(&self, progress: &TableName) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n\
+             \x20 version BIGINT PRIMARY KEY,\n\
+             \x20 name VARCHAR(255) NOT NULL,\n\
+             \x20 key_done BIGINT NOT NULL,\n\
+             \x20 batches BIGINT NOT NULL,\n\
+             \x20 updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP\n)",
+            self.table(progress)
+        )
+    }
+
+    /// Every backfill under way: version, key_done, batches.
+    fn select_progress(&self, progress: &TableName) -> String {
+        format!("SELECT version, key_done, batches FROM {} ORDER BY version", self.table(progress))
+    }
+
+    /// The key_done and batches of one backfill.
+    fn select_progress_of(&self, progress: &TableName, version: Version) -> String {
+        format!("SELECT key_done, batches FROM {} WHERE version = {}", self.table(progress), version.get())
+    }
+
+    /// Records the first batch of a backfill.
+    fn insert_progress(&self, progress: &TableName, version: Version, name: &str, key_done: i64) -> String {
+        format!(
+            "INSERT INTO {} (version, name, key_done, batches) VALUES ({}, {}, {key_done}, 1)",
+            self.table(progress),
+            version.get(),
+            self.literal(name)
+        )
+    }
+
+    /// Records a later batch of a backfill.
+    fn update_progress(&self, progress: &TableName, version: Version, key_done: i64) -> String {
+        format!(
+            "UPDATE {} SET key_done = {key_done}, batches = batches + 1, updated_at = CURRENT_TIMESTAMP WHERE version = {}",
+            self.table(progress),
+            version.get()
+        )
+    }
+
+    /// Forgets the progress of the backfills above `version` (all when it
+    /// is zero).
+    fn delete_progress_above(&self, progress: &TableName, version: Version) -> String {
+        format!("DELETE FROM {} WHERE version > {}", self.table(progress), version.get())
+    }
+
+    /// Forgets the progress of one backfill, once it is recorded.
+    fn delete_progress(&self, progress: &TableName, version: Version) -> String {
+        format!("DELETE FROM {} WHERE version = {}", self.table(progress), version.get())
+    }
+
+    /// The first and last key of the next batch of `batch` rows above
+    /// `after` (from the first row when `after` is `None`): `NULL`s when
+    /// none is left.
+    fn next_batch_end(&self, table: &str, key: &str, after: Option<i64>, batch: u32) -> String {
+        let above = after.map(|a| format!(" WHERE {key} > {a}")).unwrap_or_default();
+        format!(
+            "SELECT min({key}), max({key}) FROM (SELECT {key} FROM {table}{above} ORDER BY {key} LIMIT {batch}) AS ebbtide_batch"
+        )
     }
 
     /// Opens a transaction.

@@ -76,6 +76,12 @@ pub(crate) trait Driver {
     async fn lock_held(&mut self, table: &TableName) -> Result<bool, DbError>;
     /// Waits, between two attempts at the lock.
     async fn pause(&mut self, duration: Duration);
+    /// How long a batched backfill pauses after a batch that took `batch`,
+    /// for the application's writers that wait meanwhile: none where they
+    /// queue for the rows they need and get them at the batch's commit.
+    fn pause_after_batch(&self, _batch: Duration) -> Duration {
+        Duration::ZERO
+    }
     /// A statement that fails when the connection is no longer on the
     /// session that holds the run lock (a pooler in transaction mode), sent
     /// first in every transaction of the run; `None` when the session

@@ -113,6 +113,10 @@ pub enum Aftermath {
     /// A `no-transaction` script: the statements before the failing one
     /// stayed applied, and the migration is recorded as started.
     PartiallyApplied,
+    /// A batched backfill: the failing batch rolled back, the batches
+    /// before it stay committed with their progress, and the migration is
+    /// not recorded; the next sync resumes after the last batch done.
+    BatchRolledBack,
 }
 
 impl fmt::Display for MigrationFailure {
@@ -137,6 +141,10 @@ impl fmt::Display for MigrationFailure {
                 "it runs outside a transaction (no-transaction), so the statements before this one stayed applied; it is recorded as started, \
                  and check and sync refuse until you finish or undo its changes by hand (e.g. drop an INVALID index left by CREATE INDEX CONCURRENTLY) \
                  and record the outcome with `goto`: to its version if it is done, below it if it is undone",
+            ),
+            Aftermath::BatchRolledBack => f.write_str(
+                "it is a batched backfill: this batch rolled back, the batches before it stay committed with their progress, \
+                 and the migration is not recorded; fix the cause and run sync again: it resumes after the last batch done",
             ),
         }
     }

@@ -203,6 +203,7 @@ async fn execute_plan<D: Driver>(
         }
         match execute_step(d, settings, step, one_transaction).await {
             Ok(done) => {
+                crate::backfill::after_step(d, settings, step).await?;
                 notify(Event::Finished(&done));
                 report.steps.push(done);
             }
@@ -363,6 +364,11 @@ async fn execute_step<D: Driver>(
     step: &Step<'_>,
     in_run_transaction: bool,
 ) -> Result<Done, Error> {
+    if let Step::Apply(m) = step
+        && let Some(backfill) = &m.up.backfill
+    {
+        return crate::backfill::apply(d, settings, step, m, backfill).await;
+    }
     let table = settings.table_name();
     let work = work_of(d, table, step).await?;
     if in_run_transaction && work.script.as_ref().is_some_and(|s| s.no_transaction || s.foreign_keys_off) {

@@ -61,9 +61,10 @@
 //!    `check` (the startup verdict), [`status`].
 //! 3. The engine seam: `engine` (the `Driver` trait: statements, queries,
 //!    the run lock, session capture and restore, capabilities).
-//! 4. Over any driver: `version_table` (reads), `exec` (the executor,
-//!    taking a `settings` value), `ops` (every operation, written once and
-//!    given to each engine's front end by a macro).
+//! 4. Over any driver: `version_table` (reads), `backfill` (batched
+//!    backfills and their progress table), `exec` (the executor, taking a
+//!    `settings` value), `ops` (every operation, written once and given to
+//!    each engine's front end by a macro).
 //! 5. The public builder: `settings`, `migrator` ([`Migrator`]).
 //! 6. One module per engine: [`sqlite`], [`postgres`]; each is a driver, a
 //!    `Sql` override, a front end, and a registry entry
@@ -118,6 +119,7 @@
 
 extern crate self as ebbtide;
 
+mod backfill;
 mod check;
 mod database;
 pub mod dialect;
@@ -146,7 +148,7 @@ pub mod postgres;
 pub mod cli;
 
 pub use check::Verdict;
-pub use ebbtide_core::{Branch, Diagnostic, Diagnostics, Migration, Script, Statement, Version};
+pub use ebbtide_core::{Backfill, Branch, Diagnostic, Diagnostics, Migration, Script, Statement, Version};
 pub use error::{Aftermath, DriverError, Error, MigrationFailure};
 pub use migrations::Migrations;
 #[doc(hidden)]

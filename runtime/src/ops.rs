@@ -83,7 +83,12 @@ pub(crate) async fn version<D: Driver>(d: &mut D, m: &Settings<'_>) -> Result<Ve
 
 pub(crate) async fn status<D: Driver>(d: &mut D, m: &Settings<'_>) -> Result<Vec<Row>, Error> {
     let state = records(d, m).await?;
-    Ok(status::rows(m.migrations(), state.as_deref()))
+    let mut rows = status::rows(m.migrations(), state.as_deref());
+    if m.migrations().iter().any(|m| m.up.backfill.is_some()) {
+        let under_way = crate::backfill::under_way(d, m.table_name()).await?;
+        status::backfilling(&mut rows, under_way.into_iter().map(|p| (p.version, p.key_done)));
+    }
+    Ok(rows)
 }
 
 /// The `# Errors` section of every operation that runs a request.

@@ -149,9 +149,10 @@ impl Step<'_> {
         }
     }
 
-    /// Whether the step runs outside a transaction.
+    /// Whether the step runs outside a transaction: a `no-transaction`
+    /// script, or a batched backfill (in transactions of its own).
     pub fn no_transaction(&self) -> bool {
-        self.script().is_some_and(|s| s.no_transaction)
+        self.script().is_some_and(|s| s.no_transaction || s.backfill.is_some())
     }
 
     /// Whether the step rebuilds a table with foreign keys off, which
@@ -246,7 +247,7 @@ pub enum Refusal {
     Irreversible(Vec<String>),
     /// All-or-nothing mode cannot hold a migration that runs outside a transaction.
     #[error(
-        "all-or-nothing mode runs everything in one transaction, but {0} is marked `no-transaction`; run without all-or-nothing"
+        "all-or-nothing mode runs everything in one transaction, but {0} is marked `no-transaction` or `backfill` (which runs in batches, each in a transaction of its own); run without all-or-nothing"
     )]
     NoTransactionInAllOrNothing(String),
     /// All-or-nothing mode cannot turn foreign keys off for a table rebuild.
@@ -783,6 +784,7 @@ mod tests {
             lock_retry_ms: None,
             foreign_keys_off: false,
             sets_session: false,
+            backfill: None,
         };
         Migration {
             version: Version::new(version),

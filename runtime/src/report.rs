@@ -113,6 +113,18 @@ pub enum Event<'a> {
         /// Who held the locks in the way, as far as the engine tells.
         blockers: &'a [Blocker],
     },
+    /// A batch of a batched backfill committed, with its progress.
+    Batch {
+        /// The step of the backfill.
+        step: &'a Step<'a>,
+        /// Batches done so far, including those of earlier runs.
+        batches: u64,
+        /// The last key done.
+        reached: i64,
+        /// The table's largest key when this run started: where the
+        /// backfill ends, unless rows are added meanwhile.
+        end: i64,
+    },
     /// The run waits for the lock another run holds (told after a second,
     /// then every ten).
     Waiting {

@@ -345,6 +345,14 @@ impl Driver for SqliteDriver<'_> {
         &SqliteSql
     }
 
+    /// SQLite has one write lock, and a writer waiting for it polls (its
+    /// busy handler sleeps between attempts): a batch that began again at
+    /// once would keep it from the application. Half a batch's time
+    /// between batches lets waiting writers in.
+    fn pause_after_batch(&self, batch: Duration) -> Duration {
+        (batch / 2).clamp(Duration::from_millis(1), Duration::from_millis(250))
+    }
+
     fn exclusive_lock(&self) -> bool {
         false
     }

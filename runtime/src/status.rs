@@ -25,11 +25,16 @@ pub enum State {
     /// Recorded and the same migration by its fingerprint, but its
     /// branch, name or checksum columns were edited by hand.
     Edited,
+    /// A batched backfill under way (or stopped by a crash or a failing
+    /// batch): not recorded yet, so pending for every check; the next sync
+    /// resumes after [`Row::backfilled_to`].
+    Backfilling,
 }
 
 impl State {
     /// The lowercase name: `applied`, `stamped`, `pending`, `divergent`,
-    /// `unknown`, `started, not finished`, `applied, record edited by hand`.
+    /// `unknown`, `started, not finished`, `applied, record edited by hand`,
+    /// `backfilling`.
     pub fn as_str(self) -> &'static str {
         match self {
             State::Applied => "applied",
@@ -39,6 +44,7 @@ impl State {
             State::Unknown => "unknown",
             State::Started => "started, not finished",
             State::Edited => "applied, record edited by hand",
+            State::Backfilling => "backfilling",
         }
     }
 }
@@ -68,6 +74,8 @@ pub struct Row {
     pub applied_at: Option<String>,
     /// How long its up script took.
     pub duration_ms: Option<i64>,
+    /// A batched backfill under way: the last key done.
+    pub backfilled_to: Option<i64>,
 }
 
 /// Every migration of this release and of the database, in version order.
@@ -97,6 +105,7 @@ pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
                 state,
                 applied_at: record.and_then(|r| r.applied_at.clone()),
                 duration_ms: record.and_then(|r| r.duration_ms),
+                backfilled_to: None,
             }
         })
         .collect();
@@ -108,8 +117,20 @@ pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
         state: if r.started() { State::Started } else { State::Unknown },
         applied_at: r.applied_at.clone(),
         duration_ms: r.duration_ms,
+        backfilled_to: None,
     }));
     rows
+}
+
+/// Marks the pending rows of the backfills under way, `(version, last key
+/// done)`, as backfilling.
+pub(crate) fn backfilling(rows: &mut [Row], under_way: impl IntoIterator<Item = (Version, i64)>) {
+    for (version, key) in under_way {
+        if let Some(row) = rows.iter_mut().find(|r| r.version == version && r.state == State::Pending) {
+            row.state = State::Backfilling;
+            row.backfilled_to = Some(key);
+        }
+    }
 }
 
 /// Formats rows as an aligned text table, one line per row under a header
@@ -140,7 +161,10 @@ pub fn table(rows: &[Row]) -> String {
                 r.branch.to_string(),
                 r.release.clone().unwrap_or_else(|| "?".into()),
                 r.name.clone(),
-                r.state.to_string(),
+                match r.backfilled_to {
+                    Some(key) => format!("{}, up to key {key}", r.state),
+                    None => r.state.to_string(),
+                },
                 r.applied_at.clone().unwrap_or_else(|| "-".into()),
                 r.duration_ms.map_or_else(|| "-".into(), |d| format!("{d} ms")),
             ]

@@ -366,6 +366,10 @@ impl Db {
         self.conn.version(m)
     }
 
+    pub async fn status(&self, m: &Migrator<'_>) -> Vec<ebbtide::status::Row> {
+        self.conn.status(m).expect("read the status")
+    }
+
     pub async fn records(&self, m: &Migrator<'_>) -> Option<Vec<Record>> {
         self.conn.records(m).expect("read the version table")
     }

@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/backfill_with_no_transaction");
+
+fn main() {}

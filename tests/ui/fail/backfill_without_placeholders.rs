@@ -1,0 +1,3 @@
+ebbtide::embed_migrations!("ui/fixtures/backfill_without_placeholders");
+
+fn main() {}
