@@ -11,7 +11,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -154,12 +154,9 @@ async fn a_downgrade_below_a_backfill_under_way_forgets_its_progress(db: Db) {
 }
 
 fn spawn(dir: &Path, url: &str, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ebbtide"))
-        .arg("--dir")
-        .arg(dir)
-        .args(["--database", url, "-q"])
+    support::ebbtide_cli(env!("CARGO_BIN_EXE_ebbtide"), dir, url)
+        .arg("-q")
         .args(args)
-        .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

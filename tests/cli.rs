@@ -17,16 +17,7 @@ use support::{Db, Dir};
 const WORKSPACE_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
 
 fn ebbtide(dir: &Path, url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ebbtide"))
-        .arg("--dir")
-        .arg(dir)
-        .args(["--database", url])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run ebbtide")
+    support::ebbtide_cli(env!("CARGO_BIN_EXE_ebbtide"), dir, url).args(args).output().expect("run ebbtide")
 }
 
 fn stdout(o: &Output) -> String {

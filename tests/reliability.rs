@@ -16,12 +16,9 @@ use ebbtide::{Aftermath, Error, Migrations, Migrator, Request, Scope, Verdict};
 use support::{Db, Dir};
 
 fn spawn(dir: &Path, url: &str, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ebbtide"))
-        .arg("--dir")
-        .arg(dir)
-        .args(["--database", url, "-q"])
+    support::ebbtide_cli(env!("CARGO_BIN_EXE_ebbtide"), dir, url)
+        .arg("-q")
         .args(args)
-        .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

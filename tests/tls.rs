@@ -240,16 +240,7 @@ async fn refused(url: &str, expected: &str) -> String {
 }
 
 fn ebbtide(dir: &Path, url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ebbtide"))
-        .arg("--dir")
-        .arg(dir)
-        .args(["--database", url])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ebbtide")
+    support::ebbtide_cli(env!("CARGO_BIN_EXE_ebbtide"), dir, url).args(args).output().expect("run ebbtide")
 }
 
 #[tokio::test]

@@ -498,6 +498,22 @@ impl Db {
     }
 }
 
+/// The `ebbtide` binary (`env!("CARGO_BIN_EXE_ebbtide")`, in the tests of
+/// package `ebbtide`, which builds it) on the migrations in `dir` and the
+/// database `url`, as a user runs it: no `DATABASE_URL` from the
+/// environment, no colour, nothing on stdin.
+pub fn ebbtide_cli(binary: &str, dir: &Path, url: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(binary);
+    command
+        .arg("--dir")
+        .arg(dir)
+        .args(["--database", url])
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null());
+    command
+}
+
 /// A migrations directory written from (relative path, SQL) pairs.
 pub struct Dir {
     pub dir: TempDir,
