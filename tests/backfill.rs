@@ -239,11 +239,120 @@ async fn the_application_writes_while_a_backfill_runs(db: Db) {
     assert_eq!(count(&app, "SELECT count(*) FROM t WHERE v > 1000000").await, 5);
 }
 
+/// A backfill stopped half-way (a failing batch), then stamped with `goto`
+/// and reverted with its down script, starts again from the first row when
+/// applied again: neither its record's stamp nor its revert keeps the old
+/// progress.
+async fn a_reverted_stamped_backfill_starts_again_from_the_first_row(db: Db) {
+    let dir = Dir::new(&[
+        ("initial/0001_create_t.sql", "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL);\n"),
+        ("expand/0002_add_t_w.sql", "ALTER TABLE t ADD COLUMN w INTEGER CHECK (w <> -2);\n"),
+        (
+            "expand/0003_backfill_t_w.sql",
+            "-- ebbtide: backfill t.id 100\nUPDATE t SET w = v * 2 WHERE id > :after AND id <= :upto;\n",
+        ),
+        ("expand/0003_backfill_t_w.down.sql", "UPDATE t SET w = NULL;\n"),
+    ]);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    db.run(&migrator, Request::Upgrade(2.into())).await.unwrap();
+    fill_t(&db, "id, v", |i| format!("{i}, {i}"), 1000).await;
+    db.exec("UPDATE t SET v = -1 WHERE id = 550").await.unwrap();
+    assert!(db.run(&migrator, Request::Sync(Scope::Expand)).await.is_err(), "batch 6 fails");
+    db.run(&migrator, Request::Goto(3.into())).await.unwrap();
+    db.run(&migrator, Request::Downgrade(2.into())).await.unwrap();
+    assert_eq!(count(&db, "SELECT count(*) FROM t WHERE w IS NOT NULL").await, 0, "the down script ran");
+    db.exec("UPDATE t SET v = 0 WHERE v = -1").await.unwrap();
+    db.run(&migrator, Request::Sync(Scope::Expand)).await.unwrap();
+    assert_eq!(db.versions(&migrator).await, [1, 2, 3]);
+    assert_eq!(count(&db, "SELECT count(*) FROM t WHERE w IS NULL").await, 0, "every row is filled");
+}
+
+/// A backfill by a unique key that allows `NULL`: the keyed rows are all
+/// updated (SQLite sorts `NULL`s first, which must not read as "no row
+/// left"); rows without a key are in no batch.
+async fn a_backfill_by_a_nullable_key_updates_every_keyed_row(db: Db) {
+    let dir = Dir::new(&[
+        ("initial/0001_create_t.sql", "CREATE TABLE t (k INTEGER UNIQUE, v INTEGER NOT NULL);\n"),
+        ("expand/0002_add_t_w.sql", "ALTER TABLE t ADD COLUMN w INTEGER;\n"),
+        (
+            "expand/0003_backfill_t_w.sql",
+            "-- ebbtide: backfill t.k 100\nUPDATE t SET w = v * 2 WHERE k > :after AND k <= :upto;\n",
+        ),
+    ]);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    db.run(&migrator, Request::Upgrade(2.into())).await.unwrap();
+    fill_t(&db, "k, v", |i| format!("CASE WHEN {i} <= 200 THEN NULL ELSE {i} END, {i}"), 1000).await;
+    db.run(&migrator, Request::Sync(Scope::Expand)).await.unwrap();
+    assert_eq!(db.versions(&migrator).await, [1, 2, 3]);
+    assert_eq!(count(&db, "SELECT count(*) FROM t WHERE k IS NOT NULL AND w IS NULL").await, 0, "every keyed row");
+    assert_eq!(count(&db, "SELECT count(*) FROM t WHERE k IS NULL AND w IS NULL").await, 200, "no key, no batch");
+}
+
+/// Rows `1..=n` of `t`'s `columns`, each row's values from `values(i)`
+/// (SQL over `i`).
+async fn fill_t(db: &Db, columns: &str, values: impl Fn(&str) -> String, n: u32) {
+    let values = values("n.i");
+    db.exec(&format!(
+        "INSERT INTO t ({columns}) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+         SELECT {values} FROM n"
+    ))
+    .await
+    .unwrap();
+}
+
+/// A batch behind a row the application holds for longer than the lock
+/// timeout rolls back with its progress and is tried again: the backfill
+/// goes through once the row is free.
+async fn a_backfill_batch_behind_a_row_lock_is_retried(db: Db) {
+    let dir = Dir::new(&[
+        ("initial/0001_create_t.sql", "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL);\n"),
+        ("expand/0002_add_t_w.sql", "ALTER TABLE t ADD COLUMN w INTEGER;\n"),
+        (
+            "expand/0003_backfill_t_w.sql",
+            "-- ebbtide: backfill t.id 100\nUPDATE t SET w = v * 2 WHERE id > :after AND id <= :upto;\n",
+        ),
+    ]);
+    let m = dir.migrations();
+    db.run(&Migrator::new(&m), Request::Upgrade(2.into())).await.unwrap();
+    fill_t(&db, "id, v", |i| format!("{i}, {i}"), 1000).await;
+    let holder = db.reconnect().await;
+    // The application holds one row (a long request).
+    holder.exec("BEGIN; SELECT * FROM t WHERE id = 550 FOR UPDATE;").await.unwrap();
+    let retries = Arc::new(Mutex::new(0));
+    let heard = retries.clone();
+    let migrator = Migrator::new(&m).observe(move |event| {
+        if let Event::LockRetry { .. } = event {
+            *heard.lock().unwrap() += 1;
+        }
+    });
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            while *retries.lock().unwrap() < 2 && !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            holder.exec_now("COMMIT").unwrap();
+        });
+        let result = db.run_now(&migrator, Request::Sync(Scope::Expand));
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    });
+    result.unwrap();
+    assert!(*retries.lock().unwrap() >= 2);
+    assert_eq!(count(&db, "SELECT count(*) FROM t WHERE w = 2 * v").await, 1000);
+}
+
 on_every_engine!(
     a_backfill_updates_every_row_exactly_once_in_batches,
     a_failing_batch_stops_at_a_batch_boundary_and_sync_resumes,
     a_downgrade_below_a_backfill_under_way_forgets_its_progress,
+    a_reverted_stamped_backfill_starts_again_from_the_first_row,
+    a_backfill_by_a_nullable_key_updates_every_keyed_row,
 );
+
+on_engine!(postgres, a_backfill_batch_behind_a_row_lock_is_retried);
 
 on_persistent_engines!(
     a_killed_backfill_resumes_without_redoing_or_skipping_rows,

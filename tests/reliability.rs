@@ -310,7 +310,10 @@ async fn a_concurrent_index_behind_a_lock_is_retried_without_leftovers(db: Db) {
     if !db.capabilities().lock_timeout {
         return;
     }
-    let index = "-- ebbtide: no-transaction\nCREATE INDEX CONCURRENTLY users_email ON users (email);\n";
+    // A concurrent build waits for older transactions, not in a lock
+    // queue: it has no lock timeout unless its directive sets one.
+    let index = "-- ebbtide: no-transaction\n-- ebbtide: lock-timeout 200ms\n\
+                 CREATE INDEX CONCURRENTLY users_email ON users (email);\n";
     let (dir, holder, pid) = behind_a_lock(&db, index).await;
     // A concurrent build waits for the transactions that write the table.
     holder.exec("INSERT INTO users (id) VALUES (0)").await.unwrap();
@@ -323,6 +326,117 @@ async fn a_concurrent_index_behind_a_lock_is_retried_without_leftovers(db: Db) {
     assert_eq!(db.versions(&migrator).await, [1, 2]);
     assert_eq!(db.fixture().invalid_indexes(&db), Vec::<String>::new(), "no invalid index is kept");
     assert!(db.schema().await.contains(&"index users_email".to_string()), "{:?}", db.schema().await);
+}
+
+/// A concurrent index (quoted, mixed case; or in a schema off the
+/// search_path) that gave up is not left invalid: its leftover is found and
+/// dropped under the name the server knows, and the retry builds it.
+async fn a_concurrent_index_by_any_name_that_gave_up_is_built_again(db: Db) {
+    if !db.capabilities().lock_timeout || !db.capabilities().schemas {
+        return;
+    }
+    for (table, index) in
+        [("users", "IF NOT EXISTS \"Users_Email\" ON users (email)"), ("app.users", "users_email ON app.users (email)")]
+    {
+        let dir = Dir::new(&[
+            (
+                "expand/0001_create_users.sql",
+                "CREATE SCHEMA app;\nCREATE TABLE users (id INTEGER, email TEXT);\nCREATE TABLE app.users (id INTEGER, email TEXT);\n",
+            ),
+            (
+                "expand/0002_index_users_email.sql",
+                &format!(
+                    "-- ebbtide: no-transaction\n-- ebbtide: lock-timeout 200ms\nCREATE INDEX CONCURRENTLY {index};\n"
+                ),
+            ),
+        ]);
+        let db = db.sibling().await;
+        let m = dir.migrations();
+        db.run(&Migrator::new(&m), Request::Upgrade(ebbtide::Version::new(1))).await.unwrap();
+        let holder = db.reconnect().await;
+        holder.exec(&format!("BEGIN; INSERT INTO {table} (id) VALUES (0);")).await.unwrap();
+        let (migrator, told) = retries_told(Migrator::new(&m));
+        let report = release_after(&holder, &told, 3, || db.run_now(&migrator, Request::Sync(Scope::All)));
+        assert_eq!(report.unwrap().steps.len(), 1, "{index}");
+        assert!(told.lock().unwrap().len() >= 3, "{index}: retried");
+        assert_eq!(db.versions(&migrator).await, [1, 2]);
+        assert_eq!(db.fixture().invalid_indexes(&db), Vec::<String>::new(), "{index}: no invalid index is kept");
+    }
+}
+
+/// By default a concurrent index waits for the transactions before it
+/// without a lock timeout (nothing queues behind it): no retry, no rebuild,
+/// and it goes through when they end.
+async fn a_concurrent_index_waits_for_older_transactions_without_retrying(db: Db) {
+    if !db.capabilities().lock_timeout {
+        return;
+    }
+    let index = "-- ebbtide: no-transaction\nCREATE INDEX CONCURRENTLY users_email ON users (email);\n";
+    let (dir, holder, _) = behind_a_lock(&db, index).await;
+    holder.exec("INSERT INTO users (id) VALUES (0)").await.unwrap();
+    let m = dir.migrations();
+    let (migrator, told) = retries_told(Migrator::new(&m));
+    let report = std::thread::scope(|s| {
+        s.spawn(|| {
+            // Long enough for a default lock timeout to have given up twice.
+            std::thread::sleep(Duration::from_millis(800));
+            holder.exec_now("COMMIT").unwrap();
+        });
+        db.run_now(&migrator, Request::Sync(Scope::All))
+    });
+    assert_eq!(report.unwrap().steps.len(), 1);
+    assert!(told.lock().unwrap().is_empty(), "no retry: {:?}", told.lock().unwrap());
+    assert_eq!(db.fixture().invalid_indexes(&db), Vec::<String>::new());
+}
+
+/// A no-transaction migration whose only statement gave up on a lock ran
+/// nothing: it is not left marked as started, and the next sync applies it.
+async fn a_no_transaction_step_that_never_got_its_lock_is_not_left_started(db: Db) {
+    if !db.capabilities().lock_timeout {
+        return;
+    }
+    let script = "-- ebbtide: no-transaction\n-- ebbtide: lock-timeout 100ms\n-- ebbtide: lock-retry 300ms\n\
+                  ALTER TABLE users ADD COLUMN nick TEXT;\n";
+    let (dir, holder, _) = behind_a_lock(&db, script).await;
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    let err = db.run(&migrator, Request::Sync(Scope::All)).await.unwrap_err();
+    let Error::MigrationFailed(failure) = &err else { panic!("{err}") };
+    assert_eq!(failure.aftermath, Aftermath::RolledBack, "{err}");
+    assert_eq!(db.versions(&migrator).await, [1], "not recorded, not marked as started");
+    let verdict = db.check(&migrator).await.unwrap();
+    assert!(matches!(&verdict, Verdict::Outdated { missing } if *missing == ["0002_add_users_nick"]), "{verdict}");
+    holder.exec("COMMIT").await.unwrap();
+    db.run(&migrator, Request::Sync(Scope::All)).await.unwrap();
+    assert_eq!(db.versions(&migrator).await, [1, 2]);
+}
+
+/// A concurrent index behind an old snapshot of another table: the session
+/// in the way is named (it holds no lock on the index's table), and so is
+/// the invalid index left when the budget runs out.
+async fn a_concurrent_index_behind_an_old_snapshot_names_who_is_in_the_way(db: Db) {
+    if !db.capabilities().lock_timeout {
+        return;
+    }
+    let index = "-- ebbtide: no-transaction\n-- ebbtide: lock-timeout 100ms\n-- ebbtide: lock-retry 500ms\n\
+                 CREATE INDEX CONCURRENTLY users_email ON users (email);\n";
+    let dir = Dir::new(&[
+        (
+            "expand/0001_create_users.sql",
+            "CREATE TABLE users (id INTEGER, email TEXT);\nCREATE TABLE other (id INTEGER);\n",
+        ),
+        ("expand/0002_index_users_email.sql", index),
+    ]);
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
+    db.run(&migrator, Request::Upgrade(ebbtide::Version::new(1))).await.unwrap();
+    let holder = db.reconnect().await;
+    let pid = holder.fixture().session_pid(&holder).expect("a server session");
+    holder.exec(&db.fixture().hold_snapshot_sql("other").expect("a snapshot to hold")).await.unwrap();
+    let err = db.run(&migrator, Request::Sync(Scope::All)).await.unwrap_err();
+    holder.exec("COMMIT").await.unwrap();
+    assert!(err.to_string().contains(&format!("server process {pid}")), "{err}");
+    assert!(err.to_string().contains("invalid index users_email"), "the leftover is named: {err}");
 }
 
 /// A run waiting for the lock another run holds says who holds it and for
@@ -378,6 +492,10 @@ on_persistent_engines!(
     a_migration_behind_a_lock_retries_until_it_goes_through,
     a_migration_whose_retries_run_out_fails_naming_the_blocker,
     a_concurrent_index_behind_a_lock_is_retried_without_leftovers,
+    a_concurrent_index_by_any_name_that_gave_up_is_built_again,
+    a_concurrent_index_waits_for_older_transactions_without_retrying,
+    a_no_transaction_step_that_never_got_its_lock_is_not_left_started,
+    a_concurrent_index_behind_an_old_snapshot_names_who_is_in_the_way,
 );
 
 /// Promise 6: a bad database URL fails fast with a clear message.

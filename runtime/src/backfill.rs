@@ -22,6 +22,7 @@ use ebbtide_core::Backfill;
 use crate::dialect::{NewRecord, TableName};
 use crate::engine::{DbError, Driver};
 use crate::error::{Aftermath, Error, MigrationFailure};
+use crate::lock_retry::Retry;
 use crate::plan::Step;
 use crate::record::{Cell, How};
 use crate::report::{Done, Event};
@@ -89,6 +90,9 @@ pub(crate) async fn apply<D: Driver>(
     // batches, and each batch reads it again under its write lock.
     let exclusive = d.exclusive_lock();
     let mut known: Option<Option<Progress>> = None;
+    // A batch that gave up on a lock (a row the application holds) rolled
+    // back whole, its progress with it: it is tried again.
+    let mut retry = Retry::new(settings, settings.lock_retry_for(Some(&m.up)), lock_timeout);
     loop {
         let batch_started = Instant::now();
         d.execute(dialect.begin()).await.map_err(|e| fail("begin a batch", e))?;
@@ -157,6 +161,13 @@ pub(crate) async fn apply<D: Driver>(
         }
         .await;
         match batch {
+            Err(Error::MigrationFailed(mut failure)) if failure.lock_timeout => {
+                let _ = d.execute(dialect.rollback()).await;
+                if let Err(told) = retry.again(d, step, &failure.statement).await {
+                    failure.message = format!("{}; {told}", failure.message);
+                    return Err(Error::MigrationFailed(failure));
+                }
+            }
             Err(e) => {
                 let _ = d.execute(dialect.rollback()).await;
                 return Err(e);
@@ -265,25 +276,34 @@ pub(crate) async fn under_way<D: Driver>(d: &mut D, table: &TableName) -> Result
 }
 
 /// After `step` reverted or unstamped a migration: the progress of the
-/// backfills above it is forgotten, for what they filled may be gone with
-/// it (a downgrade that drops the column a backfill under way fills). Only
-/// where this release has a backfill above it, so that no other project
-/// ever sees the progress table.
+/// backfills at or above it is forgotten, for what they filled may be gone
+/// with it (a downgrade that drops the column a backfill under way fills,
+/// or reverts the backfill itself, stamped by `goto` half-way). After a
+/// stamp of a backfill, its own progress: it is recorded now, and should
+/// it be reverted and applied again, it starts from the first row. Only
+/// where this release has such a backfill, so that no other project ever
+/// sees the progress table.
 pub(crate) async fn after_step<D: Driver>(d: &mut D, settings: &Settings<'_>, step: &Step<'_>) -> Result<(), Error> {
-    let version = match step {
-        Step::Revert { record, .. } | Step::Unstamp(record) => record.version,
+    let (version, only) = match step {
+        Step::Revert { record, .. } | Step::Unstamp(record) => (record.version, false),
+        Step::Stamp(m) => (m.version, true),
         _ => return Ok(()),
     };
-    let above = settings.migrations().iter().any(|m| m.version > version && m.up.backfill.is_some());
-    if !above || d.annotates() {
+    let concerned = |m: &Migration| if only { m.version == version } else { m.version >= version };
+    let any = settings.migrations().iter().any(|m| concerned(m) && m.up.backfill.is_some());
+    if !any || d.annotates() {
         return Ok(());
     }
     let progress = settings.table_name().progress();
     let dialect = d.sql();
-    for sql in [dialect.create_progress_table(&progress), dialect.delete_progress_above(&progress, version)] {
+    let forget = match only {
+        true => dialect.delete_progress(&progress, version),
+        false => dialect.delete_progress_from(&progress, version),
+    };
+    for sql in [dialect.create_progress_table(&progress), forget] {
         d.execute(&sql)
             .await
-            .map_err(|e| Error::database(format!("cannot forget the progress of backfills above {version}"), e))?;
+            .map_err(|e| Error::database(format!("cannot forget the progress of backfills from {version}"), e))?;
     }
     Ok(())
 }

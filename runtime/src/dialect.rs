@@ -358,10 +358,9 @@ pub(crate) trait Sql: Sync {
         )
     }
 
-    /// Forgets the progress of the backfills above `version` (all when it
-    /// is zero).
-    fn delete_progress_above(&self, progress: &TableName, version: Version) -> String {
-        format!("DELETE FROM {} WHERE version > {}", self.table(progress), version.get())
+    /// Forgets the progress of the backfills at or above `version`.
+    fn delete_progress_from(&self, progress: &TableName, version: Version) -> String {
+        format!("DELETE FROM {} WHERE version >= {}", self.table(progress), version.get())
     }
 
     /// Forgets the progress of one backfill, once it is recorded.
@@ -372,8 +371,12 @@ pub(crate) trait Sql: Sync {
     /// The first and last key of the next batch of `batch` rows above
     /// `after` (from the first row when `after` is `None`): `NULL`s when
     /// none is left.
+    /// Rows whose key is `NULL` are in no batch.
     fn next_batch_end(&self, table: &str, key: &str, after: Option<i64>, batch: u32) -> String {
-        let above = after.map(|a| format!(" WHERE {key} > {a}")).unwrap_or_default();
+        let above = match after {
+            Some(a) => format!(" WHERE {key} > {a}"),
+            None => format!(" WHERE {key} IS NOT NULL"),
+        };
         format!(
             "SELECT min({key}), max({key}) FROM (SELECT {key} FROM {table}{above} ORDER BY {key} LIMIT {batch}) AS ebbtide_batch"
         )

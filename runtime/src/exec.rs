@@ -395,6 +395,16 @@ async fn execute_step<D: Driver>(
                     return Err(Error::MigrationFailed(failure));
                 }
             }
+            Err(Error::MigrationFailed(mut failure))
+                if failure.lock_timeout && failure.aftermath == Aftermath::RunRolledBack =>
+            {
+                failure.message = format!(
+                    "{}; an all-or-nothing run is not retried after a lock timeout (all of it rolled back): \
+                     run it again, without --all-or-nothing, or with a longer --lock-timeout",
+                    failure.message
+                );
+                return Err(Error::MigrationFailed(failure));
+            }
             done => return done,
         }
     }
@@ -470,7 +480,17 @@ async fn script_step<D: Driver>(
     if !d.exclusive_lock() && already_done(d, table, step, work).await? {
         return Ok(done(step, Duration::ZERO, true));
     }
-    let lock_timeout = work.script.as_ref().and_then(|s| s.lock_timeout_ms).or(settings.default_lock_timeout_ms());
+    // A concurrent statement (`CREATE INDEX CONCURRENTLY`) waits for older
+    // transactions anywhere in the database, and nothing queues behind it:
+    // the default lock timeout would only make it give up, and rebuild the
+    // index, under ordinary load. Its own directive still applies.
+    let script = work.script.as_deref();
+    let concurrent = script.is_some_and(|s| s.statements().any(|(_, sql)| crate::lock_retry::concurrent(sql)));
+    let lock_timeout = match script.and_then(|s| s.lock_timeout_ms) {
+        Some(ms) => Some(ms),
+        None if concurrent => None,
+        None => settings.default_lock_timeout_ms(),
+    };
     // Recorded as started before it runs: should it stop half-way (an
     // error, a kill), check and sync say so until an operator tells, with
     // goto, what became of it.
@@ -478,8 +498,11 @@ async fn script_step<D: Driver>(
     let check = d.session_check();
     version_table_write(d, step, check.as_deref(), &started_row, "record the migration as started").await?;
     // Until the first statement is sent nothing has changed, and a failure
-    // takes the mark back; after it, the mark stays.
+    // takes the mark back; after it, the mark stays, unless no statement
+    // ran: the first gave up on a lock (rolled back by the server) and
+    // left nothing behind.
     let mut sent = false;
+    let mut ran_statements = Ran::default();
     let mut ran: Result<(), Error> = async {
         for sql in &guard.before {
             d.execute(sql).await.map_err(|e| Error::database(context("prepare the session"), e))?;
@@ -495,7 +518,7 @@ async fn script_step<D: Driver>(
             work.script.as_deref(),
             Aftermath::PartiallyApplied,
             check.as_deref(),
-            Some(&mut retry),
+            Some((&mut retry, &mut ran_statements)),
         )
         .await;
         if ran.is_err() {
@@ -514,8 +537,14 @@ async fn script_step<D: Driver>(
             ran = ran.and(Err(Error::database(context("return the session to the run's settings"), e)));
         }
     }
-    if let Err(e) = ran {
-        if !sent {
+    if let Err(mut e) = ran {
+        let nothing_ran = ran_statements.statements == 0
+            && !ran_statements.leftover
+            && matches!(&e, Error::MigrationFailed(f) if f.lock_timeout);
+        if !sent || nothing_ran {
+            if let Error::MigrationFailed(f) = &mut e {
+                f.aftermath = Aftermath::RolledBack;
+            }
             let unstart = work.record.unstart(dialect, table);
             if let Err(undo) =
                 version_table_write(d, step, check.as_deref(), &unstart, "take back the started mark").await
@@ -796,7 +825,7 @@ async fn run_script<D: Driver>(
     script: Option<&Script>,
     aftermath: Aftermath,
     check: Option<&str>,
-    mut retry: Option<&mut Retry<'_>>,
+    mut retry: Option<(&mut Retry<'_>, &mut Ran)>,
 ) -> Result<(), Error> {
     let failed = |line, sql, e, told: Option<String>| {
         let script = script.expect("statements come from a script");
@@ -820,15 +849,23 @@ async fn run_script<D: Driver>(
                 Some((_, drop)) => d.execute(drop).await.map(|()| false),
                 None => d.execute(sql).await.map(|()| true),
             };
+            if let Some((_, ran)) = retry.as_mut() {
+                ran.leftover = leftover.is_some();
+            }
             let e = match attempt {
-                Ok(true) => break,
+                Ok(true) => {
+                    if let Some((_, ran)) = retry.as_mut() {
+                        ran.statements += 1;
+                    }
+                    break;
+                }
                 Ok(false) => {
                     leftover = None;
                     continue;
                 }
                 Err(e) => e,
             };
-            let Some(retry) = retry.as_deref_mut().filter(|_| e.lock_timeout) else {
+            let Some((retry, ran)) = retry.as_mut().filter(|_| e.lock_timeout) else {
                 let told = leftover.map(|(index, drop)| {
                     format!("the invalid index {index} it left could not be dropped ({}): run `{drop}`", e.message)
                 });
@@ -836,6 +873,7 @@ async fn run_script<D: Driver>(
             };
             if leftover.is_none() {
                 leftover = invalid_index(d, sql).await;
+                ran.leftover = leftover.is_some();
             }
             if let Err(mut told) = retry.again(d, step, sql).await {
                 if let Some((index, drop)) = &leftover {
@@ -846,6 +884,14 @@ async fn run_script<D: Driver>(
         }
     }
     Ok(())
+}
+
+/// What a no-transaction script's statements did: how many ran, and
+/// whether one left something behind (an invalid index).
+#[derive(Default)]
+struct Ran {
+    statements: usize,
+    leftover: bool,
 }
 
 /// The invalid index a `CREATE INDEX CONCURRENTLY` that gave up left

@@ -50,10 +50,10 @@ impl<'s> Retry<'s> {
                 "lock retries are off (lock-retry)".to_string()
             } else {
                 format!(
-                    "gave up after {} attempt(s) over {:.1} s (the lock-retry budget is {} s)",
+                    "gave up after {} attempt(s) over {:.1} s (the lock-retry budget is {:.1} s)",
                     self.attempts,
                     waited.as_secs_f64(),
-                    self.budget.as_secs()
+                    self.budget.as_secs_f64()
                 )
             };
             match blockers.as_slice() {
@@ -92,8 +92,23 @@ fn backoff(attempt: u32) -> Duration {
 /// The sessions in the way of `statement`: those holding a lock on the
 /// table it names, or else those whose transaction has been open for
 /// longer than the lock timeout. Empty where the engine cannot tell.
+///
+/// A concurrent statement (`CREATE INDEX CONCURRENTLY`) waits for the
+/// transactions older than it anywhere in the database, not for a lock on
+/// its table: only the second kind is looked for.
 pub(crate) async fn blockers<D: Driver>(d: &mut D, statement: &str, timeout_ms: u32) -> Vec<Blocker> {
-    let Some(sql) = d.sql().blockers(locked_table(statement).as_deref(), timeout_ms) else {
+    let table = if concurrent(statement) { None } else { locked_table(statement) };
+    let found = sessions(d, table.as_deref(), timeout_ms).await;
+    match (found.is_empty(), table) {
+        (true, Some(_)) => sessions(d, None, timeout_ms).await,
+        _ => found,
+    }
+}
+
+/// The sessions holding a lock on `table`, or else with a transaction
+/// older than `timeout_ms`.
+async fn sessions<D: Driver>(d: &mut D, table: Option<&str>, timeout_ms: u32) -> Vec<Blocker> {
+    let Some(sql) = d.sql().blockers(table, timeout_ms) else {
         return Vec::new();
     };
     let mut found = Vec::new();
@@ -112,8 +127,41 @@ pub(crate) async fn blockers<D: Driver>(d: &mut D, statement: &str, timeout_ms: 
     read.map(|()| found).unwrap_or_default()
 }
 
-/// The table `statement` locks, as far as its text tells.
+/// A name as the classifier gives it (schema-qualified where written so,
+/// unquoted names folded to lower case, quoted ones as written) back as an
+/// identifier the server reads as that object: each part quoted unless it
+/// is a plain lower-case name.
+pub(crate) fn identifier(name: &str) -> String {
+    let plain = |part: &str| {
+        part.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
+    };
+    name.split('.')
+        .map(|part| if plain(part) { part.to_string() } else { format!("\"{}\"", part.replace('"', "\"\"")) })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Whether `statement` works concurrently (`CREATE INDEX CONCURRENTLY`,
+/// `DROP INDEX CONCURRENTLY`, `REINDEX ... CONCURRENTLY`): it waits for
+/// older transactions, not in a lock queue, so the application's
+/// statements never queue behind it.
+pub(crate) fn concurrent(statement: &str) -> bool {
+    let Ok(tokens) = ebbtide_core::lexer::tokenize(statement) else { return false };
+    tokens
+        .iter()
+        .filter(|t| !t.kind.is_trivia())
+        .take(6)
+        .any(|t| statement[t.range.clone()].eq_ignore_ascii_case("CONCURRENTLY"))
+}
+
+/// The table `statement` locks, as an identifier (see [`identifier`]), as
+/// far as its text tells.
 pub(crate) fn locked_table(statement: &str) -> Option<String> {
+    table_named(statement).map(|table| identifier(&table))
+}
+
+fn table_named(statement: &str) -> Option<String> {
     let tokens = ebbtide_core::lexer::tokenize(statement).ok()?;
     classify(statement, &tokens).into_iter().find_map(|change| match change {
         Change::AddColumn { table, .. }
@@ -131,17 +179,22 @@ pub(crate) fn locked_table(statement: &str) -> Option<String> {
     })
 }
 
-/// The index a `CREATE INDEX CONCURRENTLY` statement creates: one that
-/// gives up leaves it behind, invalid.
+/// The index a `CREATE INDEX CONCURRENTLY` statement creates, as an
+/// identifier in the schema of its table: one that gives up leaves it
+/// behind, invalid.
 pub(crate) fn concurrent_index(statement: &str) -> Option<String> {
+    if !concurrent(statement) {
+        return None;
+    }
     let tokens = ebbtide_core::lexer::tokenize(statement).ok()?;
-    let concurrently = tokens
-        .iter()
-        .filter(|t| !t.kind.is_trivia())
-        .take(4)
-        .any(|t| statement[t.range.clone()].eq_ignore_ascii_case("CONCURRENTLY"));
     classify(statement, &tokens).into_iter().find_map(|change| match change {
-        Change::Create { object, name, .. } if concurrently && object == "INDEX" => name,
+        Change::Create { object, name: Some(name), on, .. } if object.ends_with("INDEX") => {
+            let schema = on.as_deref().and_then(|on| on.rsplit_once('.')).map(|(schema, _)| schema);
+            Some(match schema {
+                Some(schema) => format!("{}.{}", identifier(schema), identifier(&name)),
+                None => identifier(&name),
+            })
+        }
         _ => None,
     })
 }
@@ -168,6 +221,15 @@ mod tests {
             Some("users_email")
         );
         assert_eq!(concurrent_index("CREATE INDEX users_email ON users (email)"), None);
+        for (sql, index) in [
+            ("CREATE UNIQUE INDEX CONCURRENTLY users_email ON users (email)", "users_email"),
+            ("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"Users_Email\" ON users (email)", "\"Users_Email\""),
+            ("CREATE INDEX CONCURRENTLY users_email ON app.users (email)", "app.users_email"),
+        ] {
+            assert_eq!(concurrent_index(sql).as_deref(), Some(index), "{sql}");
+        }
+        assert_eq!(locked_table("ALTER TABLE \"Users\" ADD COLUMN a int").as_deref(), Some("\"Users\""));
+        assert!(concurrent("DROP INDEX CONCURRENTLY users_email") && !concurrent("DROP INDEX users_email"));
     }
 
     #[test]

@@ -77,6 +77,11 @@ pub trait Fixture: Sync {
     fn invalid_indexes(&self, _db: &Db) -> Vec<String> {
         Vec::new()
     }
+    /// Statements that open a transaction holding a snapshot, reading
+    /// `table` (engines whose concurrent index builds wait for them).
+    fn hold_snapshot_sql(&self, _table: &str) -> Option<String> {
+        None
+    }
     /// A trigger on `events (id, begin, atomic)` whose condition names
     /// `begin` and whose body writes `atomic`: columns named like the
     /// keywords that open and close a trigger's body.

@@ -53,6 +53,10 @@ impl Fixture for Postgres {
         Some(format!("BEGIN; LOCK TABLE {table} IN ACCESS SHARE MODE;"))
     }
 
+    fn hold_snapshot_sql(&self, table: &str) -> Option<String> {
+        Some(format!("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM {table};"))
+    }
+
     fn session_pid(&self, db: &Db) -> Option<i64> {
         db.rows("SELECT pg_backend_pid()")[0].parse().ok()
     }

@@ -152,7 +152,16 @@ impl Asked {
             (_, Some(path)) if path == "system" => Some(Roots::Builtin),
             (_, Some(path)) if path.is_empty() => return Err("sslrootcert is empty: give a PEM file's path".into()),
             (_, Some(path)) => Some(Roots::File(path)),
-            (SslMode::VerifyCa | SslMode::VerifyFull, None) => Some(Roots::Builtin),
+            // Without a CA of its own, verify-ca would accept any
+            // certificate a public CA issued, for any name: refused, as libpq
+            // refuses sslrootcert=system with it.
+            (SslMode::VerifyCa, None) => {
+                return Err("sslmode=verify-ca needs sslrootcert, the CA that signed the server's certificate \
+                            (against the public roots any publicly issued certificate would pass): give sslrootcert, \
+                            or use sslmode=verify-full, which also checks the host name"
+                    .into());
+            }
+            (SslMode::VerifyFull, None) => Some(Roots::Builtin),
             (SslMode::Prefer | SslMode::Require, None) => None,
         };
         let tls = Tls { mode, roots };
@@ -232,7 +241,7 @@ mod rustls_connect {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let roots = match (&tls.roots, tls.mode) {
             (Some(roots), _) => Some(load(roots)?),
-            (None, SslMode::VerifyCa | SslMode::VerifyFull) => Some(load(&Roots::Builtin)?),
+            (None, SslMode::VerifyFull) => Some(load(&Roots::Builtin)?),
             (None, _) => None,
         };
         let verifier: Arc<dyn ServerCertVerifier> = match (tls.mode, roots) {
@@ -425,7 +434,9 @@ mod tests {
     fn libpq_defaults_and_rules_apply() {
         assert_eq!(asked("postgres://h/db").1, Ok(Tls { mode: SslMode::Prefer, roots: None }));
         assert_eq!(asked("postgres://h/db?sslmode=disable&sslrootcert=/ca.pem").1.map(|t| t.roots), Ok(None));
-        assert_eq!(asked("postgres://h/db?sslmode=verify-ca").1.map(|t| t.roots), Ok(Some(Roots::Builtin)));
+        assert_eq!(asked("postgres://h/db?sslmode=verify-full").1.map(|t| t.roots), Ok(Some(Roots::Builtin)));
+        let refused = asked("postgres://h/db?sslmode=verify-ca").1.unwrap_err();
+        assert!(refused.contains("verify-ca needs sslrootcert"), "{refused}");
         assert_eq!(
             asked("postgres://h/db?sslrootcert=system").1,
             Ok(Tls { mode: SslMode::VerifyFull, roots: Some(Roots::Builtin) })
