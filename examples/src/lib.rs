@@ -2,4 +2,5 @@
 //! rolling-upgrade scenario lives here so that the example and the
 //! workspace's test run the very same code.
 
+pub mod load;
 pub mod rolling;

@@ -1,0 +1,939 @@
+//! Zero downtime under load: two releases of a service write and read
+//! continuously while the upgrade between them runs, against a long
+//! transaction in the way of every schema change and a backfill of a large
+//! table; [`run`] measures what the service saw.
+//!
+//! The service is the one of [`crate::rolling`]: release 1 stores
+//! `users(name)`, release 2 `first_name` and `last_name`; release 2's expand
+//! migrations add the new columns with triggers keeping both shapes in sync
+//! and backfill the existing rows in batches; its contract migration drops
+//! the triggers and `name`. The scenario, on PostgreSQL or SQLite:
+//!
+//! 1. release 1's schema, seeded with `rows` users;
+//! 2. release 1's writers start (each inserts, renames and reads back users
+//!    of its own, timing every operation), and so does the *blocker*: a
+//!    session that keeps a transaction reading `users` open for `hold`,
+//!    again and again;
+//! 3. `sync --expand` of release 2 in a process of its own, as a deploy job
+//!    runs it, started while the blocker holds its transaction;
+//! 4. deploy: release 2's writers start, then release 1's stop; every row
+//!    must read the same in both shapes;
+//! 5. `sync --contract` in a process of its own, again behind the blocker;
+//! 6. release 2's writers stop; every row written must read back as
+//!    written, and release 1, restarted, must refuse the schema.
+//!
+//! The migrations run in a child process: the program calling [`run`] must
+//! call [`sync_child`] first thing in `main` (it re-executes itself).
+//!
+//! What a blocker means differs between engines. On PostgreSQL a
+//! transaction that read `users` holds an `ACCESS SHARE` lock until it
+//! ends, and every `ALTER TABLE`/`DROP TRIGGER` of `users` needs
+//! `ACCESS EXCLUSIVE`: the migration waits, and every query of the table
+//! queues behind it. ebbtide waits at most its lock timeout, rolls back and
+//! retries. On SQLite in WAL mode readers never block a writer, schema
+//! changes included: the blocker is the same long reading transaction (a
+//! report, a backup), and it delays nothing. The one lock there is the
+//! database's write lock, which every writer, the migration included,
+//! holds in turn for one transaction.
+
+mod postgres;
+mod sqlite;
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::io::Write as _;
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ebbtide::{Event, Migrator, Scope, Verdict};
+
+/// The name the blocker's session gives itself (PostgreSQL's
+/// `application_name`): the lock retries name it.
+pub const BLOCKER: &str = "zero-downtime-blocker";
+
+/// A failure of the scenario itself (not a measured failure).
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// `error` and its sources, `: ` between them (a driver's error often says
+/// what went wrong only in its source).
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let more = e.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = e.source();
+    }
+    text
+}
+
+/// The database engine the scenario runs on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// A PostgreSQL database, empty, at `Options::url`.
+    Postgres,
+    /// A SQLite file in WAL mode at `Options::url` (a path), created.
+    Sqlite,
+}
+
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Postgres => "postgres",
+            Engine::Sqlite => "sqlite",
+        }
+    }
+
+    fn backend(self, url: &str) -> Box<dyn Backend> {
+        match self {
+            Engine::Postgres => Box::new(postgres::Postgres { url: url.to_string() }),
+            Engine::Sqlite => Box::new(sqlite::Sqlite { path: url.into() }),
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub engine: Engine,
+    /// PostgreSQL: the URL of an empty database. SQLite: the path of a
+    /// database file that does not exist yet.
+    pub url: String,
+    /// Users in the table before the upgrade (the backfill's rows).
+    pub rows: u64,
+    /// Writers per release.
+    pub writers: usize,
+    /// The pause of each writer between two rounds (insert, rename, read).
+    pub pause: Duration,
+    /// How long the blocker keeps each of its transactions open.
+    pub hold: Duration,
+    /// How long the blocker waits between two transactions.
+    pub gap: Duration,
+    /// How long the writers run before, between and after the syncs.
+    pub settle: Duration,
+    /// ebbtide's lock timeout (`Duration::ZERO`: off).
+    pub lock_timeout: Duration,
+    /// ebbtide's lock retry budget (`Duration::ZERO`: off).
+    pub lock_retry: Duration,
+    /// How many times a failed sync is run again, as an operator would,
+    /// a second apart.
+    pub reruns: u32,
+}
+
+impl Options {
+    /// The full-size run with ebbtide's defaults: 1,000,000 rows, a blocker
+    /// holding its transaction 3 s with 1 s between two.
+    pub fn new(engine: Engine, url: impl Into<String>) -> Options {
+        Options {
+            engine,
+            url: url.into(),
+            rows: 1_000_000,
+            writers: 2,
+            pause: Duration::from_millis(1),
+            hold: Duration::from_secs(3),
+            gap: Duration::from_secs(1),
+            settle: Duration::from_secs(2),
+            lock_timeout: ebbtide::DEFAULT_LOCK_TIMEOUT,
+            lock_retry: ebbtide::DEFAULT_LOCK_RETRY,
+            reruns: 30,
+        }
+    }
+}
+
+/// What one sync (`--expand` or `--contract`) did, over all its runs.
+#[derive(Clone, Debug, Default)]
+pub struct SyncOutcome {
+    /// Runs of the sync process: 1 unless it failed and was run again.
+    pub runs: u32,
+    /// Whether its last run succeeded.
+    pub succeeded: bool,
+    /// The failed runs' errors.
+    pub errors: Vec<String>,
+    /// Lock retries (`Event::LockRetry`), over all runs.
+    pub retries: u32,
+    /// Time spent waiting for locks and between attempts, over all runs:
+    /// for each retried step, how long it was retried until its attempt
+    /// that went through.
+    pub retry_wait: Duration,
+    /// Who held the locks in the way, as the retries named them.
+    pub blockers: BTreeSet<String>,
+    /// Batches of backfills done.
+    pub batches: u64,
+    /// From the first run's start to the last run's end.
+    pub wall: Duration,
+}
+
+impl SyncOutcome {
+    /// Whether the sync succeeded at its first run.
+    pub fn first_time(&self) -> bool {
+        self.succeeded && self.runs == 1
+    }
+}
+
+/// The stretch of the scenario an operation ran in.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Release 1 alone, before the upgrade.
+    Before,
+    /// `sync --expand` running (the backfill included).
+    Expand,
+    /// Expanded; release 2 deploying while release 1 still serves.
+    Deploy,
+    /// `sync --contract` running.
+    Contract,
+    /// Release 2 alone, contracted.
+    After,
+}
+
+impl Phase {
+    /// Every phase, in order.
+    pub const ALL: [Phase; 5] = [Phase::Before, Phase::Expand, Phase::Deploy, Phase::Contract, Phase::After];
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Before => "before expand",
+            Phase::Expand => "expand",
+            Phase::Deploy => "deploy",
+            Phase::Contract => "contract",
+            Phase::After => "after contract",
+        })
+    }
+}
+
+/// The writers' operations in one phase.
+#[derive(Clone, Debug, Default)]
+pub struct PhaseStats {
+    pub ops: u64,
+    /// The longest operation.
+    pub longest: Duration,
+    /// What the longest operation was: release and kind.
+    pub longest_op: String,
+    pub p99: Duration,
+}
+
+/// What the service saw, and what the syncs did.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub engine: Engine,
+    pub rows: u64,
+    pub writers: usize,
+    pub lock_timeout: Duration,
+    pub lock_retry: Duration,
+    /// Operations of every writer (inserts, renames, reads).
+    pub ops: u64,
+    /// From the first writer's start to the last writer's end.
+    pub wall: Duration,
+    /// Inserts and renames that returned an error.
+    pub failed_writes: u64,
+    /// Reads that returned an error.
+    pub failed_reads: u64,
+    /// Reads by a writer that returned another value than it wrote.
+    pub wrong_reads: u64,
+    /// Rows that read wrong when checked after a release's writers stopped:
+    /// in the other release's shape, or the two shapes disagreeing, or a
+    /// seeded row not backfilled as expected.
+    pub wrong_rows: u64,
+    /// Every row checked that way.
+    pub rows_checked: u64,
+    /// The first errors and wrong reads, for the record.
+    pub samples: Vec<String>,
+    /// The longest operation of all.
+    pub longest: Duration,
+    pub longest_op: String,
+    pub p99: Duration,
+    pub phases: Vec<(Phase, PhaseStats)>,
+    pub expand: SyncOutcome,
+    pub contract: SyncOutcome,
+    /// The blocker's transactions.
+    pub blocker_transactions: u64,
+    /// Release 1's startup check after expand (it must serve on).
+    pub old_release_after_expand: String,
+    /// Release 1's startup check after contract (it must refuse).
+    pub old_release_after_contract: String,
+    pub old_release_refused: bool,
+}
+
+impl Outcome {
+    /// Who the lock retries of both syncs named as in the way.
+    pub fn blockers(&self) -> BTreeSet<&str> {
+        self.expand.blockers.iter().chain(&self.contract.blockers).map(String::as_str).collect()
+    }
+
+    /// Operations per second, over the whole run.
+    pub fn ops_per_second(&self) -> f64 {
+        self.ops as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+
+    /// Whether every target was met: no failed write or read, no wrong
+    /// read, both syncs through at their first run, the old release
+    /// refusing after contract, and no operation stalled for `stall`.
+    pub fn met(&self, stall: Duration) -> bool {
+        self.failed_writes == 0
+            && self.failed_reads == 0
+            && self.wrong_reads == 0
+            && self.wrong_rows == 0
+            && self.expand.first_time()
+            && self.contract.first_time()
+            && self.old_release_refused
+            && self.longest < stall
+    }
+}
+
+/// The startup check's verdict for one release, as text.
+fn verdict_text(verdict: &Verdict) -> String {
+    verdict.to_string().replace('\n', " ")
+}
+
+/// A user's name, in release 2's shape; release 1 stores [`Name::full`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Name {
+    pub first: String,
+    pub last: Option<String>,
+}
+
+impl Name {
+    /// What release 1 stores.
+    pub fn full(&self) -> String {
+        match &self.last {
+            Some(last) => format!("{} {last}", self.first),
+            None => self.first.clone(),
+        }
+    }
+
+    /// A full name as release 2 sees it, split at its first space.
+    pub fn split(full: &str) -> Name {
+        match full.split_once(' ') {
+            Some((first, last)) => Name { first: first.into(), last: (!last.is_empty()).then(|| last.into()) },
+            None => Name { first: full.into(), last: None },
+        }
+    }
+
+    /// The `n`-th name a writer uses: one in three has no last name.
+    fn nth(prefix: &str, n: u64) -> Name {
+        Name { first: format!("{prefix}{n}"), last: (!n.is_multiple_of(3)).then(|| format!("Last{n}")) }
+    }
+}
+
+/// A release of the service.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Release {
+    One,
+    Two,
+}
+
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Release::One => "release 1",
+            Release::Two => "release 2",
+        })
+    }
+}
+
+/// One instance of a release: its connection and its queries, in its
+/// shape of `users`.
+pub(crate) trait Service: Send {
+    fn insert(&mut self, name: &Name) -> Result<i64, Error>;
+    fn rename(&mut self, id: i64, name: &Name) -> Result<(), Error>;
+    fn read(&mut self, id: i64) -> Result<Name, Error>;
+}
+
+/// What the scenario needs of an engine.
+pub(crate) trait Backend: Send + Sync {
+    /// Release 1's schema, with `rows` users: user `i` is named
+    /// `First<i> Last<i>`, or `Solo<i>` when `i` is a multiple of 3.
+    fn prepare(&self, rows: u64) -> Result<(), Error>;
+    /// An instance of `release`, after its startup check said it may serve.
+    fn start(&self, release: Release) -> Result<Box<dyn Service>, Error>;
+    /// `release`'s startup check, on a connection of its own.
+    fn check(&self, release: Release) -> Result<Verdict, Error>;
+    /// Keeps opening a transaction that reads `users` and holding it open
+    /// for `hold`, `gap` apart, until `stop`; tells `opened` after each
+    /// read. Returns the number of transactions.
+    fn block(&self, hold: Duration, gap: Duration, stop: &AtomicBool, opened: &Sender<()>) -> Result<u64, Error>;
+    /// Rows whose two shapes disagree (before contract).
+    fn shapes_disagree(&self) -> Result<u64, Error>;
+    /// Seeded rows (ids up to `rows`) whose names are not the ones seeded
+    /// (after contract, in release 2's shape).
+    fn seeded_wrong(&self, rows: u64) -> Result<u64, Error>;
+    /// Every user above id `from`, in release 2's shape.
+    fn users_above(&self, from: u64) -> Result<Vec<(i64, Name)>, Error>;
+    /// Runs `sync` of release 2's migrations (in the child process).
+    fn sync(&self, migrator: Migrator<'_>, scope: Scope) -> Result<ebbtide::Report, Error>;
+}
+
+/// Which migrations a backend embeds.
+pub(crate) fn migrations(engine: Engine, release: Release) -> &'static ebbtide::Migrations {
+    match (engine, release) {
+        (Engine::Postgres, Release::One) => &postgres::release1::migrations::MIGRATIONS,
+        (Engine::Postgres, Release::Two) => &postgres::release2::migrations::MIGRATIONS,
+        (Engine::Sqlite, Release::One) => &sqlite::release1::migrations::MIGRATIONS,
+        (Engine::Sqlite, Release::Two) => &sqlite::release2::migrations::MIGRATIONS,
+    }
+}
+
+/// What a writer shares with the scenario.
+struct Control {
+    stop: AtomicBool,
+    phase: AtomicUsize,
+    pause: Duration,
+}
+
+/// One operation's kind, for the record of the longest.
+#[derive(Copy, Clone, Debug)]
+enum Op {
+    Insert,
+    Rename,
+    Read,
+}
+
+/// What one writer saw.
+struct Writer {
+    release: Release,
+    /// Operation latencies in microseconds, per phase.
+    latencies: Vec<Vec<u32>>,
+    /// The longest operation per phase, and what it was.
+    longest: Vec<(Duration, String)>,
+    failed_writes: u64,
+    failed_reads: u64,
+    wrong_reads: u64,
+    samples: Vec<String>,
+    /// Every user it wrote, as last written.
+    written: HashMap<i64, Name>,
+    started: Instant,
+    ended: Instant,
+}
+
+impl Writer {
+    fn timed<T>(&mut self, control: &Control, op: Op, f: impl FnOnce() -> T) -> T {
+        let phase = control.phase.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let result = f();
+        let took = started.elapsed();
+        self.latencies[phase].push(took.as_micros().min(u128::from(u32::MAX)) as u32);
+        if took > self.longest[phase].0 {
+            self.longest[phase] = (took, format!("{op:?} by {}", self.release).to_lowercase());
+        }
+        result
+    }
+
+    fn sample(&mut self, what: String) {
+        if self.samples.len() < 5 {
+            self.samples.push(what);
+        }
+    }
+}
+
+/// A small pseudo-random sequence (xorshift), to pick users to rename and
+/// read without a dependency.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// Writes until told to stop: each round inserts a user, renames one of
+/// its users and reads one back, each operation timed.
+fn write(mut service: Box<dyn Service>, release: Release, index: usize, control: Arc<Control>) -> Writer {
+    let prefix = match release {
+        Release::One => format!("Old{index}x"),
+        Release::Two => format!("New{index}x"),
+    };
+    let now = Instant::now();
+    let mut w = Writer {
+        release,
+        latencies: vec![Vec::new(); Phase::ALL.len()],
+        longest: vec![(Duration::ZERO, String::new()); Phase::ALL.len()],
+        failed_writes: 0,
+        failed_reads: 0,
+        wrong_reads: 0,
+        samples: Vec::new(),
+        written: HashMap::new(),
+        started: now,
+        ended: now,
+    };
+    let mut ids = Vec::new();
+    let mut dice = Dice(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) * 7919));
+    let mut n = 0;
+    while !control.stop.load(Ordering::Relaxed) {
+        n += 1;
+        let name = Name::nth(&prefix, n);
+        match w.timed(&control, Op::Insert, || service.insert(&name)) {
+            Ok(id) => {
+                ids.push(id);
+                w.written.insert(id, name);
+            }
+            Err(e) => {
+                w.failed_writes += 1;
+                w.sample(format!("{release} failed to insert: {e}"));
+            }
+        }
+        if !ids.is_empty() {
+            let id = ids[dice.below(ids.len())];
+            let name = Name::nth(&format!("{prefix}Renamed"), n);
+            match w.timed(&control, Op::Rename, || service.rename(id, &name)) {
+                Ok(()) => {
+                    w.written.insert(id, name);
+                }
+                Err(e) => {
+                    w.failed_writes += 1;
+                    w.sample(format!("{release} failed to rename user {id}: {e}"));
+                }
+            }
+            let id = ids[dice.below(ids.len())];
+            match w.timed(&control, Op::Read, || service.read(id)) {
+                Ok(read) if read == w.written[&id] => {}
+                Ok(read) => {
+                    w.wrong_reads += 1;
+                    let wrote = &w.written[&id];
+                    w.sample(format!("{release} read user {id} as {read:?}, wrote {wrote:?}"));
+                }
+                Err(e) => {
+                    w.failed_reads += 1;
+                    w.sample(format!("{release} failed to read user {id}: {e}"));
+                }
+            }
+        }
+        thread::sleep(control.pause);
+    }
+    w.ended = Instant::now();
+    w
+}
+
+/// Writers of one release, running.
+struct Writers {
+    control: Arc<Control>,
+    threads: Vec<thread::JoinHandle<Writer>>,
+}
+
+impl Writers {
+    /// Starts `count` instances of `release`, each writing on a thread.
+    fn start(
+        backend: &dyn Backend,
+        release: Release,
+        count: usize,
+        phase: Phase,
+        pause: Duration,
+    ) -> Result<Writers, Error> {
+        let control =
+            Arc::new(Control { stop: AtomicBool::new(false), phase: AtomicUsize::new(phase as usize), pause });
+        let mut threads = Vec::new();
+        for index in 0..count {
+            let service = backend.start(release)?;
+            let control = control.clone();
+            threads.push(thread::spawn(move || write(service, release, index, control)));
+        }
+        Ok(Writers { control, threads })
+    }
+
+    fn set_phase(&self, phase: Phase) {
+        self.control.phase.store(phase as usize, Ordering::Relaxed);
+    }
+
+    fn stop(self) -> Result<Vec<Writer>, Error> {
+        self.control.stop.store(true, Ordering::Relaxed);
+        self.threads.into_iter().map(|t| t.join().map_err(|_| Error::from("a writer panicked"))).collect()
+    }
+}
+
+/// The blocker, running on a thread of its own.
+struct Blocker {
+    stop: Arc<AtomicBool>,
+    opened: Receiver<()>,
+    thread: thread::JoinHandle<Result<u64, Error>>,
+}
+
+impl Blocker {
+    fn start(backend: Arc<dyn Backend>, hold: Duration, gap: Duration) -> Blocker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tell, opened) = mpsc::channel();
+        let thread = thread::spawn({
+            let stop = stop.clone();
+            move || backend.block(hold, gap, &stop, &tell)
+        });
+        Blocker { stop, opened, thread }
+    }
+
+    /// Waits until the blocker opens its next transaction, so that a sync
+    /// started now finds it in the way.
+    fn next_transaction(&self, within: Duration) -> Result<(), Error> {
+        while self.opened.try_recv().is_ok() {}
+        self.opened.recv_timeout(within).map_err(|_| Error::from("the blocker opened no transaction"))
+    }
+
+    fn stop(self) -> Result<u64, Error> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().map_err(|_| Error::from("the blocker panicked"))?
+    }
+}
+
+const CHILD_SCOPE: &str = "EBBTIDE_ZERO_DOWNTIME_SYNC";
+const CHILD_ENGINE: &str = "EBBTIDE_ZERO_DOWNTIME_ENGINE";
+const CHILD_URL: &str = "EBBTIDE_ZERO_DOWNTIME_URL";
+const CHILD_LOCK_TIMEOUT: &str = "EBBTIDE_ZERO_DOWNTIME_LOCK_TIMEOUT_MS";
+const CHILD_LOCK_RETRY: &str = "EBBTIDE_ZERO_DOWNTIME_LOCK_RETRY_MS";
+
+/// The sync process's side: when this process was started by [`run`] to
+/// run a sync, runs it and returns the exit code; otherwise `None`. Call it
+/// first thing in `main` of any program that calls [`run`].
+///
+/// It prints one line per event on stdout, tab-separated: `retry`, the
+/// step, the attempt, ms waited, ms to the next attempt, the blockers;
+/// `batch`, the batches done; and last `ok` or `error` with the message.
+pub fn sync_child() -> Option<ExitCode> {
+    let scope = std::env::var(CHILD_SCOPE).ok()?;
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let ms = |name: &str| Duration::from_millis(var(name).parse().unwrap_or(0));
+    let engine = if var(CHILD_ENGINE) == "postgres" { Engine::Postgres } else { Engine::Sqlite };
+    let scope = if scope == "contract" { Scope::Contract } else { Scope::Expand };
+    let say = |line: String| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", line.replace('\n', " "));
+        let _ = out.flush();
+    };
+    let migrator = Migrator::new(migrations(engine, Release::Two))
+        .lock_timeout(ms(CHILD_LOCK_TIMEOUT))
+        .lock_retry(ms(CHILD_LOCK_RETRY))
+        .observe(move |event| match event {
+            Event::LockRetry { step, attempt, waited, retry_in, blockers, .. } => {
+                let blockers: Vec<String> = blockers
+                    .iter()
+                    .map(|b| match b.application.as_str() {
+                        "" => format!("server process {} ({})", b.pid, b.state),
+                        application => format!("{application} ({})", b.state),
+                    })
+                    .collect();
+                say(format!(
+                    "retry\t{step}\t{attempt}\t{}\t{}\t{}",
+                    waited.as_millis(),
+                    retry_in.as_millis(),
+                    blockers.join("; ")
+                ));
+            }
+            Event::Batch { batches, .. } => say(format!("batch\t{batches}")),
+            _ => {}
+        });
+    let result = engine.backend(&var(CHILD_URL)).sync(migrator, scope);
+    let mut out = std::io::stdout().lock();
+    match result {
+        Ok(report) => {
+            let _ = writeln!(out, "ok\t{}", report.to_string().replace('\n', "; "));
+            Some(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let _ = writeln!(out, "error\t{}", chain(&*e).replace('\n', " "));
+            Some(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Runs release 2's `sync` of `scope` in a child process, again after a
+/// second while it fails and `options.reruns` allows.
+fn sync(options: &Options, scope: &str) -> Result<SyncOutcome, Error> {
+    let mut outcome = SyncOutcome::default();
+    let started = Instant::now();
+    while !outcome.succeeded && outcome.runs <= options.reruns {
+        if outcome.runs > 0 {
+            thread::sleep(Duration::from_secs(1));
+        }
+        outcome.runs += 1;
+        let output = Command::new(std::env::current_exe()?)
+            .env(CHILD_SCOPE, scope)
+            .env(CHILD_ENGINE, options.engine.name())
+            .env(CHILD_URL, &options.url)
+            .env(CHILD_LOCK_TIMEOUT, options.lock_timeout.as_millis().to_string())
+            .env(CHILD_LOCK_RETRY, options.lock_retry.as_millis().to_string())
+            .output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        // Per retried step: how long it had waited at its last retry.
+        let mut waits: HashMap<String, Duration> = HashMap::new();
+        let mut ended = false;
+        for line in stdout.lines() {
+            let fields: Vec<&str> = line.split('\t').collect();
+            match fields.as_slice() {
+                ["retry", step, _attempt, waited, retry_in, blockers] => {
+                    outcome.retries += 1;
+                    let waited = Duration::from_millis(waited.parse()?) + Duration::from_millis(retry_in.parse()?);
+                    waits.insert(step.to_string(), waited);
+                    outcome.blockers.extend(blockers.split("; ").filter(|b| !b.is_empty()).map(str::to_string));
+                }
+                ["batch", _] => outcome.batches += 1,
+                ["ok", _] => {
+                    outcome.succeeded = true;
+                    ended = true;
+                }
+                ["error", message] => {
+                    outcome.errors.push(message.to_string());
+                    ended = true;
+                }
+                _ => {}
+            }
+        }
+        outcome.retry_wait += waits.values().sum::<Duration>();
+        if !ended {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(format!(
+                "the sync process ended without a result ({}); did main call load::sync_child()?\n{stdout}{stderr}",
+                output.status
+            )
+            .into());
+        }
+    }
+    outcome.wall = started.elapsed();
+    Ok(outcome)
+}
+
+/// The `q`-quantile of `sorted` microseconds.
+fn quantile(sorted: &[u32], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let at = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    Duration::from_micros(u64::from(sorted[at]))
+}
+
+/// Compares what a release wrote with what is read now.
+fn compare(written: &HashMap<i64, Name>, read: &HashMap<i64, Name>, shape: &str, samples: &mut Vec<String>) -> u64 {
+    let mut wrong = 0;
+    for (id, name) in written {
+        if read.get(id) != Some(name) {
+            wrong += 1;
+            if samples.len() < 10 {
+                samples.push(format!("user {id} reads {:?} in {shape}, written {name:?}", read.get(id)));
+            }
+        }
+    }
+    wrong
+}
+
+/// The scenario (see the module's documentation). Fails only when the
+/// scenario cannot go on (the database unreachable, a release refusing
+/// to start before its time); what the service saw is in the [`Outcome`].
+pub fn run(options: &Options) -> Result<Outcome, Error> {
+    let backend: Arc<dyn Backend> = Arc::from(options.engine.backend(&options.url));
+    backend.prepare(options.rows)?;
+
+    let release1 = Writers::start(&*backend, Release::One, options.writers, Phase::Before, options.pause)?;
+    let blocker = Blocker::start(backend.clone(), options.hold, options.gap);
+    let wait_for_blocker = options.hold + options.gap + Duration::from_secs(5);
+    thread::sleep(options.settle);
+
+    release1.set_phase(Phase::Expand);
+    blocker.next_transaction(wait_for_blocker)?;
+    let expand = sync(options, "expand")?;
+    let old_release_after_expand = verdict_text(&backend.check(Release::One)?);
+
+    release1.set_phase(Phase::Deploy);
+    thread::sleep(options.settle / 2);
+    let release2 = Writers::start(&*backend, Release::Two, options.writers, Phase::Deploy, options.pause)?;
+    thread::sleep(options.settle);
+    let written1 = release1.stop()?;
+
+    // Release 1 is gone: everything it wrote must read the same in
+    // release 2's shape, and no row may read differently in the two shapes.
+    let mut samples = Vec::new();
+    let mut wrong_rows = backend.shapes_disagree()?;
+    if wrong_rows > 0 {
+        samples.push(format!("{wrong_rows} rows read differently in the two shapes"));
+    }
+    let mut rows_checked = 0;
+    let now = backend.users_above(options.rows)?.into_iter().collect();
+    for w in &written1 {
+        wrong_rows += compare(&w.written, &now, "release 2's shape before contract", &mut samples);
+        rows_checked += w.written.len() as u64;
+    }
+
+    release2.set_phase(Phase::Contract);
+    blocker.next_transaction(wait_for_blocker)?;
+    let contract = sync(options, "contract")?;
+    release2.set_phase(Phase::After);
+    thread::sleep(options.settle);
+    let written2 = release2.stop()?;
+    let blocker_transactions = blocker.stop()?;
+
+    // Contracted: every row written by either release reads as last written.
+    let now = backend.users_above(options.rows)?.into_iter().collect();
+    for w in written1.iter().chain(&written2) {
+        wrong_rows += compare(&w.written, &now, "release 2's shape after contract", &mut samples);
+        rows_checked += w.written.len() as u64;
+    }
+    let seeded_wrong = backend.seeded_wrong(options.rows)?;
+    if seeded_wrong > 0 {
+        samples.push(format!("{seeded_wrong} seeded rows not backfilled as expected"));
+    }
+    wrong_rows += seeded_wrong;
+    rows_checked += options.rows;
+
+    // Release 1 restarted: its startup check must refuse.
+    let verdict = backend.check(Release::One)?;
+    let old_release_refused = !verdict.may_serve();
+
+    Ok(summarize(
+        options,
+        written1.into_iter().chain(written2).collect(),
+        Partial {
+            wrong_rows,
+            rows_checked,
+            samples,
+            expand,
+            contract,
+            blocker_transactions,
+            old_release_after_expand,
+            old_release_after_contract: verdict_text(&verdict),
+            old_release_refused,
+        },
+    ))
+}
+
+/// What [`run`] knows besides the writers.
+struct Partial {
+    wrong_rows: u64,
+    rows_checked: u64,
+    samples: Vec<String>,
+    expand: SyncOutcome,
+    contract: SyncOutcome,
+    blocker_transactions: u64,
+    old_release_after_expand: String,
+    old_release_after_contract: String,
+    old_release_refused: bool,
+}
+
+fn summarize(options: &Options, writers: Vec<Writer>, p: Partial) -> Outcome {
+    let started = writers.iter().map(|w| w.started).min().unwrap_or_else(Instant::now);
+    let ended = writers.iter().map(|w| w.ended).max().unwrap_or(started);
+    let mut samples: Vec<String> = writers.iter().flat_map(|w| w.samples.iter().cloned()).collect();
+    samples.extend(p.samples);
+    let mut all: Vec<u32> = Vec::new();
+    let mut phases = Vec::new();
+    let mut longest = (Duration::ZERO, String::new());
+    for (i, phase) in Phase::ALL.iter().enumerate() {
+        let mut lat: Vec<u32> = writers.iter().flat_map(|w| w.latencies[i].iter().copied()).collect();
+        lat.sort_unstable();
+        let here = writers.iter().map(|w| w.longest[i].clone()).max_by_key(|l| l.0).unwrap_or_default();
+        if here.0 > longest.0 {
+            longest = (here.0, format!("{} during {phase}", here.1));
+        }
+        phases.push((
+            *phase,
+            PhaseStats { ops: lat.len() as u64, longest: here.0, longest_op: here.1, p99: quantile(&lat, 0.99) },
+        ));
+        all.extend(lat);
+    }
+    all.sort_unstable();
+    Outcome {
+        engine: options.engine,
+        rows: options.rows,
+        writers: options.writers,
+        lock_timeout: options.lock_timeout,
+        lock_retry: options.lock_retry,
+        ops: all.len() as u64,
+        wall: ended - started,
+        failed_writes: writers.iter().map(|w| w.failed_writes).sum(),
+        failed_reads: writers.iter().map(|w| w.failed_reads).sum(),
+        wrong_reads: writers.iter().map(|w| w.wrong_reads).sum(),
+        wrong_rows: p.wrong_rows,
+        rows_checked: p.rows_checked,
+        samples,
+        longest: longest.0,
+        longest_op: longest.1,
+        p99: quantile(&all, 0.99),
+        phases,
+        expand: p.expand,
+        contract: p.contract,
+        blocker_transactions: p.blocker_transactions,
+        old_release_after_expand: p.old_release_after_expand,
+        old_release_after_contract: p.old_release_after_contract,
+        old_release_refused: p.old_release_refused,
+    }
+}
+
+fn ms(d: Duration) -> String {
+    if d >= Duration::from_secs(10) { format!("{:.1} s", d.as_secs_f64()) } else { format!("{} ms", d.as_millis()) }
+}
+
+fn setting(d: Duration) -> String {
+    if d.is_zero() { "off".into() } else { ms(d) }
+}
+
+fn sync_cell(s: &SyncOutcome) -> String {
+    let mut cell = match (s.succeeded, s.runs) {
+        (true, 1) => "succeeded".to_string(),
+        (true, runs) => format!("succeeded at run {runs}"),
+        (false, runs) => format!("failed {runs} runs"),
+    };
+    cell += &format!(", {} retries, {} waiting, {} in all", s.retries, ms(s.retry_wait), ms(s.wall));
+    cell
+}
+
+impl fmt::Display for Outcome {
+    /// The measurements as Markdown tables: the totals, then each phase.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: {} rows, {} writers per release, lock timeout {}, lock retry {}\n",
+            self.engine,
+            self.rows,
+            self.writers,
+            setting(self.lock_timeout),
+            setting(self.lock_retry)
+        )?;
+        writeln!(f, "| metric | value |\n|---|---|")?;
+        writeln!(f, "| operations (insert, rename, read) | {} in {:.1} s |", self.ops, self.wall.as_secs_f64())?;
+        writeln!(f, "| operations per second | {:.0} |", self.ops_per_second())?;
+        writeln!(f, "| failed writes | {} |", self.failed_writes)?;
+        writeln!(f, "| failed reads | {} |", self.failed_reads)?;
+        writeln!(f, "| wrong reads (writers' own reads) | {} |", self.wrong_reads)?;
+        writeln!(f, "| wrong rows (of {} checked in both shapes) | {} |", self.rows_checked, self.wrong_rows)?;
+        writeln!(f, "| longest writer stall | {} ({}) |", ms(self.longest), self.longest_op)?;
+        writeln!(f, "| p99 operation | {:.1} ms |", self.p99.as_secs_f64() * 1000.0)?;
+        writeln!(f, "| sync --expand | {} |", sync_cell(&self.expand))?;
+        writeln!(f, "| sync --contract | {} |", sync_cell(&self.contract))?;
+        let blockers = self.blockers();
+        let named = if blockers.is_empty() { "none".to_string() } else { Vec::from_iter(blockers).join(", ") };
+        writeln!(f, "| blocker transactions / named by the retries | {} / {} |", self.blocker_transactions, named)?;
+        writeln!(f, "| release 1 after expand | {} |", self.old_release_after_expand)?;
+        writeln!(
+            f,
+            "| release 1 restarted after contract | {}: {} |",
+            if self.old_release_refused { "refuses" } else { "SERVES" },
+            self.old_release_after_contract
+        )?;
+        writeln!(f, "\n| phase | operations | p99 | longest | longest was |\n|---|---|---|---|---|")?;
+        for (phase, s) in &self.phases {
+            writeln!(
+                f,
+                "| {phase} | {} | {:.1} ms | {} | {} |",
+                s.ops,
+                s.p99.as_secs_f64() * 1000.0,
+                ms(s.longest),
+                s.longest_op
+            )?;
+        }
+        for sample in &self.samples {
+            writeln!(f, "\n- {sample}")?;
+        }
+        for error in self.expand.errors.iter().chain(&self.contract.errors).take(3) {
+            writeln!(f, "\n- a failed sync: {error}")?;
+        }
+        Ok(())
+    }
+}

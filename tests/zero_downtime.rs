@@ -1,0 +1,109 @@
+//! Zero downtime under load, shortened: `cargo run --release --example
+//! zero_downtime` with 20,000 rows and a blocker holding its transactions
+//! for a second, on SQLite and on PostgreSQL. Asserts counts only, never a
+//! timing: no failed write or read, no wrong read, both syncs through at
+//! their first run, a lock retry naming the blocker (PostgreSQL), release 1
+//! refusing the contracted schema.
+//!
+//! The migrations run in a child process, which is this program run again
+//! (see `load::sync_child`): hence a `main` of its own (`harness = false`).
+
+mod support;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ebbtide_examples::load::{self, Engine, Options, Outcome};
+
+/// The shortened scenario's options.
+fn shortened(engine: Engine, url: String) -> Options {
+    let mut options = Options::new(engine, url);
+    options.rows = 20_000;
+    options.hold = Duration::from_secs(1);
+    options.gap = Duration::from_millis(300);
+    options.settle = Duration::from_millis(700);
+    options.reruns = 0;
+    options
+}
+
+/// The promises the scenario keeps, whatever the timings.
+fn assert_promises(outcome: &Outcome) {
+    print!("{outcome}");
+    assert_eq!(outcome.failed_writes, 0, "failed writes: {:?}", outcome.samples);
+    assert_eq!(outcome.failed_reads, 0, "failed reads: {:?}", outcome.samples);
+    assert_eq!(outcome.wrong_reads, 0, "wrong reads: {:?}", outcome.samples);
+    assert_eq!(outcome.wrong_rows, 0, "wrong rows: {:?}", outcome.samples);
+    assert!(outcome.rows_checked > 20_000, "every seeded row and every written row is checked");
+    for phase in &outcome.phases {
+        assert!(phase.1.ops > 0, "the writers wrote during {}", phase.0);
+    }
+    assert!(outcome.expand.first_time(), "sync --expand: {:?}", outcome.expand);
+    assert!(outcome.expand.batches >= 2, "the backfill ran in batches: {:?}", outcome.expand);
+    assert!(outcome.contract.first_time(), "sync --contract: {:?}", outcome.contract);
+    assert!(outcome.old_release_after_expand.contains("rolling upgrade is under way"), "{outcome}");
+    assert!(outcome.old_release_refused, "release 1 serves on the contracted schema: {outcome}");
+    assert!(outcome.old_release_after_contract.contains("contracted by a newer release"), "{outcome}");
+}
+
+/// SQLite in WAL mode, the syncs in a child process: no lock is in the way
+/// (readers never block a writer), so nothing is retried.
+fn two_releases_under_load_through_expand_and_contract_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db").display().to_string();
+    let outcome = load::run(&shortened(Engine::Sqlite, path)).unwrap_or_else(|e| panic!("{}", load::chain(&*e)));
+    assert_promises(&outcome);
+    assert_eq!(outcome.expand.retries + outcome.contract.retries, 0, "{outcome}");
+}
+
+/// PostgreSQL: both syncs find the blocker's transaction in the way, give up
+/// after the lock timeout, say who holds the lock, and go through on a retry.
+fn two_releases_under_load_through_expand_and_contract_on_postgres(runtime: &tokio::runtime::Runtime) {
+    let Some(db) = runtime.block_on(support::ServerDatabase::create("postgres")) else { return };
+    let outcome =
+        load::run(&shortened(Engine::Postgres, db.url.clone())).unwrap_or_else(|e| panic!("{}", load::chain(&*e)));
+    assert_promises(&outcome);
+    assert!(outcome.expand.retries >= 1, "sync --expand met the blocker: {outcome}");
+    assert!(outcome.contract.retries >= 1, "sync --contract met the blocker: {outcome}");
+    let named = outcome.blockers().iter().any(|b| b.starts_with(load::BLOCKER));
+    assert!(named, "the retries name the blocker: {:?}", outcome.blockers());
+}
+
+fn main() -> ExitCode {
+    if let Some(code) = load::sync_child() {
+        return code;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let tests: [(&str, &dyn Fn()); 2] = [
+        ("two_releases_under_load_through_expand_and_contract_on_sqlite", &|| {
+            two_releases_under_load_through_expand_and_contract_on_sqlite()
+        }),
+        ("two_releases_under_load_through_expand_and_contract_on_postgres", &|| {
+            two_releases_under_load_through_expand_and_contract_on_postgres(&runtime)
+        }),
+    ];
+    // `cargo test NAME` passes a filter; `--list` and other flags of the
+    // usual harness are accepted and ignored.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        for (name, _) in tests {
+            println!("{name}: test");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let mut failed = 0;
+    for (name, test) in tests {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        println!("test {name} ...");
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(test)) {
+            Ok(()) => println!("test {name} ... ok"),
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed += 1;
+            }
+        }
+    }
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
