@@ -54,6 +54,14 @@ struct Args {
     /// the blocker holds it.
     #[arg(long)]
     no_lock_timeout: bool,
+    /// SQLite: the application polls for the write lock every millisecond
+    /// instead of waiting by SQLite's busy timeout.
+    #[arg(long)]
+    busy_poll: bool,
+    /// SQLite: the application checkpoints the WAL from a thread of its
+    /// own instead of in whichever writer's commit crosses the threshold.
+    #[arg(long)]
+    checkpointer: bool,
 }
 
 fn main() -> ExitCode {
@@ -102,6 +110,8 @@ fn main() -> ExitCode {
     if args.no_lock_timeout {
         options.lock_timeout = Duration::ZERO;
     }
+    options.sqlite.busy_poll = args.busy_poll;
+    options.sqlite.checkpointer = args.checkpointer;
     let outcome = load::run(&options);
     match engine {
         Engine::Postgres => {

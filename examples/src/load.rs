@@ -90,10 +90,10 @@ impl Engine {
         }
     }
 
-    fn backend(self, url: &str) -> Box<dyn Backend> {
+    fn backend(self, url: &str, application: SqliteApplication) -> Box<dyn Backend> {
         match self {
             Engine::Postgres => Box::new(postgres::Postgres { url: url.to_string() }),
-            Engine::Sqlite => Box::new(sqlite::Sqlite { path: url.into() }),
+            Engine::Sqlite => Box::new(sqlite::Sqlite { path: url.into(), application }),
         }
     }
 }
@@ -102,6 +102,25 @@ impl fmt::Display for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// How the application's SQLite connections wait for the write lock and
+/// checkpoint the WAL (the migration's connection keeps ebbtide's and
+/// SQLite's defaults).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SqliteApplication {
+    /// Poll for the write lock every millisecond (a busy handler) instead
+    /// of SQLite's busy timeout, whose sleeps between two tries grow to
+    /// 100 ms: a writer then misses every short gap between two batches
+    /// of a backfill that falls inside one of its sleeps.
+    pub busy_poll: bool,
+    /// Checkpoint the WAL from a thread of its own (`PRAGMA
+    /// wal_checkpoint(PASSIVE)` every 250 ms) with automatic checkpoints
+    /// off on the writers' connections: otherwise the writer whose commit
+    /// crosses SQLite's threshold (1,000 pages) copies the WAL into the
+    /// database before its commit returns, which after a backfill is
+    /// every page the backfill wrote.
+    pub checkpointer: bool,
 }
 
 /// What to run.
@@ -130,6 +149,8 @@ pub struct Options {
     /// How many times a failed sync is run again, as an operator would,
     /// a second apart.
     pub reruns: u32,
+    /// SQLite: the application's connection settings.
+    pub sqlite: SqliteApplication,
 }
 
 impl Options {
@@ -148,6 +169,7 @@ impl Options {
             lock_timeout: ebbtide::DEFAULT_LOCK_TIMEOUT,
             lock_retry: ebbtide::DEFAULT_LOCK_RETRY,
             reruns: 30,
+            sqlite: SqliteApplication::default(),
         }
     }
 }
@@ -233,6 +255,7 @@ pub struct Outcome {
     pub writers: usize,
     pub lock_timeout: Duration,
     pub lock_retry: Duration,
+    pub sqlite: SqliteApplication,
     /// Operations of every writer (inserts, renames, reads).
     pub ops: u64,
     /// From the first writer's start to the last writer's end.
@@ -372,6 +395,11 @@ pub(crate) trait Backend: Send + Sync {
     fn seeded_wrong(&self, rows: u64) -> Result<u64, Error>;
     /// Every user above id `from`, in release 2's shape.
     fn users_above(&self, from: u64) -> Result<Vec<(i64, Name)>, Error>;
+    /// The application's own upkeep of the database beside its writers,
+    /// until `stop` (SQLite: a checkpointer, if asked for).
+    fn housekeeping(&self, _stop: &AtomicBool) -> Result<(), Error> {
+        Ok(())
+    }
     /// Runs `sync` of release 2's migrations (in the child process).
     fn sync(&self, migrator: Migrator<'_>, scope: Scope) -> Result<ebbtide::Report, Error>;
 }
@@ -586,6 +614,28 @@ impl Blocker {
     }
 }
 
+/// The application's upkeep, on a thread of its own.
+struct Housekeeping {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<Result<(), Error>>,
+}
+
+impl Housekeeping {
+    fn start(backend: Arc<dyn Backend>) -> Housekeeping {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = thread::spawn({
+            let stop = stop.clone();
+            move || backend.housekeeping(&stop)
+        });
+        Housekeeping { stop, thread }
+    }
+
+    fn stop(self) -> Result<(), Error> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().map_err(|_| Error::from("the housekeeping thread panicked"))?
+    }
+}
+
 const CHILD_SCOPE: &str = "EBBTIDE_ZERO_DOWNTIME_SYNC";
 const CHILD_ENGINE: &str = "EBBTIDE_ZERO_DOWNTIME_ENGINE";
 const CHILD_URL: &str = "EBBTIDE_ZERO_DOWNTIME_URL";
@@ -632,7 +682,7 @@ pub fn sync_child() -> Option<ExitCode> {
             Event::Batch { batches, .. } => say(format!("batch\t{batches}")),
             _ => {}
         });
-    let result = engine.backend(&var(CHILD_URL)).sync(migrator, scope);
+    let result = engine.backend(&var(CHILD_URL), SqliteApplication::default()).sync(migrator, scope);
     let mut out = std::io::stdout().lock();
     match result {
         Ok(report) => {
@@ -729,8 +779,9 @@ fn compare(written: &HashMap<i64, Name>, read: &HashMap<i64, Name>, shape: &str,
 /// scenario cannot go on (the database unreachable, a release refusing
 /// to start before its time); what the service saw is in the [`Outcome`].
 pub fn run(options: &Options) -> Result<Outcome, Error> {
-    let backend: Arc<dyn Backend> = Arc::from(options.engine.backend(&options.url));
+    let backend: Arc<dyn Backend> = Arc::from(options.engine.backend(&options.url, options.sqlite));
     backend.prepare(options.rows)?;
+    let housekeeping = Housekeeping::start(backend.clone());
 
     let release1 = Writers::start(&*backend, Release::One, options.writers, Phase::Before, options.pause)?;
     let blocker = Blocker::start(backend.clone(), options.hold, options.gap);
@@ -769,6 +820,7 @@ pub fn run(options: &Options) -> Result<Outcome, Error> {
     thread::sleep(options.settle);
     let written2 = release2.stop()?;
     let blocker_transactions = blocker.stop()?;
+    housekeeping.stop()?;
 
     // Contracted: every row written by either release reads as last written.
     let now = backend.users_above(options.rows)?.into_iter().collect();
@@ -845,6 +897,7 @@ fn summarize(options: &Options, writers: Vec<Writer>, p: Partial) -> Outcome {
         writers: options.writers,
         lock_timeout: options.lock_timeout,
         lock_retry: options.lock_retry,
+        sqlite: options.sqlite,
         ops: all.len() as u64,
         wall: ended - started,
         failed_writes: writers.iter().map(|w| w.failed_writes).sum(),
@@ -887,15 +940,21 @@ fn sync_cell(s: &SyncOutcome) -> String {
 impl fmt::Display for Outcome {
     /// The measurements as Markdown tables: the totals, then each phase.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
+        write!(
             f,
-            "{}: {} rows, {} writers per release, lock timeout {}, lock retry {}\n",
+            "{}: {} rows, {} writers per release, lock timeout {}, lock retry {}",
             self.engine,
             self.rows,
             self.writers,
             setting(self.lock_timeout),
             setting(self.lock_retry)
         )?;
+        if self.engine == Engine::Sqlite {
+            let wait = if self.sqlite.busy_poll { "polling every ms" } else { "busy timeout" };
+            let checkpoints = if self.sqlite.checkpointer { "a checkpointer thread" } else { "automatic" };
+            write!(f, "; the application waits for the write lock by {wait}, checkpoints: {checkpoints}")?;
+        }
+        writeln!(f, "\n")?;
         writeln!(f, "| metric | value |\n|---|---|")?;
         writeln!(f, "| operations (insert, rename, read) | {} in {:.1} s |", self.ops, self.wall.as_secs_f64())?;
         writeln!(f, "| operations per second | {:.0} |", self.ops_per_second())?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ebbtide::{Migrator, Scope, Verdict};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Backend, Engine, Error, Name, Release, Service, migrations};
+use super::{Backend, Engine, Error, Name, Release, Service, SqliteApplication, migrations};
 
 /// Release 1 of the service.
 pub mod release1 {
@@ -28,15 +28,30 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) struct Sqlite {
     pub path: PathBuf,
+    pub application: SqliteApplication,
+}
+
+/// A busy handler that tries again every millisecond, for as long as
+/// [`BUSY_TIMEOUT`].
+fn poll(attempts: i32) -> bool {
+    thread::sleep(Duration::from_millis(1));
+    u128::try_from(attempts).unwrap_or(0) < BUSY_TIMEOUT.as_millis()
 }
 
 impl Sqlite {
     /// A connection as the application opens one: WAL, `synchronous =
-    /// NORMAL` (the usual pair), and a busy timeout.
+    /// NORMAL` (the usual pair), and a busy timeout or handler.
     fn connect(&self) -> Result<Connection, Error> {
-        let conn = Connection::open(&self.path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mut conn = Connection::open(&self.path)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        if self.application.busy_poll {
+            conn.busy_handler(Some(poll))?;
+        } else {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+        }
+        if self.application.checkpointer {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        }
         Ok(conn)
     }
 
@@ -111,8 +126,21 @@ impl Backend for Sqlite {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn housekeeping(&self, stop: &AtomicBool) -> Result<(), Error> {
+        if !self.application.checkpointer {
+            return Ok(());
+        }
+        let conn = self.connect()?;
+        while !stop.load(Ordering::Relaxed) {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+            thread::sleep(Duration::from_millis(250));
+        }
+        Ok(())
+    }
+
     fn sync(&self, migrator: Migrator<'_>, scope: Scope) -> Result<ebbtide::Report, Error> {
-        Ok(migrator.sqlite(&self.connect()?).sync(scope)?)
+        // ebbtide's connection: SQLite's defaults, ebbtide's own busy wait.
+        Ok(migrator.sqlite(&Connection::open(&self.path)?).sync(scope)?)
     }
 }
 
