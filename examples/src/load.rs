@@ -191,6 +191,9 @@ pub struct SyncOutcome {
     pub retry_wait: Duration,
     /// Who held the locks in the way, as the retries named them.
     pub blockers: BTreeSet<String>,
+    /// Each retry: how long its step had been tried when the attempt gave
+    /// up, and the pause before the next.
+    pub retry_log: Vec<(Duration, Duration)>,
     /// Batches of backfills done.
     pub batches: u64,
     /// From the first run's start to the last run's end.
@@ -722,8 +725,10 @@ fn sync(options: &Options, scope: &str) -> Result<SyncOutcome, Error> {
             match fields.as_slice() {
                 ["retry", step, _attempt, waited, retry_in, blockers] => {
                     outcome.retries += 1;
-                    let waited = Duration::from_millis(waited.parse()?) + Duration::from_millis(retry_in.parse()?);
-                    waits.insert(step.to_string(), waited);
+                    let (waited, retry_in) =
+                        (Duration::from_millis(waited.parse()?), Duration::from_millis(retry_in.parse()?));
+                    outcome.retry_log.push((waited, retry_in));
+                    waits.insert(step.to_string(), waited + retry_in);
                     outcome.blockers.extend(blockers.split("; ").filter(|b| !b.is_empty()).map(str::to_string));
                 }
                 ["batch", _] => outcome.batches += 1,
@@ -989,6 +994,18 @@ impl fmt::Display for Outcome {
         }
         for sample in &self.samples {
             writeln!(f, "\n- {sample}")?;
+        }
+        for (name, sync) in [("sync --expand", &self.expand), ("sync --contract", &self.contract)] {
+            if !sync.retry_log.is_empty() {
+                let log: Vec<String> = sync
+                    .retry_log
+                    .iter()
+                    .map(|(waited, next)| {
+                        format!("{:.2} s (next in {:.2} s)", waited.as_secs_f64(), next.as_secs_f64())
+                    })
+                    .collect();
+                writeln!(f, "\n- {name} gave up waiting for a lock at {}", log.join(", "))?;
+            }
         }
         for error in self.expand.errors.iter().chain(&self.contract.errors).take(3) {
             writeln!(f, "\n- a failed sync: {error}")?;
