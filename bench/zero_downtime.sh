@@ -4,7 +4,7 @@
 # ($EBBTIDE_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres)
 # and SQLite, with ebbtide's defaults (ROUNDS times each), with lock retries
 # off, with the lock timeout off too, and on SQLite with the application's
-# connections tuned. Writes each run's output to $OUT (default
+# connections tuned (also with 3,000,000 rows). Writes each run's output to $OUT (default
 # bench/results/<commit>/zero_downtime). Build first:
 # cargo build --release -p ebbtide-examples --example zero_downtime
 set -uo pipefail
@@ -38,4 +38,6 @@ run postgres-no-retries --engine postgres --no-retries
 run postgres-no-retries-no-lock-timeout --engine postgres --no-retries --no-lock-timeout
 run sqlite-no-retries --engine sqlite --no-retries
 run sqlite-busy-poll-checkpointer --engine sqlite --busy-poll --checkpointer
+# The contract's DROP COLUMN rewrites the table: where its stall reaches 1 s.
+rows=3000000 run sqlite-rows3000000-busy-poll-checkpointer --engine sqlite --busy-poll --checkpointer
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/ENV.txt"
