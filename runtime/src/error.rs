@@ -131,6 +131,10 @@ impl fmt::Display for MigrationFailure {
             self.step, self.path, self.line, self.message
         )?;
         match self.aftermath {
+            Aftermath::RolledBack if self.lock_timeout => f.write_str(
+                "it gave up waiting for a lock another session held, and was rolled back: nothing of it was applied or recorded; \
+                 nothing in the migration needs fixing: run again once that session is done (or ended), or give it longer (lock-retry)",
+            ),
             Aftermath::RolledBack => f.write_str(
                 "its transaction was rolled back: nothing of it was applied or recorded; fix the migration and run again",
             ),

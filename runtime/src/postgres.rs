@@ -276,13 +276,21 @@ impl Sql for PostgresSql {
         Some("RESET lock_timeout")
     }
 
+    /// On a table, the holders whose transaction is older than the lock
+    /// timeout come first: the application's short statements that hold a
+    /// lock for a moment are listed only when no older holder is there.
     fn blockers(&self, table: Option<&str>, older_than_ms: u32) -> Option<String> {
+        let old = format!("a.xact_start < now() - interval '{older_than_ms} milliseconds'");
         let holders = match table {
             Some(table) => format!(
-                "a.pid IN (SELECT l.pid FROM pg_catalog.pg_locks l WHERE l.granted AND l.relation = pg_catalog.to_regclass({}))",
+                "a.pid IN (SELECT l.pid FROM pg_catalog.pg_locks l WHERE l.granted AND l.relation = pg_catalog.to_regclass({})) \
+                 AND ({old} OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity o JOIN pg_catalog.pg_locks ol ON ol.pid = o.pid \
+                 WHERE ol.granted AND ol.relation = pg_catalog.to_regclass({}) AND o.pid <> pg_catalog.pg_backend_pid() \
+                 AND o.xact_start < now() - interval '{older_than_ms} milliseconds'))",
+                self.literal(table),
                 self.literal(table)
             ),
-            None => format!("a.xact_start < now() - interval '{older_than_ms} milliseconds'"),
+            None => old,
         };
         Some(format!(
             "SELECT a.pid::text, coalesce(a.application_name, ''), coalesce(a.state, ''), \
