@@ -13,11 +13,11 @@ mod support;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ebbtide::status::State;
 use ebbtide::{Aftermath, Error, Event, Migrator, Request, Scope, Verdict};
-use support::{Db, Dir};
+use support::{Db, Dir, until};
 
 /// `t` with an old column `v`; this release adds `w` (which the backfill
 /// fills with `v * 2`, and whose CHECK refuses -2, so a row with `v = -1`
@@ -161,17 +161,6 @@ fn spawn(dir: &Path, url: &str, args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ebbtide")
-}
-
-async fn until(limit: Duration, mut probe: impl AsyncFnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if probe().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    false
 }
 
 /// The last key done of the backfill under way, as `status` tells it

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ebbtide::{Aftermath, Error, Migrations, Migrator, Request, Scope, Verdict};
-use support::{Db, Dir};
+use support::{Db, Dir, until};
 
 fn spawn(dir: &Path, url: &str, args: &[&str]) -> Child {
     support::ebbtide_cli(env!("CARGO_BIN_EXE_ebbtide"), dir, url)
@@ -103,18 +103,6 @@ async fn expand_syncs_race_startup_checks(db: Db) {
     let expected: Vec<u32> = (1..=20).filter(|v| v % 5 != 0).collect();
     assert_eq!(db.versions(&migrator).await, expected);
     assert!(matches!(db.check(&migrator).await.unwrap(), Verdict::ContractPending { .. }));
-}
-
-/// Polls `probe` until it is true, for at most `limit`.
-async fn until(limit: Duration, mut probe: impl AsyncFnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if probe().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }
 
 /// Promise 2: SIGKILL in the middle of a long migration leaves the database

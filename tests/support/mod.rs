@@ -519,6 +519,18 @@ pub fn ebbtide_cli(binary: &str, dir: &Path, url: &str) -> std::process::Command
     command
 }
 
+/// Polls `probe` every 10 ms until it is true, for at most `limit`.
+pub async fn until(limit: std::time::Duration, mut probe: impl AsyncFnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if probe().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
+
 /// A migrations directory written from (relative path, SQL) pairs.
 pub struct Dir {
     pub dir: TempDir,
