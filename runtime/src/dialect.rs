@@ -169,19 +169,21 @@ pub(crate) trait Sql: Sync {
             .schema_to_create()
             .map(|s| format!("CREATE SCHEMA IF NOT EXISTS {};\n", self.quote(s)))
             .unwrap_or_default();
-        format!(
-            "{schema}CREATE TABLE IF NOT EXISTS {} (\n\
-             \x20 version BIGINT PRIMARY KEY,\n\
-             \x20 branch VARCHAR(16) NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
-             \x20 name VARCHAR(255) NOT NULL,\n\
-             \x20 checksum VARCHAR(64) NOT NULL,\n\
-             \x20 fingerprint VARCHAR(16) NOT NULL,\n\
-             \x20 how VARCHAR(16) NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
-             \x20 applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n\
-             \x20 duration_ms BIGINT NOT NULL,\n\
-             \x20 down_sql TEXT\n)",
-            self.table(table)
-        )
+        format!("{schema}CREATE TABLE IF NOT EXISTS {} (\n{}\n)", self.table(table), self.version_columns())
+    }
+
+    /// The version table's columns, one per line, as `create_table`
+    /// writes them: engines override the types.
+    fn version_columns(&self) -> &'static str {
+        "\x20 version BIGINT PRIMARY KEY,\n\
+         \x20 branch VARCHAR(16) NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
+         \x20 name VARCHAR(255) NOT NULL,\n\
+         \x20 checksum VARCHAR(64) NOT NULL,\n\
+         \x20 fingerprint VARCHAR(16) NOT NULL,\n\
+         \x20 how VARCHAR(16) NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
+         \x20 applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n\
+         \x20 duration_ms BIGINT NOT NULL,\n\
+         \x20 down_sql TEXT"
     }
 
     /// `applied_at` as ISO 8601 text in UTC, as `status` shows it.

@@ -235,27 +235,19 @@ impl Sql for PostgresSql {
         format!("{tag}{text}{tag}")
     }
 
-    fn create_table(&self, table: &TableName) -> String {
-        let schema = table
-            .schema_to_create()
-            .map(|s| format!("CREATE SCHEMA IF NOT EXISTS {};\n", self.quote(s)))
-            .unwrap_or_default();
-        format!(
-            "{schema}CREATE TABLE IF NOT EXISTS {} (\n\
-             \x20 version BIGINT PRIMARY KEY,\n\
-             \x20 branch TEXT NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
-             \x20 name TEXT NOT NULL,\n\
-             \x20 checksum TEXT NOT NULL,\n\
-             \x20 fingerprint TEXT NOT NULL,\n\
-             \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
-             \x20 applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
-             \x20 duration_ms BIGINT NOT NULL,\n\
-             \x20 down_sql TEXT\n)",
-            // No index beside the primary key: PostgreSQL reads the two
-            // columns in a sequential scan either way, and each index is one
-            // more to open when a new session plans the startup check.
-            self.table(table)
-        )
+    // No index beside the primary key: PostgreSQL reads the two columns in
+    // a sequential scan either way, and each index is one more to open when
+    // a new session plans the startup check.
+    fn version_columns(&self) -> &'static str {
+        "\x20 version BIGINT PRIMARY KEY,\n\
+         \x20 branch TEXT NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
+         \x20 name TEXT NOT NULL,\n\
+         \x20 checksum TEXT NOT NULL,\n\
+         \x20 fingerprint TEXT NOT NULL,\n\
+         \x20 how TEXT NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
+         \x20 applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n\
+         \x20 duration_ms BIGINT NOT NULL,\n\
+         \x20 down_sql TEXT"
     }
 
     fn applied_at_text(&self) -> &'static str {
