@@ -11,7 +11,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -154,13 +154,7 @@ async fn a_downgrade_below_a_backfill_under_way_forgets_its_progress(db: Db) {
 }
 
 fn spawn(dir: &Path, url: &str, args: &[&str]) -> Child {
-    support::ebbtide_cli(env!("CARGO_BIN_EXE_ebbtide"), dir, url)
-        .arg("-q")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ebbtide")
+    support::spawn_cli(env!("CARGO_BIN_EXE_ebbtide"), dir, url, args)
 }
 
 /// The last key done of the backfill under way, as `status` tells it
@@ -309,27 +303,10 @@ async fn a_backfill_batch_behind_a_row_lock_is_retried(db: Db) {
     let holder = db.reconnect().await;
     // The application holds one row (a long request).
     holder.exec("BEGIN; SELECT * FROM t WHERE id = 550 FOR UPDATE;").await.unwrap();
-    let retries = Arc::new(Mutex::new(0));
-    let heard = retries.clone();
-    let migrator = Migrator::new(&m).observe(move |event| {
-        if let Event::LockRetry { .. } = event {
-            *heard.lock().unwrap() += 1;
-        }
-    });
-    let finished = std::sync::atomic::AtomicBool::new(false);
-    let result = std::thread::scope(|s| {
-        s.spawn(|| {
-            while *retries.lock().unwrap() < 2 && !finished.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            holder.exec_now("COMMIT").unwrap();
-        });
-        let result = db.run_now(&migrator, Request::Sync(Scope::Expand));
-        finished.store(true, std::sync::atomic::Ordering::Relaxed);
-        result
-    });
+    let (migrator, told) = support::retries_told(Migrator::new(&m));
+    let result = support::release_after(&holder, &told, 2, || db.run_now(&migrator, Request::Sync(Scope::Expand)));
     result.unwrap();
-    assert!(*retries.lock().unwrap() >= 2);
+    assert!(told.lock().unwrap().len() >= 2);
     assert_eq!(count(&db, "SELECT count(*) FROM t WHERE w = 2 * v").await, 1000);
 }
 

@@ -13,16 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ebbtide::{Aftermath, Error, Migrations, Migrator, Request, Scope, Verdict};
-use support::{Db, Dir, until};
+use support::{Db, Dir, release_after, retries_told, until};
 
 fn spawn(dir: &Path, url: &str, args: &[&str]) -> Child {
-    support::ebbtide_cli(env!("CARGO_BIN_EXE_ebbtide"), dir, url)
-        .arg("-q")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ebbtide")
+    support::spawn_cli(env!("CARGO_BIN_EXE_ebbtide"), dir, url, args)
 }
 
 /// Twenty migrations, each recording that it ran in `runs`; a few slow
@@ -192,42 +186,6 @@ async fn behind_a_lock(db: &Db, extra: &str) -> (Dir, Db, i64) {
 }
 
 /// The lock retries a run tells its observer: (attempt, blocking pids).
-/// Each lock retry told: its attempt, and the pids in the way.
-type Told = std::sync::Arc<std::sync::Mutex<Vec<(u32, Vec<i64>)>>>;
-
-fn retries_told(migrator: Migrator<'_>) -> (Migrator<'_>, Told) {
-    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let heard = told.clone();
-    let migrator = migrator.observe(move |event| {
-        if let ebbtide::Event::LockRetry { attempt, blockers, .. } = event {
-            heard.lock().unwrap().push((*attempt, blockers.iter().map(|b| b.pid).collect()));
-        }
-    });
-    (migrator, told)
-}
-
-/// Runs `run` while `holder` keeps its transaction open until the run has
-/// retried `retries` times (or ended), then commits it.
-fn release_after<T: Send>(
-    holder: &Db,
-    told: &std::sync::Mutex<Vec<(u32, Vec<i64>)>>,
-    retries: usize,
-    run: impl FnOnce() -> T + Send,
-) -> T {
-    let finished = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            while told.lock().unwrap().len() < retries && !finished.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            holder.exec_now("COMMIT").unwrap();
-        });
-        let result = run();
-        finished.store(true, std::sync::atomic::Ordering::Relaxed);
-        result
-    })
-}
-
 /// Promise 8: by default a migration behind a long transaction waits only
 /// its lock timeout per attempt, is rolled back and retried, names the
 /// session in the way each time, and goes through once the lock is free:

@@ -519,6 +519,55 @@ pub fn ebbtide_cli(binary: &str, dir: &Path, url: &str) -> std::process::Command
     command
 }
 
+/// [`ebbtide_cli`] with `-q` and `args`, started with its output piped:
+/// a run a test can kill.
+pub fn spawn_cli(binary: &str, dir: &Path, url: &str, args: &[&str]) -> std::process::Child {
+    ebbtide_cli(binary, dir, url)
+        .arg("-q")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ebbtide")
+}
+
+/// Each lock retry a run told: its attempt, and the pids in the way.
+pub type Told = std::sync::Arc<std::sync::Mutex<Vec<(u32, Vec<i64>)>>>;
+
+/// `migrator`, telling its lock retries to the list it returns.
+pub fn retries_told(migrator: Migrator<'_>) -> (Migrator<'_>, Told) {
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let heard = told.clone();
+    let migrator = migrator.observe(move |event| {
+        if let ebbtide::Event::LockRetry { attempt, blockers, .. } = event {
+            heard.lock().unwrap().push((*attempt, blockers.iter().map(|b| b.pid).collect()));
+        }
+    });
+    (migrator, told)
+}
+
+/// Runs `run` while `holder` keeps its transaction open until the run has
+/// retried `retries` times (or ended), then commits it.
+pub fn release_after<T: Send>(
+    holder: &Db,
+    told: &std::sync::Mutex<Vec<(u32, Vec<i64>)>>,
+    retries: usize,
+    run: impl FnOnce() -> T + Send,
+) -> T {
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while told.lock().unwrap().len() < retries && !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            holder.exec_now("COMMIT").unwrap();
+        });
+        let result = run();
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    })
+}
+
 /// Polls `probe` every 10 ms until it is true, for at most `limit`.
 pub async fn until(limit: std::time::Duration, mut probe: impl AsyncFnMut() -> bool) -> bool {
     let start = std::time::Instant::now();
