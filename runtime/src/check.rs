@@ -215,8 +215,9 @@ impl fmt::Display for Verdict {
             ),
             Verdict::Unfinished { started } => write!(
                 f,
-                "the schema may be half-changed: {} started and did not finish (a no-transaction migration, or its down script, that failed or was stopped after its first statement); \
-                 finish or undo its changes by hand, then record the outcome with `goto`",
+                "the schema may be half-changed: {} started and did not finish (it ran statement by statement, outside a transaction, and failed \
+                 or was stopped after its first statement; `status` shows where); finish or undo its changes by hand, then record the outcome \
+                 with `resolve VERSION applied` or `resolve VERSION forgotten`",
                 list(started)
             ),
             Verdict::Incompatible { unknown_contract, divergent } => {

@@ -64,13 +64,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::registry::{self, Access, Database};
 use crate::report::Event;
-use crate::{Error, Migrations, Migrator, Report, Request, Scope, Verdict, Version, VersionInfo, status};
+use crate::{Error, Migrations, Migrator, Outcome, Report, Request, Scope, Verdict, Version, VersionInfo, status};
 
 /// Schema commands on an application's embedded migrations.
 #[derive(Debug, Clone, Args)]
@@ -285,6 +285,21 @@ pub enum Command {
         #[command(flatten)]
         table: TableOption,
     },
+    /// Record how a migration that stopped half-way ended, once its
+    /// changes were finished (applied) or undone (forgotten) by hand; runs
+    /// nothing.
+    Resolve {
+        /// The migration that started and did not finish (`status` shows it).
+        version: u32,
+        /// `applied`: its changes are in the database now; `forgotten`: they are undone.
+        outcome: ResolveOutcome,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        lock: LockOptions,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        table: TableOption,
+    },
     /// Record the applied migrations as the files now describe them
     /// (statements, name, branch), after a deliberate edit; runs nothing.
     Repair {
@@ -335,6 +350,15 @@ pub enum Command {
     },
 }
 
+/// How `resolve` says a migration that stopped half-way ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ResolveOutcome {
+    /// Its changes are all in the database now: record it (as stamped).
+    Applied,
+    /// Its changes are undone: forget its record.
+    Forgotten,
+}
+
 impl Command {
     /// The version table the command names.
     fn table(&self) -> &str {
@@ -343,6 +367,7 @@ impl Command {
                 &migrate.table.table
             }
             Command::Goto { table, .. }
+            | Command::Resolve { table, .. }
             | Command::Repair { table, .. }
             | Command::VersionControl { table, .. }
             | Command::Version { table, .. }
@@ -367,9 +392,10 @@ impl Command {
             Command::Sync { migrate, .. } | Command::Upgrade { migrate, .. } | Command::Downgrade { migrate, .. } => {
                 Some(&migrate.lock)
             }
-            Command::Goto { lock, .. } | Command::Repair { lock, .. } | Command::VersionControl { lock, .. } => {
-                Some(lock)
-            }
+            Command::Goto { lock, .. }
+            | Command::Resolve { lock, .. }
+            | Command::Repair { lock, .. }
+            | Command::VersionControl { lock, .. } => Some(lock),
             _ => None,
         }
     }
@@ -466,7 +492,9 @@ fn try_execute(options: &Options, command: &Command, migrations: &Migrations) ->
 fn writes(command: &Command) -> bool {
     match command {
         Command::Sync { sql, .. } | Command::Upgrade { sql, .. } | Command::Downgrade { sql, .. } => !sql,
-        Command::Goto { .. } | Command::Repair { .. } | Command::VersionControl { .. } => true,
+        Command::Goto { .. } | Command::Resolve { .. } | Command::Repair { .. } | Command::VersionControl { .. } => {
+            true
+        }
         Command::Version { .. } | Command::Check { .. } | Command::Status { .. } => false,
     }
 }
@@ -508,6 +536,13 @@ impl Session<'_> {
             Command::Goto { version, .. } => self.apply(engine, Request::Goto(Version::new(*version)), false),
             Command::VersionControl { .. } => self.apply(engine, Request::VersionControl, false),
             Command::Repair { .. } => self.apply(engine, Request::Repair, false),
+            Command::Resolve { version, outcome, .. } => {
+                let outcome = match outcome {
+                    ResolveOutcome::Applied => Outcome::Applied,
+                    ResolveOutcome::Forgotten => Outcome::Forgotten,
+                };
+                self.apply(engine, Request::Resolve(Version::new(*version), outcome), false)
+            }
             Command::Version { json, .. } => {
                 let info = engine.version(m).map_err(err)?;
                 if *json {

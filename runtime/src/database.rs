@@ -117,3 +117,13 @@ pub fn redact(url: &str) -> String {
         None => format!("{scheme}://{authority}"),
     }
 }
+
+/// Runs `future` on `runtime` to its end; on a thread of its own when the
+/// caller already runs inside an async runtime, which may not block.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn blocking<T: Send>(runtime: &tokio::runtime::Runtime, future: impl Future<Output = T> + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return runtime.block_on(future);
+    }
+    std::thread::scope(|scope| scope.spawn(|| runtime.block_on(future)).join().expect("the blocking thread panicked"))
+}

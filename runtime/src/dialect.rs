@@ -384,6 +384,25 @@ pub(crate) trait Sql: Sync {
         )
     }
 
+    /// Records that the migration `version`, marked as started, finished
+    /// statement `reached` of `of` (1-based): where the engine has no
+    /// transactional DDL, so that a migration that stops half-way says
+    /// where. `None` where the version table keeps no progress.
+    fn statement_progress(&self, _table: &TableName, _version: Version, _reached: usize, _of: usize) -> Option<String> {
+        None
+    }
+
+    /// Records the error that stopped the migration `version`.
+    fn statement_failure(&self, _table: &TableName, _version: Version, _failure: &str) -> Option<String> {
+        None
+    }
+
+    /// The progress of every migration marked as started: version, the
+    /// last statement done, how many it has, and the error that stopped it.
+    fn select_partial(&self, _table: &TableName) -> Option<String> {
+        None
+    }
+
     /// Opens a transaction.
     fn begin(&self) -> &'static str {
         "BEGIN"

@@ -54,6 +54,13 @@ pub(crate) trait Driver {
     /// it does not (SQLite), each step re-checks, inside its transaction,
     /// that it still needs doing.
     fn exclusive_lock(&self) -> bool;
+    /// Whether a schema change rolls back with its transaction. Where it
+    /// does not (MySQL commits each DDL statement on its own), every
+    /// migration that changes the schema runs statement by statement,
+    /// recorded as started before and its progress after each statement.
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
     async fn execute(&mut self, sql: &str) -> Result<(), DbError>;
     /// Runs `parts`, one statement each, in order, up to the first error,
     /// which comes back with the index of the part that failed. PostgreSQL

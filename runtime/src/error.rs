@@ -113,6 +113,16 @@ pub enum Aftermath {
     /// A `no-transaction` script: the statements before the failing one
     /// stayed applied, and the migration is recorded as started.
     PartiallyApplied,
+    /// A migration with schema changes on an engine that commits each one
+    /// on its own (MySQL): the first `applied` of its `of` statements
+    /// stayed applied, and the migration is recorded as started, with
+    /// where it stopped and why.
+    StatementsApplied {
+        /// The statements that ran before the failing one.
+        applied: usize,
+        /// The statements of the script.
+        of: usize,
+    },
     /// A batched backfill: the failing batch rolled back, the batches
     /// before it stay committed with their progress, and the migration is
     /// not recorded; the next sync resumes after the last batch done.
@@ -145,6 +155,19 @@ impl fmt::Display for MigrationFailure {
                 "it runs outside a transaction (no-transaction), so the statements before this one stayed applied; it is recorded as started, \
                  and check and sync refuse until you finish or undo its changes by hand (e.g. drop an INVALID index left by CREATE INDEX CONCURRENTLY) \
                  and record the outcome with `goto`: to its version if it is done, below it if it is undone",
+            ),
+            Aftermath::StatementsApplied { applied, of } => write!(
+                f,
+                "the database commits each schema change on its own, so statement{} before this one (of {of}) stayed applied; \
+                 the migration is recorded as started, with where it stopped and why, and check and sync refuse until you finish \
+                 or undo its changes by hand and record the outcome: `ebbtide resolve {} applied` if it is done now, \
+                 `ebbtide resolve {} forgotten` if it is undone",
+                match applied {
+                    1 => " 1".to_string(),
+                    n => format!("s 1 to {n}"),
+                },
+                self.version,
+                self.version
             ),
             Aftermath::BatchRolledBack => f.write_str(
                 "it is a batched backfill: this batch rolled back, the batches before it stay committed with their progress, \

@@ -418,7 +418,8 @@ async fn attempt_step<D: Driver>(
     work: &Work<'_>,
     in_run_transaction: bool,
 ) -> Result<Done, Error> {
-    let no_transaction = work.script.as_ref().is_some_and(|s| s.no_transaction);
+    let no_transaction =
+        work.script.as_ref().is_some_and(|s| s.no_transaction || (!d.transactional_ddl() && changes_schema(s)));
     let placement = match (no_transaction, in_run_transaction) {
         (true, _) => Placement::None,
         (false, true) => Placement::Run,
@@ -450,6 +451,21 @@ async fn attempt_step<D: Driver>(
         )),
         (Ok(done), Ok(())) => Ok(done),
     }
+}
+
+/// Whether a statement of `script` changes the schema (or otherwise
+/// commits on its own on MySQL): where DDL is not transactional, such a
+/// script runs statement by statement, its progress recorded. Read
+/// conservatively: a statement that cannot be read counts.
+fn changes_schema(script: &Script) -> bool {
+    const COMMITTING: [&str; 8] = ["CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE", "GRANT", "REVOKE", "LOCK"];
+    script.statements().any(|(_, sql)| {
+        let Ok(tokens) = ebbtide_core::lexer::tokenize_with(sql, ebbtide_core::Dialect::Mysql) else { return true };
+        tokens
+            .iter()
+            .find(|t| !t.kind.is_trivia())
+            .is_none_or(|t| COMMITTING.iter().any(|k| sql[t.range.clone()].eq_ignore_ascii_case(k)))
+    })
 }
 
 /// What a step reports once done.
@@ -508,7 +524,7 @@ async fn script_step<D: Driver>(
             d.execute(sql).await.map_err(|e| Error::database(context("prepare the session"), e))?;
         }
         if let Some(sql) = lock_timeout.and_then(|ms| dialect.lock_timeout(ms, false)) {
-            control(d, &sql, &context("set the lock timeout")).await?;
+            control(d, &sql, &format!("set the lock timeout for {step}")).await?;
         }
         sent = true;
         let mut retry = Retry::new(settings, settings.lock_retry_for(work.script.as_deref()), lock_timeout);
@@ -519,6 +535,7 @@ async fn script_step<D: Driver>(
             Aftermath::PartiallyApplied,
             check.as_deref(),
             Some((&mut retry, &mut ran_statements)),
+            Some(table).filter(|_| !d.transactional_ddl()),
         )
         .await;
         if ran.is_err() {
@@ -527,7 +544,7 @@ async fn script_step<D: Driver>(
             let _ = d.execute(dialect.rollback()).await;
         }
         match dialect.reset_lock_timeout().filter(|_| lock_timeout.is_some()) {
-            Some(sql) => ran.and(control(d, sql, &context("reset the lock timeout")).await),
+            Some(sql) => ran.and(control(d, sql, &format!("reset the lock timeout for {step}")).await),
             None => ran,
         }
     }
@@ -538,9 +555,11 @@ async fn script_step<D: Driver>(
         }
     }
     if let Err(mut e) = ran {
+        // Where DDL is not transactional, each statement is atomic on its
+        // own: a first statement that failed changed nothing.
         let nothing_ran = ran_statements.statements == 0
             && !ran_statements.leftover
-            && matches!(&e, Error::MigrationFailed(f) if f.lock_timeout);
+            && matches!(&e, Error::MigrationFailed(f) if f.lock_timeout || !d.transactional_ddl());
         if !sent || nothing_ran {
             if let Error::MigrationFailed(f) = &mut e {
                 f.aftermath = Aftermath::RolledBack;
@@ -550,6 +569,15 @@ async fn script_step<D: Driver>(
                 version_table_write(d, step, check.as_deref(), &unstart, "take back the started mark").await
             {
                 return Err(Error::found(format!("{e}; and the migration stays marked as started"), undo.to_string()));
+            }
+        }
+        if let Error::MigrationFailed(f) = &mut e
+            && let Some(sql) = dialect.statement_failure(table, step.version(), &f.message)
+        {
+            let of = work.script.as_ref().map_or(0, |s| s.statements.len());
+            f.aftermath = Aftermath::StatementsApplied { applied: ran_statements.statements, of };
+            if let Err(undo) = d.execute(&sql).await {
+                return Err(Error::found(format!("{e}; and its error could not be recorded"), undo.message));
             }
         }
         return Err(e);
@@ -623,7 +651,7 @@ async fn transactional_step<D: Driver>(
     let context = |what: &str| format!("cannot {what} for {step}");
 
     for sql in &guard.before {
-        control(d, sql, &context("prepare the session")).await?;
+        control(d, sql, &format!("prepare the session for {step}")).await?;
     }
     if d.batches() && !recheck && guard.check.is_none() {
         return batched_step(d, step, work, guard, lock_timeout, in_run_transaction, table)
@@ -634,7 +662,7 @@ async fn transactional_step<D: Driver>(
     // Statement by statement (SQLite, whose round trips cost nothing): its
     // own transaction unless inside the all-or-nothing one.
     if !in_run_transaction {
-        control(d, dialect.begin(), &context("begin a transaction")).await?;
+        control(d, dialect.begin(), &format!("begin a transaction for {step}")).await?;
         if let Some(check) = d.session_check()
             && let Err(e) = keep_session(d, step, &check).await
         {
@@ -654,15 +682,15 @@ async fn transactional_step<D: Driver>(
             return Ok(true);
         }
         if let Some(sql) = lock_timeout.and_then(|ms| dialect.lock_timeout(ms, true)) {
-            control(d, &sql, &context("set the lock timeout")).await?;
+            control(d, &sql, &format!("set the lock timeout for {step}")).await?;
         }
         let ran = async {
-            run_script(d, step, work.script.as_deref(), aftermath, None, None).await?;
+            run_script(d, step, work.script.as_deref(), aftermath, None, None, None).await?;
             if let (Some(check), Some(script)) = (&guard.check, work.script.as_deref()) {
                 run_check(d, step, script, check, aftermath).await?;
             }
             for sql in &guard.inside {
-                control(d, sql, &context("return the session to the run's settings")).await?;
+                control(d, sql, &format!("return the session to the run's settings for {step}")).await?;
             }
             let record = work.record.sql(dialect, table, Some(started.elapsed()));
             d.execute(&record).await.map_err(|e| Error::database(context("record the migration"), e))
@@ -681,7 +709,7 @@ async fn transactional_step<D: Driver>(
     match result {
         Ok(skipped) => {
             if skipped && !in_run_transaction {
-                control(d, dialect.rollback(), &context("end the transaction")).await?;
+                control(d, dialect.rollback(), &format!("end the transaction for {step}")).await?;
             }
             Ok(done(step, started.elapsed(), skipped))
         }
@@ -826,7 +854,10 @@ async fn run_script<D: Driver>(
     aftermath: Aftermath,
     check: Option<&str>,
     mut retry: Option<(&mut Retry<'_>, &mut Ran)>,
+    progress: Option<&TableName>,
 ) -> Result<(), Error> {
+    let of = script.map_or(0, |s| s.statements.len());
+    let mut reached = 0;
     let failed = |line, sql, e, told: Option<String>| {
         let script = script.expect("statements come from a script");
         let mut failed = statement_failed(step, script, line, sql, e, aftermath);
@@ -856,6 +887,14 @@ async fn run_script<D: Driver>(
                 Ok(true) => {
                     if let Some((_, ran)) = retry.as_mut() {
                         ran.statements += 1;
+                    }
+                    reached += 1;
+                    // Where a statement commits on its own, so does its progress.
+                    if let Some(sql) = progress.and_then(|t| d.sql().statement_progress(t, step.version(), reached, of))
+                    {
+                        d.execute(&sql)
+                            .await
+                            .map_err(|e| Error::database(format!("cannot record the progress of {step}"), e))?;
                     }
                     break;
                 }

@@ -44,8 +44,9 @@
 //! [`ebbtide::rusqlite`]), `postgres` (tokio-postgres, re-exported as
 //! [`ebbtide::tokio_postgres`]), `postgres-tls` (TLS to PostgreSQL through
 //! rustls: `sslmode` and `sslrootcert` in the URL, see
-//! `postgres::connect`), `cli` (the [`cli`] module and the `ebbtide`
-//! binary; includes `postgres-tls`). A link to a feature's item leads back
+//! `postgres::connect`), `mysql` (MySQL and MariaDB through mysql_async,
+//! re-exported as [`ebbtide::mysql_async`]), `cli` (the [`cli`] module and
+//! the `ebbtide` binary; includes `postgres-tls` and `mysql`). A link to a feature's item leads back
 //! here in a build without that feature.
 //!
 //! # Modules, and what each may use
@@ -66,7 +67,7 @@
 //!    `settings` value), `ops` (every operation, written once and given to
 //!    each engine's front end by a macro).
 //! 5. The public builder: `settings`, `migrator` ([`Migrator`]).
-//! 6. One module per engine: [`sqlite`], [`postgres`]; each is a driver, a
+//! 6. One module per engine: [`sqlite`], [`postgres`], [`mysql`]; each is a driver, a
 //!    `Sql` override, a front end, and a registry entry
 //!    (`database`: the [`registry::Database`] trait and entry types).
 //! 7. [`registry`]: the engines of the build, by URL. Then [`cli`].
@@ -112,10 +113,14 @@
     not(feature = "postgres"),
     doc = "[`ebbtide::tokio_postgres`]: crate#features\n[`postgres`]: crate#features"
 )]
+#![cfg_attr(not(feature = "mysql"), doc = "[`ebbtide::mysql_async`]: crate#features\n[`mysql`]: crate#features")]
 #![cfg_attr(not(feature = "cli"), doc = "[`cli`]: crate#features")]
 #![warn(missing_docs)]
 // Without an engine, the executor has nothing to drive.
-#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code, unused_imports, unused_macros))]
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code, unused_imports, unused_macros)
+)]
 
 extern crate self as ebbtide;
 
@@ -144,6 +149,9 @@ pub mod sqlite;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
+#[cfg(feature = "mysql")]
+pub mod mysql;
+
 #[cfg(feature = "cli")]
 pub mod cli;
 
@@ -154,7 +162,7 @@ pub use migrations::Migrations;
 #[doc(hidden)]
 pub use migrations::Packed;
 pub use migrator::Migrator;
-pub use plan::{Plan, PlanOptions, Refusal, Request, Scope, Step, VersionInfo};
+pub use plan::{Outcome, Plan, PlanOptions, Refusal, Request, Scope, Step, VersionInfo};
 pub use record::{How, MigrationId, Record};
 pub use report::{Blocker, Done, Event, Report};
 pub use settings::{DEFAULT_LOCK_RETRY, DEFAULT_LOCK_TIMEOUT};
@@ -175,6 +183,12 @@ pub use rusqlite;
 /// `migrator.postgres(&pooled)` takes it as it is.
 #[cfg(feature = "postgres")]
 pub use tokio_postgres;
+
+/// The MySQL driver ebbtide is built with: build the pool you hand
+/// [`Migrator::mysql`] with `ebbtide::mysql_async` (or [`mysql::connect`]),
+/// and its version is ebbtide's by construction.
+#[cfg(feature = "mysql")]
+pub use mysql_async;
 
 /// Embeds a migrations directory at build time.
 ///

@@ -163,4 +163,10 @@ impl<'m> Migrator<'m> {
     pub fn postgres<'c>(&'c self, client: &'c tokio_postgres::Client) -> crate::postgres::Postgres<'c> {
         crate::postgres::Postgres::new(&self.settings, client)
     }
+
+    /// Operations on a MySQL or MariaDB connection pool.
+    #[cfg(feature = "mysql")]
+    pub fn mysql<'c>(&'c self, pool: &'c mysql_async::Pool) -> crate::mysql::Mysql<'c> {
+        crate::mysql::Mysql::new(&self.settings, pool)
+    }
 }

@@ -7,7 +7,7 @@ use crate::check::Verdict;
 use crate::engine::Driver;
 use crate::exec;
 use crate::plan::{Request, Reversal, Step, VersionInfo};
-use crate::record::State;
+use crate::record::{Cell, State};
 use crate::report::Report;
 use crate::settings::Settings;
 use crate::status::{self, Row};
@@ -87,6 +87,30 @@ pub(crate) async fn status<D: Driver>(d: &mut D, m: &Settings<'_>) -> Result<Vec
     if m.migrations().iter().any(|m| m.up.backfill.is_some()) {
         let under_way = crate::backfill::under_way(d, m.table_name()).await?;
         status::backfilling(&mut rows, under_way.into_iter().map(|p| (p.version, p.key_done)));
+    }
+    if let Some(sql) =
+        d.sql().select_partial(m.table_name()).filter(|_| rows.iter().any(|r| r.state == status::State::Started))
+    {
+        let mut stopped = Vec::new();
+        d.query(&sql, &mut |row| {
+            let count = |i| Cell::at(row, i).int().and_then(|n| usize::try_from(n).ok());
+            let failure = Cell::at(row, 3);
+            stopped.push((
+                Cell::at(row, 0).int(),
+                status::Stopped {
+                    done: count(1).unwrap_or(0),
+                    of: count(2),
+                    failure: (failure != Cell::Null).then(|| failure.text().into_owned()),
+                },
+            ));
+        })
+        .await
+        .map_err(|e| Error::database(format!("cannot read the version table {}", m.table_name()), e))?;
+        for (version, s) in stopped {
+            if let Some(row) = rows.iter_mut().find(|r| Some(i64::from(r.version.get())) == version) {
+                row.stopped = Some(s);
+            }
+        }
     }
     Ok(rows)
 }
@@ -182,6 +206,14 @@ macro_rules! front_end {
             #[doc = $crate::ops::run_errors!()]
             pub $($asyncness)? fn repair(&self) -> Result<$crate::Report, $crate::Error> {
                 $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::Repair))
+            }
+
+            /// Records how a migration that started and did not finish
+            /// ended (see [`Outcome`]($crate::Outcome)), once its changes
+            /// were finished or undone by hand. Runs nothing.
+            #[doc = $crate::ops::run_errors!()]
+            pub $($asyncness)? fn resolve(&self, version: impl Into<$crate::Version>, outcome: $crate::Outcome) -> Result<$crate::Report, $crate::Error> {
+                $finish!($crate::ops::run(&mut self.driver(), self.settings, $crate::Request::Resolve(version.into(), outcome)))
             }
 
             /// Runs any request.

@@ -43,6 +43,29 @@ pub enum Request {
     /// name and checksum), after a deliberate edit: Flyway's `repair`.
     /// Nothing runs; records this release does not know stay as they are.
     Repair,
+    /// Record how a migration that started and did not finish ended, once
+    /// its changes were finished or undone by hand. Nothing runs.
+    Resolve(Version, Outcome),
+}
+
+/// How an operator says a migration that stopped half-way ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its changes are all in the database now: it stays recorded (as
+    /// stamped, since ebbtide did not run all of it).
+    Applied,
+    /// Its changes are undone: its record goes (for a down script that
+    /// stopped half-way: the migration is reverted).
+    Forgotten,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Applied => "applied",
+            Outcome::Forgotten => "forgotten",
+        })
+    }
 }
 
 impl fmt::Display for Request {
@@ -56,6 +79,7 @@ impl fmt::Display for Request {
             Request::Goto(v) => write!(f, "goto {v}"),
             Request::VersionControl => f.write_str("version-control"),
             Request::Repair => f.write_str("repair"),
+            Request::Resolve(v, outcome) => write!(f, "resolve {v} {outcome}"),
         }
     }
 }
@@ -270,13 +294,26 @@ pub enum Refusal {
         /// Some of the tables and views found.
         objects: Vec<String>,
     },
-    /// `no-transaction` scripts started and did not finish.
+    /// Migrations (or down scripts) that ran outside a transaction started
+    /// and did not finish.
     #[error(
-        "{} started and did not finish (a no-transaction script that failed or was stopped half-way): its changes may be partial. \
-         Finish or undo them by hand, then record the outcome with `goto`: to a version at or above it if it is done, below it if it is undone",
+        "{} started and did not finish (it ran statement by statement, outside a transaction, and failed or was stopped half-way; \
+         `status` shows where): its changes may be partial. Finish or undo them by hand, then record the outcome with \
+         `resolve VERSION applied` if it is done, or `resolve VERSION forgotten` if it is undone",
         list(.0)
     )]
     Unfinished(Vec<MigrationId>),
+    /// `resolve` of a migration that is not marked as started.
+    #[error(
+        "migration {0} is not marked as started: there is nothing to resolve (`status` shows each migration's state)"
+    )]
+    NotStarted(Version),
+    /// `resolve ... applied` of a migration this release does not embed.
+    #[error(
+        "migration {0} is not one of this release's, so it cannot be recorded as applied: resolve it with the release that has it, \
+         or record it as forgotten"
+    )]
+    ResolveUnknown(Version),
     /// A migration below an applied contract migration is not recorded.
     #[error(
         "{missing} is not recorded, but contract migration {contract} above it is: its record was deleted, or the history edited; \
@@ -549,6 +586,15 @@ pub fn plan<'a>(
             plan.steps =
                 records.iter().rev().filter(|r| r.version > target || r.started()).map(Step::Unstamp).collect();
             plan.steps.extend(analysis.pending(migrations).filter(|m| m.version <= target).map(Step::Stamp));
+        }
+        Request::Resolve(version, outcome) => {
+            plan.create_table = false;
+            let record =
+                records.iter().find(|r| r.version == version && r.started()).ok_or(Refusal::NotStarted(version))?;
+            plan.steps.push(Step::Unstamp(record));
+            if outcome == Outcome::Applied {
+                plan.steps.push(Step::Stamp(migrations.get(version).ok_or(Refusal::ResolveUnknown(version))?));
+            }
         }
         Request::VersionControl => {
             if state.is_some() {

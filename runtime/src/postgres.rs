@@ -697,7 +697,7 @@ fn open_url(url: &str, access: crate::database::Access) -> Result<Box<dyn crate:
         .enable_all()
         .build()
         .map_err(|e| Error::Connect { target: redact(url), message: format!("cannot start the async runtime: {e}") })?;
-    let connected = blocking(&runtime, async {
+    let connected = crate::database::blocking(&runtime, async {
         let client = connect(url).await?;
         let lock = match access {
             crate::database::Access::Write => Some(connect(url).await?),
@@ -715,21 +715,12 @@ fn open_url(url: &str, access: crate::database::Access) -> Result<Box<dyn crate:
     }
 }
 
-/// Runs `future` on `runtime` to its end; on a thread of its own when the
-/// caller already runs inside an async runtime, which may not block.
-fn blocking<T: Send>(runtime: &tokio::runtime::Runtime, future: impl Future<Output = T> + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return runtime.block_on(future);
-    }
-    std::thread::scope(|scope| scope.spawn(|| runtime.block_on(future)).join().expect("the blocking thread panicked"))
-}
-
 impl Opened {
     /// One operation at a time: two runs on one session would share its
     /// lock. An observer must not call back into the same database.
     fn block<T: Send>(&self, future: impl Future<Output = T> + Send) -> T {
         let _one = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-        blocking(self.runtime.as_ref().expect("the runtime lives as long as the connections"), future)
+        crate::database::blocking(self.runtime.as_ref().expect("the runtime lives as long as the connections"), future)
     }
 
     fn front<'c>(&'c self, m: &'c crate::Migrator<'c>) -> Postgres<'c> {

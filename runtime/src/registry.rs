@@ -22,6 +22,8 @@ pub static ENGINES: &[Engine] = &[
     crate::sqlite::ENGINE,
     #[cfg(feature = "postgres")]
     crate::postgres::ENGINE,
+    #[cfg(feature = "mysql")]
+    crate::mysql::ENGINE,
 ];
 
 /// The engine a URL names, or an error listing the URLs this build takes.
@@ -51,6 +53,10 @@ mod tests {
         #[cfg(feature = "postgres")]
         for url in ["postgres://u@h/d", "postgresql://u@h/d"] {
             assert_eq!(engine(url).unwrap().name, "postgres", "{url}");
+        }
+        #[cfg(feature = "mysql")]
+        for url in ["mysql://u@h/d", "mariadb://u@h/d"] {
+            assert_eq!(engine(url).unwrap().name, "mysql", "{url}");
         }
         #[cfg(feature = "sqlite")]
         assert!(open("sqlite:", Access::Read).err().unwrap().to_string().contains("names no file"));

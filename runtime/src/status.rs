@@ -76,6 +76,37 @@ pub struct Row {
     pub duration_ms: Option<i64>,
     /// A batched backfill under way: the last key done.
     pub backfilled_to: Option<i64>,
+    /// A migration that started and did not finish, where the engine
+    /// records its progress (MySQL): where it stopped, and why.
+    pub stopped: Option<Stopped>,
+}
+
+/// Where a migration that ran statement by statement stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    /// The statements that finished.
+    pub done: usize,
+    /// The statements of its script (`None`: none had finished).
+    pub of: Option<usize>,
+    /// The engine's error, when a statement failed; `None` when the run
+    /// was stopped (killed, disconnected) in the middle.
+    pub failure: Option<String>,
+}
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let of = self.of.map(|n| format!(" of {n}")).unwrap_or_default();
+        match &self.failure {
+            Some(failure) => write!(f, "failed at statement {}{of}: {failure}", self.done + 1),
+            None if self.done == 0 => f.write_str("stopped before its first statement finished"),
+            None => write!(
+                f,
+                "stopped after statement {}{of}; statement {} may or may not have run",
+                self.done,
+                self.done + 1
+            ),
+        }
+    }
 }
 
 /// Every migration of this release and of the database, in version order.
@@ -106,6 +137,7 @@ pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
                 applied_at: record.and_then(|r| r.applied_at.clone()),
                 duration_ms: record.and_then(|r| r.duration_ms),
                 backfilled_to: None,
+                stopped: None,
             }
         })
         .collect();
@@ -118,6 +150,7 @@ pub fn rows(migrations: &Migrations, state: Option<&[Record]>) -> Vec<Row> {
         applied_at: r.applied_at.clone(),
         duration_ms: r.duration_ms,
         backfilled_to: None,
+        stopped: None,
     }));
     rows
 }
@@ -191,6 +224,11 @@ pub fn table(rows: &[Row]) -> String {
     for row in &cells {
         out.push('\n');
         out.push_str(&line(row.each_ref().map(String::as_str)));
+    }
+    for r in rows {
+        if let Some(stopped) = &r.stopped {
+            out.push_str(&format!("\n{}_{}: {stopped}", r.version, r.name));
+        }
     }
     out
 }

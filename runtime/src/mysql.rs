@@ -1,0 +1,670 @@
+//! MySQL and MariaDB, through mysql_async.
+//!
+//! Every operation is async and works on a [`Pool`]: a run takes one
+//! connection for its statements and a second one that holds the run lock,
+//! a `GET_LOCK` named after the version table, from its first write to its
+//! end. The lock is released on every way out, errors included, and dies
+//! with the connection if the process does, so concurrent starters apply
+//! each migration exactly once.
+//!
+//! MySQL commits every DDL statement on its own, so a migration that holds
+//! DDL cannot be rolled back: it is recorded as started before its first
+//! statement, its progress after each one, and as applied at its end. One
+//! that stops half-way stays marked, with the statement it reached and the
+//! server's error, and nothing runs until an operator resolves it.
+//!
+//! What a migration sets for its session (`sql_mode`, `time_zone`,
+//! `foreign_key_checks`, the current database, lock timeouts and the
+//! others of [`RESTORED`]) ends with it.
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, Pool, Value};
+
+use crate::dialect::{Sql, TableName};
+use crate::engine::{DbError, Driver, Guard, Lock, Placement};
+use crate::error::DriverError;
+use crate::ops::front_end;
+use crate::record::Cell;
+use crate::settings::Settings;
+use crate::{Error, Script};
+
+/// The operations of a [`Migrator`](crate::Migrator) on a MySQL or MariaDB
+/// connection pool; see [`Migrator::mysql`](crate::Migrator::mysql).
+///
+/// Every operation is async, and takes its connections from the pool (two
+/// for a run: one holds the run lock). At startup, apply what this release
+/// adds, then refuse to serve a schema it cannot work with:
+///
+/// ```no_run
+/// ebbtide::embed_migrations!("../migrations", engine = "mysql");
+///
+/// # async fn start() -> Result<(), ebbtide::Error> {
+/// let pool = ebbtide::mysql::connect("mysql://app@localhost/app").await?;
+/// let migrator = ebbtide::Migrator::new(&migrations::MIGRATIONS);
+/// let db = migrator.mysql(&pool);
+/// db.sync(ebbtide::Scope::Expand).await?; // one query when nothing is pending
+/// let verdict = db.check().await?;
+/// assert!(verdict.may_serve(), "{verdict}");
+/// # Ok(())
+/// # }
+/// ```
+pub struct Mysql<'c> {
+    settings: &'c Settings<'c>,
+    pool: &'c Pool,
+}
+
+impl<'c> Mysql<'c> {
+    pub(crate) fn new(settings: &'c Settings<'c>, pool: &'c Pool) -> Self {
+        Mysql { settings, pool }
+    }
+
+    fn driver(&self) -> MyDriver<'c> {
+        MyDriver { pool: self.pool, conn: None, lock: None, restore: Vec::new() }
+    }
+}
+
+macro_rules! awaiting {
+    ($e:expr) => {
+        $e.await
+    };
+}
+
+front_end!(Mysql, [async], awaiting);
+
+/// Opens a pool on `url` (`mysql://user:password@host:port/database`, or
+/// `mariadb://...`) and checks that it reaches the server, within 10
+/// seconds. The URL takes mysql_async's parameters (`?pool_min=...`).
+/// Errors name the database without its password.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), ebbtide::Error> {
+/// let pool = ebbtide::mysql::connect("mysql://app:secret@db.example.com:3306/app").await?;
+/// # drop(pool);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn connect(url: &str) -> Result<Pool, Error> {
+    let target = redact(url);
+    let failed = |message: String| Error::Connect { target: target.clone(), message };
+    let opts = Opts::from_url(&mysql_url(url)).map_err(|e| failed(format!("invalid URL: {e}")))?;
+    if opts.db_name().is_none_or(str::is_empty) {
+        return Err(failed("the URL names no database: add it as its path, mysql://user@host/database".into()));
+    }
+    let pool = Pool::new(opts);
+    match tokio::time::timeout(Duration::from_secs(10), pool.get_conn()).await {
+        Ok(Ok(conn)) => {
+            drop(conn);
+            Ok(pool)
+        }
+        Ok(Err(e)) => Err(failed(message(&e))),
+        Err(_) => Err(failed("no answer within 10 seconds".into())),
+    }
+}
+
+/// mysql_async knows the `mysql://` scheme only.
+fn mysql_url(url: &str) -> String {
+    match url.strip_prefix("mariadb://") {
+        Some(rest) => format!("mysql://{rest}"),
+        None => url.to_string(),
+    }
+}
+
+/// `url` without its password, for messages.
+pub fn redact(url: &str) -> String {
+    crate::database::redact(url)
+}
+
+/// The server's message with its error number and SQLSTATE, or the
+/// client's cause chain.
+fn message(e: &mysql_async::Error) -> String {
+    match e {
+        mysql_async::Error::Server(s) => format!("{} (error {}, SQLSTATE {})", s.message, s.code, s.state),
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+/// MySQL's error numbers that ebbtide tells apart.
+mod code {
+    /// ER_BAD_DB_ERROR: unknown database (a schema-qualified table).
+    pub const BAD_DB: u16 = 1049;
+    /// ER_NO_SUCH_TABLE.
+    pub const NO_SUCH_TABLE: u16 = 1146;
+    /// ER_LOCK_WAIT_TIMEOUT: a row lock or a metadata lock.
+    pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
+    /// ER_LOCK_NOWAIT (`NOWAIT`).
+    pub const LOCK_NOWAIT: u16 = 3572;
+}
+
+fn db_error(e: mysql_async::Error) -> DbError {
+    let number = match &e {
+        mysql_async::Error::Server(s) => Some(s.code),
+        _ => None,
+    };
+    DbError {
+        message: message(&e),
+        undefined_table: matches!(number, Some(code::NO_SUCH_TABLE | code::BAD_DB)),
+        lock_timeout: matches!(number, Some(code::LOCK_WAIT_TIMEOUT | code::LOCK_NOWAIT)),
+        code: number.map(|n| n.to_string()),
+        source: Some(DriverError::new(e)),
+    }
+}
+
+/// The session variables a run returns to after each migration: what
+/// migrations commonly set, and what ebbtide's own statements depend on.
+/// Temporary tables are not listed (MariaDB 10.11 cannot list a session's
+/// temporary tables): ebbtide's own statements name the version table by
+/// its database, which no temporary table hides.
+pub const RESTORED: &[&str] = &[
+    "sql_mode",
+    "time_zone",
+    "foreign_key_checks",
+    "unique_checks",
+    "autocommit",
+    "character_set_client",
+    "character_set_connection",
+    "character_set_results",
+    "collation_connection",
+    "lock_wait_timeout",
+    "innodb_lock_wait_timeout",
+    "sql_safe_updates",
+    "group_concat_max_len",
+    "sql_select_limit",
+];
+
+/// MySQL's SQL for ebbtide's own statements.
+struct MysqlSql;
+
+impl Sql for MysqlSql {
+    fn quote(&self, part: &str) -> String {
+        format!("`{}`", part.replace('`', "``"))
+    }
+
+    /// Text with a quote or a backslash goes as a hexadecimal literal, which
+    /// means the same whatever `NO_BACKSLASH_ESCAPES` says.
+    fn literal(&self, text: &str) -> String {
+        if !text.contains(['\'', '\\']) {
+            return format!("'{text}'");
+        }
+        let hex: String = text.bytes().map(|b| format!("{b:02X}")).collect();
+        format!("_utf8mb4 X'{hex}'")
+    }
+
+    /// In the database the run found, or the one the user named; utf8mb4
+    /// whatever the database's default, so names and down scripts keep
+    /// every character.
+    fn create_table(&self, table: &TableName) -> String {
+        let database = table
+            .schema_to_create()
+            .map(|s| format!("CREATE DATABASE IF NOT EXISTS {};\n", self.quote(s)))
+            .unwrap_or_default();
+        format!(
+            "{database}CREATE TABLE IF NOT EXISTS {} (\n{}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.table(table),
+            self.version_columns()
+        )
+    }
+
+    /// The portable columns, plus where a migration that stopped half-way
+    /// stopped: the statement it reached, how many it has, and the
+    /// server's error.
+    fn version_columns(&self) -> &'static str {
+        "\x20 version BIGINT PRIMARY KEY,\n\
+         \x20 branch VARCHAR(16) NOT NULL CHECK (branch IN ('initial', 'expand', 'contract')),\n\
+         \x20 name VARCHAR(255) NOT NULL,\n\
+         \x20 checksum VARCHAR(64) NOT NULL,\n\
+         \x20 fingerprint VARCHAR(16) NOT NULL,\n\
+         \x20 how VARCHAR(16) NOT NULL CHECK (how IN ('applied', 'stamped')),\n\
+         \x20 applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),\n\
+         \x20 duration_ms BIGINT NOT NULL,\n\
+         \x20 down_sql LONGTEXT,\n\
+         \x20 reached INT NULL,\n\
+         \x20 statements INT NULL,\n\
+         \x20 failure TEXT NULL"
+    }
+
+    fn create_progress_table(&self, progress: &TableName) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n\
+             \x20 version BIGINT PRIMARY KEY,\n\
+             \x20 name VARCHAR(255) NOT NULL,\n\
+             \x20 key_done BIGINT NOT NULL,\n\
+             \x20 batches BIGINT NOT NULL,\n\
+             \x20 updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.table(progress)
+        )
+    }
+
+    fn applied_at_text(&self) -> &'static str {
+        "CONCAT(LEFT(DATE_FORMAT(CONVERT_TZ(applied_at, @@session.time_zone, '+00:00'), '%Y-%m-%dT%H:%i:%s.%f'), 23), 'Z')"
+    }
+
+    fn begin(&self) -> &'static str {
+        "START TRANSACTION"
+    }
+
+    /// MySQL counts lock waits in whole seconds (at least one), for
+    /// metadata locks (`lock_wait_timeout`) and row locks alike; there is
+    /// no transaction-local form, and the run's session guard restores both.
+    fn lock_timeout(&self, ms: u32, _local: bool) -> Option<String> {
+        let seconds = ms.div_ceil(1000).max(1);
+        Some(format!("SET SESSION lock_wait_timeout = {seconds}, innodb_lock_wait_timeout = {seconds}"))
+    }
+
+    fn reset_lock_timeout(&self) -> Option<&'static str> {
+        Some("SET SESSION lock_wait_timeout = DEFAULT, innodb_lock_wait_timeout = DEFAULT")
+    }
+
+    /// The sessions with a transaction open for longer than the lock
+    /// timeout, oldest first: MySQL tells which session holds a metadata
+    /// lock only through a plugin, so a table's blockers are the old
+    /// transactions.
+    fn blockers(&self, _table: Option<&str>, older_than_ms: u32) -> Option<String> {
+        Some(format!(
+            "SELECT p.ID, CONCAT(p.USER, '@', p.HOST), p.COMMAND, \
+             CAST(TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)) DIV 1000 AS CHAR), LEFT(COALESCE(p.INFO, ''), 200) \
+             FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+             WHERE p.ID <> CONNECTION_ID() AND t.trx_started < NOW(6) - INTERVAL {} MICROSECOND \
+             ORDER BY t.trx_started LIMIT 5",
+            u64::from(older_than_ms) * 1000
+        ))
+    }
+
+    fn statement_progress(
+        &self,
+        table: &TableName,
+        version: crate::Version,
+        reached: usize,
+        of: usize,
+    ) -> Option<String> {
+        Some(format!(
+            "UPDATE {} SET reached = {reached}, statements = {of}, failure = NULL WHERE version = {}",
+            self.table(table),
+            version.get()
+        ))
+    }
+
+    fn statement_failure(&self, table: &TableName, version: crate::Version, failure: &str) -> Option<String> {
+        Some(format!(
+            "UPDATE {} SET failure = {} WHERE version = {}",
+            self.table(table),
+            self.literal(failure),
+            version.get()
+        ))
+    }
+
+    fn select_partial(&self, table: &TableName) -> Option<String> {
+        Some(format!(
+            "SELECT version, reached, statements, failure FROM {} WHERE fingerprint = '{}' ORDER BY version",
+            self.table(table),
+            crate::record::STARTED
+        ))
+    }
+}
+
+pub(crate) struct MyDriver<'c> {
+    pool: &'c Pool,
+    /// The connection that runs the statements, taken at the first one.
+    conn: Option<Conn>,
+    /// The connection that holds the run lock, and the lock's name.
+    lock: Option<(Conn, String)>,
+    /// The statement that returns the session to the state the run found
+    /// it in (empty until [`Driver::capture_session`]).
+    restore: Vec<String>,
+}
+
+/// The name of the run lock of `table`: `GET_LOCK` names are the server's,
+/// across databases, so the name is the database's and the table's,
+/// hashed to fit MySQL's 64 characters.
+fn lock_name(dialect: &dyn Sql, table: &TableName) -> String {
+    let qualified = match table.schema() {
+        Some(schema) => dialect.literal(&format!("{schema}.{}", table.name())),
+        None => format!("CONCAT(DATABASE(), '.', {})", dialect.literal(table.name())),
+    };
+    format!("CONCAT('ebbtide:', LEFT(SHA2({qualified}, 256), 40))")
+}
+
+impl MyDriver<'_> {
+    async fn conn(&mut self) -> Result<&mut Conn, DbError> {
+        if self.conn.is_none() {
+            self.conn = Some(self.pool.get_conn().await.map_err(db_error)?);
+        }
+        Ok(self.conn.as_mut().expect("just taken"))
+    }
+
+    /// Who holds the run lock, as far as the server tells.
+    async fn holder(&mut self, name: &str) -> Result<Option<String>, DbError> {
+        let mut who = None;
+        self.query(
+            &format!(
+                "SELECT p.ID, CONCAT(p.USER, '@', p.HOST), p.TIME FROM information_schema.PROCESSLIST p \
+                 WHERE p.ID = IS_USED_LOCK({name})"
+            ),
+            &mut |row| {
+                who = Some(format!(
+                    "connection {} ({}, connected for {} s)",
+                    Cell::at(row, 0).text(),
+                    Cell::at(row, 1).text(),
+                    Cell::at(row, 2).text()
+                ));
+            },
+        )
+        .await?;
+        Ok(who)
+    }
+}
+
+/// A value of the text protocol as a cell, borrowed.
+fn cell(value: &Value) -> Cell<'_> {
+    match value {
+        Value::NULL => Cell::Null,
+        Value::Bytes(bytes) => Cell::Text(bytes),
+        Value::Int(n) => Cell::Int(*n),
+        Value::UInt(n) => i64::try_from(*n).map_or(Cell::Null, Cell::Int),
+        // The text protocol sends every other value as bytes.
+        _ => Cell::Null,
+    }
+}
+
+impl Driver for MyDriver<'_> {
+    fn sql(&self) -> &'static dyn Sql {
+        &MysqlSql
+    }
+
+    fn exclusive_lock(&self) -> bool {
+        true
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        false
+    }
+
+    async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.conn().await?.query_drop(sql).await.map_err(db_error)
+    }
+
+    async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError> {
+        let conn = self.conn().await?;
+        let mut result = conn.query_iter(sql).await.map_err(db_error)?;
+        while let Some(row) = result.next().await.map_err(db_error)? {
+            let values: Vec<Value> = row.unwrap();
+            let cells: Vec<Cell<'_>> = values.iter().map(cell).collect();
+            visit(&cells);
+        }
+        result.drop_result().await.map_err(db_error)
+    }
+
+    async fn try_lock(&mut self, table: &TableName) -> Result<Lock, DbError> {
+        let name = lock_name(self.sql(), table);
+        let mut conn = match self.lock.take() {
+            Some((conn, _)) => conn,
+            None => self.pool.get_conn().await.map_err(db_error)?,
+        };
+        let taken: Option<Option<i64>> =
+            conn.query_first(format!("SELECT GET_LOCK({name}, 0)")).await.map_err(db_error)?;
+        if taken.flatten() == Some(1) {
+            self.lock = Some((conn, name));
+            return Ok(Lock::Taken);
+        }
+        drop(conn);
+        Ok(Lock::Busy(self.holder(&name).await?))
+    }
+
+    async fn unlock(&mut self, _table: &TableName) -> Result<(), DbError> {
+        let Some((mut conn, name)) = self.lock.take() else {
+            return Ok(());
+        };
+        let released = conn.query_drop(format!("DO RELEASE_LOCK({name})")).await.map_err(db_error);
+        if released.is_err() {
+            // The lock dies with its connection.
+            let _ = conn.disconnect().await;
+        }
+        released
+    }
+
+    async fn lock_held(&mut self, table: &TableName) -> Result<bool, DbError> {
+        let mut held = false;
+        let name = lock_name(self.sql(), table);
+        self.query(&format!("SELECT IS_USED_LOCK({name}) IS NOT NULL"), &mut |row| held = Cell::at(row, 0).truthy())
+            .await?;
+        Ok(held)
+    }
+
+    async fn pause(&mut self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+
+    /// A batch of a backfill holds its rows' locks until it commits, and
+    /// writers wait for them meanwhile: pause as long as the batch took,
+    /// so that they catch up.
+    fn pause_after_batch(&self, batch: Duration) -> Duration {
+        batch
+    }
+
+    async fn capture_session(&mut self, table: &TableName) -> Result<TableName, DbError> {
+        let columns: Vec<String> = RESTORED.iter().map(|name| format!("@@SESSION.{name}")).collect();
+        let sql = format!("SELECT DATABASE(), {}", columns.join(", "));
+        let mut database = None;
+        let mut values = Vec::new();
+        self.query(&sql, &mut |row| {
+            database = (Cell::at(row, 0) != Cell::Null).then(|| Cell::at(row, 0).text().into_owned());
+            values = (1..=RESTORED.len()).map(|i| Cell::at(row, i).text().into_owned()).collect();
+        })
+        .await?;
+        let dialect = self.sql();
+        let set: Vec<String> =
+            RESTORED.iter().zip(&values).map(|(name, value)| format!("{name} = {}", setting(dialect, value))).collect();
+        let mut restore = vec![format!("SET SESSION {}", set.join(", "))];
+        if let Some(database) = &database {
+            restore.push(format!("USE {}", dialect.quote(database)));
+        }
+        self.restore = restore;
+        match (table.schema(), database) {
+            (Some(_), _) => Ok(table.clone()),
+            (None, Some(database)) => Ok(table.in_schema(&database)),
+            (None, None) => Err(DbError::new(format!(
+                "the connection has no current database, so there is nowhere to keep the version table; \
+                 name the database in the URL, or the table as database.{table}"
+            ))),
+        }
+    }
+
+    fn guard(&self, _script: &Script, placement: Placement) -> Guard {
+        match placement {
+            Placement::None => Guard { after: self.restore.clone(), ..Guard::default() },
+            Placement::Own | Placement::Run => Guard { inside: self.restore.clone(), ..Guard::default() },
+        }
+    }
+
+    fn portable_guard(&self, script: &Script, placement: Placement) -> Guard {
+        if !script.sets_session {
+            return Guard::default();
+        }
+        let defaults: Vec<String> = RESTORED.iter().map(|name| format!("{name} = DEFAULT")).collect();
+        let restore = vec![format!("SET SESSION {}", defaults.join(", "))];
+        match placement {
+            Placement::None => Guard { after: restore, ..Guard::default() },
+            Placement::Own | Placement::Run => Guard { inside: restore, ..Guard::default() },
+        }
+    }
+
+    async fn existing_objects(&mut self) -> Result<Vec<String>, DbError> {
+        let mut objects = Vec::new();
+        self.query(
+            "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME LIMIT 6",
+            &mut |row| objects.push(Cell::at(row, 0).text().into_owned()),
+        )
+        .await?;
+        Ok(objects)
+    }
+}
+
+/// A session variable's value as `SET` takes it: numbers bare (MySQL
+/// refuses `foreign_key_checks = '1'`), text quoted.
+fn setting(dialect: &dyn Sql, value: &str) -> String {
+    match value.parse::<u64>() {
+        Ok(_) => value.to_string(),
+        Err(_) => dialect.literal(value),
+    }
+}
+
+/// MySQL and MariaDB in the registry: `mysql://` and `mariadb://` URLs.
+pub(crate) const ENGINE: crate::database::Engine = crate::database::Engine {
+    name: "mysql",
+    urls: "mysql://user@host/database (or mariadb://)",
+    capabilities: crate::database::Capabilities {
+        transactional_ddl: false,
+        schemas: false,
+        lock_timeout: true,
+        server: true,
+        server_lock: true,
+        databases: true,
+    },
+    accepts: |url| url.starts_with("mysql://") || url.starts_with("mariadb://"),
+    open: open_url,
+};
+
+/// A MySQL database opened from a URL, with a runtime of its own that
+/// drives its pool.
+struct Opened {
+    pool: Pool,
+    /// Always there but while dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+    /// Held by the operation under way.
+    busy: std::sync::Mutex<()>,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            let pool = self.pool.clone();
+            // Closes the connections politely when it can; without waiting
+            // otherwise (it may be dropped inside another runtime).
+            if tokio::runtime::Handle::try_current().is_err() {
+                let _ =
+                    runtime.block_on(async { tokio::time::timeout(Duration::from_secs(2), pool.disconnect()).await });
+            }
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn open_url(url: &str, _access: crate::database::Access) -> Result<Box<dyn crate::database::Database>, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Connect { target: redact(url), message: format!("cannot start the async runtime: {e}") })?;
+    match crate::database::blocking(&runtime, connect(url)) {
+        Ok(pool) => Ok(Box::new(Opened { pool, runtime: Some(runtime), busy: std::sync::Mutex::new(()) })),
+        Err(e) => {
+            runtime.shutdown_background();
+            Err(e)
+        }
+    }
+}
+
+impl Opened {
+    fn block<T: Send>(&self, future: impl Future<Output = T> + Send) -> T {
+        let _one = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        crate::database::blocking(self.runtime.as_ref().expect("the runtime lives as long as the pool"), future)
+    }
+
+    fn front<'c>(&'c self, m: &'c crate::Migrator<'c>) -> Mysql<'c> {
+        m.mysql(&self.pool)
+    }
+}
+
+impl crate::database::Database for Opened {
+    fn run(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<crate::Report, Error> {
+        self.block(self.front(m).run(request))
+    }
+
+    fn script(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<String, Error> {
+        self.block(self.front(m).script(request))
+    }
+
+    fn check(&self, m: &crate::Migrator<'_>) -> Result<crate::Verdict, Error> {
+        self.block(self.front(m).check())
+    }
+
+    fn version(&self, m: &crate::Migrator<'_>) -> Result<crate::VersionInfo, Error> {
+        self.block(self.front(m).version())
+    }
+
+    fn status(&self, m: &crate::Migrator<'_>) -> Result<Vec<crate::status::Row>, Error> {
+        self.block(self.front(m).status())
+    }
+
+    fn records(&self, m: &crate::Migrator<'_>) -> Result<Option<Vec<crate::Record>>, Error> {
+        self.block(self.front(m).records())
+    }
+
+    fn stored_down(&self, m: &crate::Migrator<'_>, version: crate::Version) -> Result<Option<Script>, Error> {
+        self.block(self.front(m).stored_down(version))
+    }
+
+    fn reversals(&self, m: &crate::Migrator<'_>, target: crate::Version) -> Result<Vec<crate::plan::Reversal>, Error> {
+        self.block(self.front(m).reversals(target))
+    }
+
+    fn execute(&self, sql: &str) -> Result<(), Error> {
+        self.block(async {
+            let mut conn = self.pool.get_conn().await.map_err(db_error)?;
+            conn.query_drop(sql).await.map_err(db_error)
+        })
+        .map_err(|e| Error::database("cannot run SQL", e))
+    }
+
+    fn strings(&self, sql: &str) -> Result<Vec<Option<String>>, Error> {
+        self.block(async {
+            let mut conn = self.pool.get_conn().await.map_err(db_error)?;
+            let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(db_error)?;
+            Ok(rows
+                .into_iter()
+                .map(|row| match row.as_ref(0) {
+                    Some(Value::NULL) | None => None,
+                    Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+                    Some(other) => Some(other.as_sql(true)),
+                })
+                .collect())
+        })
+        .map_err(|e| Error::database("cannot run SQL", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MysqlSql, mysql_url};
+    use crate::dialect::{Sql, TableName};
+
+    #[test]
+    fn literals_and_names_do_not_depend_on_the_sql_mode() {
+        assert_eq!(MysqlSql.literal("plain"), "'plain'");
+        assert_eq!(MysqlSql.literal("it's"), "_utf8mb4 X'69742773'");
+        assert_eq!(MysqlSql.literal("a\\b"), "_utf8mb4 X'615C62'");
+        assert_eq!(MysqlSql.quote("we`ird"), "`we``ird`");
+        assert_eq!(MysqlSql.table(&TableName::default().in_schema("app")), "`app`.`ebbtide_migrations`");
+    }
+
+    #[test]
+    fn mariadb_urls_are_mysql_urls() {
+        assert_eq!(mysql_url("mariadb://root@h/db"), "mysql://root@h/db");
+        assert_eq!(mysql_url("mysql://root@h/db"), "mysql://root@h/db");
+    }
+
+    #[test]
+    fn lock_waits_are_whole_seconds() {
+        assert!(MysqlSql.lock_timeout(250, true).unwrap().contains("lock_wait_timeout = 1,"));
+        assert!(MysqlSql.lock_timeout(2500, false).unwrap().contains("= 3"));
+    }
+}
