@@ -6,7 +6,7 @@
 
 mod support;
 
-use ebbtide::{Aftermath, Error, How, MigrationId, Migrator, Refusal, Request, Scope, Verdict, Version};
+use ebbtide::{Aftermath, Error, How, MigrationId, Migrator, Outcome, Refusal, Request, Scope, Verdict, Version};
 use support::{Db, Dir};
 
 ebbtide::embed_migrations!("../migrations");
@@ -91,7 +91,7 @@ async fn upgrade_stops_at_the_target(db: Db) {
 }
 
 async fn downgrade_reverts_newest_first_and_refuses_irreversible(db: Db) {
-    let m = Migrator::new(&MIGRATIONS);
+    let m = Migrator::new(db.fixture().example());
     db.run(&m, Request::Sync(Scope::All)).await.unwrap();
     let report = db.run(&m, Request::Downgrade(v(1))).await.unwrap();
     assert_eq!(report.steps.iter().map(|s| s.version.get()).collect::<Vec<_>>(), [5, 4, 3, 2]);
@@ -263,7 +263,22 @@ async fn failing_migration_rolls_back_and_names_the_statement(db: Db) {
     assert_eq!(failure.line, 4);
     assert!(failure.statement.contains("missing_table"));
     assert!(failure.message.contains("missing_table"), "{}", failure.message);
-    assert_eq!(failure.aftermath, Aftermath::RolledBack);
+    if !db.capabilities().transactional_ddl {
+        // Committed statement by statement: where it stopped is recorded,
+        // and nothing runs until an operator says how it ended.
+        assert_eq!(failure.aftermath, Aftermath::StatementsApplied { applied: 2, of: 3 });
+        assert!(err.to_string().contains("resolve 0002 forgotten"), "{err}");
+        assert_eq!(db.check(&m).await.unwrap(), Verdict::Unfinished { started: vec![id(2, "create_more")] });
+        let rows = db.status(&m).await;
+        let stopped = rows[1].stopped.as_ref().expect("where it stopped").to_string();
+        assert!(stopped.starts_with("failed at statement 3 of 3: ") && stopped.contains("missing_table"), "{stopped}");
+        db.exec("DROP TABLE audit").await.unwrap();
+        db.run(&m, Request::Resolve(v(2), Outcome::Forgotten)).await.unwrap();
+        let err = db.run(&m, Request::Resolve(v(2), Outcome::Forgotten)).await.unwrap_err();
+        assert!(matches!(err, Error::Refused(Refusal::NotStarted(_))), "{err}");
+    } else {
+        assert_eq!(failure.aftermath, Aftermath::RolledBack);
+    }
     // A program reaches the engine's code and its driver's own error.
     assert_eq!(err.code(), Some(db.fixture().undefined_table_code()), "{err}");
     let source = std::error::Error::source(&err).expect("the driver's error");
@@ -288,6 +303,7 @@ async fn every_kind_of_failure_names_its_statement(db: Db) {
         ("CREATE TABLE t (a INTEGER);\n\n\nSELECT nope FROM t;\nCREATE TABLE u (b INTEGER);\n", 4, "nope"),
         ("CREATE TABLE t (a INTEGER);\nCREATE TABLE u (b INTEGER);\nCREATE TABLE t (c INTEGER);\n", 3, "(c INTEGER)"),
     ];
+    let transactional = db.capabilities().transactional_ddl;
     for all_or_nothing in [false, true] {
         for (sql, line, needle) in cases {
             let db = db.sibling().await;
@@ -298,13 +314,27 @@ async fn every_kind_of_failure_names_its_statement(db: Db) {
             let migrations = dir.migrations();
             let m = Migrator::new(&migrations).all_or_nothing(all_or_nothing);
             let err = db.run(&m, Request::Sync(Scope::All)).await.unwrap_err();
+            if all_or_nothing && !transactional {
+                assert!(matches!(err, Error::Refused(Refusal::AllOrNothingWithoutTransactionalDdl)), "{err}");
+                assert!(db.records(&m).await.is_none(), "{sql}: nothing ran");
+                continue;
+            }
             let Error::MigrationFailed(failure) = &err else { panic!("{err}") };
             assert_eq!((failure.line, failure.version), (line, v(2)), "{sql}: {err}");
             assert!(failure.statement.contains(needle), "{sql}: {}", failure.statement);
-            let expected: &[u32] = if all_or_nothing { &[] } else { &[1] };
+            let expected: &[u32] = match (all_or_nothing, transactional) {
+                (true, _) => &[],
+                (false, true) => &[1],
+                // Its first statement stayed, and so does its started mark.
+                (false, false) => &[1, 2],
+            };
             assert_eq!(db.versions(&m).await, expected, "{sql}");
-            let tables: &[&str] = if all_or_nothing { &[] } else { &["users"] };
-            assert_eq!(db.tables().await, tables, "{sql}");
+            let tables = db.tables().await;
+            match (all_or_nothing, transactional) {
+                (true, _) => assert!(tables.is_empty(), "{sql}: {tables:?}"),
+                (false, true) => assert_eq!(tables, ["users"], "{sql}"),
+                (false, false) => assert!(tables.contains(&"t".to_string()), "{sql}: {tables:?}"),
+            }
         }
     }
     if let Some(sleep) = db.fixture().sleep_sql(200) {
@@ -331,6 +361,14 @@ async fn all_or_nothing_rolls_back_the_whole_run(db: Db) {
     let m = Migrator::new(&migrations).all_or_nothing(true);
     db.run(&m, Request::VersionControl).await.unwrap();
     let err = db.run(&m, Request::Sync(Scope::All)).await.unwrap_err();
+    if !db.capabilities().transactional_ddl {
+        // No transaction holds a schema change: refused, with the reason.
+        assert!(matches!(err, Error::Refused(Refusal::AllOrNothingWithoutTransactionalDdl)), "{err}");
+        assert!(err.to_string().contains("commits each one on its own"), "{err}");
+        assert!(db.versions(&m).await.is_empty());
+        assert!(db.tables().await.is_empty());
+        return;
+    }
     assert!(matches!(&err, Error::MigrationFailed(f) if f.aftermath == Aftermath::RunRolledBack), "{err}");
     assert!(db.versions(&m).await.is_empty());
     assert!(db.tables().await.is_empty());
@@ -371,7 +409,11 @@ async fn no_transaction_migrations_run_outside_a_transaction(db: Db) {
     let m = Migrator::new(&more);
     let err = db.run(&m, Request::Sync(Scope::All)).await.unwrap_err();
     let Error::MigrationFailed(failure) = &err else { panic!("{err}") };
-    assert_eq!(failure.aftermath, Aftermath::PartiallyApplied);
+    let partial = match db.capabilities().transactional_ddl {
+        true => Aftermath::PartiallyApplied,
+        false => Aftermath::StatementsApplied { applied: 1, of: 2 },
+    };
+    assert_eq!(failure.aftermath, partial);
     assert_eq!(failure.line, 3);
     assert!(err.to_string().contains("recorded as started"), "{err}");
     assert_eq!(db.versions(&m).await, [1, 2, 3]);
@@ -394,7 +436,10 @@ async fn no_transaction_migrations_run_outside_a_transaction(db: Db) {
     assert_eq!(db.versions(&m).await, [1, 2]);
     assert_eq!(db.check(&m).await.unwrap(), Verdict::Outdated { missing: vec![id(3, "create_two")] });
     let err = db.run(&m.clone().all_or_nothing(true), Request::Sync(Scope::All)).await.unwrap_err();
-    assert!(matches!(err, Error::Refused(Refusal::NoTransactionInAllOrNothing(_))), "{err}");
+    match db.capabilities().transactional_ddl {
+        true => assert!(matches!(err, Error::Refused(Refusal::NoTransactionInAllOrNothing(_))), "{err}"),
+        false => assert!(matches!(err, Error::Refused(Refusal::AllOrNothingWithoutTransactionalDdl)), "{err}"),
+    }
     // Or finished by hand and told so.
     db.run(&m, Request::Sync(Scope::All)).await.unwrap_err();
     db.exec("DROP TABLE first_half").await.unwrap();
@@ -413,25 +458,30 @@ async fn custom_version_table_names_are_validated_and_used(db: Db) {
 }
 
 async fn script_matches_what_sync_does(db: Db) {
-    let m = Migrator::new(&MIGRATIONS);
+    let m = Migrator::new(db.fixture().example());
     let script = db.script(&m, Request::Sync(Scope::All)).await.unwrap();
     assert!(db.records(&m).await.is_none(), "--sql writes nothing");
     assert!(
-        script
-            .contains("-- apply expand migration 0002_create_sessions (../migrations/expand/0002_create_sessions.sql)"),
+        script.contains("-- apply expand migration 0002_create_sessions (")
+            && script.contains("/expand/0002_create_sessions.sql)\n"),
         "{script}"
     );
-    let schema = db.default_schema();
-    assert!(script.contains(&format!("INSERT INTO \"{schema}\".\"ebbtide_migrations\"")), "{script}");
+    let inserts = script.lines().filter(|l| l.starts_with("INSERT INTO ") && l.contains("ebbtide_migrations"));
+    assert_eq!(inserts.count(), 5, "{script}");
     let other = db.sibling().await;
-    other.exec(&script).await.unwrap();
+    // Where a database is a schema (MySQL), the script names its own.
+    let retarget = |script: String| match (&db.server, &other.server) {
+        (Some(from), Some(to)) => script.replace(&from.name, &to.name),
+        _ => script,
+    };
+    other.exec(&retarget(script)).await.unwrap();
     db.run(&m, Request::Sync(Scope::All)).await.unwrap();
     assert_eq!(other.schema().await, db.schema().await);
     assert_eq!(other.versions(&m).await, db.versions(&m).await);
     assert_eq!(other.check(&m).await.unwrap(), Verdict::Current);
     // And back down.
     let down = db.script(&m, Request::Downgrade(v(1))).await.unwrap();
-    other.exec(&down).await.unwrap();
+    other.exec(&retarget(down)).await.unwrap();
     db.run(&m, Request::Downgrade(v(1))).await.unwrap();
     assert_eq!(other.schema().await, db.schema().await);
     assert_eq!(other.versions(&m).await, [1]);

@@ -34,6 +34,10 @@ pub(crate) async fn run<D: Driver>(d: &mut D, settings: &Settings<'_>, request: 
     if nothing_to_do {
         return Ok(Report::default());
     }
+    let runs_scripts = matches!(request, Request::Sync(_) | Request::Upgrade(_) | Request::Downgrade(_));
+    if settings.options().all_or_nothing && runs_scripts && !d.transactional_ddl() {
+        return Err(Error::Refused(Refusal::AllOrNothingWithoutTransactionalDdl));
+    }
     take_lock(d, settings).await?;
     let result = run_locked(d, settings, request).await;
     let unlocked = d.unlock(table).await;
@@ -969,6 +973,12 @@ impl<D: Driver> Driver for Recorder<'_, D> {
 
     fn exclusive_lock(&self) -> bool {
         true
+    }
+
+    /// The script runs as the engine would run it: statement by statement,
+    /// its progress recorded, where DDL is not transactional.
+    fn transactional_ddl(&self) -> bool {
+        self.inner.transactional_ddl()
     }
 
     async fn execute(&mut self, sql: &str) -> Result<(), DbError> {

@@ -303,6 +303,14 @@ pub enum Refusal {
         list(.0)
     )]
     Unfinished(Vec<MigrationId>),
+    /// `--all-or-nothing` on an engine that commits each schema change on
+    /// its own: no transaction could hold the run.
+    #[error(
+        "all-or-nothing mode needs schema changes that roll back with their transaction, and this database (MySQL, MariaDB) \
+         commits each one on its own: the run could not be undone as a whole. Run without --all-or-nothing: each migration \
+         is then recorded statement by statement, and one that fails says where it stopped"
+    )]
+    AllOrNothingWithoutTransactionalDdl,
     /// `resolve` of a migration that is not marked as started.
     #[error(
         "migration {0} is not marked as started: there is nothing to resolve (`status` shows each migration's state)"

@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+mod mysql;
 mod postgres;
 mod sqlite;
 
@@ -103,6 +104,15 @@ pub trait Fixture: Sync {
     }
     /// The session state the tests of session hygiene change and observe.
     fn session(&self) -> &'static dyn SessionProbe;
+    /// The example application's migrations (`../migrations`), or the
+    /// engine's own copy of them where their SQL is not the engine's.
+    fn example(&self) -> &'static Migrations {
+        &example::migrations::MIGRATIONS
+    }
+}
+
+mod example {
+    ebbtide::embed_migrations!("../migrations");
 }
 
 /// Session state, as a migration could change it: what the tests of
@@ -131,6 +141,7 @@ pub fn fixture(engine: &Engine) -> &'static dyn Fixture {
     match engine.name {
         "sqlite" => &sqlite::Sqlite,
         "postgres" => &postgres::Postgres,
+        "mysql" => &mysql::Mysql,
         other => panic!("engine {other} has no test fixture: add a module to tests/support"),
     }
 }
