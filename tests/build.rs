@@ -1,5 +1,5 @@
 fn main() {
     println!("cargo:rerun-if-changed=../migrations");
     println!("cargo:rerun-if-changed=fixtures/real_history/migrations");
-    println!("cargo:rerun-if-changed=fixtures/mysql_example/migrations");
+    println!("cargo:rerun-if-changed=../tests/fixtures/mysql_example/migrations");
 }

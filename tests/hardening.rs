@@ -82,15 +82,17 @@ fn misspelled_directives_are_errors() {
 /// build time, and run once the migration says `no-transaction`; a
 /// byte-order mark is dropped; `COPY ... FROM stdin` is refused.
 async fn statements_that_cannot_run_in_a_transaction_are_caught_at_build_time(db: Db) {
-    let outside = &format!("{}\n", db.refused_in_transaction_sql());
+    let outside = &format!("{}\n", db.refused_in_transaction_sql().unwrap_or("CREATE TABLE outside (id INTEGER);"));
     let dir = Dir::new(&[users(), ("expand/0002_outside.sql", outside)]);
-    let errors = errors(&dir);
-    assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert!(
-        errors[0].contains("cannot run inside a transaction") && errors[0].contains("no-transaction"),
-        "{}",
-        errors[0]
-    );
+    if db.refused_in_transaction_sql().is_some() {
+        let errors = errors(&dir);
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].contains("cannot run inside a transaction") && errors[0].contains("no-transaction"),
+            "{}",
+            errors[0]
+        );
+    }
     dir.write("expand/0002_outside.sql", &format!("-- ebbtide: no-transaction\n{outside}"));
     // Saved by an editor that writes a byte-order mark.
     dir.write("expand/0003_add_users_email.sql", "\u{feff}ALTER TABLE users ADD COLUMN email TEXT;\n");

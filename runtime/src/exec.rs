@@ -389,10 +389,12 @@ async fn execute_step<D: Driver>(
     let script = work.script.as_deref();
     let timeout = script.and_then(|s| s.lock_timeout_ms).or(settings.default_lock_timeout_ms());
     let mut retry = Retry::new(settings, settings.lock_retry_for(script), timeout);
+    // A script run statement by statement retries each statement itself.
+    let by_statement = script.is_some_and(|s| s.no_transaction || (!d.transactional_ddl() && changes_schema(s)));
     loop {
         match attempt_step(d, settings, step, &work, in_run_transaction).await {
             Err(Error::MigrationFailed(mut failure))
-                if failure.lock_timeout && failure.aftermath == Aftermath::RolledBack =>
+                if failure.lock_timeout && failure.aftermath == Aftermath::RolledBack && !by_statement =>
             {
                 if let Err(told) = retry.again(d, step, &failure.statement).await {
                     failure.message = format!("{}; {told}", failure.message);
@@ -574,8 +576,7 @@ async fn script_step<D: Driver>(
             {
                 return Err(Error::found(format!("{e}; and the migration stays marked as started"), undo.to_string()));
             }
-        }
-        if let Error::MigrationFailed(f) = &mut e
+        } else if let Error::MigrationFailed(f) = &mut e
             && let Some(sql) = dialect.statement_failure(table, step.version(), &f.message)
         {
             let of = work.script.as_ref().map_or(0, |s| s.statements.len());

@@ -264,16 +264,16 @@ impl Sql for MysqlSql {
         Some("SET SESSION lock_wait_timeout = DEFAULT, innodb_lock_wait_timeout = DEFAULT")
     }
 
-    /// The sessions with a transaction open for longer than the lock
-    /// timeout, oldest first: MySQL tells which session holds a metadata
-    /// lock only through a plugin, so a table's blockers are the old
-    /// transactions.
+    /// The sessions of this database with a transaction open for longer
+    /// than the lock timeout, oldest first: MySQL tells which session
+    /// holds a metadata lock only through a plugin, so a table's blockers
+    /// are the old transactions.
     fn blockers(&self, _table: Option<&str>, older_than_ms: u32) -> Option<String> {
         Some(format!(
             "SELECT p.ID, CONCAT(p.USER, '@', p.HOST), p.COMMAND, \
              CAST(TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)) DIV 1000 AS CHAR), LEFT(COALESCE(p.INFO, ''), 200) \
              FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
-             WHERE p.ID <> CONNECTION_ID() AND t.trx_started < NOW(6) - INTERVAL {} MICROSECOND \
+             WHERE p.ID <> CONNECTION_ID() AND p.DB = DATABASE() AND t.trx_started < NOW(6) - INTERVAL {} MICROSECOND \
              ORDER BY t.trx_started LIMIT 5",
             u64::from(older_than_ms) * 1000
         ))
@@ -351,7 +351,7 @@ impl MyDriver<'_> {
             ),
             &mut |row| {
                 who = Some(format!(
-                    "connection {} ({}, connected for {} s)",
+                    "server process {} ({}, connected for {} s)",
                     Cell::at(row, 0).text(),
                     Cell::at(row, 1).text(),
                     Cell::at(row, 2).text()
@@ -538,6 +538,9 @@ pub(crate) const ENGINE: crate::database::Engine = crate::database::Engine {
 /// drives its pool.
 struct Opened {
     pool: Pool,
+    /// The connection of [`Database::execute`](crate::database::Database::execute)
+    /// and `strings`: the caller's own session, kept from one call to the next.
+    own: tokio::sync::Mutex<Option<Conn>>,
     /// Always there but while dropped.
     runtime: Option<tokio::runtime::Runtime>,
     /// Held by the operation under way.
@@ -546,16 +549,23 @@ struct Opened {
 
 impl Drop for Opened {
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            let pool = self.pool.clone();
-            // Closes the connections politely when it can; without waiting
-            // otherwise (it may be dropped inside another runtime).
-            if tokio::runtime::Handle::try_current().is_err() {
-                let _ =
-                    runtime.block_on(async { tokio::time::timeout(Duration::from_secs(2), pool.disconnect()).await });
-            }
-            runtime.shutdown_background();
+        let Some(runtime) = self.runtime.take() else { return };
+        let own = self.own.get_mut().take();
+        let pool = self.pool.clone();
+        // Closes the connections politely when it can; without waiting
+        // otherwise (it may be dropped inside another runtime).
+        if tokio::runtime::Handle::try_current().is_err() {
+            runtime.block_on(async {
+                if let Some(conn) = own {
+                    let _ = conn.disconnect().await;
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(2), pool.disconnect()).await;
+            });
+        } else {
+            let _inside = runtime.enter();
+            drop(own);
         }
+        runtime.shutdown_background();
     }
 }
 
@@ -565,7 +575,12 @@ fn open_url(url: &str, _access: crate::database::Access) -> Result<Box<dyn crate
         .build()
         .map_err(|e| Error::Connect { target: redact(url), message: format!("cannot start the async runtime: {e}") })?;
     match crate::database::blocking(&runtime, connect(url)) {
-        Ok(pool) => Ok(Box::new(Opened { pool, runtime: Some(runtime), busy: std::sync::Mutex::new(()) })),
+        Ok(pool) => Ok(Box::new(Opened {
+            pool,
+            own: tokio::sync::Mutex::new(None),
+            runtime: Some(runtime),
+            busy: std::sync::Mutex::new(()),
+        })),
         Err(e) => {
             runtime.shutdown_background();
             Err(e)
@@ -581,6 +596,16 @@ impl Opened {
 
     fn front<'c>(&'c self, m: &'c crate::Migrator<'c>) -> Mysql<'c> {
         m.mysql(&self.pool)
+    }
+
+    /// Runs `work` on the caller's own connection, opened at the first call.
+    async fn on_own<T>(&self, work: impl AsyncFnOnce(&mut Conn) -> Result<T, mysql_async::Error>) -> Result<T, Error> {
+        let mut own = self.own.lock().await;
+        if own.is_none() {
+            *own = Some(self.pool.get_conn().await.map_err(|e| Error::database("cannot connect", db_error(e)))?);
+        }
+        let conn = own.as_mut().expect("just opened");
+        work(conn).await.map_err(|e| Error::database("cannot run SQL", db_error(e)))
     }
 }
 
@@ -618,27 +643,19 @@ impl crate::database::Database for Opened {
     }
 
     fn execute(&self, sql: &str) -> Result<(), Error> {
-        self.block(async {
-            let mut conn = self.pool.get_conn().await.map_err(db_error)?;
-            conn.query_drop(sql).await.map_err(db_error)
-        })
-        .map_err(|e| Error::database("cannot run SQL", e))
+        self.block(self.on_own(async |conn| conn.query_drop(sql).await))
     }
 
     fn strings(&self, sql: &str) -> Result<Vec<Option<String>>, Error> {
-        self.block(async {
-            let mut conn = self.pool.get_conn().await.map_err(db_error)?;
-            let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(db_error)?;
-            Ok(rows
-                .into_iter()
-                .map(|row| match row.as_ref(0) {
-                    Some(Value::NULL) | None => None,
-                    Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-                    Some(other) => Some(other.as_sql(true)),
-                })
-                .collect())
-        })
-        .map_err(|e| Error::database("cannot run SQL", e))
+        let rows: Vec<mysql_async::Row> = self.block(self.on_own(async |conn| conn.query(sql).await))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| match row.as_ref(0) {
+                Some(Value::NULL) | None => None,
+                Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+                Some(other) => Some(other.as_sql(true)),
+            })
+            .collect())
     }
 }
 

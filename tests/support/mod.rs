@@ -59,8 +59,8 @@ pub trait Fixture: Sync {
     fn sleep_sql(&self, _ms: u32) -> Option<String> {
         None
     }
-    /// A statement the engine refuses inside a transaction.
-    fn refused_in_transaction_sql(&self) -> &'static str;
+    /// A statement the engine refuses inside a transaction, if it has one.
+    fn refused_in_transaction_sql(&self) -> Option<&'static str>;
     /// Index `users_name` on users (name) created and dropped, each failing
     /// inside a transaction.
     fn index_without_transaction(&self) -> (&'static str, &'static str);
@@ -104,6 +104,10 @@ pub trait Fixture: Sync {
     }
     /// The session state the tests of session hygiene change and observe.
     fn session(&self) -> &'static dyn SessionProbe;
+    /// The version table as ebbtide's scripts name it.
+    fn version_table_in_script(&self, _db: &Db) -> String {
+        format!("\"{}\".\"ebbtide_migrations\"", self.default_schema())
+    }
     /// The example application's migrations (`../migrations`), or the
     /// engine's own copy of them where their SQL is not the engine's.
     fn example(&self) -> &'static Migrations {
@@ -462,7 +466,7 @@ impl Db {
     }
 
     /// See [`Fixture::refused_in_transaction_sql`].
-    pub fn refused_in_transaction_sql(&self) -> &'static str {
+    pub fn refused_in_transaction_sql(&self) -> Option<&'static str> {
         self.fixture().refused_in_transaction_sql()
     }
 
@@ -476,6 +480,12 @@ impl Db {
     /// How a run waiting for the lock names the one that holds it: the
     /// server's session where the lock lives in the server, the process
     /// otherwise.
+    /// The version table as ebbtide's scripts name it: quoted, in the
+    /// schema (or, for MySQL, the database) the run found it in.
+    pub fn version_table_in_script(&self) -> String {
+        self.fixture().version_table_in_script(self)
+    }
+
     pub fn lock_holder_prefix(&self, holder_pid: u32) -> String {
         match self.capabilities().server_lock {
             true => "server process ".into(),

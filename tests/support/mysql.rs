@@ -40,16 +40,14 @@ impl Fixture for Mysql {
         Some(format!("SELECT SLEEP({});", f64::from(ms) / 1000.0))
     }
 
-    fn refused_in_transaction_sql(&self) -> &'static str {
-        // MySQL refuses nothing inside a transaction: it commits first.
-        "XA START 'ebbtide';"
+    /// None: MySQL commits before a statement that cannot run inside a
+    /// transaction, instead of refusing it.
+    fn refused_in_transaction_sql(&self) -> Option<&'static str> {
+        None
     }
 
     fn index_without_transaction(&self) -> (&'static str, &'static str) {
-        (
-            "CREATE INDEX users_name ON users (name(50)) ALGORITHM=INPLACE LOCK=NONE;",
-            "DROP INDEX users_name ON users ALGORITHM=INPLACE LOCK=NONE;",
-        )
+        ("CREATE INDEX users_name ON users (name(50));", "DROP INDEX users_name ON users;")
     }
 
     fn hold_lock_sql(&self, table: &str) -> Option<String> {
@@ -99,13 +97,22 @@ impl Fixture for Mysql {
         self.locks(db) == 0
     }
 
+    /// The sessions at work on the database, this query's own among them,
+    /// plus one for the test's other connection: a pool keeps idle
+    /// connections open, which hold nothing and are not counted.
     fn sessions(&self, db: &Db) -> Option<usize> {
-        let count = db.rows("SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE()");
+        let count = db.rows(
+            "SELECT count(*) + 1 FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND COMMAND <> 'Sleep'",
+        );
         Some(count[0].parse().expect("a count"))
     }
 
     fn session(&self) -> &'static dyn SessionProbe {
         &Variables
+    }
+
+    fn version_table_in_script(&self, db: &Db) -> String {
+        format!("`{}`.`ebbtide_migrations`", db.server.as_ref().expect("a server database").name)
     }
 
     fn example(&self) -> &'static ebbtide::Migrations {
@@ -114,7 +121,7 @@ impl Fixture for Mysql {
 }
 
 mod example {
-    ebbtide::embed_migrations!("fixtures/mysql_example/migrations", engine = "mysql");
+    ebbtide::embed_migrations!("../tests/fixtures/mysql_example/migrations", engine = "mysql");
 }
 
 impl Mysql {

@@ -41,8 +41,8 @@ impl Fixture for Postgres {
         Some(format!("SELECT pg_sleep({});", f64::from(ms) / 1000.0))
     }
 
-    fn refused_in_transaction_sql(&self) -> &'static str {
-        "CREATE INDEX CONCURRENTLY users_name ON users (name);"
+    fn refused_in_transaction_sql(&self) -> Option<&'static str> {
+        Some("CREATE INDEX CONCURRENTLY users_name ON users (name);")
     }
 
     fn index_without_transaction(&self) -> (&'static str, &'static str) {
