@@ -421,7 +421,7 @@ fn script(
     for b in bad {
         diags.push(Diagnostic::error(&found.display, b.message).at_line(b.line).help(b.help));
     }
-    let read = read_statements(sql, &tokens);
+    let read = read_statements(sql, &tokens, dialect);
     let mut ok = true;
     for meta in &read.meta_inside {
         ok = false;
@@ -722,7 +722,7 @@ struct Read {
     new_enum_values: Vec<Option<String>>,
 }
 
-fn read_statements(sql: &str, tokens: &[lexer::Token]) -> Read {
+fn read_statements(sql: &str, tokens: &[lexer::Token], dialect: Dialect) -> Read {
     let mut read = Read {
         statements: Vec::new(),
         changes: Vec::new(),
@@ -736,7 +736,7 @@ fn read_statements(sql: &str, tokens: &[lexer::Token]) -> Read {
     // Statements, tokens and lines all run forward through the text: one walk.
     let mut next = 0;
     let (mut counted, mut line) = (0, 1);
-    for piece in split::split_tokens(sql, tokens) {
+    for piece in split::split_tokens_with(sql, tokens, dialect) {
         let Some(range) = piece.statement else { continue };
         line += sql.as_bytes()[counted..range.start].iter().filter(|&&b| b == b'\n').count() as u32;
         counted = range.start;
@@ -750,7 +750,7 @@ fn read_statements(sql: &str, tokens: &[lexer::Token]) -> Read {
         }
         let tokens = &tokens[first..next];
         read.meta_inside.extend(tokens.iter().filter(|t| t.kind == TokenKind::MetaCommand).map(|t| t.range.clone()));
-        let changes = classify::classify(sql, tokens);
+        let changes = classify::classify_with(sql, tokens, dialect);
         read.sets_session |= classify::changes_session(sql, tokens);
         read.foreign_keys_off |= changes.iter().any(
             |c| matches!(c, Change::Pragma { name, value: Some(value) } if name == "foreign_keys" && classify::is_off(value)),
@@ -782,7 +782,7 @@ pub fn parse_script(path: String, sql: String) -> Result<Script, lexer::Untermin
 pub fn parse_script_with(path: String, sql: String, dialect: Dialect) -> Result<Script, lexer::Unterminated> {
     let tokens = lexer::tokenize_with(&sql, dialect)?;
     let (directives, _) = directive::parse(&sql, &tokens);
-    let read = read_statements(&sql, &tokens);
+    let read = read_statements(&sql, &tokens, dialect);
     Ok(Script {
         path: Cow::Owned(path),
         statements: Cow::Owned(read.statements),
