@@ -409,8 +409,7 @@ fn mysql_create_option(c: &mut Cursor) -> bool {
 fn rename_tables(c: &mut Cursor) -> Vec<Change> {
     c.eat("TABLE");
     let mut changes = Vec::new();
-    loop {
-        let Some(from) = c.name() else { break };
+    while let Some(from) = c.name() {
         c.eat("TO");
         changes.push(Change::RenameTable { from, to: c.name() });
         if !c.eat_punct(",") {
@@ -505,6 +504,25 @@ pub fn restriction(sql: &str, tokens: &[Token]) -> Restriction {
         ),
         _ => Restriction::Anywhere,
     }
+}
+
+/// The table an `ALTER TABLE` statement alters (schema dropped, case
+/// folded, as [`Change`]s name tables), read as `dialect`'s engine does.
+pub fn altered_table(sql: &str, tokens: &[Token], dialect: Dialect) -> Option<String> {
+    let mut c = Cursor::with(sql, tokens, dialect);
+    if !c.eat("ALTER") {
+        return None;
+    }
+    if c.mysql {
+        c.eat("IGNORE");
+        c.eat("ONLINE");
+    }
+    if !c.eat("TABLE") {
+        return None;
+    }
+    c.eat_all(&["IF", "EXISTS"]);
+    c.eat("ONLY");
+    c.name()
 }
 
 /// `ALTER TYPE t ADD VALUE [IF NOT EXISTS] 'v'`: the literal `'v'` as written.
