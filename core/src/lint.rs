@@ -288,12 +288,14 @@ pub fn mysql_partial_failure<'a>(
         Diagnostic::warning(
             path,
             format!(
-                "MySQL commits each DDL statement on its own, and this migration holds {held}:                  if a statement fails, those before it stay applied and the migration is left half-done"
+                "MySQL commits each DDL statement on its own, and this migration holds {held}: \
+                 if a statement fails, those before it stay applied and the migration is left half-done"
             ),
         )
         .at_line(all[1])
         .help(
-            "split it into one migration per DDL statement (data changes in migrations of their own),              so that each migration either applies whole or not at all",
+            "split it into one migration per DDL statement (data changes in migrations of their own), \
+             so that each migration either applies whole or not at all",
         ),
     )
 }

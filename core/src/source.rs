@@ -433,30 +433,37 @@ fn script(
         );
     }
     let Read { statements, changes, sets_session, foreign_keys_off, meta_inside, restrictions, new_enum_values } = read;
-    // The mysql client's DELIMITER lines: one error for each statement
-    // they are in, none from the rules.
+    // The mysql client's DELIMITER lines: one error for them all, and none
+    // from the rules for the statements they are in.
+    let delimiters: Vec<usize> = match dialect {
+        Dialect::Mysql => tokens
+            .iter()
+            .filter(|t| {
+                t.kind == TokenKind::Word
+                    && sql[t.range.clone()].eq_ignore_ascii_case("DELIMITER")
+                    && sql[..t.range.start].rsplit('\n').next().is_some_and(|before| before.trim().is_empty())
+            })
+            .map(|t| t.range.start)
+            .collect(),
+        _ => Vec::new(),
+    };
     let delimiter: Vec<bool> = statements
         .iter()
-        .map(|st| {
-            dialect == Dialect::Mysql
-                && tokens.iter().any(|t| {
-                    (st.start as usize..st.end as usize).contains(&t.range.start)
-                        && t.kind == TokenKind::Word
-                        && sql[t.range.clone()].eq_ignore_ascii_case("DELIMITER")
-                        && sql[..t.range.start].rsplit('\n').next().is_some_and(|before| before.trim().is_empty())
-                })
-        })
+        .map(|st| delimiters.iter().any(|at| (st.start as usize..st.end as usize).contains(at)))
         .collect();
-    for (statement, _) in statements.iter().zip(&delimiter).filter(|(_, d)| **d) {
+    if let Some(&first) = delimiters.first() {
         ok = false;
-        diags.push(
-            Diagnostic::error(&found.display, "`DELIMITER` is a command of the mysql client, not SQL")
-                .at_line(statement.line)
-                .help(
-                    "remove the DELIMITER lines and end the statement with `;` after its END: ebbtide keeps a \
-                     BEGIN ... END body whole and sends it to the server as one statement",
-                ),
-        );
+        let lines: Vec<String> = delimiters.iter().map(|&at| line_of(sql, at).to_string()).collect();
+        let message = match lines.split_last() {
+            Some((last, init)) if !init.is_empty() => {
+                format!("`DELIMITER` (lines {} and {last}) is a command of the mysql client, not SQL", init.join(", "))
+            }
+            _ => "`DELIMITER` is a command of the mysql client, not SQL".to_string(),
+        };
+        diags.push(Diagnostic::error(&found.display, message).at_line(line_of(sql, first)).help(
+            "remove the DELIMITER lines and end the statement with `;` after its END: ebbtide keeps a \
+             BEGIN ... END body whole and sends it to the server as one statement",
+        ));
     }
     // MySQL's implicit commits. The initial history is left as it ran.
     if dialect == Dialect::Mysql && found.branch != Branch::Initial {
@@ -1004,8 +1011,11 @@ mod tests {
         let sql = "DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END //\nDELIMITER ;\n";
         let err = mysql_migrations(&[("expand/0001_p.sql", sql)]).unwrap_err();
         let errors: Vec<String> = err.errors().map(ToString::to_string).collect();
-        assert!(errors.iter().all(|e| e.contains("`DELIMITER` is a command of the mysql client")), "{errors:#?}");
-        assert!(errors[0].contains("0001_p.sql:1:"), "{errors:#?}");
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].contains("0001_p.sql:1: `DELIMITER` (lines 1 and 3) is a command of the mysql client"),
+            "{errors:#?}"
+        );
     }
 
     #[test]
