@@ -332,6 +332,9 @@ impl Body {
             match self.words {
                 1 if is("CREATE") => {}
                 1 => self.words = 6,
+                // Once the kind is read, the next word is the name, however
+                // it is spelled (`CREATE TRIGGER function ...`).
+                _ if self.kind != Kind::Plain => self.words = 6,
                 _ if is("TRIGGER") => self.kind = Kind::Trigger,
                 _ if is("FUNCTION") || is("PROCEDURE") => self.kind = Kind::Routine,
                 _ if self.mysql && is("EVENT") => self.kind = Kind::Routine,
@@ -671,6 +674,9 @@ mod tests {
         // A single-statement body has no BEGIN: it ends at its `;`.
         let sql = "CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW SET NEW.x = 1;\nDELETE FROM users;";
         assert_eq!(mysql_statements(sql).len(), 2);
+        // A trigger named like a routine is a trigger.
+        let sql = "CREATE TRIGGER function BEFORE DELETE ON begin FOR EACH ROW BEGIN DELETE FROM t WHERE a = OLD.a; END;\nINSERT INTO t VALUES (1);";
+        assert_eq!(mysql_statements(sql).len(), 2, "{:#?}", mysql_statements(sql));
         // Names spelled like block words, and a CASE expression used as a name.
         let sql = "CREATE TRIGGER begin BEFORE UPDATE ON `end` FOR EACH ROW BEGIN UPDATE case SET x = NEW.begin; SET NEW.end = 1; END;\nDELETE FROM users;";
         let s = mysql_statements(sql);
