@@ -6,7 +6,7 @@
 //! the statements of PostgreSQL and SQLite that migrations use; anything else
 //! is [`Change::Unknown`], which the branch rules refuse until annotated.
 
-use crate::lexer::{Token, TokenKind};
+use crate::lexer::{Dialect, Token, TokenKind};
 
 /// What one statement (or one action of an `ALTER TABLE`) does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub enum Change {
         /// New name.
         to: Option<String>,
     },
-    /// `ALTER TABLE t RENAME [COLUMN] a TO b`.
+    /// `ALTER TABLE t RENAME [COLUMN] a TO b`, or MySQL's `CHANGE a b type`.
     RenameColumn {
         /// Table name.
         table: String,
@@ -93,6 +93,9 @@ pub enum Change {
         from: String,
         /// New column name.
         to: Option<String>,
+        /// MySQL's `CHANGE [COLUMN] a b type ...`, which renames the column
+        /// and gives it a new definition (type, nullability, default) at once.
+        redefined: bool,
     },
     /// Any other change to an existing object: `ALTER COLUMN ... TYPE`,
     /// `SET NOT NULL`, `DROP DEFAULT`, renames of indexes or constraints,
@@ -211,7 +214,13 @@ impl Change {
                 format!("drops {} {}", object.to_ascii_lowercase(), opt(name))
             }
             Change::RenameTable { from, to } => format!("renames table {from} to {}", opt(to)),
-            Change::RenameColumn { table, from, to } => format!("renames column {table}.{from} to {}", opt(to)),
+            Change::RenameColumn { table, from, to, redefined: false } => {
+                format!("renames column {table}.{from} to {}", opt(to))
+            }
+            Change::RenameColumn { table, from, to, redefined: true } => format!(
+                "renames column {table}.{from} to {} and changes its type at once (CHANGE renames and retypes)",
+                opt(to)
+            ),
             Change::Update { table: None, .. } => "modifies rows of a table ebbtide cannot name".into(),
             Change::Update { table, columns } if columns.is_empty() => format!("updates rows of {}", opt(table)),
             Change::Update { table, columns } => format!("updates {} of table {}", columns.join(", "), opt(table)),
@@ -228,11 +237,19 @@ impl Change {
     }
 }
 
-/// Classifies one statement, given its tokens (the trailing `;` may be
-/// included). An `ALTER TABLE` with several actions gives one change per
-/// action.
+/// Classifies one statement of portable (PostgreSQL or SQLite) SQL, given
+/// its tokens (the trailing `;` may be included). An `ALTER TABLE` with
+/// several actions gives one change per action.
 pub fn classify(sql: &str, tokens: &[Token]) -> Vec<Change> {
-    let c = Cursor::new(sql, tokens);
+    classify_with(sql, tokens, Dialect::Portable)
+}
+
+/// [`classify`], reading the statement as `dialect`'s engine does. MySQL's
+/// `ALTER TABLE` has actions of its own (`ADD INDEX`, `MODIFY`, `CHANGE`,
+/// `DROP FOREIGN KEY`, `ALGORITHM=INSTANT`, ...), and `ADD KEY k (a)` adds
+/// an index there where PostgreSQL would add a column named `key`.
+pub fn classify_with(sql: &str, tokens: &[Token], dialect: Dialect) -> Vec<Change> {
+    let c = Cursor::with(sql, tokens, dialect);
     // A statement of MySQL versioned comments alone (`/*!40101 SET ... */;`)
     // runs what they hold, which the classifier does not read.
     if c.tokens.is_empty() && tokens.iter().any(|t| t.kind == TokenKind::VersionedComment) {
@@ -258,6 +275,11 @@ fn classify_cursor(mut c: Cursor<'_>) -> Vec<Change> {
         "INSERT" | "REPLACE" => vec![insert(c, first == "REPLACE")],
         "UPDATE" => vec![update(c)],
         "DELETE" => {
+            if c.mysql {
+                c.eat("LOW_PRIORITY");
+                c.eat("QUICK");
+                c.eat("IGNORE");
+            }
             c.eat("FROM");
             c.eat("ONLY");
             vec![Change::Delete { table: c.name() }]
@@ -296,6 +318,8 @@ fn classify_cursor(mut c: Cursor<'_>) -> Vec<Change> {
             vec![Change::TransactionControl]
         }
         "DO" | "CALL" | "EXECUTE" => vec![Change::Opaque { keyword: first }],
+        "RENAME" if c.mysql && c.peek_word().as_deref() == Some("TABLE") => rename_tables(c),
+        "UNLOCK" | "OPTIMIZE" | "FLUSH" if c.mysql => vec![Change::Neutral],
         _ => vec![Change::Unknown { keywords: c.leading_words(3) }],
     }
 }
@@ -305,7 +329,11 @@ fn classify_cursor(mut c: Cursor<'_>) -> Vec<Change> {
 fn create(c: &mut Cursor) -> Vec<Change> {
     let or_replace = c.eat_all(&["OR", "REPLACE"]);
     let mut temporary = false;
-    while let Some(word) = c.peek_word().filter(|w| CREATE_MODIFIERS.contains(&w.as_str())) {
+    loop {
+        if c.mysql && mysql_create_option(c) {
+            continue;
+        }
+        let Some(word) = c.peek_word().filter(|w| CREATE_MODIFIERS.contains(&w.as_str())) else { break };
         temporary |= word == "TEMP" || word == "TEMPORARY";
         c.advance();
     }
@@ -337,6 +365,60 @@ fn create(c: &mut Cursor) -> Vec<Change> {
     };
     let mut changes = vec![Change::Create { object, name, or_replace, on, if_not_exists, temporary }];
     changes.extend(query);
+    changes
+}
+
+/// Moves past one of MySQL's clauses between `CREATE` and the object
+/// kind: `DEFINER = user`, a view's `ALGORITHM = x` and `SQL SECURITY x`,
+/// `AGGREGATE`, and the `FULLTEXT`/`SPATIAL` of an index. Whether there
+/// was one.
+fn mysql_create_option(c: &mut Cursor) -> bool {
+    match c.peek_word().as_deref() {
+        Some("DEFINER") => {
+            c.advance();
+            c.eat_punct("=");
+            // 'user'@'host', `user`@`host`, user@host, CURRENT_USER[()].
+            c.advance();
+            if c.peek_punct("(") {
+                c.skip_group();
+            }
+            while c.eat_punct("@") {
+                c.advance();
+            }
+            true
+        }
+        Some("ALGORITHM") => {
+            c.advance();
+            c.eat_punct("=");
+            c.advance();
+            true
+        }
+        Some("SQL") if c.peek_word_at(1).as_deref() == Some("SECURITY") => {
+            c.pos += 3;
+            true
+        }
+        Some("AGGREGATE" | "FULLTEXT" | "SPATIAL") => {
+            c.advance();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// MySQL's `RENAME TABLE a TO b [, c TO d]`: one rename each.
+fn rename_tables(c: &mut Cursor) -> Vec<Change> {
+    c.eat("TABLE");
+    let mut changes = Vec::new();
+    while let Some(from) = c.name() {
+        c.eat("TO");
+        changes.push(Change::RenameTable { from, to: c.name() });
+        if !c.eat_punct(",") {
+            break;
+        }
+    }
+    if changes.is_empty() {
+        changes.push(Change::Unknown { keywords: "RENAME TABLE".into() });
+    }
     changes
 }
 
@@ -422,6 +504,25 @@ pub fn restriction(sql: &str, tokens: &[Token]) -> Restriction {
         ),
         _ => Restriction::Anywhere,
     }
+}
+
+/// The table an `ALTER TABLE` statement alters (schema dropped, case
+/// folded, as [`Change`]s name tables), read as `dialect`'s engine does.
+pub fn altered_table(sql: &str, tokens: &[Token], dialect: Dialect) -> Option<String> {
+    let mut c = Cursor::with(sql, tokens, dialect);
+    if !c.eat("ALTER") {
+        return None;
+    }
+    if c.mysql {
+        c.eat("IGNORE");
+        c.eat("ONLINE");
+    }
+    if !c.eat("TABLE") {
+        return None;
+    }
+    c.eat_all(&["IF", "EXISTS"]);
+    c.eat("ONLY");
+    c.name()
 }
 
 /// `ALTER TYPE t ADD VALUE [IF NOT EXISTS] 'v'`: the literal `'v'` as written.
@@ -515,6 +616,7 @@ fn alter(c: &mut Cursor) -> Vec<Change> {
     };
     match kind.as_str() {
         "TABLE" => alter_table(c),
+        "IGNORE" | "ONLINE" if c.mysql && c.eat("TABLE") => alter_table(c),
         "TYPE" => {
             let name = c.name().unwrap_or_default();
             let rest = c.words_to_end();
@@ -567,7 +669,22 @@ fn alter_table(c: &mut Cursor) -> Vec<Change> {
     let mut changes = Vec::new();
     for action in c.split_depth0(",") {
         let mut a = Cursor { pos: 0, ..action };
+        // MySQL's ALGORITHM=... and LOCK=... say how to make the other
+        // actions, and change nothing themselves.
+        if a.mysql && (a.word_is(0, "ALGORITHM") || a.word_is(0, "LOCK")) {
+            continue;
+        }
+        if a.mysql
+            && let Some(mysql) = mysql_alter_table_action(&mut a, &table)
+        {
+            changes.extend(mysql);
+            continue;
+        }
+        a.pos = 0;
         changes.push(alter_table_action(&mut a, &table));
+    }
+    if changes.is_empty() && c.mysql && c.words_to_end().iter().any(|w| w == "ALGORITHM" || w == "LOCK") {
+        changes.push(Change::Neutral);
     }
     if changes.is_empty() {
         changes.push(Change::Unknown { keywords: "ALTER TABLE".into() });
@@ -598,19 +715,7 @@ fn alter_table_action(a: &mut Cursor, table: &str) -> Change {
             }
             a.eat("COLUMN");
             let if_not_exists = a.eat_all(&["IF", "NOT", "EXISTS"]);
-            let column = a.column().unwrap_or_default();
-            let words = a.words_to_end();
-            let not_null = words.windows(2).any(|w| w[0] == "NOT" && w[1] == "NULL")
-                || words.windows(2).any(|w| w[0] == "PRIMARY" && w[1] == "KEY");
-            let filled = words
-                .iter()
-                .any(|w| matches!(w.as_str(), "DEFAULT" | "GENERATED" | "SERIAL" | "BIGSERIAL" | "SMALLSERIAL" | "AS"));
-            Change::AddColumn {
-                table: table.to_string(),
-                column,
-                not_null_without_default: not_null && !filled,
-                if_not_exists,
-            }
+            add_column(a, table, if_not_exists)
         }
         "DROP" => {
             if a.eat("CONSTRAINT") {
@@ -668,7 +773,7 @@ fn alter_table_action(a: &mut Cursor, table: &str) -> Change {
             a.eat("COLUMN");
             let from = a.column().unwrap_or_default();
             a.eat("TO");
-            Change::RenameColumn { table: table.to_string(), from, to: a.column() }
+            Change::RenameColumn { table: table.to_string(), from, to: a.column(), redefined: false }
         }
         "VALIDATE" | "OWNER" | "CLUSTER" | "REPLICA" | "FORCE" => Change::Neutral,
         "NO" if a.peek_word().as_deref() == Some("FORCE") => Change::Neutral,
@@ -694,8 +799,171 @@ fn alter_table_action(a: &mut Cursor, table: &str) -> Change {
     }
 }
 
+/// What MySQL's own `ALTER TABLE` actions change, or `None` for the
+/// actions it shares with PostgreSQL (`ADD [COLUMN] c`, `DROP [COLUMN] c`,
+/// `ALTER [COLUMN] c SET DEFAULT`, `RENAME COLUMN a TO b`, ...), which
+/// [`alter_table_action`] reads.
+fn mysql_alter_table_action(a: &mut Cursor, table: &str) -> Option<Vec<Change>> {
+    let verb = a.next_word()?;
+    let existing = |what: String| vec![Change::AlterExisting { what }];
+    let on_table = Some(table.to_string());
+    let changes = match verb.as_str() {
+        "ADD" => {
+            let unique = a.eat("UNIQUE");
+            let kind = a.eat("FULLTEXT") || a.eat("SPATIAL");
+            let keyword = a.eat("INDEX") || a.eat("KEY");
+            if unique || kind || keyword {
+                // ADD {INDEX|KEY|UNIQUE [INDEX|KEY]|FULLTEXT|SPATIAL} [IF NOT EXISTS] [name] [USING ...] (columns)
+                let if_not_exists = a.eat_all(&["IF", "NOT", "EXISTS"]);
+                let name = if a.peek_punct("(") || a.word_is(a.pos, "USING") { None } else { a.ident() };
+                return Some(vec![Change::Create {
+                    object: "INDEX".into(),
+                    name,
+                    or_replace: false,
+                    on: on_table,
+                    if_not_exists,
+                    temporary: false,
+                }]);
+            }
+            if a.eat("PARTITION") {
+                return Some(vec![Change::OtherAddition { what: format!("adds a partition to table {table}") }]);
+            }
+            // ADD [COLUMN] (a int, b int): one change per column.
+            a.eat("COLUMN");
+            if !a.peek_punct("(") {
+                return None;
+            }
+            let columns = a.group();
+            columns
+                .split_depth0(",")
+                .into_iter()
+                .map(|column| {
+                    let mut c = Cursor { pos: 0, ..column };
+                    add_column(&mut c, table, false)
+                })
+                .collect()
+        }
+        "DROP" => {
+            if a.eat("INDEX") || a.eat("KEY") {
+                a.eat_all(&["IF", "EXISTS"]);
+                let name = a.ident();
+                vec![Change::Drop { object: "INDEX".into(), name, table: on_table, cascade: false }]
+            } else if a.eat_all(&["PRIMARY", "KEY"]) {
+                existing(format!("drops the primary key of table {table}"))
+            } else if a.eat_all(&["FOREIGN", "KEY"]) {
+                a.eat_all(&["IF", "EXISTS"]);
+                let name = a.ident();
+                vec![Change::Drop { object: "FOREIGN KEY".into(), name, table: on_table, cascade: false }]
+            } else if a.eat("CHECK") {
+                let name = a.ident();
+                vec![Change::Drop { object: "CONSTRAINT".into(), name, table: on_table, cascade: false }]
+            } else if a.eat("PARTITION") {
+                let mut changes = Vec::new();
+                while let Some(name) = a.ident() {
+                    changes.push(Change::Drop {
+                        object: "PARTITION".into(),
+                        name: Some(name),
+                        table: on_table.clone(),
+                        cascade: false,
+                    });
+                    if !a.eat_punct(",") {
+                        break;
+                    }
+                }
+                changes
+            } else {
+                return None;
+            }
+        }
+        "MODIFY" => {
+            a.eat("COLUMN");
+            a.eat_all(&["IF", "EXISTS"]);
+            let column = a.column().unwrap_or_default();
+            existing(format!(
+                "changes the type of column {table}.{column} (MODIFY redefines the column: its type, NULL or NOT NULL, and default)"
+            ))
+        }
+        "CHANGE" => {
+            a.eat("COLUMN");
+            a.eat_all(&["IF", "EXISTS"]);
+            let from = a.column().unwrap_or_default();
+            let to = a.column().unwrap_or_default();
+            // MySQL's column names are case-insensitive.
+            if from.eq_ignore_ascii_case(&to) {
+                existing(format!(
+                    "changes the type of column {table}.{from} (CHANGE redefines the column: its type, NULL or NOT NULL, and default)"
+                ))
+            } else {
+                vec![
+                    Change::RenameColumn {
+                        table: table.to_string(),
+                        from: from.clone(),
+                        to: Some(to.clone()),
+                        redefined: true,
+                    },
+                    Change::AlterExisting {
+                        what: format!("changes the type of column {table}.{from}, which CHANGE also renames to {to}"),
+                    },
+                ]
+            }
+        }
+        "RENAME" => {
+            if a.eat("INDEX") || a.eat("KEY") {
+                let name = a.ident().unwrap_or_default();
+                existing(format!("renames index {name} of table {table}"))
+            } else if a.eat("AS") || !matches!(a.peek_word().as_deref(), Some("COLUMN" | "TO" | "CONSTRAINT") | None) {
+                // MySQL's RENAME [TO|AS] new_name: TO and AS are optional.
+                let to = a.name();
+                vec![Change::RenameTable { from: table.to_string(), to }]
+            } else {
+                return None;
+            }
+        }
+        "ALTER" => {
+            if a.eat("INDEX") {
+                let name = a.ident().unwrap_or_default();
+                existing(format!("changes the visibility of index {name} of table {table}"))
+            } else if a.eat("CHECK") || a.eat("CONSTRAINT") {
+                existing(format!("changes whether a constraint of table {table} is enforced"))
+            } else {
+                return None;
+            }
+        }
+        "CONVERT" => existing(format!("converts the text columns of table {table} to another character set")),
+        "ENGINE" => existing(format!("moves table {table} to another storage engine")),
+        "PARTITION" => existing(format!("partitions table {table} anew")),
+        "COALESCE" | "REORGANIZE" | "EXCHANGE" | "REMOVE" | "DISCARD" | "IMPORT" => {
+            existing(format!("changes the partitions or tablespace of table {table} ({})", verb.to_ascii_lowercase()))
+        }
+        "TRUNCATE" => vec![Change::Truncate { tables: vec![table.to_string()], cascade: false }],
+        "ENABLE" | "DISABLE" if a.word_is(a.pos, "KEYS") => vec![Change::Neutral],
+        "AUTO_INCREMENT" | "COMMENT" | "ROW_FORMAT" | "KEY_BLOCK_SIZE" | "STATS_PERSISTENT" | "STATS_AUTO_RECALC"
+        | "STATS_SAMPLE_PAGES" | "AVG_ROW_LENGTH" | "MAX_ROWS" | "MIN_ROWS" | "PACK_KEYS" | "CHECKSUM"
+        | "DELAY_KEY_WRITE" | "ORDER" | "CHARACTER" | "CHARSET" | "COLLATE" | "DEFAULT" | "WITH" | "WITHOUT"
+        | "ANALYZE" | "CHECK" | "OPTIMIZE" | "REPAIR" | "REBUILD" => vec![Change::Neutral],
+        _ => return None,
+    };
+    Some(changes)
+}
+
+/// `ALTER TABLE t ADD [COLUMN] c ...`, from the column's name on.
+fn add_column(a: &mut Cursor, table: &str, if_not_exists: bool) -> Change {
+    let column = a.column().unwrap_or_default();
+    let words = a.words_to_end();
+    let not_null = words.windows(2).any(|w| w[0] == "NOT" && w[1] == "NULL")
+        || words.windows(2).any(|w| w[0] == "PRIMARY" && w[1] == "KEY");
+    let filled = words.iter().any(|w| {
+        matches!(w.as_str(), "DEFAULT" | "GENERATED" | "SERIAL" | "BIGSERIAL" | "SMALLSERIAL" | "AS" | "AUTO_INCREMENT")
+    });
+    Change::AddColumn { table: table.to_string(), column, not_null_without_default: not_null && !filled, if_not_exists }
+}
+
 /// `DROP kind [IF EXISTS] a, b, ...`: one change per object dropped.
 fn drop(c: &mut Cursor) -> Vec<Change> {
+    if c.mysql {
+        // DROP TEMPORARY TABLE.
+        c.eat("TEMPORARY");
+    }
     let object = object_kind(c);
     c.eat("CONCURRENTLY");
     c.eat_all(&["IF", "EXISTS"]);
@@ -711,12 +979,19 @@ fn drop(c: &mut Cursor) -> Vec<Change> {
             break;
         }
     }
+    // MySQL's DROP INDEX i ON t.
+    let table = if c.mysql && object == "INDEX" && c.eat("ON") { c.name() } else { None };
     let cascade = c.words_to_end().iter().any(|w| w == "CASCADE");
-    names.into_iter().map(|name| Change::Drop { object: object.clone(), name, table: None, cascade }).collect()
+    names.into_iter().map(|name| Change::Drop { object: object.clone(), name, table: table.clone(), cascade }).collect()
 }
 
 fn insert(c: &mut Cursor, replace_into: bool) -> Change {
     let mut upsert = replace_into;
+    if c.mysql {
+        // INSERT [LOW_PRIORITY | DELAYED | HIGH_PRIORITY] [IGNORE]: IGNORE
+        // skips the rows whose key is taken, as ON CONFLICT DO NOTHING does.
+        while c.eat("LOW_PRIORITY") || c.eat("DELAYED") || c.eat("HIGH_PRIORITY") || c.eat("IGNORE") {}
+    }
     if c.eat("OR") {
         upsert |= c.next_word().as_deref() == Some("REPLACE");
     }
@@ -731,6 +1006,9 @@ fn insert(c: &mut Cursor, replace_into: bool) -> Change {
 fn update(c: &mut Cursor) -> Change {
     if c.eat("OR") {
         c.advance();
+    }
+    if c.mysql {
+        while c.eat("LOW_PRIORITY") || c.eat("IGNORE") {}
     }
     c.eat("ONLY");
     let table = c.name();
@@ -857,10 +1135,17 @@ struct Cursor<'a> {
     sql: &'a str,
     tokens: Vec<&'a Token>,
     pos: usize,
+    /// The statement is MySQL's: `ADD INDEX`, `MODIFY`, `CHANGE`,
+    /// `ALGORITHM=` and the like are read as MySQL means them.
+    mysql: bool,
 }
 
 impl<'a> Cursor<'a> {
     fn new(sql: &'a str, tokens: &'a [Token]) -> Self {
+        Cursor::with(sql, tokens, Dialect::Portable)
+    }
+
+    fn with(sql: &'a str, tokens: &'a [Token], dialect: Dialect) -> Self {
         // MySQL's `/*! ... */` inside a statement is skipped like a comment,
         // though MySQL runs what it holds (`CREATE TABLE /*!32312 IF NOT
         // EXISTS*/ t`, `/*!50100 PARTITION BY ... */`): the classifier does
@@ -869,7 +1154,7 @@ impl<'a> Cursor<'a> {
             .iter()
             .filter(|t| !t.kind.is_trivia() && !matches!(t.kind, TokenKind::Semicolon | TokenKind::VersionedComment))
             .collect();
-        Cursor { sql, tokens, pos: 0 }
+        Cursor { sql, tokens, pos: 0, mysql: dialect == Dialect::Mysql }
     }
 
     fn text(&self, token: &Token) -> &'a str {
@@ -1005,7 +1290,7 @@ impl<'a> Cursor<'a> {
             }
             inner.push(t);
         }
-        Cursor { sql: self.sql, tokens: inner, pos: 0 }
+        Cursor { tokens: inner, pos: 0, ..*self }
     }
 
     /// Moves past the parentheses that open at the cursor.
@@ -1026,7 +1311,7 @@ impl<'a> Cursor<'a> {
 
     /// The tokens from the cursor to the end, as a statement of their own.
     fn rest(&self) -> Cursor<'a> {
-        Cursor { sql: self.sql, tokens: self.tokens[self.pos.min(self.tokens.len())..].to_vec(), pos: 0 }
+        Cursor { tokens: self.tokens[self.pos.min(self.tokens.len())..].to_vec(), pos: 0, ..*self }
     }
 
     /// Upper-cased words from the cursor to the end, at any depth.
@@ -1054,7 +1339,7 @@ impl<'a> Cursor<'a> {
                     "(" | "[" => depth += 1,
                     ")" | "]" => depth -= 1,
                     _ if depth == 0 && text == sep => {
-                        parts.push(Cursor { sql: self.sql, tokens: std::mem::take(&mut current), pos: 0 });
+                        parts.push(Cursor { tokens: std::mem::take(&mut current), pos: 0, ..*self });
                         continue;
                     }
                     _ => {}
@@ -1063,7 +1348,7 @@ impl<'a> Cursor<'a> {
             current.push(t);
         }
         if !current.is_empty() {
-            parts.push(Cursor { sql: self.sql, tokens: current, pos: 0 });
+            parts.push(Cursor { tokens: current, pos: 0, ..*self });
         }
         parts
     }
@@ -1087,7 +1372,7 @@ impl<'a> Cursor<'a> {
                 _ => {}
             }
         }
-        Cursor { sql: self.sql, tokens: self.tokens[self.pos.min(end)..end].to_vec(), pos: 0 }
+        Cursor { tokens: self.tokens[self.pos.min(end)..end].to_vec(), pos: 0, ..*self }
     }
 }
 
@@ -1222,7 +1507,12 @@ mod tests {
     fn renames_are_recognised() {
         assert_eq!(
             one("ALTER TABLE users RENAME COLUMN name TO full_name"),
-            Change::RenameColumn { table: "users".into(), from: "name".into(), to: Some("full_name".into()) }
+            Change::RenameColumn {
+                table: "users".into(),
+                from: "name".into(),
+                to: Some("full_name".into()),
+                redefined: false
+            }
         );
         assert_eq!(
             one("ALTER TABLE users RENAME TO people"),
@@ -1464,5 +1754,214 @@ mod tests {
             &mysql("CREATE TABLE /*!32312 IF NOT EXISTS*/ t (a int) /*!50100 ENGINE=InnoDB */")[..],
             [Change::Create { name: Some(name), .. }] if name == "t"
         ));
+    }
+    fn mysql(sql: &str) -> Vec<Change> {
+        classify_with(sql, &crate::lexer::tokenize_with(sql, Dialect::Mysql).unwrap(), Dialect::Mysql)
+    }
+
+    fn mysql_categories(sql: &str) -> Vec<Category> {
+        mysql(sql).iter().map(Change::category).collect()
+    }
+
+    #[test]
+    fn mysql_modify_and_change_are_type_changes_and_change_renames() {
+        use Category::*;
+        let changes = mysql("ALTER TABLE users MODIFY COLUMN age BIGINT NOT NULL");
+        assert!(
+            matches!(&changes[..], [Change::AlterExisting { what }] if what.starts_with("changes the type of column users.age")),
+            "{changes:?}"
+        );
+        assert_eq!(mysql_categories("ALTER TABLE users MODIFY age BIGINT"), [DestructiveSchema]);
+        // CHANGE a a: a type change alone.
+        assert_eq!(mysql_categories("ALTER TABLE users CHANGE COLUMN age AGE BIGINT"), [DestructiveSchema]);
+        assert!(matches!(&mysql("ALTER TABLE users CHANGE age age BIGINT")[..], [Change::AlterExisting { .. }]));
+        // CHANGE a b: a rename and a type change.
+        let changes = mysql("ALTER TABLE users CHANGE `name` full_name VARCHAR(200)");
+        assert_eq!(
+            changes[0],
+            Change::RenameColumn {
+                table: "users".into(),
+                from: "name".into(),
+                to: Some("full_name".into()),
+                redefined: true
+            }
+        );
+        assert!(changes[0].describe().contains("CHANGE renames and retypes"), "{}", changes[0].describe());
+        assert!(matches!(&changes[1], Change::AlterExisting { what } if what.starts_with("changes the type")));
+        assert_eq!(
+            mysql("ALTER TABLE users RENAME COLUMN a TO b"),
+            vec![Change::RenameColumn {
+                table: "users".into(),
+                from: "a".into(),
+                to: Some("b".into()),
+                redefined: false
+            }]
+        );
+    }
+
+    #[test]
+    fn mysql_indexes_and_keys() {
+        use Category::*;
+        for sql in [
+            "ALTER TABLE users ADD INDEX users_email (email)",
+            "ALTER TABLE users ADD KEY users_email (email) USING BTREE",
+            "ALTER TABLE users ADD UNIQUE users_email (email)",
+            "ALTER TABLE users ADD UNIQUE INDEX users_email (email)",
+            "ALTER TABLE users ADD UNIQUE KEY users_email (email)",
+            "ALTER TABLE users ADD FULLTEXT users_email (email)",
+            "ALTER TABLE users ADD SPATIAL INDEX users_email (email)",
+        ] {
+            assert_eq!(
+                mysql(sql),
+                vec![Change::Create {
+                    object: "INDEX".into(),
+                    name: Some("users_email".into()),
+                    or_replace: false,
+                    on: Some("users".into()),
+                    if_not_exists: false,
+                    temporary: false
+                }],
+                "{sql}"
+            );
+        }
+        assert!(matches!(&mysql("ALTER TABLE users ADD INDEX (email)")[..], [Change::Create { name: None, .. }]));
+        // Read as PostgreSQL, `ADD key int` adds a column named key.
+        assert!(matches!(one("ALTER TABLE users ADD key int"), Change::AddColumn { .. }));
+        assert_eq!(
+            mysql("DROP INDEX users_email ON users"),
+            vec![Change::Drop {
+                object: "INDEX".into(),
+                name: Some("users_email".into()),
+                table: Some("users".into()),
+                cascade: false
+            }]
+        );
+        for sql in [
+            "ALTER TABLE users DROP INDEX users_email",
+            "ALTER TABLE users DROP KEY users_email",
+            "ALTER TABLE users DROP PRIMARY KEY",
+            "ALTER TABLE users DROP FOREIGN KEY users_org",
+            "ALTER TABLE users DROP CHECK users_age",
+        ] {
+            assert_eq!(mysql_categories(sql), [DestructiveSchema], "{sql}");
+        }
+        assert_eq!(
+            mysql("ALTER TABLE posts DROP FOREIGN KEY posts_user"),
+            vec![Change::Drop {
+                object: "FOREIGN KEY".into(),
+                name: Some("posts_user".into()),
+                table: Some("posts".into()),
+                cascade: false
+            }]
+        );
+        assert_eq!(
+            mysql_categories("ALTER TABLE posts ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES users (id)"),
+            [AdditiveSchema]
+        );
+    }
+
+    #[test]
+    fn mysql_algorithm_and_lock_are_no_changes_and_every_action_counts() {
+        use Category::*;
+        assert_eq!(
+            mysql_categories(
+                "ALTER TABLE users ALGORITHM=INPLACE, ADD COLUMN a INT, LOCK = NONE, DROP COLUMN b, MODIFY c TEXT, ADD INDEX i (a), ALGORITHM INSTANT"
+            ),
+            [AdditiveSchema, DestructiveSchema, DestructiveSchema, AdditiveSchema]
+        );
+        assert_eq!(mysql("ALTER TABLE users ALGORITHM=COPY"), vec![Change::Neutral]);
+        assert_eq!(
+            mysql("ALTER TABLE users ADD COLUMN (a INT, b INT NOT NULL)")
+                .iter()
+                .map(|c| match c {
+                    Change::AddColumn { column, not_null_without_default, .. } =>
+                        (column.clone(), *not_null_without_default),
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>(),
+            [("a".to_string(), false), ("b".to_string(), true)]
+        );
+        assert!(matches!(
+            &mysql("ALTER TABLE users ADD COLUMN id BIGINT NOT NULL AUTO_INCREMENT")[..],
+            [Change::AddColumn { not_null_without_default: false, .. }]
+        ));
+        assert_eq!(mysql_categories("ALTER TABLE users COMMENT = 'people', AUTO_INCREMENT = 10"), [Neutral, Neutral]);
+        assert_eq!(mysql_categories("ALTER TABLE users CONVERT TO CHARACTER SET utf8mb4"), [DestructiveSchema]);
+        assert_eq!(mysql_categories("ALTER TABLE users RENAME INDEX a TO b"), [DestructiveSchema]);
+    }
+
+    #[test]
+    fn mysql_table_renames() {
+        assert_eq!(
+            mysql("RENAME TABLE users TO people, `old` TO `new`"),
+            vec![
+                Change::RenameTable { from: "users".into(), to: Some("people".into()) },
+                Change::RenameTable { from: "old".into(), to: Some("new".into()) },
+            ]
+        );
+        for sql in [
+            "ALTER TABLE users RENAME TO people",
+            "ALTER TABLE users RENAME AS people",
+            "ALTER TABLE users RENAME people",
+        ] {
+            assert_eq!(
+                mysql(sql),
+                vec![Change::RenameTable { from: "users".into(), to: Some("people".into()) }],
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn mysql_data_changes() {
+        use Category::*;
+        assert_eq!(
+            mysql("INSERT IGNORE INTO roles VALUES (1)"),
+            vec![Change::Insert { table: Some("roles".into()), upsert: false }]
+        );
+        assert_eq!(mysql_categories("INSERT LOW_PRIORITY IGNORE INTO roles VALUES (1)"), [DataInsert]);
+        assert_eq!(mysql_categories("REPLACE INTO roles VALUES (1)"), [DataModification]);
+        assert_eq!(
+            mysql("INSERT INTO roles (id, name) VALUES (1, 'a') ON DUPLICATE KEY UPDATE name = VALUES(name)"),
+            vec![Change::Insert { table: Some("roles".into()), upsert: true }]
+        );
+        assert_eq!(
+            mysql("UPDATE LOW_PRIORITY IGNORE users SET a = 1"),
+            vec![Change::Update { table: Some("users".into()), columns: vec!["a".into()] }]
+        );
+        assert_eq!(mysql("DELETE QUICK IGNORE FROM users"), vec![Change::Delete { table: Some("users".into()) }]);
+    }
+
+    #[test]
+    fn mysql_stored_programs_are_created_with_their_names() {
+        let created = |sql: &str| match &mysql(sql)[..] {
+            [Change::Create { object, name, on, .. }] => (object.clone(), name.clone(), on.clone()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            created(
+                "CREATE DEFINER = 'app'@'%' TRIGGER users_sync BEFORE INSERT ON users FOR EACH ROW BEGIN SET NEW.a = 1; END;"
+            ),
+            ("TRIGGER".into(), Some("users_sync".into()), Some("users".into()))
+        );
+        assert_eq!(
+            created("CREATE DEFINER=CURRENT_USER() PROCEDURE tidy() BEGIN DELETE FROM logs; END"),
+            ("PROCEDURE".into(), Some("tidy".into()), None)
+        );
+        assert_eq!(
+            created("CREATE FUNCTION half(x INT) RETURNS INT DETERMINISTIC BEGIN RETURN x / 2; END"),
+            ("FUNCTION".into(), Some("half".into()), None)
+        );
+        assert_eq!(
+            created("CREATE UNIQUE INDEX users_email ON users (email) ALGORITHM=INPLACE LOCK=NONE"),
+            ("INDEX".into(), Some("users_email".into()), Some("users".into()))
+        );
+        assert_eq!(
+            created("CREATE FULLTEXT INDEX notes_body ON notes (body)"),
+            ("INDEX".into(), Some("notes_body".into()), Some("notes".into()))
+        );
+        assert!(
+            matches!(&mysql("DROP TEMPORARY TABLE IF EXISTS scratch")[..], [Change::Drop { object, name: Some(n), .. }] if object == "TABLE" && n == "scratch")
+        );
     }
 }

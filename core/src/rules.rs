@@ -424,12 +424,18 @@ impl Catalog {
                     to.as_deref().unwrap_or("<new>")
                 ),
             }),
-            Change::RenameColumn { table, from, to } => Some(Violation {
+            Change::RenameColumn { table, from, to, redefined } => Some(Violation {
                 rule: Rule::Rename,
-                message: format!("this statement {what}; the release still running uses the old name"),
+                message: match redefined {
+                    false => format!("this statement {what}; the release still running uses the old name"),
+                    true => {
+                        format!("this statement {what}; the release still running uses the old name and the old type")
+                    }
+                },
                 help: format!(
-                    "split it: in expand, add column {table}.{new}, backfill it and keep both columns in sync with a trigger; in contract, drop {table}.{from}",
-                    new = to.as_deref().unwrap_or("<new>")
+                    "split it: in expand, add column {table}.{new}{typed}, backfill it and keep both columns in sync with a trigger; in contract, drop {table}.{from}",
+                    new = to.as_deref().unwrap_or("<new>"),
+                    typed = if *redefined { " with its new type" } else { "" },
                 ),
             }),
             Change::AddColumn { table, column, not_null_without_default: true, .. } => Some(Violation {
@@ -692,7 +698,7 @@ impl Catalog {
                     self.columns.insert((to.clone(), column), origin);
                 }
             }
-            Change::RenameColumn { table, from, to: Some(to) } => {
+            Change::RenameColumn { table, from, to: Some(to), .. } => {
                 if let Some(origin) = self.columns.remove(&(table.clone(), from.clone())) {
                     self.columns.insert((table.clone(), to.clone()), origin);
                 }

@@ -13,6 +13,7 @@ use crate::classify::{Change, Restriction};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::directive;
 use crate::lexer::{self, Dialect, TokenKind, line_of};
+use crate::lint;
 use crate::migration::{Branch, Migration, Script, Statement, Version};
 use crate::name::{self, Direction};
 use crate::rules::{self, Catalog, Current};
@@ -421,7 +422,7 @@ fn script(
     for b in bad {
         diags.push(Diagnostic::error(&found.display, b.message).at_line(b.line).help(b.help));
     }
-    let read = read_statements(sql, &tokens);
+    let read = read_statements(sql, &tokens, dialect);
     let mut ok = true;
     for meta in &read.meta_inside {
         ok = false;
@@ -432,6 +433,45 @@ fn script(
         );
     }
     let Read { statements, changes, sets_session, foreign_keys_off, meta_inside, restrictions, new_enum_values } = read;
+    // The mysql client's DELIMITER lines: one error for them all, and none
+    // from the rules for the statements they are in.
+    let delimiters: Vec<usize> = match dialect {
+        Dialect::Mysql => tokens
+            .iter()
+            .filter(|t| {
+                t.kind == TokenKind::Word
+                    && sql[t.range.clone()].eq_ignore_ascii_case("DELIMITER")
+                    && sql[..t.range.start].rsplit('\n').next().is_some_and(|before| before.trim().is_empty())
+            })
+            .map(|t| t.range.start)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let delimiter: Vec<bool> = statements
+        .iter()
+        .map(|st| delimiters.iter().any(|at| (st.start as usize..st.end as usize).contains(at)))
+        .collect();
+    if let Some(&first) = delimiters.first() {
+        ok = false;
+        let lines: Vec<String> = delimiters.iter().map(|&at| line_of(sql, at).to_string()).collect();
+        let message = match lines.split_last() {
+            Some((last, init)) if !init.is_empty() => {
+                format!("`DELIMITER` (lines {} and {last}) is a command of the mysql client, not SQL", init.join(", "))
+            }
+            _ => "`DELIMITER` is a command of the mysql client, not SQL".to_string(),
+        };
+        diags.push(Diagnostic::error(&found.display, message).at_line(line_of(sql, first)).help(
+            "remove the DELIMITER lines and end the statement with `;` after its END: ebbtide keeps a \
+             BEGIN ... END body whole and sends it to the server as one statement",
+        ));
+    }
+    // MySQL's implicit commits. The initial history is left as it ran.
+    if dialect == Dialect::Mysql && found.branch != Branch::Initial {
+        let texts = statements.iter().map(|st| (st.line, &sql[st.start as usize..st.end as usize]));
+        if let Some(warning) = lint::mysql_partial_failure(&found.display, texts) {
+            diags.push(warning);
+        }
+    }
     let foreign_keys_off = foreign_keys_off || directives.foreign_keys_off;
     for meta in tokens.iter().filter(|t| t.kind == TokenKind::MetaCommand) {
         let text = sql[meta.range.clone()].trim();
@@ -476,7 +516,7 @@ fn script(
                 }
             }
         }
-        for (statement, violations) in statements.iter().zip(broken) {
+        for ((statement, violations), _) in statements.iter().zip(broken).zip(&delimiter).filter(|(_, d)| !**d) {
             for v in violations {
                 match directives.allows.iter().position(|(rule, _)| *rule == v.rule) {
                     Some(i) => used[i] = true,
@@ -722,7 +762,7 @@ struct Read {
     new_enum_values: Vec<Option<String>>,
 }
 
-fn read_statements(sql: &str, tokens: &[lexer::Token]) -> Read {
+fn read_statements(sql: &str, tokens: &[lexer::Token], dialect: Dialect) -> Read {
     let mut read = Read {
         statements: Vec::new(),
         changes: Vec::new(),
@@ -736,7 +776,7 @@ fn read_statements(sql: &str, tokens: &[lexer::Token]) -> Read {
     // Statements, tokens and lines all run forward through the text: one walk.
     let mut next = 0;
     let (mut counted, mut line) = (0, 1);
-    for piece in split::split_tokens(sql, tokens) {
+    for piece in split::split_tokens_with(sql, tokens, dialect) {
         let Some(range) = piece.statement else { continue };
         line += sql.as_bytes()[counted..range.start].iter().filter(|&&b| b == b'\n').count() as u32;
         counted = range.start;
@@ -750,7 +790,7 @@ fn read_statements(sql: &str, tokens: &[lexer::Token]) -> Read {
         }
         let tokens = &tokens[first..next];
         read.meta_inside.extend(tokens.iter().filter(|t| t.kind == TokenKind::MetaCommand).map(|t| t.range.clone()));
-        let changes = classify::classify(sql, tokens);
+        let changes = classify::classify_with(sql, tokens, dialect);
         read.sets_session |= classify::changes_session(sql, tokens);
         read.foreign_keys_off |= changes.iter().any(
             |c| matches!(c, Change::Pragma { name, value: Some(value) } if name == "foreign_keys" && classify::is_off(value)),
@@ -782,7 +822,7 @@ pub fn parse_script(path: String, sql: String) -> Result<Script, lexer::Untermin
 pub fn parse_script_with(path: String, sql: String, dialect: Dialect) -> Result<Script, lexer::Unterminated> {
     let tokens = lexer::tokenize_with(&sql, dialect)?;
     let (directives, _) = directive::parse(&sql, &tokens);
-    let read = read_statements(&sql, &tokens);
+    let read = read_statements(&sql, &tokens, dialect);
     Ok(Script {
         path: Cow::Owned(path),
         statements: Cow::Owned(read.statements),
@@ -897,6 +937,119 @@ mod tests {
         let err = load(dir.path(), "migrations").unwrap_err();
         assert_eq!(err.0.len(), 1, "{err}");
         assert!(err.to_string().contains("rename it to `0002_b.sql`"), "{err}");
+    }
+
+    fn mysql_migrations(files: &[(&str, &str)]) -> Result<Loaded, Diagnostics> {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, sql) in files {
+            let full = dir.path().join(path);
+            fs::create_dir_all(full.parent().unwrap()).unwrap();
+            fs::write(full, sql).unwrap();
+        }
+        load_with(dir.path(), "migrations", Dialect::Mysql)
+    }
+
+    #[test]
+    fn mysql_changes_answer_to_the_branch_rules() {
+        let base = ("initial/0001_users.sql", "CREATE TABLE users (id INT PRIMARY KEY, name TEXT, age INT);");
+        let err = |file: (&str, &str)| mysql_migrations(&[base, file]).unwrap_err().to_string();
+        let ok = |file: (&str, &str)| mysql_migrations(&[base, file]).unwrap();
+        let e = err(("contract/0002_rename.sql", "ALTER TABLE users CHANGE name full_name VARCHAR(200);"));
+        assert!(e.contains("CHANGE renames and retypes") && e.contains("[rule: rename]"), "{e}");
+        let e = err(("expand/0002_rename.sql", "ALTER TABLE users CHANGE COLUMN name full_name VARCHAR(200);"));
+        assert!(e.contains("[rule: rename]") && e.contains("[rule: destructive]"), "{e}");
+        let e = err((
+            "expand/0002_modify.sql",
+            "ALTER TABLE users MODIFY age BIGINT NOT NULL, ALGORITHM=INPLACE, LOCK=NONE;",
+        ));
+        assert!(e.contains("changes the type of column users.age") && e.contains("[rule: destructive]"), "{e}");
+        ok(("contract/0002_modify.sql", "ALTER TABLE users MODIFY COLUMN age BIGINT NOT NULL;"));
+        ok(("contract/0002_retype.sql", "ALTER TABLE users CHANGE age age BIGINT;"));
+        let e = err(("contract/0002_rename.sql", "RENAME TABLE users TO people;"));
+        assert!(e.contains("renames table users to people"), "{e}");
+        ok((
+            "expand/0002_index.sql",
+            "ALTER TABLE users ADD UNIQUE KEY users_name (name), ALGORITHM=INPLACE, LOCK=NONE;",
+        ));
+        let e = err(("contract/0002_index.sql", "ALTER TABLE users ADD INDEX users_name (name);"));
+        assert!(e.contains("creates index users_name") && e.contains("[rule: additive]"), "{e}");
+        let e = err(("expand/0002_drop.sql", "DROP INDEX users_name ON users;"));
+        assert!(e.contains("drops index users.users_name") && e.contains("[rule: destructive]"), "{e}");
+        for drop in ["DROP INDEX users_name ON users;", "ALTER TABLE users DROP KEY users_name, DROP PRIMARY KEY;"] {
+            ok(("contract/0002_drop.sql", drop));
+        }
+        let e = err(("expand/0002_fk.sql", "ALTER TABLE users DROP FOREIGN KEY users_org;"));
+        assert!(e.contains("drops foreign key users.users_org"), "{e}");
+        ok(("expand/0002_seed.sql", "INSERT IGNORE INTO users (id) VALUES (1);"));
+        let e = err(("expand/0002_seed.sql", "INSERT INTO users (id) VALUES (1) ON DUPLICATE KEY UPDATE name = 'x';"));
+        assert!(e.contains("[rule: data-modification]"), "{e}");
+        let e = err(("expand/0002_seed.sql", "REPLACE INTO users (id) VALUES (1);"));
+        assert!(e.contains("[rule: data-modification]"), "{e}");
+        // An index this release added may go again in expand.
+        mysql_migrations(&[
+            base,
+            ("expand/0002_index.sql", "ALTER TABLE users ADD INDEX users_age (age);"),
+            ("expand/0003_unindex.sql", "ALTER TABLE users DROP INDEX users_age;"),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn a_mysql_trigger_is_one_statement_and_additive() {
+        let sql = "CREATE TRIGGER users_sync BEFORE INSERT ON users FOR EACH ROW\nBEGIN\n  IF NEW.full_name IS NULL THEN\n    SET NEW.full_name = NEW.name;\n  END IF;\nEND;\n";
+        let loaded = mysql_migrations(&[
+            ("initial/0001_users.sql", "CREATE TABLE users (id INT, name TEXT, full_name TEXT);"),
+            ("expand/0002_sync.sql", sql),
+        ])
+        .unwrap();
+        assert_eq!(loaded.migrations[1].up.statements.len(), 1);
+        assert!(loaded.warnings.is_empty(), "{}", loaded.warnings);
+    }
+
+    #[test]
+    fn delimiter_lines_are_refused_once() {
+        let sql = "DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END //\nDELIMITER ;\n";
+        let err = mysql_migrations(&[("expand/0001_p.sql", sql)]).unwrap_err();
+        let errors: Vec<String> = err.errors().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].contains("0001_p.sql:1: `DELIMITER` (lines 1 and 3) is a command of the mysql client"),
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn mysql_migrations_that_can_fail_half_way_are_warned_about() {
+        let loaded = mysql_migrations(&[
+            ("initial/0001_history.sql", "CREATE TABLE users (id INT);\nCREATE TABLE posts (id INT);\n"),
+            ("expand/0002_two.sql", "ALTER TABLE users ADD COLUMN a INT;\n\nALTER TABLE users ADD COLUMN b INT;\n"),
+            (
+                "expand/0003_one.sql",
+                "SET foreign_key_checks = 0;\nCREATE TEMPORARY TABLE t (a INT);\nCREATE TABLE notes (a INT);\n",
+            ),
+            ("expand/0004_seed.sql", "CREATE TABLE roles (id INT);\nINSERT INTO roles VALUES (1);\n"),
+        ])
+        .unwrap();
+        let warnings: Vec<String> = loaded.warnings.warnings().map(ToString::to_string).collect();
+        assert_eq!(warnings.len(), 2, "{warnings:#?}");
+        assert!(
+            warnings[0].starts_with(
+                "migrations/expand/0002_two.sql:3: MySQL commits each DDL statement on its own, and this migration holds 2 DDL statements (lines 1 and 3)"
+            ),
+            "{warnings:#?}"
+        );
+        assert!(warnings[0].contains("help: split it into one migration per DDL statement"), "{warnings:#?}");
+        assert!(
+            warnings[1].contains("0004_seed.sql:2: ")
+                && warnings[1].contains("a DDL statement (line 1) and data changes (line 2)"),
+            "{warnings:#?}"
+        );
+        // Portable migrations are unaffected.
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("expand")).unwrap();
+        fs::write(dir.path().join("expand/0001_two.sql"), "CREATE TABLE a (x int);\nCREATE TABLE b (x int);\n")
+            .unwrap();
+        assert!(load(dir.path(), "migrations").unwrap().warnings.is_empty());
     }
 
     #[test]

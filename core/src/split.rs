@@ -4,6 +4,36 @@
 //! except inside the `BEGIN ... END` body of a SQLite trigger or of a
 //! PostgreSQL `BEGIN ATOMIC` function, where `;` separates the body's own
 //! statements. What is a quote or a comment is the lexer's [`Dialect`].
+//!
+//! # MySQL compound statements
+//!
+//! A MySQL trigger, procedure, function or event with a `BEGIN ... END`
+//! body is written in a migration as it is sent to the server: one
+//! statement, the body's own statements ending in `;`, and the whole
+//! ending in `;` after its `END`:
+//!
+//! ```sql
+//! CREATE TRIGGER users_sync BEFORE INSERT ON users FOR EACH ROW
+//! BEGIN
+//!   IF NEW.full_name IS NULL THEN
+//!     SET NEW.full_name = NEW.name;
+//!   END IF;
+//! END;
+//! ```
+//!
+//! The `mysql` client needs `DELIMITER //` around such a statement because
+//! it splits the text itself, at every `;`; the server does not, and
+//! ebbtide sends it each statement whole. So there is no `DELIMITER` in a
+//! migration (ebbtide refuses the line, see [`load_with`](crate::load_with)): the splitter
+//! keeps the body whole by itself, as it does for SQLite's triggers,
+//! following its blocks (`BEGIN ... END`, `IF ... END IF`, `CASE ... END
+//! CASE`, `LOOP`, `WHILE`, `REPEAT`, labels, handlers). A statement of the
+//! body must start with a word a stored program's statement starts with
+//! (`SET`, `DECLARE`, `IF`, `SELECT`, `INSERT`, `CALL`, `SIGNAL`, ...): any
+//! other (`DROP TABLE`, `ALTER TABLE`) ends the body before it, so that a
+//! `BEGIN` misread as a body's can never hide a statement from the branch
+//! rules. A procedure that runs DDL does it through `PREPARE` and
+//! `EXECUTE`.
 
 use std::ops::Range;
 
@@ -30,22 +60,30 @@ pub fn split(sql: &str) -> Result<Vec<Piece>, Unterminated> {
 /// Splits `sql`, read in `dialect`, into pieces that cover it entirely.
 pub fn split_with(sql: &str, dialect: Dialect) -> Result<Vec<Piece>, Unterminated> {
     let tokens = lexer::tokenize_with(sql, dialect)?;
-    Ok(split_tokens(sql, &tokens))
+    Ok(split_tokens_with(sql, &tokens, dialect))
 }
 
-/// Splits already lexed tokens into pieces.
+/// Splits already lexed tokens of portable SQL into pieces.
 pub fn split_tokens(sql: &str, tokens: &[Token]) -> Vec<Piece> {
+    split_tokens_with(sql, tokens, Dialect::Portable)
+}
+
+/// Splits already lexed tokens of `dialect` into pieces: where a body
+/// starts and ends differs between engines.
+pub fn split_tokens_with(sql: &str, tokens: &[Token], dialect: Dialect) -> Vec<Piece> {
+    let mysql = dialect == Dialect::Mysql;
     let mut pieces = Vec::new();
     let mut piece_start = 0;
     let mut first_significant: Option<usize> = None;
     let mut last_significant_end = 0;
-    let mut body = Body::default();
+    let mut body = Body::new(mysql);
     let mut prev: Option<&Token> = None;
+    // What the body rules look at: the tokens that are not trivia, each
+    // with the next of them (a MySQL label is a name followed by `:`).
+    let significant: Vec<&Token> = tokens.iter().filter(|t| !t.kind.is_trivia()).collect();
 
-    for token in tokens {
-        if token.kind.is_trivia() {
-            continue;
-        }
+    for (i, &token) in significant.iter().enumerate() {
+        let next = significant[i + 1..].iter().copied().find(|t| t.kind != TokenKind::VersionedComment);
         if token.kind == TokenKind::VersionedComment {
             // SQL that MySQL runs: part of the statement (which may hold
             // nothing else), but no keyword that moves a statement's end.
@@ -53,7 +91,7 @@ pub fn split_tokens(sql: &str, tokens: &[Token]) -> Vec<Piece> {
             last_significant_end = token.range.end;
             continue;
         }
-        match body.step(sql, token, prev) {
+        match body.step(sql, token, prev, next) {
             Next::Continue => {}
             Next::End => {
                 let start = first_significant.unwrap_or(token.range.start);
@@ -63,7 +101,7 @@ pub fn split_tokens(sql: &str, tokens: &[Token]) -> Vec<Piece> {
                 });
                 piece_start = token.range.end;
                 first_significant = None;
-                body = Body::default();
+                body = Body::new(mysql);
                 prev = None;
                 continue;
             }
@@ -75,8 +113,8 @@ pub fn split_tokens(sql: &str, tokens: &[Token]) -> Vec<Piece> {
                 pieces.push(Piece { range: piece_start..end, statement: Some(start..end) });
                 piece_start = end;
                 first_significant = None;
-                body = Body::default();
-                body.step(sql, token, None);
+                body = Body::new(mysql);
+                body.step(sql, token, None, next);
             }
         }
         if first_significant.is_none() {
@@ -105,8 +143,9 @@ enum Next {
 }
 
 /// Statements that have a `BEGIN ... END` body, in which `;` separates the
-/// body's own statements: a SQLite `CREATE TRIGGER`, and a PostgreSQL
-/// `CREATE FUNCTION|PROCEDURE ... BEGIN ATOMIC`.
+/// body's own statements: a SQLite or MySQL `CREATE TRIGGER`, a PostgreSQL
+/// `CREATE FUNCTION|PROCEDURE ... BEGIN ATOMIC`, a MySQL `CREATE
+/// FUNCTION|PROCEDURE|EVENT ... BEGIN`.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 enum Kind {
     #[default]
@@ -138,18 +177,117 @@ struct Body {
     /// of its statements.
     semicolon: usize,
     at_statement: bool,
+    /// MySQL's rules: bodies open at `BEGIN`, nest blocks and take labels.
+    mysql: bool,
+    /// In a MySQL body, the blocks open, outermost first.
+    blocks: Vec<Block>,
+    /// In a MySQL body, the next word may start a statement (after `;`,
+    /// `BEGIN`, `THEN`, `ELSE`, `DO`, `LOOP`, `REPEAT`, a label's `:`).
+    statement_start: bool,
+    /// In a MySQL body, a `DECLARE ... HANDLER` whose action may be a block.
+    handler: bool,
+    /// In a MySQL body, the previous word was a block's `END`: an `IF`,
+    /// `CASE`, `LOOP`, `WHILE` or `REPEAT` now is part of it.
+    after_end: bool,
+}
+
+/// A block of a MySQL body.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Block {
+    /// `BEGIN ... END`.
+    Begin,
+    /// `IF ... END IF`.
+    If,
+    /// A `CASE` statement, `CASE ... END CASE`, whose `THEN` and `ELSE`
+    /// start statements.
+    CaseStatement,
+    /// A `CASE` expression, `CASE ... END`, which never spans a `;`.
+    CaseExpression,
+    /// `LOOP ... END LOOP` and `REPEAT ... END REPEAT`.
+    Loop,
+    /// `WHILE ... DO ... END WHILE`.
+    While,
 }
 
 /// What may start a statement inside a body: data statements only.
 const BODY_STATEMENTS: &[&str] =
     &["SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES", "MERGE", "TABLE", "RETURN", "END"];
 
+/// What may start a statement inside a MySQL body: data statements, and
+/// the statements of stored programs. No DDL: see the module's doc.
+const MYSQL_BODY_STATEMENTS: &[&str] = &[
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "REPLACE",
+    "WITH",
+    "VALUES",
+    "TABLE",
+    "RETURN",
+    "END",
+    "BEGIN",
+    "DECLARE",
+    "SET",
+    "IF",
+    "ELSEIF",
+    "ELSE",
+    "CASE",
+    "WHEN",
+    "LOOP",
+    "WHILE",
+    "REPEAT",
+    "UNTIL",
+    "LEAVE",
+    "ITERATE",
+    "SIGNAL",
+    "RESIGNAL",
+    "GET",
+    "OPEN",
+    "FETCH",
+    "CLOSE",
+    "CALL",
+    "PREPARE",
+    "EXECUTE",
+    "DEALLOCATE",
+    "DO",
+    "START",
+    "COMMIT",
+    "ROLLBACK",
+    "SAVEPOINT",
+    "RELEASE",
+];
+
 impl Body {
-    fn step(&mut self, sql: &str, token: &Token, prev: Option<&Token>) -> Next {
+    fn new(mysql: bool) -> Self {
+        Body { mysql, ..Body::default() }
+    }
+
+    /// A MySQL body's `BEGIN`: the body opens.
+    fn open_mysql(&mut self) {
+        self.open = true;
+        self.at_statement = true;
+        self.statement_start = true;
+        self.blocks = vec![Block::Begin];
+    }
+
+    /// What looked like a body was none, or the body has ended: the
+    /// statement ends at its next `;`.
+    fn close_mysql(&mut self) {
+        self.open = false;
+        self.kind = Kind::Plain;
+        self.words = 6;
+        self.blocks.clear();
+    }
+
+    fn step(&mut self, sql: &str, token: &Token, prev: Option<&Token>, next: Option<&Token>) -> Next {
         let text = &sql[token.range.clone()];
         let is_word = token.kind == TokenKind::Word;
         // Compared in place, in any case: no allocation per token.
         let is = |keyword: &str| is_word && text.eq_ignore_ascii_case(keyword);
+        if self.mysql && self.open {
+            return self.step_mysql_body(sql, token, prev, next);
+        }
         if std::mem::take(&mut self.end) && token.kind == TokenKind::Semicolon {
             self.open = false;
             return Next::End;
@@ -194,9 +332,21 @@ impl Body {
             match self.words {
                 1 if is("CREATE") => {}
                 1 => self.words = 6,
+                // Once the kind is read, the next word is the name, however
+                // it is spelled (`CREATE TRIGGER function ...`).
+                _ if self.kind != Kind::Plain => self.words = 6,
                 _ if is("TRIGGER") => self.kind = Kind::Trigger,
                 _ if is("FUNCTION") || is("PROCEDURE") => self.kind = Kind::Routine,
+                _ if self.mysql && is("EVENT") => self.kind = Kind::Routine,
                 _ if ["OR", "REPLACE", "TEMP", "TEMPORARY", "CONSTRAINT"].iter().any(|k| is(k)) => {}
+                // DEFINER = user@host (a word or two), AGGREGATE FUNCTION.
+                _ if self.mysql && ["DEFINER", "AGGREGATE", "CURRENT_USER"].iter().any(|k| is(k)) => {}
+                _ if self.mysql
+                    && prev.is_some_and(|p| matches!(&sql[p.range.clone()], "=" | "@"))
+                    && next.is_none_or(|n| &sql[n.range.clone()] != "(") =>
+                {
+                    // The user and host of a DEFINER.
+                }
                 _ => self.words = 6,
             }
             return Next::Continue;
@@ -216,17 +366,126 @@ impl Body {
         }
         let identifier =
             qualified || prev_text.is_some_and(|p| ["AS", ",", "(", "OF"].iter().any(|k| p.eq_ignore_ascii_case(k)));
+        // MySQL: the routine's, event's or trigger's name, and what a
+        // trigger follows or precedes, are names too.
+        let identifier = identifier
+            || (self.mysql
+                && (next.is_some_and(|n| &sql[n.range.clone()] == ".")
+                    || prev_text.is_some_and(|p| {
+                        ["FUNCTION", "PROCEDURE", "EVENT", "TRIGGER", "EXISTS", "FOLLOWS", "PRECEDES"]
+                            .iter()
+                            .any(|k| p.eq_ignore_ascii_case(k))
+                    })));
         match self.kind {
             Kind::Trigger => match self.on {
                 0 if is("ON") && self.depth == 0 && !qualified => self.on = 1,
                 1 => self.on = 2,
                 2 if is("BEGIN") && self.depth == 0 && !identifier => {
-                    self.open = true;
-                    self.at_statement = true;
+                    if self.mysql {
+                        self.open_mysql();
+                    } else {
+                        self.open = true;
+                        self.at_statement = true;
+                    }
                 }
                 _ => {}
             },
+            // MySQL's routines have no ATOMIC: BEGIN opens the body.
+            Kind::Routine if is("BEGIN") && self.depth == 0 && !identifier && self.mysql => self.open_mysql(),
             Kind::Routine if is("BEGIN") && self.depth == 0 && !identifier => self.begin = true,
+            _ => {}
+        }
+        Next::Continue
+    }
+
+    /// One token of an open MySQL body.
+    fn step_mysql_body(&mut self, sql: &str, token: &Token, prev: Option<&Token>, next: Option<&Token>) -> Next {
+        let text = &sql[token.range.clone()];
+        let is_word = token.kind == TokenKind::Word;
+        let is = |keyword: &str| is_word && text.eq_ignore_ascii_case(keyword);
+        let next_text = next.map(|n| &sql[n.range.clone()]);
+        if std::mem::take(&mut self.at_statement) {
+            let label = matches!(token.kind, TokenKind::Word | TokenKind::QuotedIdent) && next_text == Some(":");
+            let starts = token.kind == TokenKind::Semicolon || label || MYSQL_BODY_STATEMENTS.iter().any(|k| is(k));
+            if !starts {
+                if self.semicolon != 0 {
+                    return Next::EndBefore(self.semicolon);
+                }
+                // Right after the BEGIN: that was no body's BEGIN.
+                self.close_mysql();
+                return match token.kind {
+                    TokenKind::Semicolon => Next::End,
+                    _ => Next::Continue,
+                };
+            }
+        }
+        match token.kind {
+            TokenKind::Semicolon => {
+                self.semicolon = token.range.end;
+                self.at_statement = true;
+                self.statement_start = true;
+                self.handler = false;
+                self.after_end = false;
+                // No CASE expression spans statements: one still open was
+                // a name (`case`), and must not hide the body's END.
+                while self.blocks.last() == Some(&Block::CaseExpression) {
+                    self.blocks.pop();
+                }
+                return Next::Continue;
+            }
+            // A label: `name: BEGIN`, `name: LOOP`.
+            TokenKind::Punct if text == ":" => {
+                self.statement_start = true;
+                return Next::Continue;
+            }
+            TokenKind::Word => {}
+            _ => {
+                self.statement_start = false;
+                self.after_end = false;
+                return Next::Continue;
+            }
+        }
+        let at_start = std::mem::take(&mut self.statement_start);
+        let after_end = std::mem::take(&mut self.after_end);
+        let prev_text = prev.map(|p| &sql[p.range.clone()]);
+        // A name: `NEW.end`, `x.case`, `AS begin`.
+        if prev_text.is_some_and(|p| p == "." || p.eq_ignore_ascii_case("AS")) || next_text == Some(".") {
+            return Next::Continue;
+        }
+        // END IF, END CASE, END LOOP, END WHILE, END REPEAT.
+        if after_end && ["IF", "CASE", "LOOP", "WHILE", "REPEAT"].iter().any(|k| is(k)) {
+            return Next::Continue;
+        }
+        let top = self.blocks.last().copied();
+        match () {
+            _ if is("END") => {
+                self.blocks.pop();
+                if self.blocks.is_empty() {
+                    // The body's END: the statement ends at the next `;`.
+                    self.close_mysql();
+                } else {
+                    self.after_end = true;
+                }
+            }
+            _ if is("BEGIN") && (at_start || self.handler) => {
+                self.blocks.push(Block::Begin);
+                self.statement_start = true;
+                self.handler = false;
+            }
+            _ if is("CASE") => {
+                self.blocks.push(if at_start { Block::CaseStatement } else { Block::CaseExpression });
+            }
+            _ if at_start && is("IF") => self.blocks.push(Block::If),
+            _ if at_start && (is("LOOP") || is("REPEAT")) => {
+                self.blocks.push(Block::Loop);
+                self.statement_start = true;
+            }
+            _ if at_start && is("WHILE") => self.blocks.push(Block::While),
+            _ if is("HANDLER") => self.handler = true,
+            _ if (is("THEN") || is("ELSE")) && matches!(top, Some(Block::If | Block::CaseStatement)) => {
+                self.statement_start = true;
+            }
+            _ if is("DO") && top == Some(Block::While) => self.statement_start = true,
             _ => {}
         }
         Next::Continue
@@ -365,6 +624,64 @@ mod tests {
             vec!["/*!40101 SET NAMES utf8mb4 */;", "CREATE TABLE t (a int) /*!50100 ENGINE=InnoDB */;"]
         );
         assert_eq!(statements(sql), vec!["CREATE TABLE t (a int) /*!50100 ENGINE=InnoDB */;"], "portable: comments");
+    }
+
+    #[test]
+    fn a_mysql_compound_statement_is_one_statement() {
+        let sql = "CREATE DEFINER = `app`@`%` TRIGGER users_sync BEFORE INSERT ON users FOR EACH ROW\n\
+                   BEGIN\n\
+                     DECLARE n INT DEFAULT 0;\n\
+                     IF NEW.full_name IS NULL THEN\n\
+                       SET NEW.full_name = CASE WHEN NEW.name = '' THEN NULL ELSE NEW.name END;\n\
+                     ELSEIF NEW.end = 1 THEN\n\
+                       SET n = 1;\n\
+                     END IF;\n\
+                   END;\n\
+                   CREATE PROCEDURE tidy(IN lim INT)\n\
+                   body: BEGIN\n\
+                     DECLARE done INT DEFAULT 0;\n\
+                     DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;\n\
+                     scan: LOOP\n\
+                       CASE lim WHEN 0 THEN LEAVE scan; ELSE SET lim = lim - 1; END CASE;\n\
+                       WHILE done < 3 DO SET done = done + 1; END WHILE;\n\
+                       REPEAT DELETE FROM logs LIMIT 100; UNTIL ROW_COUNT() = 0 END REPEAT;\n\
+                     END LOOP scan;\n\
+                   END body;\n\
+                   CREATE FUNCTION half(x INT) RETURNS INT DETERMINISTIC BEGIN RETURN x / 2; END;\n\
+                   DROP TABLE users;";
+        let s = mysql_statements(sql);
+        assert_eq!(s.len(), 4, "{s:#?}");
+        assert!(s[0].starts_with("CREATE DEFINER") && s[0].ends_with("END IF;\nEND;"), "{s:#?}");
+        assert!(s[1].starts_with("CREATE PROCEDURE") && s[1].ends_with("END body;"), "{s:#?}");
+        assert!(s[2].starts_with("CREATE FUNCTION") && s[2].ends_with("END;"), "{s:#?}");
+        assert_eq!(s[3], "DROP TABLE users;");
+        // Read as portable SQL, the same text splits at every `;`.
+        assert!(statements(sql).len() > 4);
+    }
+
+    #[test]
+    fn a_mysql_body_never_hides_ddl() {
+        // A body statement that no stored program starts with ends the body:
+        // the DROP is a statement of its own, seen by the rules.
+        let sql = "CREATE PROCEDURE p() BEGIN SELECT 1; DROP TABLE users; END;";
+        let s = mysql_statements(sql);
+        assert!(s.contains(&"DROP TABLE users;"), "{s:#?}");
+        // An IF missing its END IF leaves the body open; the DDL after it
+        // still comes out.
+        let sql = "CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW BEGIN IF 1 THEN SET NEW.x = 1; END;\nALTER TABLE users DROP COLUMN name;";
+        let s = mysql_statements(sql);
+        assert_eq!(s.last(), Some(&"ALTER TABLE users DROP COLUMN name;"), "{s:#?}");
+        // A single-statement body has no BEGIN: it ends at its `;`.
+        let sql = "CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW SET NEW.x = 1;\nDELETE FROM users;";
+        assert_eq!(mysql_statements(sql).len(), 2);
+        // A trigger named like a routine is a trigger.
+        let sql = "CREATE TRIGGER function BEFORE DELETE ON begin FOR EACH ROW BEGIN DELETE FROM t WHERE a = OLD.a; END;\nINSERT INTO t VALUES (1);";
+        assert_eq!(mysql_statements(sql).len(), 2, "{:#?}", mysql_statements(sql));
+        // Names spelled like block words, and a CASE expression used as a name.
+        let sql = "CREATE TRIGGER begin BEFORE UPDATE ON `end` FOR EACH ROW BEGIN UPDATE case SET x = NEW.begin; SET NEW.end = 1; END;\nDELETE FROM users;";
+        let s = mysql_statements(sql);
+        assert_eq!(s.len(), 2, "{s:#?}");
+        assert_eq!(s[1], "DELETE FROM users;");
     }
 
     #[test]

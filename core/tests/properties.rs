@@ -101,11 +101,11 @@ fn check_classify_with(sql: &str, dialect: Dialect) {
     if let Ok(tokens) = lexer::tokenize_with(sql, dialect) {
         let joined: String = tokens.iter().map(|t| &sql[t.range.clone()]).collect();
         assert_eq!(joined, sql, "tokens cover the text");
-        for piece in split::split_tokens(sql, &tokens) {
+        for piece in split::split_tokens_with(sql, &tokens, dialect) {
             let Some(range) = piece.statement else { continue };
             let stmt: Vec<_> =
                 tokens.iter().filter(|t| t.range.start >= range.start && t.range.end <= range.end).cloned().collect();
-            for change in classify::classify(sql, &stmt) {
+            for change in classify::classify_with(sql, &stmt, dialect) {
                 let _ = change.describe();
                 let _ = change.category();
             }
@@ -223,6 +223,11 @@ fn statement() -> impl Strategy<Value = String> {
         "INSERT INTO {a} ({b}, {c}) VALUES (1, 2)",
         "DELETE FROM {a} WHERE {b} = 1",
         "ALTER TABLE {a} ADD COLUMN {b} int",
+        "CREATE TRIGGER {a} BEFORE INSERT ON {b} FOR EACH ROW BEGIN IF NEW.{c} IS NULL THEN \
+         SET NEW.{c} = CASE WHEN NEW.{b} THEN 1 ELSE 2 END; END IF; END",
+        "CREATE PROCEDURE {a}() BEGIN DECLARE done INT DEFAULT 0; DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1; \
+         lbl: LOOP IF done THEN LEAVE lbl; END IF; UPDATE {b} SET {c} = 1; END LOOP lbl; END",
+        "ALTER TABLE {a} MODIFY COLUMN {b} bigint, CHANGE {c} {b} text, ADD INDEX {a} ({c}), ALGORITHM=INPLACE, LOCK=NONE",
     ]);
     (templates, identifier(), identifier(), identifier())
         .prop_map(|(t, a, b, c)| t.replace("{a}", &a).replace("{b}", &b).replace("{c}", &c))

@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use ebbtide_core::{Dialect, load_with, packed};
+use ebbtide_core::{Diagnostics, Dialect, load_with, packed};
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 
 use crate::cache;
 use crate::input::{Input, Invalid};
@@ -82,7 +82,12 @@ pub fn embed(input: &Input) -> TokenStream {
     };
     let names: Vec<(u32, String)> = loaded.migrations.iter().map(|m| (m.version.get(), m.name.to_string())).collect();
     let (text, table) = packed::pack(&loaded.migrations);
-    let expansion = module(&module_doc(display), &names, &text, &table, includes, warning, span);
+    let warnings = migration_warnings(&loaded.warnings, span);
+    let warnings = match warning {
+        Some(warning) => quote! { #warning #warnings },
+        None => warnings,
+    };
+    let expansion = module(&module_doc(display), &names, &text, &table, includes, Some(warnings), span);
     if let Some((out_dir, key)) = &cache {
         cache::store(out_dir, &cache_name, key, &expansion);
     }
@@ -223,6 +228,31 @@ fn missing_build_script(
             #use_it
         }
     })
+}
+
+/// core's warnings about the migrations (a MySQL migration that can fail
+/// half-way), each printed by rustc at build time, as the missing build
+/// script's warning is: the use of a deprecated item whose note is the
+/// warning, with its file and line.
+fn migration_warnings(diagnostics: &Diagnostics, span: Span) -> TokenStream {
+    diagnostics
+        .warnings()
+        .enumerate()
+        .map(|(i, warning)| {
+            let note = warning.to_string();
+            let function = format_ident!("__ebbtide_migration_warning_{}", i);
+            let use_it = quote_spanned!(span=> let _ = ebbtide_migration_warning;);
+            quote! {
+                #[allow(non_snake_case)]
+                fn #function() {
+                    #[deprecated(note = #note)]
+                    #[allow(non_upper_case_globals)]
+                    const ebbtide_migration_warning: () = ();
+                    #use_it
+                }
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

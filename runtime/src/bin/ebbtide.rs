@@ -64,7 +64,8 @@ enum Standalone {
         rebuild: Option<String>,
     },
     /// Check the migrations directory with every build-time rule, plus
-    /// PostgreSQL lock-risk advice; exit 1 on any error.
+    /// lock-risk advice: MySQL's for MySQL migrations (--engine), PostgreSQL's
+    /// otherwise; exit 1 on any error.
     Lint,
 }
 
@@ -141,11 +142,8 @@ fn main() -> ExitCode {
 fn lint(dir: &Path, display: &str, dialect: Dialect, quiet: bool) -> ExitCode {
     match load(dir, display, dialect) {
         Ok((migrations, warnings)) => {
-            // The lock-risk advice is PostgreSQL's, and reads portable SQL.
-            let risks = match dialect {
-                Dialect::Portable => ebbtide_core::lint::lock_risks(migrations.as_slice()),
-                _ => Vec::new(),
-            };
+            // The lock-risk advice of the engine the migrations are written for.
+            let risks = ebbtide_core::lint::lock_risks_with(migrations.as_slice(), dialect);
             for w in warnings.warnings().chain(&risks) {
                 eprintln!("warning: {w}");
             }
