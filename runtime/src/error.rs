@@ -154,7 +154,7 @@ impl fmt::Display for MigrationFailure {
             Aftermath::PartiallyApplied => f.write_str(
                 "it runs outside a transaction (no-transaction), so the statements before this one stayed applied; it is recorded as started, \
                  and check and sync refuse until you finish or undo its changes by hand (e.g. drop an INVALID index left by CREATE INDEX CONCURRENTLY) \
-                 and record the outcome with `goto`: to its version if it is done, below it if it is undone",
+                 and record the outcome with `resolve VERSION applied` if it is done, `resolve VERSION forgotten` if it is undone",
             ),
             Aftermath::StatementsApplied { applied, of } => write!(
                 f,
@@ -244,7 +244,8 @@ impl Error {
     }
 
     /// The engine's code for a database error: PostgreSQL's SQLSTATE
-    /// (`42P01`), SQLite's result code (`SQLITE_CONSTRAINT_UNIQUE`). `None`
+    /// (`42P01`), SQLite's result code (`SQLITE_CONSTRAINT_UNIQUE`), MySQL's
+    /// error number (`1146`; its SQLSTATE is in the message). `None`
     /// for errors that are not the database's, or that it gave no code.
     pub fn code(&self) -> Option<&str> {
         match self {

@@ -928,6 +928,29 @@ mod tests {
         assert!(plan(&migrations, None, Request::Repair, PlanOptions::default()).unwrap().is_empty());
     }
 
+    #[test]
+    fn resolve_records_how_a_started_migration_ended_and_nothing_else() {
+        let list = [migration(1, Branch::Expand, "create_users"), migration(2, Branch::Expand, "add_users_email")];
+        let migrations = Migrations::from_vec(list.to_vec());
+        let mut records: Vec<Record> = list.iter().map(record).collect();
+        records[1].fingerprint = crate::record::STARTED.into();
+        records.push(record(&migration(3, Branch::Expand, "newer")));
+        records[2].fingerprint = crate::record::STARTED.into();
+        let resolve = |version: u32, outcome| {
+            plan(&migrations, Some(&records), Request::Resolve(Version::new(version), outcome), PlanOptions::default())
+        };
+        let applied = resolve(2, Outcome::Applied).unwrap();
+        assert_eq!(applied.steps, [Step::Unstamp(&records[1]), Step::Stamp(&list[1])]);
+        assert!(!applied.create_table);
+        assert_eq!(resolve(2, Outcome::Forgotten).unwrap().steps, [Step::Unstamp(&records[1])]);
+        // A newer release's migration can be forgotten, not recorded as applied.
+        assert_eq!(resolve(3, Outcome::Forgotten).unwrap().steps, [Step::Unstamp(&records[2])]);
+        assert_eq!(resolve(3, Outcome::Applied).unwrap_err(), Refusal::ResolveUnknown(Version::new(3)));
+        // Only what started and did not finish.
+        assert_eq!(resolve(1, Outcome::Forgotten).unwrap_err(), Refusal::NotStarted(Version::new(1)));
+        assert_eq!(Request::Resolve(Version::new(2), Outcome::Applied).to_string(), "resolve 0002 applied");
+    }
+
     fn record(m: &Migration) -> Record {
         Record {
             version: m.version,

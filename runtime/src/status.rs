@@ -20,7 +20,7 @@ pub enum State {
     /// Recorded, unknown to this release (a newer release's).
     Unknown,
     /// A `no-transaction` script that started and did not finish: its
-    /// changes may be partial (record the outcome with `goto`).
+    /// changes may be partial (record the outcome with `resolve`).
     Started,
     /// Recorded and the same migration by its fingerprint, but its
     /// branch, name or checksum columns were edited by hand.
