@@ -237,7 +237,56 @@ async fn stored_down_scripts_keep_their_directives_and_their_warning(db: Db) {
     assert!(db.schema().await.contains(&"index users_name".to_string()));
 }
 
+/// A migration that stopped half-way blocks `check` and `sync` until the
+/// operator says how it ended; where the engine records its progress,
+/// `status` says where it stopped, in text and JSON.
+async fn a_migration_that_stopped_half_way_is_resolved(db: Db) {
+    let url = db.url();
+    let dir = Dir::new(&[
+        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\n"),
+        (
+            "expand/0002_add_two.sql",
+            "-- ebbtide: no-transaction\nCREATE TABLE first_half (id INTEGER);\nCREATE TABLE users (id INTEGER);\n",
+        ),
+    ]);
+    let failed = ebbtide(dir.path(), &url, &["sync"]);
+    assert_eq!(code(&failed), 1);
+    assert!(
+        stderr(&failed).contains("`ebbtide resolve") || stderr(&failed).contains("`resolve VERSION"),
+        "{}",
+        stderr(&failed)
+    );
+    let status = ok(ebbtide(dir.path(), &url, &["status"]));
+    assert!(status.contains("started, not finished"), "{status}");
+    let json: serde_json::Value = serde_json::from_str(&ok(ebbtide(dir.path(), &url, &["status", "--json"]))).unwrap();
+    if db.capabilities().transactional_ddl {
+        assert!(json[1]["stopped"].is_null(), "{json}");
+    } else {
+        assert!(status.contains("\n0002_add_two: failed at statement 2 of 2: "), "{status}");
+        assert_eq!(json[1]["stopped"]["statements_done"], 1, "{json}");
+        assert_eq!(json[1]["stopped"]["statements"], 2, "{json}");
+        assert!(json[1]["stopped"]["failure"].as_str().unwrap().contains("users"), "{json}");
+    }
+    let check = ebbtide(dir.path(), &url, &["check"]);
+    assert_eq!(code(&check), 3);
+    let said = format!("{}{}", stdout(&check), stderr(&check));
+    assert!(said.contains("resolve VERSION applied"), "{said}");
+    // Finished by hand (the table it meant to create is there): recorded.
+    let out = ok(ebbtide(dir.path(), &url, &["resolve", "2", "applied"]));
+    assert!(out.contains("unstamped expand 0002_add_two") && out.contains("stamped expand 0002_add_two"), "{out}");
+    let again = ebbtide(dir.path(), &url, &["resolve", "2", "forgotten"]);
+    assert_eq!(code(&again), 1);
+    assert!(
+        stderr(&again).contains("0002 is not marked as started: there is nothing to resolve"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(code(&ebbtide(dir.path(), &url, &["check"])), 0);
+    assert!(ok(ebbtide(dir.path(), &url, &["status"])).contains("stamped"));
+}
+
 on_persistent_engines!(
+    a_migration_that_stopped_half_way_is_resolved,
     stored_down_scripts_keep_their_directives_and_their_warning,
     every_check_exit_code_and_a_rolling_upgrade,
     goto_version_control_and_version,

@@ -825,6 +825,12 @@ fn rows_json(rows: &[status::Row]) -> serde_json::Value {
                 "state": r.state.as_str(),
                 "applied_at": r.applied_at,
                 "duration_ms": r.duration_ms,
+                "stopped": r.stopped.as_ref().map(|s| json!({
+                    "statements_done": s.done,
+                    "statements": s.of,
+                    "failure": s.failure,
+                    "text": s.to_string(),
+                })),
             })
         })
         .collect()
