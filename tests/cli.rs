@@ -424,6 +424,30 @@ fn lint_reports_rule_errors_and_lock_risks() {
     );
 }
 
+/// Read as MySQL, lint gives MySQL's advice and warns about a migration
+/// that can fail half-way; read as PostgreSQL, the same files get
+/// PostgreSQL's advice.
+#[test]
+fn lint_speaks_the_engine_of_the_migrations() {
+    let dir = Dir::new(&[
+        ("expand/0001_create_users.sql", "CREATE TABLE users (id INTEGER, name VARCHAR(80));"),
+        ("expand/0002_index_users_name.sql", "ALTER TABLE `users` ADD INDEX users_name (name);"),
+        (
+            "expand/0003_add_users_email.sql",
+            "ALTER TABLE users ADD COLUMN email VARCHAR(200), ALGORITHM=INSTANT;\nALTER TABLE users ADD COLUMN nick VARCHAR(20), ALGORITHM=INSTANT;\n",
+        ),
+    ]);
+    let out = ebbtide(dir.path(), "sqlite::memory:", &["lint", "--engine", "mysql"]);
+    let said = stderr(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    assert!(said.contains("0002_index_users_name.sql:1: ") && said.contains("INPLACE"), "{said}");
+    assert!(said.contains("0003_add_users_email.sql:2: ") && said.contains("split"), "{said}");
+    assert!(!said.contains("CONCURRENTLY"), "no PostgreSQL advice for MySQL: {said}");
+    // Backticks are MySQL's: read as PostgreSQL, the file does not lex.
+    let portable = ebbtide(dir.path(), "sqlite::memory:", &["lint"]);
+    assert_ne!(stderr(&portable), said);
+}
+
 #[test]
 fn a_reader_that_goes_away_is_not_a_panic() {
     let files: Vec<(String, String)> = (1..=1500)
