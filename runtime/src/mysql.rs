@@ -61,7 +61,7 @@ impl<'c> Mysql<'c> {
     }
 
     fn driver(&self) -> MyDriver<'c> {
-        MyDriver { pool: self.pool, conn: None, lock: None, restore: Vec::new() }
+        MyDriver { pool: self.pool, conn: None, lock: None, restore: Vec::new(), autocommit: None }
     }
 }
 
@@ -317,9 +317,11 @@ pub(crate) struct MyDriver<'c> {
     conn: Option<Conn>,
     /// The connection that holds the run lock, and the lock's name.
     lock: Option<(Conn, String)>,
-    /// The statement that returns the session to the state the run found
-    /// it in (empty until [`Driver::capture_session`]).
+    /// The statements that return the session to the state the run found
+    /// it in (empty until [`Driver::capture_session`]), and the one that
+    /// returns `autocommit`, which may only run outside a transaction.
     restore: Vec<String>,
+    autocommit: Option<String>,
 }
 
 /// The name of the run lock of `table`: `GET_LOCK` names are the server's,
@@ -443,13 +445,6 @@ impl Driver for MyDriver<'_> {
         tokio::time::sleep(duration).await;
     }
 
-    /// A batch of a backfill holds its rows' locks until it commits, and
-    /// writers wait for them meanwhile: pause as long as the batch took,
-    /// so that they catch up.
-    fn pause_after_batch(&self, batch: Duration) -> Duration {
-        batch
-    }
-
     async fn capture_session(&mut self, table: &TableName) -> Result<TableName, DbError> {
         let columns: Vec<String> = RESTORED.iter().map(|name| format!("@@SESSION.{name}")).collect();
         let sql = format!("SELECT DATABASE(), {}", columns.join(", "));
@@ -461,8 +456,15 @@ impl Driver for MyDriver<'_> {
         })
         .await?;
         let dialect = self.sql();
-        let set: Vec<String> =
-            RESTORED.iter().zip(&values).map(|(name, value)| format!("{name} = {}", setting(dialect, value))).collect();
+        let (mut set, mut autocommit) = (Vec::new(), None);
+        for (name, value) in RESTORED.iter().zip(&values) {
+            let statement = format!("{name} = {}", setting(dialect, value));
+            match *name {
+                "autocommit" => autocommit = Some(format!("SET SESSION {statement}")),
+                _ => set.push(statement),
+            }
+        }
+        self.autocommit = autocommit;
         let mut restore = vec![format!("SET SESSION {}", set.join(", "))];
         if let Some(database) = &database {
             restore.push(format!("USE {}", dialect.quote(database)));
@@ -478,10 +480,17 @@ impl Driver for MyDriver<'_> {
         }
     }
 
+    /// `autocommit` comes back once the step's transaction is over: set
+    /// inside it, it would commit the transaction before the step's row.
     fn guard(&self, _script: &Script, placement: Placement) -> Guard {
+        let autocommit = self.autocommit.iter().cloned();
         match placement {
-            Placement::None => Guard { after: self.restore.clone(), ..Guard::default() },
-            Placement::Own | Placement::Run => Guard { inside: self.restore.clone(), ..Guard::default() },
+            Placement::None => {
+                Guard { after: self.restore.iter().cloned().chain(autocommit).collect(), ..Guard::default() }
+            }
+            Placement::Own | Placement::Run => {
+                Guard { inside: self.restore.clone(), after: autocommit.collect(), ..Guard::default() }
+            }
         }
     }
 
@@ -489,11 +498,15 @@ impl Driver for MyDriver<'_> {
         if !script.sets_session {
             return Guard::default();
         }
-        let defaults: Vec<String> = RESTORED.iter().map(|name| format!("{name} = DEFAULT")).collect();
-        let restore = vec![format!("SET SESSION {}", defaults.join(", "))];
+        let defaults: Vec<String> =
+            RESTORED.iter().filter(|name| **name != "autocommit").map(|name| format!("{name} = DEFAULT")).collect();
+        let restore = format!("SET SESSION {}", defaults.join(", "));
+        let autocommit = "SET SESSION autocommit = DEFAULT".to_string();
         match placement {
-            Placement::None => Guard { after: restore, ..Guard::default() },
-            Placement::Own | Placement::Run => Guard { inside: restore, ..Guard::default() },
+            Placement::None => Guard { after: vec![restore, autocommit], ..Guard::default() },
+            Placement::Own | Placement::Run => {
+                Guard { inside: vec![restore], after: vec![autocommit], ..Guard::default() }
+            }
         }
     }
 

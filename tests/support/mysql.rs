@@ -142,7 +142,7 @@ struct Variables;
 impl SessionProbe for Variables {
     fn observed(&self) -> &'static str {
         "SELECT CONCAT_WS(' | ', @@SESSION.sql_mode, @@SESSION.time_zone, @@SESSION.foreign_key_checks, \
-         @@SESSION.lock_wait_timeout, @@SESSION.group_concat_max_len, DATABASE() IS NOT NULL)"
+         @@SESSION.lock_wait_timeout, @@SESSION.group_concat_max_len, @@SESSION.autocommit, DATABASE() IS NOT NULL)"
     }
 
     fn meddling(&self, _role: Option<&str>) -> String {
@@ -151,6 +151,7 @@ impl SessionProbe for Variables {
          SET SESSION foreign_key_checks = 0;\n\
          SET SESSION lock_wait_timeout = 1;\n\
          SET SESSION group_concat_max_len = 7;\n\
+         SET SESSION autocommit = 0;\n\
          USE information_schema;\n"
             .into()
     }
