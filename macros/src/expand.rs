@@ -217,14 +217,15 @@ fn missing_build_script(
          `fn main() {{ println!(\"cargo:rerun-if-changed={display}\"); }}`"
     );
     // Stable Rust has no warning API for proc macros; using a deprecated
-    // item is the established way to make rustc print one.
+    // item is the established way to make rustc print one. A `u8`, not
+    // `()`: clippy would add a warning of its own about a unit binding.
     let use_it = quote_spanned!(span=> let _ = ebbtide_needs_build_rs;);
     Some(quote! {
         #[allow(non_snake_case)]
         fn __ebbtide_build_rs_warning() {
             #[deprecated(note = #note)]
             #[allow(non_upper_case_globals)]
-            const ebbtide_needs_build_rs: () = ();
+            const ebbtide_needs_build_rs: u8 = 0;
             #use_it
         }
     })
@@ -247,7 +248,7 @@ fn migration_warnings(diagnostics: &Diagnostics, span: Span) -> TokenStream {
                 fn #function() {
                     #[deprecated(note = #note)]
                     #[allow(non_upper_case_globals)]
-                    const ebbtide_migration_warning: () = ();
+                    const ebbtide_migration_warning: u8 = 0;
                     #use_it
                 }
             }
