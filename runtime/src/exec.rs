@@ -894,7 +894,9 @@ async fn run_script<D: Driver>(
                         ran.statements += 1;
                     }
                     reached += 1;
-                    // Where a statement commits on its own, so does its progress.
+                    // Where a statement commits on its own, so does its
+                    // progress; after the last one, the record's end says it.
+                    let progress = progress.filter(|_| reached < of);
                     if let Some(sql) = progress.and_then(|t| d.sql().statement_progress(t, step.version(), reached, of))
                     {
                         d.execute(&sql)

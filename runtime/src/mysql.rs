@@ -61,7 +61,7 @@ impl<'c> Mysql<'c> {
     }
 
     fn driver(&self) -> MyDriver<'c> {
-        MyDriver { pool: self.pool, conn: None, lock: None, restore: Vec::new(), autocommit: None }
+        MyDriver { pool: self.pool, conn: None, lock: None, restore: String::new(), autocommit: None }
     }
 }
 
@@ -320,7 +320,7 @@ pub(crate) struct MyDriver<'c> {
     /// The statements that return the session to the state the run found
     /// it in (empty until [`Driver::capture_session`]), and the one that
     /// returns `autocommit`, which may only run outside a transaction.
-    restore: Vec<String>,
+    restore: String,
     autocommit: Option<String>,
 }
 
@@ -465,9 +465,10 @@ impl Driver for MyDriver<'_> {
             }
         }
         self.autocommit = autocommit;
-        let mut restore = vec![format!("SET SESSION {}", set.join(", "))];
+        // One round trip: the statements go together.
+        let mut restore = format!("SET SESSION {}", set.join(", "));
         if let Some(database) = &database {
-            restore.push(format!("USE {}", dialect.quote(database)));
+            restore.push_str(&format!("; USE {}", dialect.quote(database)));
         }
         self.restore = restore;
         match (table.schema(), database) {
@@ -483,13 +484,17 @@ impl Driver for MyDriver<'_> {
     /// `autocommit` comes back once the step's transaction is over: set
     /// inside it, it would commit the transaction before the step's row.
     fn guard(&self, _script: &Script, placement: Placement) -> Guard {
+        if self.restore.is_empty() {
+            return Guard::default();
+        }
         let autocommit = self.autocommit.iter().cloned();
         match placement {
             Placement::None => {
-                Guard { after: self.restore.iter().cloned().chain(autocommit).collect(), ..Guard::default() }
+                let all = std::iter::once(self.restore.clone()).chain(autocommit).collect::<Vec<_>>().join("; ");
+                Guard { after: vec![all], ..Guard::default() }
             }
             Placement::Own | Placement::Run => {
-                Guard { inside: self.restore.clone(), after: autocommit.collect(), ..Guard::default() }
+                Guard { inside: vec![self.restore.clone()], after: autocommit.collect(), ..Guard::default() }
             }
         }
     }

@@ -98,7 +98,7 @@ impl fmt::Display for Stopped {
         let of = self.of.map(|n| format!(" of {n}")).unwrap_or_default();
         match &self.failure {
             Some(failure) => write!(f, "failed at statement {}{of}: {failure}", self.done + 1),
-            None if self.done == 0 => f.write_str("stopped before its first statement finished"),
+            None if self.done == 0 => f.write_str("stopped at its first statement, which may or may not have run"),
             None => write!(
                 f,
                 "stopped after statement {}{of}; statement {} may or may not have run",
