@@ -9,4 +9,6 @@ fn main() {
     println!("cargo:rerun-if-changed=zero_downtime/postgres/release2/migrations");
     println!("cargo:rerun-if-changed=zero_downtime/sqlite/release1/migrations");
     println!("cargo:rerun-if-changed=zero_downtime/sqlite/release2/migrations");
+    println!("cargo:rerun-if-changed=zero_downtime/mysql/release1/migrations");
+    println!("cargo:rerun-if-changed=zero_downtime/mysql/release2/migrations");
 }
