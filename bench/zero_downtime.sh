@@ -2,7 +2,8 @@
 # Zero downtime under load (examples/zero_downtime.rs, see BENCHMARKS.md
 # "Zero downtime"): the full-size scenario, 1,000,000 rows, on PostgreSQL
 # ($EBBTIDE_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres)
-# and SQLite, with ebbtide's defaults (ROUNDS times each), with lock retries
+# SQLite and MySQL/MariaDB ($EBBTIDE_TEST_MYSQL_URL, default
+# mysql://root@127.0.0.1:3306/mysql), with ebbtide's defaults (ROUNDS times each), with lock retries
 # off, with the lock timeout off too, and on SQLite with the application's
 # connections tuned (also with 3,000,000 rows). Writes each run's output to $OUT (default
 # bench/results/<commit>/zero_downtime). Build first:
@@ -20,6 +21,7 @@ mkdir -p "$out"
     echo "kernel: $(uname -r)"
     echo "rustc: $(rustc --version)"
     echo "postgres: $(psql -tA "${EBBTIDE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}" -c 'SHOW server_version' 2>/dev/null)"
+    echo "mysql: $(mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -u root -N -e 'SELECT VERSION()' 2>/dev/null)"
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$out/ENV.txt"
 run() {
@@ -33,10 +35,13 @@ run() {
 for round in $(seq 1 "${ROUNDS:-3}"); do
     run "postgres-defaults-$round" --engine postgres
     run "sqlite-defaults-$round" --engine sqlite
+    run "mysql-defaults-$round" --engine mysql
 done
 run postgres-no-retries --engine postgres --no-retries
 run postgres-no-retries-no-lock-timeout --engine postgres --no-retries --no-lock-timeout
 run sqlite-no-retries --engine sqlite --no-retries
+run mysql-no-retries --engine mysql --no-retries
+run mysql-no-retries-no-lock-timeout --engine mysql --no-retries --no-lock-timeout
 run sqlite-busy-poll-checkpointer --engine sqlite --busy-poll --checkpointer
 # The contract's DROP COLUMN rewrites the table: where its stall reaches 1 s.
 rows=3000000 run sqlite-rows3000000-busy-poll-checkpointer --engine sqlite --busy-poll --checkpointer

@@ -6,12 +6,15 @@
 //! ```sh
 //! cargo run --release --example zero_downtime -- --engine postgres
 //! cargo run --release --example zero_downtime -- --engine sqlite
+//! cargo run --release --example zero_downtime -- --engine mysql
 //! cargo run --release --example zero_downtime -- --engine postgres --no-retries
 //! ```
 //!
 //! PostgreSQL: the server at `--database`, `EBBTIDE_TEST_POSTGRES_URL`, or
 //! postgres://postgres@127.0.0.1:5432/postgres; the scenario runs in a
-//! database of its own, dropped afterwards. SQLite: a file in a temporary
+//! database of its own, dropped afterwards. MySQL or MariaDB: the same on
+//! the server at `--database`, `EBBTIDE_TEST_MYSQL_URL`, or
+//! mysql://root@127.0.0.1:3306/mysql. SQLite: a file in a temporary
 //! directory, removed afterwards. The migrations run in a child process:
 //! this program re-executes itself (see `load::sync_child`).
 
@@ -21,12 +24,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use ebbtide::mysql_async::prelude::Queryable;
 use ebbtide_examples::load::{self, Engine, Options};
 
 #[derive(Copy, Clone, ValueEnum)]
 enum EngineArg {
     Postgres,
     Sqlite,
+    Mysql,
 }
 
 /// Two releases under load through a rolling upgrade.
@@ -37,9 +42,11 @@ struct Args {
     /// Users in the table before the upgrade (backfilled in expand).
     #[arg(long, default_value_t = 1_000_000)]
     rows: u64,
-    /// The PostgreSQL server (a database of the scenario's own is created on it).
-    #[arg(long, env = "EBBTIDE_TEST_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    database: String,
+    /// The PostgreSQL, MySQL or MariaDB server (a database of the
+    /// scenario's own is created on it); default: EBBTIDE_TEST_POSTGRES_URL
+    /// or EBBTIDE_TEST_MYSQL_URL, else the local server.
+    #[arg(long)]
+    database: Option<String>,
     /// Writers per release.
     #[arg(long, default_value_t = 2)]
     writers: usize,
@@ -72,13 +79,19 @@ fn main() -> ExitCode {
     let engine = match args.engine {
         EngineArg::Postgres => Engine::Postgres,
         EngineArg::Sqlite => Engine::Sqlite,
+        EngineArg::Mysql => Engine::Mysql,
     };
+    let (variable, local) = match engine {
+        Engine::Mysql => ("EBBTIDE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql"),
+        _ => ("EBBTIDE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+    };
+    let server = args.database.clone().or_else(|| std::env::var(variable).ok()).unwrap_or_else(|| local.into());
     let scratch = format!("ebbtide_zero_downtime_{}", std::process::id());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
     let url = match engine {
         Engine::Postgres => {
             let created = runtime.block_on(async {
-                let admin = ebbtide::postgres::connect(&args.database).await?;
+                let admin = ebbtide::postgres::connect(&server).await?;
                 admin.batch_execute(&format!("CREATE DATABASE {scratch}")).await?;
                 Ok::<_, load::Error>(())
             });
@@ -89,7 +102,24 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::FAILURE;
             }
-            ebbtide::postgres::with_database(&args.database, &scratch)
+            ebbtide::postgres::with_database(&server, &scratch)
+        }
+        Engine::Mysql => {
+            let created = runtime.block_on(async {
+                let admin = ebbtide::mysql::connect(&server).await?;
+                admin.get_conn().await?.query_drop(format!("CREATE DATABASE {scratch}")).await?;
+                admin.disconnect().await?;
+                Ok::<_, load::Error>(())
+            });
+            if let Err(e) = created {
+                eprintln!(
+                    "error: cannot create the database {scratch}: {}\nthe scenario needs a MySQL or MariaDB server: set --database or EBBTIDE_TEST_MYSQL_URL",
+                    load::chain(&*e)
+                );
+                return ExitCode::FAILURE;
+            }
+            // A MySQL URL names its database as a PostgreSQL URL does.
+            ebbtide::postgres::with_database(&server, &scratch)
         }
         Engine::Sqlite => {
             let dir = std::env::temp_dir().join(&scratch);
@@ -116,8 +146,16 @@ fn main() -> ExitCode {
     match engine {
         Engine::Postgres => {
             let _ = runtime.block_on(async {
-                let admin = ebbtide::postgres::connect(&args.database).await?;
+                let admin = ebbtide::postgres::connect(&server).await?;
                 admin.batch_execute(&format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")).await?;
+                Ok::<_, load::Error>(())
+            });
+        }
+        Engine::Mysql => {
+            let _ = runtime.block_on(async {
+                let admin = ebbtide::mysql::connect(&server).await?;
+                admin.get_conn().await?.query_drop(format!("DROP DATABASE IF EXISTS {scratch}")).await?;
+                admin.disconnect().await?;
                 Ok::<_, load::Error>(())
             });
         }

@@ -7,7 +7,8 @@
 //! `users(name)`, release 2 `first_name` and `last_name`; release 2's expand
 //! migrations add the new columns with triggers keeping both shapes in sync
 //! and backfill the existing rows in batches; its contract migration drops
-//! the triggers and `name`. The scenario, on PostgreSQL or SQLite:
+//! the triggers and `name`. The scenario, on PostgreSQL, SQLite or
+//! MySQL/MariaDB:
 //!
 //! 1. release 1's schema, seeded with `rows` users;
 //! 2. release 1's writers start (each inserts, renames and reads back users
@@ -35,7 +36,18 @@
 //! report, a backup), and it delays nothing. The one lock there is the
 //! database's write lock, which every writer, the migration included,
 //! holds in turn for one transaction.
+//!
+//! On MySQL and MariaDB a transaction that read `users` holds a shared
+//! metadata lock until it ends, and every `ALTER TABLE`, `CREATE TRIGGER`
+//! and `DROP TRIGGER` of `users` needs an exclusive one: as on PostgreSQL,
+//! the migration waits and every query of the table queues behind it. The
+//! difference is the wait: ebbtide sets `lock_wait_timeout`, which counts
+//! whole seconds, so a 250 ms lock timeout is a 1 s wait there. Release 2's
+//! expand and contract are one migration per statement
+//! (`zero_downtime/mysql`), since MySQL commits each schema change on its
+//! own.
 
+mod mysql;
 mod postgres;
 mod sqlite;
 
@@ -80,6 +92,8 @@ pub enum Engine {
     Postgres,
     /// A SQLite file in WAL mode at `Options::url` (a path), created.
     Sqlite,
+    /// A MySQL or MariaDB database, empty, at `Options::url`.
+    Mysql,
 }
 
 impl Engine {
@@ -87,13 +101,20 @@ impl Engine {
         match self {
             Engine::Postgres => "postgres",
             Engine::Sqlite => "sqlite",
+            Engine::Mysql => "mysql",
         }
+    }
+
+    /// The engine [`Engine::name`] names.
+    fn named(name: &str) -> Option<Engine> {
+        [Engine::Postgres, Engine::Sqlite, Engine::Mysql].into_iter().find(|e| e.name() == name)
     }
 
     fn backend(self, url: &str, application: SqliteApplication) -> Box<dyn Backend> {
         match self {
             Engine::Postgres => Box::new(postgres::Postgres { url: url.to_string() }),
             Engine::Sqlite => Box::new(sqlite::Sqlite { path: url.into(), application }),
+            Engine::Mysql => Box::new(mysql::Mysql { url: url.to_string() }),
         }
     }
 }
@@ -414,6 +435,8 @@ pub(crate) fn migrations(engine: Engine, release: Release) -> &'static ebbtide::
         (Engine::Postgres, Release::Two) => &postgres::release2::migrations::MIGRATIONS,
         (Engine::Sqlite, Release::One) => &sqlite::release1::migrations::MIGRATIONS,
         (Engine::Sqlite, Release::Two) => &sqlite::release2::migrations::MIGRATIONS,
+        (Engine::Mysql, Release::One) => &mysql::release1::migrations::MIGRATIONS,
+        (Engine::Mysql, Release::Two) => &mysql::release2::migrations::MIGRATIONS,
     }
 }
 
@@ -656,7 +679,7 @@ pub fn sync_child() -> Option<ExitCode> {
     let scope = std::env::var(CHILD_SCOPE).ok()?;
     let var = |name: &str| std::env::var(name).unwrap_or_default();
     let ms = |name: &str| Duration::from_millis(var(name).parse().unwrap_or(0));
-    let engine = if var(CHILD_ENGINE) == "postgres" { Engine::Postgres } else { Engine::Sqlite };
+    let engine = Engine::named(&var(CHILD_ENGINE)).unwrap_or(Engine::Sqlite);
     let scope = if scope == "contract" { Scope::Contract } else { Scope::Expand };
     let say = |line: String| {
         let mut out = std::io::stdout().lock();
@@ -945,13 +968,19 @@ fn sync_cell(s: &SyncOutcome) -> String {
 impl fmt::Display for Outcome {
     /// The measurements as Markdown tables: the totals, then each phase.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut lock_timeout = setting(self.lock_timeout);
+        if self.engine == Engine::Mysql && !self.lock_timeout.is_zero() {
+            // What ebbtide sets: MySQL's lock_wait_timeout counts whole seconds.
+            let seconds = self.lock_timeout.as_millis().div_ceil(1000).max(1);
+            lock_timeout += &format!(" (MySQL waits whole seconds: {seconds} s)");
+        }
         write!(
             f,
             "{}: {} rows, {} writers per release, lock timeout {}, lock retry {}",
             self.engine,
             self.rows,
             self.writers,
-            setting(self.lock_timeout),
+            lock_timeout,
             setting(self.lock_retry)
         )?;
         if self.engine == Engine::Sqlite {

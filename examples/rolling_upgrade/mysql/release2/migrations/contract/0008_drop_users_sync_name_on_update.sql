@@ -1,0 +1,1 @@
+DROP TRIGGER users_sync_name_on_update;
