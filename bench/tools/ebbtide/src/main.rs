@@ -24,6 +24,7 @@ fn main() {
     match args.engine {
         Engine::Sqlite => sqlite(&args, &migrator, report),
         Engine::Postgres => bench_common::block_on!(postgres(&args, &migrator, report)),
+        Engine::Mysql => report.unsupported("this ebbtide has no MySQL driver yet"),
     }
 }
 
