@@ -131,7 +131,7 @@ fn usage() -> ! {
          \x20 count  --engine E --n N                       measurement 3: statements sent (apply, noop sync, check)\n\
          \x20 memory --engine E --n N                       measurement 5: peak RSS (apply N, then noop sync)\n\
          \x20 embed  --n 100,1000,5000 [--reps R] [--embed-tools ebbtide,diesel,...] [--no-size]   measurements 4 and 5: build time, size\n\
-         \x20 smoke                                        N = 10, both engines, every check, a few rounds\n\
+         \x20 smoke                                        N = 10, every check, a few rounds (--engine all: MySQL too)\n\
          options:\n\
          \x20 --engine sqlite|postgres|mysql|both|all, or a list: postgres,mysql   (default both: sqlite and postgres)\n\
          \x20 --n N[,N...]                    (default 1000)\n\
