@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The benchmark's smoke run, for CI: N = 10 migrations on SQLite and on
-# PostgreSQL ($BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres;
-# under CI=true an unreachable server fails the run, otherwise it is skipped).
+# The benchmark's smoke run, for CI: N = 10 migrations on SQLite, on
+# PostgreSQL ($BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres)
+# and on MySQL/MariaDB ($BENCH_MYSQL_URL, default mysql://root@127.0.0.1:3306);
+# under CI=true an unreachable server fails the run, otherwise it is skipped.
 #
 #   bench/smoke.sh           ebbtide and the raw floors (bench/ workspace only)
 #   bench/smoke.sh --peers   the same plus refinery, sqlx and diesel_migrations
@@ -19,4 +20,4 @@ if [ "${1:-}" = "--peers" ]; then
     (cd peers && nice -n 10 cargo build --release --quiet -p tool-refinery -p tool-sqlx -p tool-diesel)
     tools=ebbtide,raw,refinery,sqlx,diesel
 fi
-exec ./target/release/bench smoke --tools "$tools" --out "$CARGO_TARGET_DIR/work/smoke.jsonl"
+exec ./target/release/bench smoke --engine all --tools "$tools" --out "$CARGO_TARGET_DIR/work/smoke.jsonl"

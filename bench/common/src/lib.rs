@@ -3,10 +3,11 @@
 //! A tool is one small program per migration library:
 //!
 //! ```text
-//! tool-NAME <sqlite|postgres> <database> <migrations dir> [--op sync|sync-one-tx|check] [--count]
+//! tool-NAME <sqlite|postgres|mysql> <database> <migrations dir> [--op sync|sync-one-tx|check] [--count]
 //! ```
 //!
-//! `database` is a SQLite file or a PostgreSQL URL. The tool loads the
+//! `database` is a SQLite file, a PostgreSQL URL or a MySQL URL (the
+//! measurements run it against MariaDB). The tool loads the
 //! migrations (timed apart, as `load_ms`), connects (`connect_ms`), then
 //! times exactly one operation (`ms`) and prints one JSON line:
 //!
@@ -20,7 +21,7 @@
 //! With `--count`, the tool brackets the operation with two marker queries
 //! (`SELECT 'bench:start'`, `SELECT 'bench:end'`): on SQLite it counts the
 //! statements run between them itself (see [`sqlite_trace`]); on PostgreSQL
-//! the driver's protocol proxy counts what goes over the wire.
+//! and MySQL the driver's protocol proxies count what goes over the wire.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,8 @@ pub enum Engine {
     Sqlite,
     /// A PostgreSQL database.
     Postgres,
+    /// A MySQL or MariaDB database (the MySQL protocol).
+    Mysql,
 }
 
 impl Engine {
@@ -49,6 +52,7 @@ impl Engine {
         match self {
             Engine::Sqlite => "sqlite",
             Engine::Postgres => "postgres",
+            Engine::Mysql => "mysql",
         }
     }
 }
@@ -82,7 +86,7 @@ pub struct Args {
     pub tool: &'static str,
     /// The engine.
     pub engine: Engine,
-    /// A SQLite file or a PostgreSQL URL.
+    /// A SQLite file, a PostgreSQL URL or a MySQL URL.
     pub database: String,
     /// The migrations, in the tool's own layout.
     pub dir: PathBuf,
@@ -97,7 +101,7 @@ impl Args {
     pub fn parse(tool: &'static str) -> Args {
         let usage = || -> ! {
             eprintln!(
-                "usage: tool-{tool} <sqlite|postgres> <database> <migrations dir> [--op sync|sync-one-tx|check] [--count]"
+                "usage: tool-{tool} <sqlite|postgres|mysql> <database> <migrations dir> [--op sync|sync-one-tx|check] [--count]"
             );
             std::process::exit(2)
         };
@@ -124,6 +128,7 @@ impl Args {
         let engine = match engine.as_str() {
             "sqlite" => Engine::Sqlite,
             "postgres" => Engine::Postgres,
+            "mysql" => Engine::Mysql,
             _ => usage(),
         };
         Args { tool, engine, database, dir: PathBuf::from(dir), op, count }
@@ -171,7 +176,8 @@ pub struct Report {
     pub load_ms: Option<f64>,
     /// Opening the connection and warming it (not in `ms`).
     pub connect_ms: Option<f64>,
-    /// SQLite statements between the markers (`--count`).
+    /// SQLite statements between the markers (`--count`; on PostgreSQL and
+    /// MySQL the driver's proxy counts them).
     pub statements: Option<u64>,
     /// What went wrong; the tool then exits with 1.
     pub error: Option<String>,

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 /// The layouts, by directory name.
 pub const LAYOUTS: &[&str] = &["ebbtide", "refinery", "flat", "diesel"];
 
-/// The SQL of migration `i` (1-based). Valid on SQLite and PostgreSQL alike.
+/// The SQL of migration `i` (1-based). Valid on SQLite, PostgreSQL and
+/// MySQL (MariaDB) alike: `INTEGER PRIMARY KEY`, `TEXT` and a plain
+/// `CREATE INDEX` mean a table and an index on each, and nothing in it is
+/// one engine's dialect, so one set of files serves all three.
 pub fn sql(i: usize) -> String {
     format!(
         "CREATE TABLE t{i:05} (id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b TEXT);\n\

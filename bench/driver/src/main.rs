@@ -44,10 +44,18 @@ const TOOLS: &[Tool] = &[
 
 const FLOOR: &str = "raw";
 
+/// Measurement 2 on MySQL: every DDL statement commits the open transaction
+/// (an implicit commit), so no library and no floor can apply DDL
+/// all-or-nothing there; ebbtide refuses `all_or_nothing` on MySQL.
+const NO_ONE_TX_ON_MYSQL: &str = "mysql: all-or-nothing apply: not possible for any tool \
+     (DDL is not transactional on MySQL: each statement commits by itself)";
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Engine {
     Sqlite,
     Postgres,
+    /// The MySQL protocol; the measurements run it against MariaDB.
+    Mysql,
 }
 
 impl Engine {
@@ -55,7 +63,13 @@ impl Engine {
         match self {
             Engine::Sqlite => "sqlite",
             Engine::Postgres => "postgres",
+            Engine::Mysql => "mysql",
         }
+    }
+
+    /// A server (not a file): its own database per tool, a counting proxy.
+    fn server(self) -> bool {
+        self != Engine::Sqlite
     }
 }
 
@@ -98,6 +112,8 @@ struct Options {
     out: PathBuf,
     work: PathBuf,
     pg: String,
+    /// The MySQL server: `mysql://user[:password]@host:port`.
+    my: String,
     one_tx: bool,
     reps: usize,
     embed_tools: Vec<String>,
@@ -115,15 +131,16 @@ fn usage() -> ! {
          \x20 count  --engine E --n N                       measurement 3: statements sent (apply, noop sync, check)\n\
          \x20 memory --engine E --n N                       measurement 5: peak RSS (apply N, then noop sync)\n\
          \x20 embed  --n 100,1000,5000 [--reps R] [--embed-tools ebbtide,diesel,...] [--no-size]   measurements 4 and 5: build time, size\n\
-         \x20 smoke                                        N = 10, both engines, every check, a few rounds\n\
+         \x20 smoke                                        N = 10, every check, a few rounds (--engine all: MySQL too)\n\
          options:\n\
-         \x20 --engine sqlite|postgres|both   (default both)\n\
+         \x20 --engine sqlite|postgres|mysql|both|all, or a list: postgres,mysql   (default both: sqlite and postgres)\n\
          \x20 --n N[,N...]                    (default 1000)\n\
          \x20 --rounds R                      (default 5)\n\
          \x20 --tools a,b,...                 (default: every tool whose binary is built)\n\
          \x20 --out FILE                      raw results, appended as JSON lines (default bench/target/work/results.jsonl)\n\
          \x20 --work DIR                      databases and generated migrations (default bench/target/work)\n\
-         \x20 --pg URL                        admin URL (default $BENCH_POSTGRES_URL or postgres://postgres@127.0.0.1:5432/postgres)"
+         \x20 --pg URL                        admin URL (default $BENCH_POSTGRES_URL or postgres://postgres@127.0.0.1:5432/postgres)\n\
+         \x20 --mysql URL                     MySQL/MariaDB server (default $BENCH_MYSQL_URL or mysql://root@127.0.0.1:3306)"
     );
     std::process::exit(2)
 }
@@ -156,6 +173,7 @@ fn parse_options(args: &[String]) -> Options {
         work: root.join("target").join("work"),
         pg: std::env::var("BENCH_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string()),
+        my: std::env::var("BENCH_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_string()),
         one_tx: false,
         reps: 3,
         embed_tools: vec!["ebbtide".into(), "diesel".into(), "sqlx".into(), "refinery".into()],
@@ -167,12 +185,20 @@ fn parse_options(args: &[String]) -> Options {
         let mut value = || it.next().cloned().unwrap_or_else(|| usage());
         match a.as_str() {
             "--engine" => {
-                o.engines = match value().as_str() {
-                    "sqlite" => vec![Engine::Sqlite],
-                    "postgres" => vec![Engine::Postgres],
-                    "both" => vec![Engine::Sqlite, Engine::Postgres],
-                    _ => usage(),
+                let mut engines = Vec::new();
+                for name in value().split(',') {
+                    match name.trim() {
+                        "sqlite" => engines.push(Engine::Sqlite),
+                        "postgres" => engines.push(Engine::Postgres),
+                        "mysql" | "mariadb" => engines.push(Engine::Mysql),
+                        "both" => engines.extend([Engine::Sqlite, Engine::Postgres]),
+                        "all" => engines.extend([Engine::Sqlite, Engine::Postgres, Engine::Mysql]),
+                        _ => usage(),
+                    }
                 }
+                engines.sort();
+                engines.dedup();
+                o.engines = engines
             }
             "--n" => o.ns = value().split(',').map(|n| n.trim().parse().unwrap_or_else(|_| usage())).collect(),
             "--rounds" => o.rounds = value().parse().unwrap_or_else(|_| usage()),
@@ -199,6 +225,7 @@ fn parse_options(args: &[String]) -> Options {
             "--out" => out = Some(PathBuf::from(value())),
             "--work" => o.work = PathBuf::from(value()),
             "--pg" => o.pg = value(),
+            "--mysql" => o.my = value(),
             "--one-tx" => o.one_tx = true,
             _ => usage(),
         }
@@ -295,6 +322,38 @@ impl PgTarget {
     }
 }
 
+/// The parts of the MySQL server URL.
+#[derive(Clone, Debug)]
+struct MyTarget {
+    /// `user[:password]`
+    auth: String,
+    host: String,
+    port: u16,
+}
+
+impl MyTarget {
+    fn parse(url: &str) -> Result<MyTarget, String> {
+        let bad = || format!("bad MySQL URL {url}: expected mysql://user[:password]@host[:port]");
+        let rest = url.strip_prefix("mysql://").ok_or_else(bad)?;
+        let rest = rest.split(['/', '?']).next().unwrap_or("");
+        let (auth, hostport) = rest.rsplit_once('@').ok_or_else(bad)?;
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().map_err(|_| bad())?),
+            None => (hostport, 3306),
+        };
+        Ok(MyTarget { auth: auth.to_string(), host: host.to_string(), port })
+    }
+
+    /// `prefer_socket=false`: mysql_async (the floor, ebbtide, refinery)
+    /// otherwise asks a server on a loopback address for its Unix socket and
+    /// reconnects there, while sqlx and libmysqlclient (diesel) stay on TCP;
+    /// this keeps every tool on the same TCP connection (and in sight of the
+    /// counting proxy). sqlx and diesel ignore the parameter.
+    fn url(&self, host: &str, port: u16, db: &str) -> String {
+        format!("mysql://{}@{host}:{port}/{db}?prefer_socket=false", self.auth)
+    }
+}
+
 struct Sample {
     round: usize,
     engine: Engine,
@@ -311,8 +370,12 @@ struct Harness {
     pg: PgTarget,
     admin: Option<tokio_postgres::Client>,
     proxy: Option<proxy::Proxy>,
+    my: MyTarget,
+    my_admin: Option<mysql_async::Conn>,
+    my_proxy: Option<proxy::Proxy>,
     out: std::fs::File,
     created: Vec<String>,
+    my_created: Vec<String>,
     samples: Vec<Sample>,
     failures: Vec<String>,
     retried: Vec<String>,
@@ -331,14 +394,19 @@ impl Harness {
             .map_err(|e| format!("{}: {e}", o.out.display()))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         let pg = PgTarget::parse(&o.pg)?;
+        let my = MyTarget::parse(&o.my)?;
         Ok(Harness {
             o,
             rt,
             pg,
             admin: None,
             proxy: None,
+            my,
+            my_admin: None,
+            my_proxy: None,
             out,
             created: Vec::new(),
+            my_created: Vec::new(),
             samples: Vec::new(),
             failures: Vec::new(),
             retried: Vec::new(),
@@ -372,6 +440,26 @@ impl Harness {
         format!("ebbtide_bench_{}", tool.name)
     }
 
+    /// A MySQL scratch database: unique to this driver process (the server
+    /// may be shared), dropped by `cleanup`.
+    fn my_name(tool: &Tool) -> String {
+        format!("ebbtide_bench_{}_{}", std::process::id(), tool.name.replace('-', "_"))
+    }
+
+    fn my_admin_exec(&mut self, sql: &str) -> Result<(), String> {
+        use mysql_async::prelude::Queryable;
+        if self.my_admin.is_none() {
+            let url = self.my.url(&self.my.host, self.my.port, "");
+            let conn = self
+                .rt
+                .block_on(async { mysql_async::Conn::new(mysql_async::Opts::from_url(&url)?).await })
+                .map_err(|e| format!("cannot connect to MySQL at {}: {e}", self.o.my))?;
+            self.my_admin = Some(conn);
+        }
+        let admin = self.my_admin.as_mut().unwrap();
+        self.rt.block_on(admin.query_drop(sql)).map_err(|e| format!("{sql}: {e}"))
+    }
+
     fn sqlite_path(&self, tool: &Tool) -> PathBuf {
         self.o.work.join("db").join(format!("{}.sqlite", tool.name))
     }
@@ -384,6 +472,10 @@ impl Harness {
             Engine::Postgres => match (&self.proxy, proxied) {
                 (Some(p), true) => self.pg.url("127.0.0.1", p.addr.port(), &Self::pg_name(tool)),
                 _ => self.pg.url(&self.pg.host, self.pg.port, &Self::pg_name(tool)),
+            },
+            Engine::Mysql => match (&self.my_proxy, proxied) {
+                (Some(p), true) => self.my.url("127.0.0.1", p.addr.port(), &Self::my_name(tool)),
+                _ => self.my.url(&self.my.host, self.my.port, &Self::my_name(tool)),
             },
         }
     }
@@ -407,6 +499,15 @@ impl Harness {
                 self.admin_exec(&format!("CREATE DATABASE {name}"))?;
                 if !self.created.contains(&name) {
                     self.created.push(name);
+                }
+                Ok(())
+            }
+            Engine::Mysql => {
+                let name = Self::my_name(tool);
+                self.my_admin_exec(&format!("DROP DATABASE IF EXISTS {name}"))?;
+                self.my_admin_exec(&format!("CREATE DATABASE {name}"))?;
+                if !self.my_created.contains(&name) {
+                    self.my_created.push(name);
                 }
                 Ok(())
             }
@@ -435,10 +536,28 @@ impl Harness {
                     Ok(n as u64)
                 })
             }
+            Engine::Mysql => {
+                use mysql_async::prelude::Queryable;
+                let url = self.db_arg(tool, engine, false);
+                self.rt.block_on(async {
+                    let mut conn = mysql_async::Conn::from_url(&url).await.map_err(|e| e.to_string())?;
+                    let n = conn.query_first::<i64, _>(&sql).await.map_err(|e| e.to_string())?.unwrap_or(0);
+                    let _ = conn.disconnect().await;
+                    Ok(n as u64)
+                })
+            }
         }
     }
 
     fn cleanup(&mut self) {
+        for name in std::mem::take(&mut self.my_created) {
+            if let Err(e) = self.my_admin_exec(&format!("DROP DATABASE IF EXISTS {name}")) {
+                eprintln!("bench: {e}");
+            }
+        }
+        if let Some(conn) = self.my_admin.take() {
+            let _ = self.rt.block_on(conn.disconnect());
+        }
         let names = std::mem::take(&mut self.created);
         if names.is_empty() {
             return;
@@ -453,6 +572,10 @@ impl Harness {
 
     fn postgres_up(&mut self) -> bool {
         self.admin().is_ok()
+    }
+
+    fn mysql_up(&mut self) -> bool {
+        self.my_admin_exec("SELECT 1").is_ok()
     }
 
     // ----- running tools -----
@@ -504,7 +627,7 @@ impl Harness {
         if count {
             cmd.arg("--count");
         }
-        if let Some(p) = &self.proxy {
+        for p in [&self.proxy, &self.my_proxy].into_iter().flatten() {
             p.reset();
         }
         let start = Instant::now();
@@ -542,8 +665,9 @@ impl Harness {
                 .ok_or("no /usr/bin/time output")?;
             obj.set("max_rss_kb", Value::Num(kb));
         }
-        if count && engine == Engine::Postgres {
-            let c = self.proxy.as_ref().map(|p| p.counts()).unwrap_or_default();
+        if count && engine.server() {
+            let proxy = if engine == Engine::Postgres { &self.proxy } else { &self.my_proxy };
+            let c = proxy.as_ref().map(|p| p.counts()).unwrap_or_default();
             if c.tls {
                 return Err("the tool asked for TLS; the proxy cannot count".into());
             }
@@ -619,6 +743,13 @@ impl Harness {
                 eprintln!("bench: PostgreSQL is not reachable at {}: skipping it", self.o.pg);
                 continue;
             }
+            if e == Engine::Mysql && !self.mysql_up() {
+                if std::env::var("CI").as_deref() == Ok("true") || self.o.engines.len() == 1 {
+                    return Err(format!("MySQL is not reachable at {}", self.o.my));
+                }
+                eprintln!("bench: MySQL is not reachable at {}: skipping it", self.o.my);
+                continue;
+            }
             out.push(e);
         }
         Ok(out)
@@ -671,6 +802,10 @@ impl Harness {
     fn cmd_apply(&mut self) -> Result<(), String> {
         let label = if self.o.one_tx { Label::ApplyOneTx } else { Label::Apply };
         for engine in self.engines()? {
+            if label == Label::ApplyOneTx && engine == Engine::Mysql {
+                println!("{NO_ONE_TX_ON_MYSQL}\n");
+                continue;
+            }
             for n in self.o.ns.clone() {
                 let mut unsupported = Vec::new();
                 for round in 0..self.o.rounds {
@@ -729,7 +864,17 @@ impl Harness {
         Ok(())
     }
 
-    fn ensure_proxy(&mut self) -> Result<(), String> {
+    fn ensure_proxy(&mut self, engine: Engine) -> Result<(), String> {
+        if engine == Engine::Mysql {
+            if self.my_proxy.is_none() {
+                let addr = std::net::ToSocketAddrs::to_socket_addrs(&(self.my.host.as_str(), self.my.port))
+                    .map_err(|e| e.to_string())?
+                    .next()
+                    .ok_or("cannot resolve the MySQL host")?;
+                self.my_proxy = Some(proxy::Proxy::start_mysql(addr).map_err(|e| format!("proxy: {e}"))?);
+            }
+            return Ok(());
+        }
         if self.proxy.is_none() {
             let addr = std::net::ToSocketAddrs::to_socket_addrs(&(self.pg.host.as_str(), self.pg.port))
                 .map_err(|e| e.to_string())?
@@ -742,11 +887,11 @@ impl Harness {
 
     fn cmd_count(&mut self) -> Result<(), String> {
         let mut table = String::from(
-            "| engine | N | tool | apply: statements (per migration) | noop sync: statements | check: statements | PostgreSQL round trips (apply / noop / check) |\n|---|---|---|---|---|---|---|\n",
+            "| engine | N | tool | apply: statements (per migration) | noop sync: statements | check: statements | round trips, PostgreSQL and MySQL (apply / noop / check) |\n|---|---|---|---|---|---|---|\n",
         );
         for engine in self.engines()? {
-            if engine == Engine::Postgres {
-                self.ensure_proxy()?;
+            if engine.server() {
+                self.ensure_proxy(engine)?;
             }
             for n in self.o.ns.clone() {
                 for tool in self.o.tools.clone() {
@@ -769,7 +914,7 @@ impl Harness {
                         s(&apply),
                         s(&noop),
                         s(&check),
-                        if engine == Engine::Postgres {
+                        if engine.server() {
                             format!("{} / {} / {}", rt(&apply), rt(&noop), rt(&check))
                         } else {
                             "-".into()
@@ -841,6 +986,10 @@ impl Harness {
         self.o.engines = engines.clone();
         for label in [Label::Apply, Label::ApplyOneTx] {
             for engine in &engines {
+                if label == Label::ApplyOneTx && *engine == Engine::Mysql {
+                    eprintln!("smoke: {NO_ONE_TX_ON_MYSQL}");
+                    continue;
+                }
                 let mut unsupported = Vec::new();
                 for round in 0..self.o.rounds {
                     for tool in self.rotated(round) {

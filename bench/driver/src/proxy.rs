@@ -12,6 +12,18 @@
 //! - `parses`: extended-protocol Parse messages (statement preparations).
 //!
 //! Clients must connect with `sslmode=disable`: a TLS stream cannot be read.
+//!
+//! [`Proxy::start_mysql`] does the same for the MySQL protocol (MariaDB):
+//! every command packet (sequence id 0) is read, and between the markers
+//! `statements` are the statements of each `COM_QUERY` (split as above;
+//! `#` comments and backslash escapes are not understood, and the libraries'
+//! statements and the generated migrations use neither) plus each
+//! `COM_STMT_EXECUTE`, `parses` each `COM_STMT_PREPARE`, and `round_trips`
+//! each command the server answers (all but `COM_STMT_CLOSE`,
+//! `COM_STMT_SEND_LONG_DATA` and `COM_QUIT`; a pooled connection's
+//! `COM_RESET_CONNECTION` counts). Libraries that use a pool spread their
+//! work over connections, so the MySQL window is one for the whole proxy:
+//! whatever any connection sends between the markers counts.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -27,6 +39,8 @@ pub struct Counts {
     pub windows: u64,
     /// A TLS request passed through: nothing could be counted.
     pub tls: bool,
+    /// MySQL: a start marker was seen and no end marker yet.
+    pub open: bool,
 }
 
 pub struct Proxy {
@@ -35,7 +49,17 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// A PostgreSQL proxy.
     pub fn start(upstream: SocketAddr) -> io::Result<Proxy> {
+        Proxy::listen(upstream, forward)
+    }
+
+    /// A MySQL proxy.
+    pub fn start_mysql(upstream: SocketAddr) -> io::Result<Proxy> {
+        Proxy::listen(upstream, forward_mysql)
+    }
+
+    fn listen(upstream: SocketAddr, forward: Forward) -> io::Result<Proxy> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let counts = Arc::new(Mutex::new(Counts::default()));
@@ -44,7 +68,7 @@ impl Proxy {
             for client in listener.incoming().flatten() {
                 let counts = shared.clone();
                 thread::spawn(move || {
-                    let _ = serve(client, upstream, counts);
+                    let _ = serve(client, upstream, counts, forward);
                 });
             }
         });
@@ -60,7 +84,9 @@ impl Proxy {
     }
 }
 
-fn serve(client: TcpStream, upstream: SocketAddr, counts: Arc<Mutex<Counts>>) -> io::Result<()> {
+type Forward = fn(&mut TcpStream, &mut TcpStream, &Mutex<Counts>) -> io::Result<()>;
+
+fn serve(client: TcpStream, upstream: SocketAddr, counts: Arc<Mutex<Counts>>, forward: Forward) -> io::Result<()> {
     let server = TcpStream::connect(upstream)?;
     client.set_nodelay(true)?;
     server.set_nodelay(true)?;
@@ -133,6 +159,70 @@ fn forward(from: &mut TcpStream, to: &mut TcpStream, counts: &Mutex<Counts>) -> 
             b'S' if window => counts.lock().unwrap().round_trips += 1,
             b'P' if window => counts.lock().unwrap().parses += 1,
             b'X' => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
+/// The client's side of a MySQL connection: 3 bytes of length (little
+/// endian), a sequence id, the payload. A command is a packet with sequence
+/// id 0 (the handshake response is 1; the auth exchange continues upwards).
+fn forward_mysql(from: &mut TcpStream, to: &mut TcpStream, counts: &Mutex<Counts>) -> io::Result<()> {
+    let mut first = true;
+    loop {
+        let mut head = [0u8; 4];
+        if from.read_exact(&mut head).is_err() {
+            return Ok(());
+        }
+        let n = u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize;
+        let body = read_exact_vec(from, n)?;
+        to.write_all(&head)?;
+        to.write_all(&body)?;
+        let seq = head[3];
+        if first && seq == 1 {
+            first = false;
+            // An SSLRequest: the capability flags alone, CLIENT_SSL set.
+            let caps = body.get(..4).map_or(0, |c| u32::from_le_bytes(c.try_into().unwrap()));
+            if n == 32 && caps & 0x800 != 0 {
+                counts.lock().unwrap().tls = true;
+                io::copy(from, to)?;
+                return Ok(());
+            }
+            continue;
+        }
+        if seq != 0 || body.is_empty() {
+            continue;
+        }
+        let mut c = counts.lock().unwrap();
+        match body[0] {
+            // COM_QUERY
+            0x03 => {
+                let sql = String::from_utf8_lossy(&body[1..]);
+                if sql.contains("bench:start") {
+                    c.open = true;
+                } else if sql.contains("bench:end") {
+                    c.open = false;
+                    c.windows += 1;
+                } else if c.open {
+                    c.round_trips += 1;
+                    c.statements += statements_in(&sql);
+                }
+            }
+            // COM_STMT_PREPARE
+            0x16 if c.open => {
+                c.parses += 1;
+                c.round_trips += 1;
+            }
+            // COM_STMT_EXECUTE
+            0x17 if c.open => {
+                c.statements += 1;
+                c.round_trips += 1;
+            }
+            // COM_QUIT
+            0x01 => return Ok(()),
+            // COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA: no answer
+            0x19 | 0x18 => {}
+            _ if c.open => c.round_trips += 1,
             _ => {}
         }
     }

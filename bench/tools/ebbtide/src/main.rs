@@ -1,4 +1,6 @@
-//! ebbtide, through its public API, as an application would call it.
+//! ebbtide, through its public API, as an application would call it: on
+//! SQLite a rusqlite connection, on PostgreSQL a tokio-postgres client, on
+//! MySQL the `mysql_async::Pool` of `ebbtide::mysql::connect`.
 //!
 //! The migrations are read with `Migrations::from_dir` (untimed): that is
 //! the same list of `Migration` values `embed_migrations!` builds at compile
@@ -24,6 +26,7 @@ fn main() {
     match args.engine {
         Engine::Sqlite => sqlite(&args, &migrator, report),
         Engine::Postgres => bench_common::block_on!(postgres(&args, &migrator, report)),
+        Engine::Mysql => bench_common::block_on!(mysql(&args, &migrator, report)),
     }
 }
 
@@ -100,5 +103,56 @@ async fn postgres(args: &Args, migrator: &Migrator<'_>, mut report: bench_common
     outcome(args.op, &mut report, done);
     report.rows =
         client.query_one("SELECT count(*) FROM ebbtide_migrations", &[]).await.ok().map(|r| r.get::<_, i64>(0) as u64);
+    report.finish()
+}
+
+async fn mysql(args: &Args, migrator: &Migrator<'_>, mut report: bench_common::Report) -> ! {
+    use ebbtide::mysql_async::prelude::Queryable;
+    let text = |e: ebbtide::mysql_async::Error| e.to_string();
+    let start = std::time::Instant::now();
+    let pool = match ebbtide::mysql::connect(&args.database).await {
+        Ok(p) => p,
+        Err(e) => report.fail("connect", e),
+    };
+    // Open the pool's connection now (untimed), as the other tools do.
+    match pool.get_conn().await {
+        Ok(mut conn) => conn.query_drop("SELECT 1").await.unwrap_or_else(|e| report.clone().fail("connect", text(e))),
+        Err(e) => report.fail("connect", text(e)),
+    }
+    report.connect_ms = Some(start.elapsed().as_secs_f64() * 1e3);
+    // The markers travel on a connection of their own, outside the pool:
+    // the counting proxy counts every connection of the process between them.
+    let mut marker = None;
+    if args.count {
+        let opts =
+            ebbtide::mysql_async::Opts::from_url(&args.database).unwrap_or_else(|e| report.clone().fail("marker", e));
+        let mut conn =
+            ebbtide::mysql_async::Conn::new(opts).await.unwrap_or_else(|e| report.clone().fail("marker", text(e)));
+        conn.query_drop(START).await.unwrap_or_else(|e| report.clone().fail("marker", text(e)));
+        marker = Some(conn);
+    }
+    let db = migrator.mysql(&pool);
+    let start = std::time::Instant::now();
+    let done = match args.op {
+        Op::Sync | Op::SyncOneTx => db.sync(Scope::All).await.map(Outcome::Synced),
+        Op::Check => db.check().await.map(Outcome::Checked),
+    };
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if let (Op::SyncOneTx, Err(e)) = (args.op, &done) {
+        report.unsupported(&format!("ebbtide refuses all-or-nothing on MySQL: {e}"));
+    }
+    if let Some(mut conn) = marker {
+        conn.query_drop(END).await.unwrap_or_else(|e| report.clone().fail("marker", text(e)));
+        let _ = conn.disconnect().await;
+    }
+    report.ms = Some(ms);
+    outcome(args.op, &mut report, done);
+    report.rows = match pool.get_conn().await {
+        Ok(mut conn) => {
+            conn.query_first::<i64, _>("SELECT count(*) FROM ebbtide_migrations").await.ok().flatten().map(|n| n as u64)
+        }
+        Err(_) => None,
+    };
+    let _ = pool.disconnect().await;
     report.finish()
 }

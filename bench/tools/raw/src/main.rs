@@ -1,6 +1,6 @@
-//! The floors: the same work written directly on rusqlite / tokio-postgres,
-//! the way a person would write it by hand, with nothing a library adds
-//! (no checksums, no lock, no statement splitting, no planner).
+//! The floors: the same work written directly on rusqlite / tokio-postgres /
+//! mysql_async, the way a person would write it by hand, with nothing a
+//! library adds (no checksums, no lock, no statement splitting, no planner).
 //!
 //! - `sync`: one query reading the version table (`version, name`), the
 //!   names compared with the directory's; then, for each pending migration,
@@ -9,6 +9,12 @@
 //!   "nothing to do" floor.
 //! - `sync-one-tx`: the same with one transaction around every migration.
 //! - `check`: the one query and the comparison.
+//!
+//! On MySQL (MariaDB) every DDL statement commits the open transaction by
+//! itself, so a transaction around a migration holds nothing together: the
+//! per-migration floor is the file as one multi-statement batch and the
+//! prepared insert (autocommit), two round trips, and `sync-one-tx` is not
+//! possible (exit 3).
 //!
 //! It reads the `flat` layout (`00001_create_t1.sql`) and keeps its rows in
 //! `raw_migrations`.
@@ -30,6 +36,12 @@ fn main() {
     match args.engine {
         Engine::Sqlite => sqlite::run(&args, &migrations, report),
         Engine::Postgres => bench_common::block_on!(postgres::run(&args, &migrations, report)),
+        Engine::Mysql => {
+            if args.op == Op::SyncOneTx {
+                report.unsupported("DDL is not transactional on MySQL: each statement commits by itself");
+            }
+            bench_common::block_on!(mysql::run(&args, &migrations, report))
+        }
     }
 }
 
@@ -270,6 +282,100 @@ mod postgres {
             .await
             .ok()
             .map(|r| r.get::<_, i64>(0) as u64);
+        report.finish()
+    }
+}
+
+mod mysql {
+    use super::*;
+    use mysql_async::prelude::Queryable;
+    use mysql_async::{Conn, Opts};
+
+    /// The server's message and code.
+    fn text(e: &mysql_async::Error) -> String {
+        match e {
+            mysql_async::Error::Server(s) => format!("{} ({})", s.message, s.code),
+            e => e.to_string(),
+        }
+    }
+
+    /// One text-protocol query (one round trip); `None` when the table does
+    /// not exist (ER_NO_SUCH_TABLE, 1146).
+    async fn read(conn: &mut Conn) -> Result<Option<Vec<(i64, String)>>, mysql_async::Error> {
+        match conn.query::<(i64, String), _>(format!("SELECT version, name FROM {TABLE} ORDER BY version")).await {
+            Ok(rows) => Ok(Some(rows)),
+            Err(mysql_async::Error::Server(e)) if e.code == 1146 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn sync(conn: &mut Conn, migrations: &[RawMigration]) -> Result<(u64, bool), String> {
+        let recorded = match read(conn).await.map_err(|e| text(&e))? {
+            Some(r) => r,
+            None => {
+                conn.query_drop(format!(
+                    "CREATE TABLE IF NOT EXISTS {TABLE} (version BIGINT PRIMARY KEY, name VARCHAR(255) NOT NULL, \
+                     applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+                ))
+                .await
+                .map_err(|e| text(&e))?;
+                Vec::new()
+            }
+        };
+        let pending = pending(migrations, &recorded)?;
+        if pending.is_empty() {
+            return Ok((0, true));
+        }
+        let insert =
+            conn.prep(format!("INSERT INTO {TABLE} (version, name) VALUES (?, ?)")).await.map_err(|e| text(&e))?;
+        for m in pending {
+            // The file as one multi-statement query; every result drained.
+            conn.query_drop(&m.sql).await.map_err(|e| format!("{}: {}", m.id, text(&e)))?;
+            conn.exec_drop(&insert, (m.version, &m.id)).await.map_err(|e| format!("{}: {}", m.id, text(&e)))?;
+        }
+        Ok((pending.len() as u64, false))
+    }
+
+    async fn check(conn: &mut Conn, migrations: &[RawMigration]) -> Result<bool, String> {
+        let recorded = read(conn).await.map_err(|e| text(&e))?.unwrap_or_default();
+        Ok(pending(migrations, &recorded)?.is_empty())
+    }
+
+    pub async fn run(args: &Args, migrations: &[RawMigration], mut report: bench_common::Report) -> ! {
+        let start = std::time::Instant::now();
+        let opts = Opts::from_url(&args.database).unwrap_or_else(|e| report.clone().fail("connect", e));
+        let mut conn = match Conn::new(opts).await {
+            Ok(c) => c,
+            Err(e) => report.fail("connect", text(&e)),
+        };
+        if let Err(e) = conn.query_drop("SELECT 1").await {
+            report.fail("connect", text(&e));
+        }
+        report.connect_ms = Some(start.elapsed().as_secs_f64() * 1e3);
+        if args.count {
+            conn.query_drop(START).await.unwrap_or_else(|e| report.clone().fail("marker", text(&e)));
+        }
+        let start = std::time::Instant::now();
+        let done = match args.op {
+            Op::Sync => sync(&mut conn, migrations).await.map(|(n, u)| (Some(n), u)),
+            Op::SyncOneTx => unreachable!("refused in main"),
+            Op::Check => check(&mut conn, migrations).await.map(|u| (None, u)),
+        };
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        if args.count {
+            conn.query_drop(END).await.unwrap_or_else(|e| report.clone().fail("marker", text(&e)));
+        }
+        report.ms = Some(ms);
+        match done {
+            Ok((applied, up_to_date)) => {
+                report.applied = applied;
+                report.up_to_date = Some(up_to_date);
+            }
+            Err(e) => report.error = Some(format!("{}: {e}", args.op.as_str())),
+        }
+        report.rows =
+            conn.query_first::<i64, _>(format!("SELECT count(*) FROM {TABLE}")).await.ok().flatten().map(|n| n as u64);
+        let _ = conn.disconnect().await;
         report.finish()
     }
 }

@@ -5,10 +5,12 @@
 //! builds the same values from the files, so the timed run is the embedded
 //! code path.
 //!
-//! - `sync`: `Runner::run` (rusqlite) / `run_async` (tokio-postgres); by
+//! - `sync`: `Runner::run` (rusqlite) / `run_async` (tokio-postgres, and a
+//!   `mysql_async::Pool` on MySQL: refinery's async MySQL driver); by
 //!   default refinery commits each migration's SQL and its version row in
 //!   two separate transactions;
-//! - `sync-one-tx`: `Runner::set_grouped(true)`: everything in one transaction;
+//! - `sync-one-tx`: `Runner::set_grouped(true)`: everything in one transaction
+//!   (not on MySQL, where DDL commits by itself: exit 3);
 //! - `check`: `Runner::get_applied_migrations` compared with the migrations
 //!   (versions and checksums): refinery has no startup check of its own.
 
@@ -31,6 +33,12 @@ fn main() {
     match args.engine {
         Engine::Sqlite => sqlite(&args, &runner, &migrations, report),
         Engine::Postgres => bench_common::block_on!(postgres(&args, &runner, &migrations, report)),
+        Engine::Mysql => {
+            if args.op == Op::SyncOneTx {
+                report.unsupported("DDL is not transactional on MySQL: each statement commits by itself");
+            }
+            bench_common::block_on!(mysql(&args, &runner, &migrations, report))
+        }
     }
 }
 
@@ -112,5 +120,43 @@ async fn postgres(args: &Args, runner: &Runner, migrations: &[Migration], mut re
     }
     let rows =
         client.query_one(&format!("SELECT count(*) FROM {TABLE}"), &[]).await.ok().map(|r| r.get::<_, i64>(0) as u64);
+    finish(args, report, done, ms, rows)
+}
+
+async fn mysql(args: &Args, runner: &Runner, migrations: &[Migration], mut report: bench_common::Report) -> ! {
+    use mysql_async::prelude::Queryable;
+    let start = std::time::Instant::now();
+    let opts = mysql_async::Opts::from_url(&args.database).unwrap_or_else(|e| report.clone().fail("connect", e));
+    let mut pool = mysql_async::Pool::new(opts.clone());
+    match pool.get_conn().await {
+        Ok(mut conn) => conn.query_drop("SELECT 1").await.unwrap_or_else(|e| report.clone().fail("connect", e)),
+        Err(e) => report.fail("connect", e),
+    }
+    report.connect_ms = Some(start.elapsed().as_secs_f64() * 1e3);
+    // The markers travel on a connection of their own, outside the pool:
+    // the counting proxy counts every connection of the process between them.
+    let mut marker = None;
+    if args.count {
+        let mut conn = mysql_async::Conn::new(opts).await.unwrap_or_else(|e| report.clone().fail("marker", e));
+        conn.query_drop(START).await.unwrap_or_else(|e| report.clone().fail("marker", e));
+        marker = Some(conn);
+    }
+    let start = std::time::Instant::now();
+    let done = match args.op {
+        Op::Sync | Op::SyncOneTx => runner.run_async(&mut pool).await.map(|r| Ok(r.applied_migrations().len())),
+        Op::Check => runner.get_applied_migrations_async(&mut pool).await.map(|a| Err(up_to_date(migrations, &a))),
+    };
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if let Some(mut conn) = marker {
+        conn.query_drop(END).await.unwrap_or_else(|e| report.clone().fail("marker", e));
+        let _ = conn.disconnect().await;
+    }
+    let rows = match pool.get_conn().await {
+        Ok(mut conn) => {
+            conn.query_first::<i64, _>(format!("SELECT count(*) FROM {TABLE}")).await.ok().flatten().map(|n| n as u64)
+        }
+        Err(_) => None,
+    };
+    let _ = pool.disconnect().await;
     finish(args, report, done, ms, rows)
 }

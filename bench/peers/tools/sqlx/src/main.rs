@@ -20,6 +20,9 @@ fn main() {
     let args = Args::parse("sqlx");
     let report = args.report();
     if args.op == Op::SyncOneTx {
+        if args.engine == Engine::Mysql {
+            report.unsupported("DDL is not transactional on MySQL: each statement commits by itself");
+        }
         report.unsupported("sqlx runs each migration in its own transaction; it has no all-or-nothing mode");
     }
     if args.count && args.engine == Engine::Sqlite {
@@ -107,6 +110,15 @@ async fn run(args: Args, mut report: bench_common::Report) -> ! {
             let start = std::time::Instant::now();
             let mut conn =
                 sqlx::PgConnection::connect(&args.database).await.unwrap_or_else(|e| report.clone().fail("connect", e));
+            conn.execute(sqlx::raw_sql("SELECT 1")).await.unwrap_or_else(|e| report.clone().fail("connect", e));
+            report.connect_ms = Some(start.elapsed().as_secs_f64() * 1e3);
+            measure!(args, report, migrator, conn)
+        }
+        Engine::Mysql => {
+            let start = std::time::Instant::now();
+            let mut conn = sqlx::MySqlConnection::connect(&args.database)
+                .await
+                .unwrap_or_else(|e| report.clone().fail("connect", e));
             conn.execute(sqlx::raw_sql("SELECT 1")).await.unwrap_or_else(|e| report.clone().fail("connect", e));
             report.connect_ms = Some(start.elapsed().as_secs_f64() * 1e3);
             measure!(args, report, migrator, conn)
