@@ -50,6 +50,12 @@ pub(crate) trait Driver {
     fn batches(&self) -> bool {
         false
     }
+    /// Whether statements joined with `;` go to the server in one round
+    /// trip (a server engine), so that a fixed sequence such as a
+    /// version-table write in its own transaction costs one round trip.
+    fn joins_statements(&self) -> bool {
+        false
+    }
     /// Whether `lock` excludes every other run for its whole duration. When
     /// it does not (SQLite), each step re-checks, inside its transaction,
     /// that it still needs doing.

@@ -611,6 +611,15 @@ async fn version_table_write<D: Driver>(
     what: &str,
 ) -> Result<(), Error> {
     let dialect = d.sql();
+    if check.is_none() && d.joins_statements() {
+        // One round trip.
+        let batch = format!("{}; {sql}; {}", dialect.begin(), dialect.commit());
+        if let Err(e) = d.execute(&batch).await {
+            let _ = d.execute(dialect.rollback()).await;
+            return Err(Error::database(format!("cannot {what} for {step}"), e));
+        }
+        return Ok(());
+    }
     control(d, dialect.begin(), &format!("begin the version-table transaction for {step}")).await?;
     let written = async {
         if let Some(check) = check {
@@ -982,6 +991,11 @@ impl<D: Driver> Driver for Recorder<'_, D> {
     /// its progress recorded, where DDL is not transactional.
     fn transactional_ddl(&self) -> bool {
         self.inner.transactional_ddl()
+    }
+
+    /// A script for review keeps one statement per line.
+    fn joins_statements(&self) -> bool {
+        false
     }
 
     async fn execute(&mut self, sql: &str) -> Result<(), DbError> {

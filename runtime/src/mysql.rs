@@ -386,6 +386,10 @@ impl Driver for MyDriver<'_> {
         true
     }
 
+    fn joins_statements(&self) -> bool {
+        true
+    }
+
     fn transactional_ddl(&self) -> bool {
         false
     }

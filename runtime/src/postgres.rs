@@ -406,6 +406,10 @@ impl Driver for PgDriver<'_> {
         true
     }
 
+    fn joins_statements(&self) -> bool {
+        true
+    }
+
     async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
         self.client.batch_execute(sql).await.map_err(db_error)
     }
