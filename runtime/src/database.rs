@@ -118,6 +118,29 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// A URL query's value, percent-decoded as libpq does (a `+` stays a
+/// `+`): the TLS parameters of the server engines.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn decode(value: &str) -> Result<String, String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = value.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+                out.push(hex.ok_or_else(|| format!("invalid percent-encoding in {value:?}"))?);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{value:?} is not UTF-8 once decoded"))
+}
+
 /// Runs `future` on `runtime` to its end; on a thread of its own when the
 /// caller already runs inside an async runtime, which may not block.
 #[cfg(any(feature = "postgres", feature = "mysql"))]

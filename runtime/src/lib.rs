@@ -45,9 +45,11 @@
 //! [`ebbtide::tokio_postgres`]), `postgres-tls` (TLS to PostgreSQL through
 //! rustls: `sslmode` and `sslrootcert` in the URL, see
 //! `postgres::connect`), `mysql` (MySQL and MariaDB through mysql_async,
-//! re-exported as [`ebbtide::mysql_async`]), `cli` (the [`cli`] module and
-//! the `ebbtide` binary; includes `postgres-tls` and `mysql`). A link to a feature's item leads back
-//! here in a build without that feature.
+//! re-exported as [`ebbtide::mysql_async`]), `mysql-tls` (TLS to MySQL and
+//! MariaDB through the same rustls: the same URL parameters, see
+//! `mysql::connect`), `cli` (the [`cli`] module and the `ebbtide` binary;
+//! includes `postgres-tls` and `mysql-tls`). A link to a feature's item
+//! leads back here in a build without that feature.
 //!
 //! # Modules, and what each may use
 //!

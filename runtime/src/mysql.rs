@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, Pool, Value};
+use mysql_async::{Conn, Opts, OptsBuilder, Pool, Value};
 
 use crate::dialect::{Sql, TableName};
 use crate::engine::{DbError, Driver, Guard, Lock, Placement};
@@ -29,6 +29,8 @@ use crate::ops::front_end;
 use crate::record::Cell;
 use crate::settings::Settings;
 use crate::{Error, Script};
+
+mod tls;
 
 /// The operations of a [`Migrator`](crate::Migrator) on a MySQL or MariaDB
 /// connection pool; see [`Migrator::mysql`](crate::Migrator::mysql).
@@ -78,29 +80,93 @@ front_end!(Mysql, [async], awaiting);
 /// seconds. The URL takes mysql_async's parameters (`?pool_min=...`).
 /// Errors name the database without its password.
 ///
+/// TLS takes the URL parameters PostgreSQL's URLs take (with the feature
+/// `mysql-tls`, which the `cli` feature includes); `sslmode` also takes
+/// MySQL's `--ssl-mode` names, in any case:
+///
+/// | `sslmode` | TLS | the server's certificate |
+/// |---|---|---|
+/// | `disable`, `DISABLED` (the default) | never | - |
+/// | `prefer`, `PREFERRED` | if the server offers it | not checked |
+/// | `require`, `REQUIRED` | always | not checked |
+/// | `verify-ca`, `VERIFY_CA` | always | issued by a CA of `sslrootcert`, and (mysql_async 0.37) naming the URL's host |
+/// | `verify-full`, `VERIFY_IDENTITY` | always | issued by a CA of `sslrootcert`, and naming the URL's host |
+///
+/// `sslrootcert=PATH` names a PEM file of CA certificates (MySQL's
+/// `--ssl-ca`); alone it means `verify-ca`. Without it `verify-full` trusts
+/// the Mozilla roots built into mysql_async (webpki-roots), and `verify-ca`,
+/// which would then accept any publicly issued certificate, is refused, as
+/// is an `sslrootcert` that `prefer` or `require` would not check. A
+/// `sslrootcert` that cannot be read is an error naming it. The default is
+/// no TLS, not MySQL's `PREFERRED`: mysql_async has no opportunistic TLS,
+/// so `prefer` is ebbtide's: the pool's first connection tries TLS, and
+/// the pool goes without it if that server does not offer it.
+/// mysql_async's own `require_ssl`, `verify_ca`, `verify_identity` and
+/// `built_in_roots` are refused for these. mysql_async 0.37 checks the host
+/// name under `verify-ca` too (its rustls verifier misses the name errors
+/// it means to let through). Over TLS, connections stay on TCP rather than
+/// move to the server's Unix socket (mysql_async's `prefer_socket`), so
+/// that each one is to the server whose certificate was checked. TLS is
+/// rustls with the ring provider, as for PostgreSQL.
+///
 /// ```no_run
 /// # async fn run() -> Result<(), ebbtide::Error> {
 /// let pool = ebbtide::mysql::connect("mysql://app:secret@db.example.com:3306/app").await?;
 /// # drop(pool);
+/// let pool =
+///     ebbtide::mysql::connect("mysql://app@db.example.com/app?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem")
+///         .await?;
+/// # drop(pool);
 /// # Ok(())
 /// # }
 /// ```
+///
+/// Without the feature `mysql-tls`, a URL asking for TLS (`require`,
+/// `verify-ca`, `verify-full` or `sslrootcert`) is refused, naming the
+/// feature, and `prefer` connects without TLS.
 pub async fn connect(url: &str) -> Result<Pool, Error> {
     let target = redact(url);
     let failed = |message: String| Error::Connect { target: target.clone(), message };
-    let opts = Opts::from_url(&mysql_url(url)).map_err(|e| failed(format!("invalid URL: {e}")))?;
+    let (rest, tls) = tls::Tls::from_url(&mysql_url(url)).map_err(failed)?;
+    let opts = Opts::from_url(&rest).map_err(|e| failed(format!("invalid URL: {e}")))?;
     if opts.db_name().is_none_or(str::is_empty) {
         return Err(failed("the URL names no database: add it as its path, mysql://user@host/database".into()));
     }
+    let Some(ssl) = tls.ssl_opts().map_err(failed)? else {
+        return open(opts).await.map_err(|e| failed(e.map_or_else(no_answer, |e| message(&e))));
+    };
+    #[cfg(feature = "mysql-tls")]
+    tls::install_provider();
+    let secured = OptsBuilder::from_opts(opts.clone()).ssl_opts(ssl).prefer_socket(false);
+    match open(secured.into()).await {
+        Ok(pool) => Ok(pool),
+        Err(Some(e)) if tls.mode == tls::SslMode::Prefer && tls::not_offered(&e) => {
+            open(opts).await.map_err(|e| failed(e.map_or_else(no_answer, |e| message(&e))))
+        }
+        Err(None) => Err(failed(no_answer())),
+        #[cfg(feature = "mysql-tls")]
+        Err(Some(e)) => Err(failed(tls::explain(&tls, &e).unwrap_or_else(|| message(&e)))),
+        #[cfg(not(feature = "mysql-tls"))]
+        Err(Some(e)) => Err(failed(message(&e))),
+    }
+}
+
+/// A pool on `opts` whose first connection has succeeded; `None`: no answer
+/// within 10 seconds.
+async fn open(opts: Opts) -> Result<Pool, Option<mysql_async::Error>> {
     let pool = Pool::new(opts);
     match tokio::time::timeout(Duration::from_secs(10), pool.get_conn()).await {
         Ok(Ok(conn)) => {
             drop(conn);
             Ok(pool)
         }
-        Ok(Err(e)) => Err(failed(message(&e))),
-        Err(_) => Err(failed("no answer within 10 seconds".into())),
+        Ok(Err(e)) => Err(Some(e)),
+        Err(_) => Err(None),
     }
+}
+
+fn no_answer() -> String {
+    "no answer within 10 seconds".into()
 }
 
 /// mysql_async knows the `mysql://` scheme only.

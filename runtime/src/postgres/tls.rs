@@ -12,6 +12,8 @@ use std::fmt;
 
 use tokio_postgres::config::SslMode as WireMode;
 
+use crate::database::decode;
+
 /// How hard a connection insists on TLS, and what it checks of the
 /// server's certificate: libpq's `sslmode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,27 +195,6 @@ impl Tls {
     pub(crate) fn wanted(&self) -> bool {
         self.mode != SslMode::Disable && cfg!(feature = "postgres-tls")
     }
-}
-
-/// A query value, percent-decoded as libpq does (a `+` stays a `+`).
-fn decode(value: &str) -> Result<String, String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = value.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
-                out.push(hex.ok_or_else(|| format!("invalid percent-encoding in {value:?}"))?);
-                i += 3;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("{value:?} is not UTF-8 once decoded"))
 }
 
 #[cfg(feature = "postgres-tls")]
