@@ -255,3 +255,17 @@ async fn a_pg_dump_imports_as_the_initial_migration() {
         assert_eq!(target.strings("SHOW search_path").await, ["\"$user\", public"]);
     }
 }
+
+on_engine!(mysql, connections_stay_on_the_urls_host_and_port);
+
+/// mysql_async would move a connection to the Unix socket at the path the
+/// server reports; on another machine that socket may be another server's.
+/// The machine's own server has its socket there, so a connection that
+/// moved would show as `localhost`, without a port.
+async fn connections_stay_on_the_urls_host_and_port(db: Db) {
+    let host = db.rows("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()");
+    assert!(host[0].contains(':'), "a TCP connection shows its client port: {host:?}");
+    let m = ebbtide::Migrator::new(db.fixture().example());
+    db.run(&m, ebbtide::Request::Sync(ebbtide::Scope::All)).await.unwrap();
+    assert_eq!(db.versions(&m).await, [1, 2, 3, 4, 5]);
+}

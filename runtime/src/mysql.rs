@@ -104,10 +104,13 @@ front_end!(Mysql, [async], awaiting);
 /// mysql_async's own `require_ssl`, `verify_ca`, `verify_identity` and
 /// `built_in_roots` are refused for these. mysql_async 0.37 checks the host
 /// name under `verify-ca` too (its rustls verifier misses the name errors
-/// it means to let through). Over TLS, connections stay on TCP rather than
-/// move to the server's Unix socket (mysql_async's `prefer_socket`), so
-/// that each one is to the server whose certificate was checked. TLS is
-/// rustls with the ring provider, as for PostgreSQL.
+/// it means to let through). TLS is rustls with the ring provider, as for
+/// PostgreSQL.
+///
+/// Connections go to the URL's host and port and stay there: mysql_async
+/// would move each one to a Unix socket found at the path the server
+/// reports, which on the client's machine may belong to another server
+/// (and carries no TLS). `prefer_socket=true` in the URL asks for it.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), ebbtide::Error> {
@@ -129,6 +132,12 @@ pub async fn connect(url: &str) -> Result<Pool, Error> {
     let failed = |message: String| Error::Connect { target: target.clone(), message };
     let (rest, tls) = tls::Tls::from_url(&mysql_url(url)).map_err(failed)?;
     let opts = Opts::from_url(&rest).map_err(|e| failed(format!("invalid URL: {e}")))?;
+    // mysql_async moves a connection to a Unix socket found at the path
+    // the server reports, which on this machine may be another server's.
+    let opts: Opts = match rest.contains("prefer_socket=") {
+        true => opts,
+        false => OptsBuilder::from_opts(opts).prefer_socket(false).into(),
+    };
     if opts.db_name().is_none_or(str::is_empty) {
         return Err(failed("the URL names no database: add it as its path, mysql://user@host/database".into()));
     }
