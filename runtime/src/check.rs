@@ -225,8 +225,8 @@ impl fmt::Display for Verdict {
                 if !unknown_contract.is_empty() {
                     write!(
                         f,
-                        "the database was contracted by a newer release (contract migration {} is unknown to this release); deploy the newer release",
-                        list(unknown_contract)
+                        "the database was contracted by a newer release ({} unknown to this release); deploy the newer release",
+                        crate::plan::contract_migrations(unknown_contract)
                     )?;
                     if !divergent.is_empty() {
                         f.write_str("; also, ")?;

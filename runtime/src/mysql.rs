@@ -191,19 +191,21 @@ pub fn redact(url: &str) -> String {
     crate::database::redact(url)
 }
 
-/// The server's message with its error number and SQLSTATE, or the
-/// client's cause chain.
+/// The server's message with its error number and SQLSTATE; for the
+/// client's errors, the last of its causes, which mysql_async's messages
+/// each repeat ("Input/output error: Input/output error: Connection
+/// refused").
 fn message(e: &mysql_async::Error) -> String {
     match e {
         mysql_async::Error::Server(s) => format!("{} (error {}, SQLSTATE {})", s.message, s.code, s.state),
         other => {
-            let mut text = other.to_string();
+            let mut last = other.to_string();
             let mut source = std::error::Error::source(other);
             while let Some(s) = source {
-                text.push_str(&format!(": {s}"));
+                last = s.to_string();
                 source = s.source();
             }
-            text
+            last
         }
     }
 }

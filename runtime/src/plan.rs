@@ -240,8 +240,8 @@ pub enum Refusal {
     Divergent(Vec<Divergence>),
     /// The database holds contract migrations this release does not know.
     #[error(
-        "the database was contracted by a newer release (contract migration {} is unknown to this one); deploy that release instead of this one",
-        list(.0)
+        "the database was contracted by a newer release ({} unknown to this one); deploy that release instead of this one",
+        contract_migrations(.0)
     )]
     NewerContract(Vec<MigrationId>),
     /// A contract migration would run before an expand migration below it.
@@ -363,6 +363,14 @@ pub(crate) const DIVERGENT_HELP: &str = "revert the edit (restore the files as t
 
 fn list<T: fmt::Display>(items: &[T]) -> String {
     items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// `contract migration 0003_a is`, `contract migrations 0003_a, 0004_b are`.
+pub(crate) fn contract_migrations(ids: &[MigrationId]) -> String {
+    match ids {
+        [one] => format!("contract migration {one} is"),
+        _ => format!("contract migrations {} are", list(ids)),
+    }
 }
 
 /// How the recorded state relates to the embedded migrations; shared by
@@ -926,6 +934,15 @@ mod tests {
         assert_eq!(planned.steps[1].to_string(), "rerecord expand migration 0003_add_users_phone");
         // Without a version table there is nothing to repair, and nothing is created.
         assert!(plan(&migrations, None, Request::Repair, PlanOptions::default()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unknown_contract_migrations_are_counted_in_the_message() {
+        let id = |v: u32, name: &str| MigrationId { version: Version::new(v), name: name.into() };
+        let one = Refusal::NewerContract(vec![id(3, "drop_name")]).to_string();
+        assert!(one.contains("(contract migration 0003_drop_name is unknown to this one)"), "{one}");
+        let two = Refusal::NewerContract(vec![id(3, "drop_name"), id(4, "drop_nick")]).to_string();
+        assert!(two.contains("(contract migrations 0003_drop_name, 0004_drop_nick are unknown"), "{two}");
     }
 
     #[test]
