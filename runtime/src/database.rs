@@ -150,3 +150,94 @@ pub(crate) fn blocking<T: Send>(runtime: &tokio::runtime::Runtime, future: impl 
     }
     std::thread::scope(|scope| scope.spawn(|| runtime.block_on(future)).join().expect("the blocking thread panicked"))
 }
+
+/// The operations of [`Database`] that are a [`Migrator`] front end's, for
+/// an engine's opened database: `$front` is the front end on `$m` (the
+/// migrator), and `$finish` runs what one of its operations returns to its
+/// end (blocks on a future, or takes a value as it is). The front end is
+/// made in a `match`, so that it and what it borrows (a lock's guard) live
+/// until the operation ends.
+macro_rules! migrator_operations {
+    (|$this:ident, $m:ident| $front:expr, |$done:ident| $finish:expr) => {
+        fn run(&$this, $m: &crate::Migrator<'_>, request: crate::Request) -> Result<crate::Report, crate::Error> {
+            match $front {
+                front => {
+                    let $done = front.run(request);
+                    $finish
+                }
+            }
+        }
+
+        fn script(&$this, $m: &crate::Migrator<'_>, request: crate::Request) -> Result<String, crate::Error> {
+            match $front {
+                front => {
+                    let $done = front.script(request);
+                    $finish
+                }
+            }
+        }
+
+        fn check(&$this, $m: &crate::Migrator<'_>) -> Result<crate::Verdict, crate::Error> {
+            match $front {
+                front => {
+                    let $done = front.check();
+                    $finish
+                }
+            }
+        }
+
+        fn version(&$this, $m: &crate::Migrator<'_>) -> Result<crate::VersionInfo, crate::Error> {
+            match $front {
+                front => {
+                    let $done = front.version();
+                    $finish
+                }
+            }
+        }
+
+        fn status(&$this, $m: &crate::Migrator<'_>) -> Result<Vec<crate::status::Row>, crate::Error> {
+            match $front {
+                front => {
+                    let $done = front.status();
+                    $finish
+                }
+            }
+        }
+
+        fn records(&$this, $m: &crate::Migrator<'_>) -> Result<Option<Vec<crate::Record>>, crate::Error> {
+            match $front {
+                front => {
+                    let $done = front.records();
+                    $finish
+                }
+            }
+        }
+
+        fn stored_down(
+            &$this,
+            $m: &crate::Migrator<'_>,
+            version: crate::Version,
+        ) -> Result<Option<crate::Script>, crate::Error> {
+            match $front {
+                front => {
+                    let $done = front.stored_down(version);
+                    $finish
+                }
+            }
+        }
+
+        fn reversals(
+            &$this,
+            $m: &crate::Migrator<'_>,
+            target: crate::Version,
+        ) -> Result<Vec<crate::plan::Reversal>, crate::Error> {
+            match $front {
+                front => {
+                    let $done = front.reversals(target);
+                    $finish
+                }
+            }
+        }
+    };
+}
+pub(crate) use migrator_operations;

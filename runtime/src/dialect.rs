@@ -169,7 +169,18 @@ pub(crate) trait Sql: Sync {
             .schema_to_create()
             .map(|s| format!("CREATE SCHEMA IF NOT EXISTS {};\n", self.quote(s)))
             .unwrap_or_default();
-        format!("{schema}CREATE TABLE IF NOT EXISTS {} (\n{}\n)", self.table(table), self.version_columns())
+        format!(
+            "{schema}CREATE TABLE IF NOT EXISTS {} (\n{}\n){}",
+            self.table(table),
+            self.version_columns(),
+            self.table_options()
+        )
+    }
+
+    /// What follows the column list of ebbtide's own tables (MySQL's
+    /// storage engine and character set); nothing by default.
+    fn table_options(&self) -> &'static str {
+        ""
     }
 
     /// The version table's columns, one per line, as `create_table`
@@ -326,8 +337,9 @@ pub(crate) trait Sql: Sync {
              \x20 name VARCHAR(255) NOT NULL,\n\
              \x20 key_done BIGINT NOT NULL,\n\
              \x20 batches BIGINT NOT NULL,\n\
-             \x20 updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP\n)",
-            self.table(progress)
+             \x20 updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP\n){}",
+            self.table(progress),
+            self.table_options()
         )
     }
 

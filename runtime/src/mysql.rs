@@ -276,19 +276,10 @@ impl Sql for MysqlSql {
         format!("_utf8mb4 X'{hex}'")
     }
 
-    /// In the database the run found, or the one the user named; utf8mb4
-    /// whatever the database's default, so names and down scripts keep
-    /// every character.
-    fn create_table(&self, table: &TableName) -> String {
-        let database = table
-            .schema_to_create()
-            .map(|s| format!("CREATE DATABASE IF NOT EXISTS {};\n", self.quote(s)))
-            .unwrap_or_default();
-        format!(
-            "{database}CREATE TABLE IF NOT EXISTS {} (\n{}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-            self.table(table),
-            self.version_columns()
-        )
+    /// InnoDB, and utf8mb4 whatever the database's default, so that names
+    /// and down scripts keep every character.
+    fn table_options(&self) -> &'static str {
+        " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
     }
 
     /// The portable columns, plus where a migration that stopped half-way
@@ -307,18 +298,6 @@ impl Sql for MysqlSql {
          \x20 reached INT NULL,\n\
          \x20 statements INT NULL,\n\
          \x20 failure TEXT NULL"
-    }
-
-    fn create_progress_table(&self, progress: &TableName) -> String {
-        format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n\
-             \x20 version BIGINT PRIMARY KEY,\n\
-             \x20 name VARCHAR(255) NOT NULL,\n\
-             \x20 key_done BIGINT NOT NULL,\n\
-             \x20 batches BIGINT NOT NULL,\n\
-             \x20 updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-            self.table(progress)
-        )
     }
 
     fn applied_at_text(&self) -> &'static str {
@@ -709,37 +688,7 @@ impl Opened {
 }
 
 impl crate::database::Database for Opened {
-    fn run(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<crate::Report, Error> {
-        self.block(self.front(m).run(request))
-    }
-
-    fn script(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<String, Error> {
-        self.block(self.front(m).script(request))
-    }
-
-    fn check(&self, m: &crate::Migrator<'_>) -> Result<crate::Verdict, Error> {
-        self.block(self.front(m).check())
-    }
-
-    fn version(&self, m: &crate::Migrator<'_>) -> Result<crate::VersionInfo, Error> {
-        self.block(self.front(m).version())
-    }
-
-    fn status(&self, m: &crate::Migrator<'_>) -> Result<Vec<crate::status::Row>, Error> {
-        self.block(self.front(m).status())
-    }
-
-    fn records(&self, m: &crate::Migrator<'_>) -> Result<Option<Vec<crate::Record>>, Error> {
-        self.block(self.front(m).records())
-    }
-
-    fn stored_down(&self, m: &crate::Migrator<'_>, version: crate::Version) -> Result<Option<Script>, Error> {
-        self.block(self.front(m).stored_down(version))
-    }
-
-    fn reversals(&self, m: &crate::Migrator<'_>, target: crate::Version) -> Result<Vec<crate::plan::Reversal>, Error> {
-        self.block(self.front(m).reversals(target))
-    }
+    crate::database::migrator_operations!(|self, m| self.front(m), |done| self.block(done));
 
     fn execute(&self, sql: &str) -> Result<(), Error> {
         self.block(self.on_own(async |conn| conn.query_drop(sql).await))

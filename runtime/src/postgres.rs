@@ -736,37 +736,7 @@ impl Opened {
 }
 
 impl crate::database::Database for Opened {
-    fn run(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<crate::Report, Error> {
-        self.block(self.front(m).run(request))
-    }
-
-    fn script(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<String, Error> {
-        self.block(self.front(m).script(request))
-    }
-
-    fn check(&self, m: &crate::Migrator<'_>) -> Result<crate::Verdict, Error> {
-        self.block(self.front(m).check())
-    }
-
-    fn version(&self, m: &crate::Migrator<'_>) -> Result<crate::VersionInfo, Error> {
-        self.block(self.front(m).version())
-    }
-
-    fn status(&self, m: &crate::Migrator<'_>) -> Result<Vec<crate::status::Row>, Error> {
-        self.block(self.front(m).status())
-    }
-
-    fn records(&self, m: &crate::Migrator<'_>) -> Result<Option<Vec<crate::Record>>, Error> {
-        self.block(self.front(m).records())
-    }
-
-    fn stored_down(&self, m: &crate::Migrator<'_>, version: crate::Version) -> Result<Option<Script>, Error> {
-        self.block(self.front(m).stored_down(version))
-    }
-
-    fn reversals(&self, m: &crate::Migrator<'_>, target: crate::Version) -> Result<Vec<crate::plan::Reversal>, Error> {
-        self.block(self.front(m).reversals(target))
-    }
+    crate::database::migrator_operations!(|self, m| self.front(m), |done| self.block(done));
 
     fn execute(&self, sql: &str) -> Result<(), Error> {
         self.block(self.client.batch_execute(sql)).map_err(|e| Error::database("cannot run SQL", db_error(e)))

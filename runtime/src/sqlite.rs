@@ -612,41 +612,7 @@ impl Opened {
 }
 
 impl crate::database::Database for Opened {
-    fn run(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<crate::Report, crate::Error> {
-        m.sqlite(&self.conn()).run(request)
-    }
-
-    fn script(&self, m: &crate::Migrator<'_>, request: crate::Request) -> Result<String, crate::Error> {
-        m.sqlite(&self.conn()).script(request)
-    }
-
-    fn check(&self, m: &crate::Migrator<'_>) -> Result<crate::Verdict, crate::Error> {
-        m.sqlite(&self.conn()).check()
-    }
-
-    fn version(&self, m: &crate::Migrator<'_>) -> Result<crate::VersionInfo, crate::Error> {
-        m.sqlite(&self.conn()).version()
-    }
-
-    fn status(&self, m: &crate::Migrator<'_>) -> Result<Vec<crate::status::Row>, crate::Error> {
-        m.sqlite(&self.conn()).status()
-    }
-
-    fn records(&self, m: &crate::Migrator<'_>) -> Result<Option<Vec<crate::Record>>, crate::Error> {
-        m.sqlite(&self.conn()).records()
-    }
-
-    fn stored_down(&self, m: &crate::Migrator<'_>, version: crate::Version) -> Result<Option<Script>, crate::Error> {
-        m.sqlite(&self.conn()).stored_down(version)
-    }
-
-    fn reversals(
-        &self,
-        m: &crate::Migrator<'_>,
-        target: crate::Version,
-    ) -> Result<Vec<crate::plan::Reversal>, crate::Error> {
-        m.sqlite(&self.conn()).reversals(target)
-    }
+    crate::database::migrator_operations!(|self, m| m.sqlite(&self.conn()), |done| done);
 
     fn execute(&self, sql: &str) -> Result<(), crate::Error> {
         self.conn().execute_batch(sql).map_err(|e| crate::Error::database("cannot run SQL", db_error(e)))
