@@ -57,7 +57,7 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut server = Server { dir, install_db, mariadbd, port, process: None };
-        server.make_certificates();
+        support::make_certificates(server.dir.path());
         let data = format!("--datadir={}", server.path("data").display());
         let mut install = Command::new(&server.install_db);
         install.args(["--no-defaults", &data, "--auth-root-authentication-method=normal", "--skip-test-db"]);
@@ -72,49 +72,6 @@ impl Server {
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
-    }
-
-    /// A CA with a server certificate for `localhost` only, and an
-    /// unrelated CA.
-    fn make_certificates(&self) {
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl").args(args).current_dir(self.dir.path()).output().unwrap();
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-        for (name, subject) in [("ca", "/CN=ebbtide test CA"), ("other-ca", "/CN=ebbtide unrelated CA")] {
-            let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
-            let mut args = vec!["req", "-x509", "-days", "2", "-subj", subject, "-keyout", &key, "-out", &pem];
-            args.extend(ec);
-            args.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
-            openssl(&args);
-        }
-        let mut args = vec!["req", "-new", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"];
-        args.extend(ec);
-        openssl(&args);
-        std::fs::write(
-            self.path("server.ext"),
-            "subjectAltName = DNS:localhost\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\n",
-        )
-        .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            "2",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ]);
     }
 
     /// Starts `mariadbd` on the data directory, with TLS or without, and

@@ -63,7 +63,7 @@ impl TlsServer {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let server = TlsServer { dir, bin, port, owner };
-        server.make_certificates();
+        support::make_certificates(server.dir.path());
         if let Some((uid, gid)) = owner {
             for entry in std::fs::read_dir(server.dir.path()).unwrap() {
                 std::os::unix::fs::chown(entry.unwrap().path(), Some(uid), Some(gid)).unwrap();
@@ -96,49 +96,6 @@ impl TlsServer {
 
     fn data(&self) -> String {
         self.path("data").display().to_string()
-    }
-
-    /// A CA with a server certificate for `localhost` only, and an
-    /// unrelated CA.
-    fn make_certificates(&self) {
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl").args(args).current_dir(self.dir.path()).output().unwrap();
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-        for (name, subject) in [("ca", "/CN=ebbtide test CA"), ("other-ca", "/CN=ebbtide unrelated CA")] {
-            let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
-            let mut args = vec!["req", "-x509", "-days", "2", "-subj", subject, "-keyout", &key, "-out", &pem];
-            args.extend(ec);
-            args.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]);
-            openssl(&args);
-        }
-        let mut args = vec!["req", "-new", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"];
-        args.extend(ec);
-        openssl(&args);
-        std::fs::write(
-            self.path("server.ext"),
-            "subjectAltName = DNS:localhost\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\n",
-        )
-        .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            "2",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ]);
     }
 
     /// Runs one of the server's programs, as the cluster's owner.
