@@ -273,7 +273,7 @@ async fn a_migration_that_stopped_half_way_is_resolved(db: Db) {
     assert!(said.contains("resolve VERSION applied"), "{said}");
     // Finished by hand (the table it meant to create is there): recorded.
     let out = ok(ebbtide(dir.path(), &url, &["resolve", "2", "applied"]));
-    assert!(out.contains("unstamped expand 0002_add_two") && out.contains("stamped expand 0002_add_two"), "{out}");
+    assert!(out.contains("re-recorded expand 0002_add_two"), "{out}");
     let again = ebbtide(dir.path(), &url, &["resolve", "2", "forgotten"]);
     assert_eq!(code(&again), 1);
     assert!(
@@ -282,7 +282,7 @@ async fn a_migration_that_stopped_half_way_is_resolved(db: Db) {
         stderr(&again)
     );
     assert_eq!(code(&ebbtide(dir.path(), &url, &["check"])), 0);
-    assert!(ok(ebbtide(dir.path(), &url, &["status"])).contains("stamped"));
+    assert!(!ok(ebbtide(dir.path(), &url, &["status"])).contains("started"));
 }
 
 on_persistent_engines!(

@@ -256,7 +256,46 @@ async fn a_pg_dump_imports_as_the_initial_migration() {
     }
 }
 
-on_engine!(mysql, connections_stay_on_the_urls_host_and_port);
+on_engine!(
+    mysql,
+    connections_stay_on_the_urls_host_and_port,
+    a_first_statement_that_failed_half_way_stays_started,
+    a_migration_under_lock_tables_records_its_progress
+);
+
+/// MySQL's `DROP TABLE a, missing` drops `a`, then fails: a first
+/// statement that failed may have changed something, so the migration
+/// stays marked as started, with where it stopped.
+async fn a_first_statement_that_failed_half_way_stays_started(db: Db) {
+    let dir = Dir::new(&[
+        ("initial/0001_create_a.sql", "CREATE TABLE a (id INTEGER);\n"),
+        ("contract/0002_drop_a.sql", "DROP TABLE a, missing_b;\n"),
+    ]);
+    let m = dir.migrations();
+    let migrator = ebbtide::Migrator::new(&m);
+    let err = db.run(&migrator, ebbtide::Request::Sync(ebbtide::Scope::All)).await.unwrap_err();
+    let ebbtide::Error::MigrationFailed(failure) = &err else { panic!("{err}") };
+    assert_eq!(failure.aftermath, ebbtide::Aftermath::StatementsApplied { applied: 0, of: 1 });
+    assert!(db.tables().await.is_empty(), "a is gone: {:?}", db.tables().await);
+    assert_eq!(db.versions(&migrator).await, [1, 2]);
+    let rows = db.status(&migrator).await;
+    let stopped = rows[1].stopped.as_ref().expect("where it stopped").to_string();
+    assert!(stopped.starts_with("failed at statement 1 of 1: ") && stopped.contains("missing_b"), "{stopped}");
+}
+
+/// Under `LOCK TABLES` the script's session may touch no other table: the
+/// progress goes through another connection.
+async fn a_migration_under_lock_tables_records_its_progress(db: Db) {
+    let dir = Dir::new(&[
+        ("initial/0001_create_a.sql", "CREATE TABLE a (id INTEGER);\n"),
+        ("initial/0002_fill_a.sql", "LOCK TABLES a WRITE;\nINSERT INTO a VALUES (1);\nUNLOCK TABLES;\n"),
+    ]);
+    let m = dir.migrations();
+    let migrator = ebbtide::Migrator::new(&m);
+    db.run(&migrator, ebbtide::Request::Sync(ebbtide::Scope::All)).await.unwrap();
+    assert_eq!(db.versions(&migrator).await, [1, 2]);
+    assert_eq!(db.strings("SELECT count(*) FROM a").await, ["1"]);
+}
 
 /// mysql_async would move a connection to the Unix socket at the path the
 /// server reports; on another machine that socket may be another server's.

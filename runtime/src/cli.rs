@@ -353,7 +353,7 @@ pub enum Command {
 /// How `resolve` says a migration that stopped half-way ended.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ResolveOutcome {
-    /// Its changes are all in the database now: record it (as stamped).
+    /// Its changes are all in the database now: record it.
     Applied,
     /// Its changes are undone: forget its record.
     Forgotten,

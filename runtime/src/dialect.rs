@@ -404,8 +404,9 @@ pub(crate) trait Sql: Sync {
         None
     }
 
-    /// Records the error that stopped the migration `version`.
-    fn statement_failure(&self, _table: &TableName, _version: Version, _failure: &str) -> Option<String> {
+    /// Records the error that stopped the migration `version`, a script of
+    /// `of` statements.
+    fn statement_failure(&self, _table: &TableName, _version: Version, _failure: &str, _of: usize) -> Option<String> {
         None
     }
 

@@ -77,6 +77,15 @@ pub(crate) trait Driver {
         }
         Ok(())
     }
+    /// Runs a write to the version table that a script's own session may
+    /// refuse (under `LOCK TABLES`) or leave uncommitted (`autocommit`
+    /// off): the progress of a migration run statement by statement. On a
+    /// connection of its own where the driver has one, in a transaction of
+    /// its own.
+    async fn execute_aside(&mut self, sql: &str) -> Result<(), DbError> {
+        let dialect = self.sql();
+        self.execute(&format!("{}; {sql}; {}", dialect.begin(), dialect.commit())).await
+    }
     /// Runs a query, handing each row's values to `visit`, borrowed: reading
     /// the version table allocates only what it keeps.
     async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError>;

@@ -34,16 +34,23 @@ pub(crate) async fn run<D: Driver>(d: &mut D, settings: &Settings<'_>, request: 
     if nothing_to_do {
         return Ok(Report::default());
     }
-    let runs_scripts = matches!(request, Request::Sync(_) | Request::Upgrade(_) | Request::Downgrade(_));
-    if settings.options().all_or_nothing && runs_scripts && !d.transactional_ddl() {
-        return Err(Error::Refused(Refusal::AllOrNothingWithoutTransactionalDdl));
-    }
+    refuse_all_or_nothing(d, settings, request)?;
     take_lock(d, settings).await?;
     let result = run_locked(d, settings, request).await;
     let unlocked = d.unlock(table).await;
     let report = result?;
     unlocked.map_err(|e| Error::database(format!("cannot release the migration lock on {table}"), e))?;
     Ok(report)
+}
+
+/// All-or-nothing needs schema changes that roll back with their
+/// transaction: refused, for the requests that run scripts, elsewhere.
+fn refuse_all_or_nothing<D: Driver>(d: &D, settings: &Settings<'_>, request: Request) -> Result<(), Error> {
+    let runs_scripts = matches!(request, Request::Sync(_) | Request::Upgrade(_) | Request::Downgrade(_));
+    match settings.options().all_or_nothing && runs_scripts && !d.transactional_ddl() {
+        true => Err(Error::Refused(Refusal::AllOrNothingWithoutTransactionalDdl)),
+        false => Ok(()),
+    }
 }
 
 /// Takes the run lock, waiting for another run to end: every few seconds
@@ -459,12 +466,37 @@ async fn attempt_step<D: Driver>(
     }
 }
 
-/// Whether a statement of `script` changes the schema (or otherwise
-/// commits on its own on MySQL): where DDL is not transactional, such a
-/// script runs statement by statement, its progress recorded. Read
-/// conservatively: a statement that cannot be read counts.
+/// Whether a statement of `script` changes the schema or otherwise commits
+/// on its own on MySQL (table maintenance, `LOCK TABLES`, transaction
+/// control, a procedure call that may do either): where DDL is not
+/// transactional, such a script runs statement by statement, its progress
+/// recorded. Read conservatively: a statement that cannot be read counts.
 fn changes_schema(script: &Script) -> bool {
-    const COMMITTING: [&str; 8] = ["CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE", "GRANT", "REVOKE", "LOCK"];
+    const COMMITTING: [&str; 23] = [
+        "CREATE",
+        "ALTER",
+        "DROP",
+        "RENAME",
+        "TRUNCATE",
+        "GRANT",
+        "REVOKE",
+        "LOCK",
+        "UNLOCK",
+        "ANALYZE",
+        "OPTIMIZE",
+        "REPAIR",
+        "FLUSH",
+        "CACHE",
+        "LOAD",
+        "INSTALL",
+        "UNINSTALL",
+        "XA",
+        "START",
+        "BEGIN",
+        "COMMIT",
+        "CALL",
+        "EXECUTE",
+    ];
     script.statements().any(|(_, sql)| {
         let Ok(tokens) = ebbtide_core::lexer::tokenize_with(sql, ebbtide_core::Dialect::Mysql) else { return true };
         tokens
@@ -561,11 +593,12 @@ async fn script_step<D: Driver>(
         }
     }
     if let Err(mut e) = ran {
-        // Where DDL is not transactional, each statement is atomic on its
-        // own: a first statement that failed changed nothing.
+        // A first statement that failed may still have changed something
+        // (MySQL's `DROP TABLE a, missing` drops `a`): only one that never
+        // got its lock left nothing.
         let nothing_ran = ran_statements.statements == 0
             && !ran_statements.leftover
-            && matches!(&e, Error::MigrationFailed(f) if f.lock_timeout || !d.transactional_ddl());
+            && matches!(&e, Error::MigrationFailed(f) if f.lock_timeout);
         if !sent || nothing_ran {
             if let Error::MigrationFailed(f) = &mut e {
                 f.aftermath = Aftermath::RolledBack;
@@ -577,11 +610,16 @@ async fn script_step<D: Driver>(
                 return Err(Error::found(format!("{e}; and the migration stays marked as started"), undo.to_string()));
             }
         } else if let Error::MigrationFailed(f) = &mut e
-            && let Some(sql) = dialect.statement_failure(table, step.version(), &f.message)
+            && let Some(sql) = dialect.statement_failure(
+                table,
+                step.version(),
+                &f.message,
+                work.script.as_ref().map_or(0, |s| s.statements.len()),
+            )
         {
             let of = work.script.as_ref().map_or(0, |s| s.statements.len());
             f.aftermath = Aftermath::StatementsApplied { applied: ran_statements.statements, of };
-            if let Err(undo) = d.execute(&sql).await {
+            if let Err(undo) = d.execute_aside(&sql).await {
                 return Err(Error::found(format!("{e}; and its error could not be recorded"), undo.message));
             }
         }
@@ -908,9 +946,15 @@ async fn run_script<D: Driver>(
                     let progress = progress.filter(|_| reached < of);
                     if let Some(sql) = progress.and_then(|t| d.sql().statement_progress(t, step.version(), reached, of))
                     {
-                        d.execute(&sql)
-                            .await
-                            .map_err(|e| Error::database(format!("cannot record the progress of {step}"), e))?;
+                        d.execute_aside(&sql).await.map_err(|e| {
+                            Error::database(
+                                format!(
+                                    "cannot record the progress of {step} after its statement {reached} of {of}, which stays applied; \
+                                     the migration stays marked as started"
+                                ),
+                                e,
+                            )
+                        })?;
                     }
                     break;
                 }
@@ -1054,6 +1098,7 @@ pub(crate) async fn script<D: Driver>(d: &mut D, settings: &Settings<'_>, reques
     let state = read_state(d, table, matches!(request, Request::Downgrade(_))).await?;
     guard_existing_schema(d, settings, state.as_deref(), request).await?;
     let plan = settings.plan(state.as_deref(), request)?;
+    refuse_all_or_nothing(d, settings, request)?;
     let mut recorder = Recorder::new(d);
     recorder.script = format!("-- ebbtide {request}: {} step(s), version table {table}\n", plan.steps.len());
     let one_transaction = settings.options().all_or_nothing;

@@ -349,13 +349,30 @@ impl Sql for MysqlSql {
         ))
     }
 
-    fn statement_failure(&self, table: &TableName, version: crate::Version, failure: &str) -> Option<String> {
+    fn statement_failure(
+        &self,
+        table: &TableName,
+        version: crate::Version,
+        failure: &str,
+        of: usize,
+    ) -> Option<String> {
         Some(format!(
-            "UPDATE {} SET failure = {} WHERE version = {}",
+            "UPDATE {} SET failure = {}, statements = {of} WHERE version = {}",
             self.table(table),
             self.literal(failure),
             version.get()
         ))
+    }
+
+    /// The progress of an earlier script (the up script's, before a down
+    /// script starts) is not this one's.
+    fn start_record(&self, table: &TableName, version: crate::Version) -> String {
+        format!(
+            "UPDATE {} SET fingerprint = '{}', reached = NULL, statements = NULL, failure = NULL WHERE version = {}",
+            self.table(table),
+            crate::record::STARTED,
+            version.get()
+        )
     }
 
     fn select_partial(&self, table: &TableName) -> Option<String> {
@@ -454,6 +471,17 @@ impl Driver for MyDriver<'_> {
         self.conn().await?.query_drop(sql).await.map_err(db_error)
     }
 
+    /// On the run lock's connection, idle for the whole run and in the
+    /// state the pool gave it: the script's session may hold `LOCK TABLES`
+    /// (which refuses any other table) or have turned `autocommit` off.
+    async fn execute_aside(&mut self, sql: &str) -> Result<(), DbError> {
+        let transaction = format!("START TRANSACTION; {sql}; COMMIT");
+        match self.lock.as_mut() {
+            Some((conn, _)) => conn.query_drop(transaction).await.map_err(db_error),
+            None => self.execute(&transaction).await,
+        }
+    }
+
     async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError> {
         let conn = self.conn().await?;
         let mut result = conn.query_iter(sql).await.map_err(db_error)?;
@@ -469,7 +497,15 @@ impl Driver for MyDriver<'_> {
         let name = lock_name(self.sql(), table);
         let mut conn = match self.lock.take() {
             Some((conn, _)) => conn,
-            None => self.pool.get_conn().await.map_err(db_error)?,
+            None => match tokio::time::timeout(Duration::from_secs(10), self.pool.get_conn()).await {
+                Ok(conn) => conn.map_err(db_error)?,
+                Err(_) => {
+                    return Err(DbError::new(
+                        "no second connection from the pool within 10 s for the run lock: a run holds two \
+                         (its statements, and the lock); give the pool room for both (pool_max of at least 2)",
+                    ));
+                }
+            },
         };
         let taken: Option<Option<i64>> =
             conn.query_first(format!("SELECT GET_LOCK({name}, 0)")).await.map_err(db_error)?;
@@ -512,13 +548,16 @@ impl Driver for MyDriver<'_> {
         let mut values = Vec::new();
         self.query(&sql, &mut |row| {
             database = (Cell::at(row, 0) != Cell::Null).then(|| Cell::at(row, 0).text().into_owned());
-            values = (1..=RESTORED.len()).map(|i| Cell::at(row, i).text().into_owned()).collect();
+            values = (1..=RESTORED.len())
+                .map(|i| (Cell::at(row, i) != Cell::Null).then(|| Cell::at(row, i).text().into_owned()))
+                .collect();
         })
         .await?;
         let dialect = self.sql();
         let (mut set, mut autocommit) = (Vec::new(), None);
         for (name, value) in RESTORED.iter().zip(&values) {
-            let statement = format!("{name} = {}", setting(dialect, value));
+            let statement =
+                format!("{name} = {}", value.as_deref().map_or_else(|| "NULL".into(), |v| setting(dialect, v)));
             match *name {
                 "autocommit" => autocommit = Some(format!("SET SESSION {statement}")),
                 _ => set.push(statement),
@@ -563,8 +602,14 @@ impl Driver for MyDriver<'_> {
         if !script.sets_session {
             return Guard::default();
         }
-        let defaults: Vec<String> =
-            RESTORED.iter().filter(|name| **name != "autocommit").map(|name| format!("{name} = DEFAULT")).collect();
+        // The character sets are the client's who replays the script.
+        let defaults: Vec<String> = RESTORED
+            .iter()
+            .filter(|name| {
+                **name != "autocommit" && !name.starts_with("character_set") && !name.starts_with("collation")
+            })
+            .map(|name| format!("{name} = DEFAULT"))
+            .collect();
         let restore = format!("SET SESSION {}", defaults.join(", "));
         let autocommit = "SET SESSION autocommit = DEFAULT".to_string();
         match placement {

@@ -51,8 +51,8 @@ pub enum Request {
 /// How an operator says a migration that stopped half-way ended.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Its changes are all in the database now: it stays recorded (as
-    /// stamped, since ebbtide did not run all of it).
+    /// Its changes are all in the database now: it is recorded as this
+    /// release embeds it.
     Applied,
     /// Its changes are undone: its record goes (for a down script that
     /// stopped half-way: the migration is reverted).
@@ -607,10 +607,14 @@ pub fn plan<'a>(
             plan.create_table = false;
             let record =
                 records.iter().find(|r| r.version == version && r.started()).ok_or(Refusal::NotStarted(version))?;
-            plan.steps.push(Step::Unstamp(record));
-            if outcome == Outcome::Applied {
-                plan.steps.push(Step::Stamp(migrations.get(version).ok_or(Refusal::ResolveUnknown(version))?));
-            }
+            // One statement either way: nothing can stop between two.
+            plan.steps.push(match outcome {
+                Outcome::Applied => Step::Rerecord {
+                    record,
+                    migration: migrations.get(version).ok_or(Refusal::ResolveUnknown(version))?,
+                },
+                Outcome::Forgotten => Step::Unstamp(record),
+            });
         }
         Request::VersionControl => {
             if state.is_some() {
@@ -957,7 +961,7 @@ mod tests {
             plan(&migrations, Some(&records), Request::Resolve(Version::new(version), outcome), PlanOptions::default())
         };
         let applied = resolve(2, Outcome::Applied).unwrap();
-        assert_eq!(applied.steps, [Step::Unstamp(&records[1]), Step::Stamp(&list[1])]);
+        assert_eq!(applied.steps, [Step::Rerecord { record: &records[1], migration: &list[1] }]);
         assert!(!applied.create_table);
         assert_eq!(resolve(2, Outcome::Forgotten).unwrap().steps, [Step::Unstamp(&records[1])]);
         // A newer release's migration can be forgotten, not recorded as applied.
