@@ -138,6 +138,12 @@ pub async fn connect(url: &str) -> Result<Pool, Error> {
         true => opts,
         false => OptsBuilder::from_opts(opts).prefer_socket(false).into(),
     };
+    // The run lock's connection idles while a long migration runs: keepalive
+    // probes keep a load balancer or NAT from dropping it as idle.
+    let opts: Opts = match (rest.contains("tcp_keepalive="), opts.tcp_keepalive()) {
+        (false, None) => OptsBuilder::from_opts(opts).tcp_keepalive(Some(Duration::from_secs(30))).into(),
+        _ => opts,
+    };
     if opts.db_name().is_none_or(str::is_empty) {
         return Err(failed("the URL names no database: add it as its path, mysql://user@host/database".into()));
     }
@@ -300,8 +306,12 @@ impl Sql for MysqlSql {
          \x20 failure TEXT NULL"
     }
 
+    /// From the instant itself (`UNIX_TIMESTAMP` of a `TIMESTAMP` is exact),
+    /// not through the session's time zone, which is ambiguous for an hour
+    /// when daylight saving time ends.
     fn applied_at_text(&self) -> &'static str {
-        "CONCAT(LEFT(DATE_FORMAT(CONVERT_TZ(applied_at, @@session.time_zone, '+00:00'), '%Y-%m-%dT%H:%i:%s.%f'), 23), 'Z')"
+        "CONCAT(LEFT(DATE_FORMAT(DATE_ADD('1970-01-01 00:00:00', INTERVAL UNIX_TIMESTAMP(applied_at) SECOND), \
+         '%Y-%m-%dT%H:%i:%s.%f'), 23), 'Z')"
     }
 
     fn begin(&self) -> &'static str {
