@@ -397,11 +397,11 @@ async fn execute_step<D: Driver>(
     let timeout = script.and_then(|s| s.lock_timeout_ms).or(settings.default_lock_timeout_ms());
     let mut retry = Retry::new(settings, settings.lock_retry_for(script), timeout);
     // A script run statement by statement retries each statement itself.
-    let by_statement = script.is_some_and(|s| s.no_transaction || (!d.transactional_ddl() && changes_schema(s)));
+    let one_by_one = script.is_some_and(|s| by_statement(d, s));
     loop {
-        match attempt_step(d, settings, step, &work, in_run_transaction).await {
+        match attempt_step(d, settings, step, &work, one_by_one, in_run_transaction).await {
             Err(Error::MigrationFailed(mut failure))
-                if failure.lock_timeout && failure.aftermath == Aftermath::RolledBack && !by_statement =>
+                if failure.lock_timeout && failure.aftermath == Aftermath::RolledBack && !one_by_one =>
             {
                 if let Err(told) = retry.again(d, step, &failure.statement).await {
                     failure.message = format!("{}; {told}", failure.message);
@@ -429,11 +429,10 @@ async fn attempt_step<D: Driver>(
     settings: &Settings<'_>,
     step: &Step<'_>,
     work: &Work<'_>,
+    one_by_one: bool,
     in_run_transaction: bool,
 ) -> Result<Done, Error> {
-    let no_transaction =
-        work.script.as_ref().is_some_and(|s| s.no_transaction || (!d.transactional_ddl() && changes_schema(s)));
-    let placement = match (no_transaction, in_run_transaction) {
+    let placement = match (one_by_one, in_run_transaction) {
         (true, _) => Placement::None,
         (false, true) => Placement::Run,
         (false, false) => Placement::Own,
@@ -464,6 +463,13 @@ async fn attempt_step<D: Driver>(
         )),
         (Ok(done), Ok(())) => Ok(done),
     }
+}
+
+/// Whether `script` runs statement by statement, outside a transaction:
+/// marked `no-transaction`, or holding a statement that commits on its own
+/// where DDL is not transactional.
+fn by_statement<D: Driver>(d: &D, script: &Script) -> bool {
+    script.no_transaction || (!d.transactional_ddl() && changes_schema(script))
 }
 
 /// Whether a statement of `script` changes the schema or otherwise commits
@@ -610,14 +616,9 @@ async fn script_step<D: Driver>(
                 return Err(Error::found(format!("{e}; and the migration stays marked as started"), undo.to_string()));
             }
         } else if let Error::MigrationFailed(f) = &mut e
-            && let Some(sql) = dialect.statement_failure(
-                table,
-                step.version(),
-                &f.message,
-                work.script.as_ref().map_or(0, |s| s.statements.len()),
-            )
+            && let of = work.script.as_ref().map_or(0, |s| s.statements.len())
+            && let Some(sql) = dialect.statement_failure(table, step.version(), &f.message, of)
         {
-            let of = work.script.as_ref().map_or(0, |s| s.statements.len());
             f.aftermath = Aftermath::StatementsApplied { applied: ran_statements.statements, of };
             if let Err(undo) = d.execute_aside(&sql).await {
                 return Err(Error::found(format!("{e}; and its error could not be recorded"), undo.message));

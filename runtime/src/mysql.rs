@@ -131,19 +131,19 @@ pub async fn connect(url: &str) -> Result<Pool, Error> {
     let target = redact(url);
     let failed = |message: String| Error::Connect { target: target.clone(), message };
     let (rest, tls) = tls::Tls::from_url(&mysql_url(url)).map_err(failed)?;
-    let opts = Opts::from_url(&rest).map_err(|e| failed(format!("invalid URL: {e}")))?;
+    let parsed = Opts::from_url(&rest).map_err(|e| failed(format!("invalid URL: {e}")))?;
+    let mut builder = OptsBuilder::from_opts(parsed.clone());
     // mysql_async moves a connection to a Unix socket found at the path
     // the server reports, which on this machine may be another server's.
-    let opts: Opts = match rest.contains("prefer_socket=") {
-        true => opts,
-        false => OptsBuilder::from_opts(opts).prefer_socket(false).into(),
-    };
+    if !rest.contains("prefer_socket=") {
+        builder = builder.prefer_socket(false);
+    }
     // The run lock's connection idles while a long migration runs: keepalive
     // probes keep a load balancer or NAT from dropping it as idle.
-    let opts: Opts = match (rest.contains("tcp_keepalive="), opts.tcp_keepalive()) {
-        (false, None) => OptsBuilder::from_opts(opts).tcp_keepalive(Some(Duration::from_secs(30))).into(),
-        _ => opts,
-    };
+    if parsed.tcp_keepalive().is_none() {
+        builder = builder.tcp_keepalive(Some(Duration::from_secs(30)));
+    }
+    let opts: Opts = builder.into();
     if opts.db_name().is_none_or(str::is_empty) {
         return Err(failed("the URL names no database: add it as its path, mysql://user@host/database".into()));
     }
