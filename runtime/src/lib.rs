@@ -141,6 +141,8 @@ pub mod plan;
 mod record;
 pub mod registry;
 mod report;
+#[cfg(feature = "cli")]
+pub mod schema;
 mod settings;
 pub mod status;
 mod version_table;
