@@ -59,6 +59,11 @@ pub struct BadDirective {
 const VERBS: [&str; 7] =
     ["no-transaction", "lock-timeout", "lock-retry", "allow", "foreign-keys-off", "release", "backfill"];
 
+/// What follows `ebbtide:` in the placeholder of a value that `revision
+/// --autogenerate` cannot know (`NULL /* ebbtide: fill in: ... */`): the
+/// build refuses the migration until the user writes it.
+pub const FILL_IN: &str = "fill in";
+
 /// How a comment relates to directives.
 enum Shape<'a> {
     /// `ebbtide:` in a line comment: a directive, with what follows the colon.
@@ -117,6 +122,17 @@ pub fn parse(sql: &str, tokens: &[Token]) -> (Directives, Vec<BadDirective>) {
             let Some(found) = shape(part, line_comment) else { continue };
             let line = line_of(sql, token.range.start) + i as u32;
             match found {
+                // What `revision --autogenerate` leaves for the user to write.
+                Shape::Misspelled(rest) if rest.trim_start().starts_with(FILL_IN) => problems.push(BadDirective {
+                    line,
+                    message: format!(
+                        "`revision --autogenerate` left this value for you to write: {}",
+                        rest.trim_start()[FILL_IN.len()..].trim_start_matches(':').trim()
+                    ),
+                    help: "replace `NULL /* ebbtide: fill in ... */` with the value the rows get (a constant, or an \
+                           expression over the row's other columns); if no row can lack it, delete the statement"
+                        .into(),
+                }),
                 Shape::Misspelled(rest) => problems.push(BadDirective {
                     line,
                     message: format!(

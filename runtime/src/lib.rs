@@ -143,6 +143,9 @@ pub mod registry;
 mod report;
 #[cfg(feature = "cli")]
 pub mod schema;
+
+#[cfg(feature = "cli")]
+pub mod autogenerate;
 mod settings;
 pub mod status;
 mod version_table;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ebbtide::autogenerate::{self, Hints};
 use ebbtide::cli::{Command, Options};
 use ebbtide::{Branch, Migrations};
 use ebbtide_core::{Diagnostics, Dialect};
@@ -39,7 +40,7 @@ enum Standalone {
     /// Create the next migration file in a branch and print its path.
     Revision {
         /// An additive migration, safe while the old release runs.
-        #[arg(long, required_unless_present_any = ["contract", "rebuild"], conflicts_with_all = ["contract", "rebuild"])]
+        #[arg(long, required_unless_present_any = ["contract", "rebuild", "autogenerate"], conflicts_with_all = ["contract", "rebuild", "autogenerate"])]
         expand: bool,
         /// A destructive migration, run once the old release is gone.
         #[arg(long)]
@@ -60,13 +61,84 @@ enum Standalone {
         /// documents it (new table, copy, drop, rename), written with the
         /// table's current definition, indexes, triggers and views as the
         /// migrations leave it.
-        #[arg(long, value_name = "TABLE")]
+        #[arg(long, value_name = "TABLE", conflicts_with = "autogenerate")]
         rebuild: Option<String>,
+        /// Write the expand and contract migrations that take the schema
+        /// the migrations build to the one the schema file declares, each
+        /// statement in the branch the rules put it in. Both are applied to
+        /// scratch databases and their catalogs compared: SQLite in memory,
+        /// PostgreSQL on --dev-database.
+        #[arg(long, conflicts_with_all = ["contract", "reversible"])]
+        autogenerate: bool,
+        #[command(flatten)]
+        wanted: Wanted,
+        /// `TABLE.OLD=NEW`: column OLD is renamed NEW (a new type too, if
+        /// the schema file says so). Expand adds NEW, backfills it and keeps
+        /// both in sync with triggers; contract drops OLD.
+        #[arg(long, value_name = "TABLE.OLD=NEW", requires = "autogenerate")]
+        rename: Vec<String>,
+        /// `TABLE.COLUMN=EXPRESSION`: while both releases run, COLUMN (added
+        /// or dropped by the schema file) is computed from the other
+        /// release's columns by EXPRESSION, e.g. a column split:
+        /// `--derive "users.first_name=split_part(name, ' ', 1)"`.
+        #[arg(long, value_name = "TABLE.COLUMN=EXPRESSION", requires = "autogenerate")]
+        derive: Vec<String>,
+        /// `TABLE.COLUMN`: the column is dropped, not renamed into one the
+        /// schema file adds.
+        #[arg(long, value_name = "TABLE.COLUMN", requires = "autogenerate")]
+        drop: Vec<String>,
+    },
+    /// Print what separates the schema the migrations build from the
+    /// schema file; with --database, what separates that live database
+    /// from what its recorded migrations build (changes made by hand).
+    /// Exit 0: none; 2: differences; 1: error.
+    Diff {
+        #[command(flatten)]
+        wanted: Wanted,
     },
     /// Check the migrations directory with every build-time rule, plus
     /// lock-risk advice: MySQL's for MySQL migrations (--engine), PostgreSQL's
     /// otherwise; exit 1 on any error.
     Lint,
+}
+
+/// The schema file, and where to apply it.
+#[derive(clap::Args)]
+struct Wanted {
+    /// The schema file: plain `CREATE ...` statements for one engine,
+    /// the schema the release wants.
+    #[arg(long, default_value = "schema.sql", value_name = "PATH")]
+    schema: PathBuf,
+    /// A PostgreSQL server on which to create (and drop) the scratch
+    /// databases, e.g. postgres://postgres@localhost/postgres. Without
+    /// it, the scratch databases are SQLite, in memory.
+    #[arg(long, env = "EBBTIDE_DEV_DATABASE", value_name = "URL")]
+    dev_database: Option<String>,
+}
+
+impl Wanted {
+    fn engine(&self) -> Result<autogenerate::Engine, String> {
+        match &self.dev_database {
+            None => Ok(autogenerate::Engine::Sqlite),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(autogenerate::Engine::Postgres(url.clone()))
+            }
+            Some(url) if url.starts_with("sqlite:") => Ok(autogenerate::Engine::Sqlite),
+            Some(url) => Err(format!(
+                "--dev-database {}: autogenerate and diff work on SQLite (in memory) or PostgreSQL (postgres://...)",
+                ebbtide::registry::redact(url)
+            )),
+        }
+    }
+
+    fn read(&self) -> Result<String, String> {
+        std::fs::read_to_string(&self.schema).map_err(|e| {
+            format!(
+                "cannot read the schema file {}: {e} (write the schema the release wants there, or name it with --schema)",
+                self.schema.display()
+            )
+        })
+    }
 }
 
 fn engine(name: &str) -> Result<Dialect, String> {
@@ -101,7 +173,23 @@ fn main() -> ExitCode {
     let display = cli.dir.display().to_string();
     let dialect = cli.dialect();
     match &cli.command {
-        Standalone::Revision { expand: _, contract, message, reversible, release, rebuild } => {
+        Standalone::Revision { autogenerate: true, message, release, wanted, rename, derive, drop, .. } => {
+            match autogenerate(&cli.dir, &display, dialect, message, release.as_deref(), wanted, rename, derive, drop) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Standalone::Diff { wanted } => match diff(&cli, &display, dialect, wanted) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Standalone::Revision { contract, message, reversible, release, rebuild, .. } => {
             let branch = if *contract || rebuild.is_some() { Branch::Contract } else { Branch::Expand };
             let body = match rebuild {
                 Some(table) => match rebuild_skeleton(&cli.dir, &display, dialect, table) {
@@ -137,6 +225,128 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// `revision --autogenerate`: writes the migrations, or says what to decide.
+#[allow(clippy::too_many_arguments)]
+fn autogenerate(
+    dir: &Path,
+    display: &str,
+    dialect: Dialect,
+    message: &str,
+    release: Option<&str>,
+    wanted: &Wanted,
+    renames: &[String],
+    derives: &[String],
+    drops: &[String],
+) -> Result<ExitCode, String> {
+    let mut hints = Hints::default();
+    for spec in renames {
+        hints.rename(spec)?;
+    }
+    for spec in derives {
+        hints.derive(spec)?;
+    }
+    for spec in drops {
+        hints.drop(spec)?;
+    }
+    let engine = wanted.engine()?;
+    let schema = wanted.read()?;
+    let migrations = existing(dir, display, dialect)?;
+    let generated = autogenerate::generate(&migrations, &schema, &engine, &hints).map_err(|e| e.to_string())?;
+    if generated.migrations.is_empty() {
+        ebbtide::cli::out(format_args!(
+            "{}: nothing to do, the migrations build what it declares",
+            wanted.schema.display()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut release = release;
+    let mut fill_ins = Vec::new();
+    for planned in &generated.migrations {
+        let message = match &planned.part {
+            Some(part) => format!("{message} {part}"),
+            None => message.to_string(),
+        };
+        let up = planned.up();
+        let down = planned.down();
+        let paths = revision(dir, planned.branch, &message, down.is_some(), release.take(), Some(&up))?;
+        if let (Some(down), Some(path)) = (down, paths.get(1)) {
+            std::fs::write(path, format!("-- Reverts: {message}\n{down}"))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        for (at, line) in up.lines().enumerate() {
+            if line.contains(autogenerate::FILL_IN) {
+                // The file's first line is the message.
+                fill_ins.push(format!("{}:{}", paths[0].display(), at + 2));
+            }
+        }
+        for p in paths {
+            ebbtide::cli::out(p.display());
+        }
+    }
+    for place in &fill_ins {
+        eprintln!(
+            "note: {place}: write the backfill's value in place of the placeholder; the build refuses it until then"
+        );
+    }
+    if !generated.unreached.is_empty() {
+        eprintln!("warning: these differences remain once the migrations written are applied; write them by hand:");
+        for d in &generated.unreached {
+            eprintln!("  {d}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The migrations of `dir`, which must load: autogenerate starts from them.
+fn existing(dir: &Path, display: &str, dialect: Dialect) -> Result<Migrations, String> {
+    if !dir.exists() {
+        return Ok(Migrations::from_vec(Vec::new()));
+    }
+    load(dir, display, dialect).map(|(m, _)| m).map_err(|diagnostics| {
+        let errors: Vec<String> = diagnostics.errors().map(|d| d.to_string()).collect();
+        format!("{display} does not load; fix it first (`ebbtide lint`):\n{}", errors.join("\n"))
+    })
+}
+
+/// `diff`: exit 0 when nothing separates the two, 2 when something does.
+fn diff(cli: &Cli, display: &str, dialect: Dialect, wanted: &Wanted) -> Result<ExitCode, String> {
+    let engine = wanted.engine()?;
+    let migrations = existing(&cli.dir, display, dialect)?;
+    let (differences, what) = match &cli.options.database {
+        Some(url) => {
+            let engine = match (url.starts_with("sqlite:"), &engine) {
+                (true, _) => autogenerate::Engine::Sqlite,
+                (false, autogenerate::Engine::Postgres(_)) => engine,
+                (false, _) => {
+                    return Err("to compare a PostgreSQL database with its migrations, name a development server \
+                                for the scratch database with --dev-database"
+                        .to_string());
+                }
+            };
+            let differences = autogenerate::drift(url, &migrations, &engine).map_err(|e| e.to_string())?;
+            (differences, format!("the database and what its recorded migrations in {display} build"))
+        }
+        None => {
+            let schema = wanted.read()?;
+            let differences = autogenerate::schema_diff(&migrations, &schema, &engine).map_err(|e| e.to_string())?;
+            (differences, format!("what the migrations in {display} build and {}", wanted.schema.display()))
+        }
+    };
+    if differences.is_empty() {
+        if !cli.options.quiet {
+            ebbtide::cli::out(format_args!("no difference between {what}"));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for d in &differences {
+        ebbtide::cli::out(d);
+    }
+    if !cli.options.quiet {
+        eprintln!("{} difference(s) between {what}", differences.len());
+    }
+    Ok(ExitCode::from(2))
 }
 
 fn lint(dir: &Path, display: &str, dialect: Dialect, quiet: bool) -> ExitCode {
