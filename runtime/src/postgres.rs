@@ -207,7 +207,7 @@ fn message(e: &tokio_postgres::Error) -> String {
     text
 }
 
-fn db_error(e: tokio_postgres::Error) -> DbError {
+pub(crate) fn db_error(e: tokio_postgres::Error) -> DbError {
     let undefined_table =
         matches!(e.code(), Some(c) if *c == SqlState::UNDEFINED_TABLE || *c == SqlState::INVALID_SCHEMA_NAME);
     let lock_timeout = e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE);
