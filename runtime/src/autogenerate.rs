@@ -201,6 +201,50 @@ impl Planned {
     }
 }
 
+/// The files [`write`] created.
+#[derive(Clone, Debug, Default)]
+pub struct Written {
+    /// Every file, up and down scripts, in order.
+    pub paths: Vec<std::path::PathBuf>,
+    /// `path:line` of each placeholder left for the user to fill in.
+    pub fill_ins: Vec<String>,
+}
+
+/// Writes `planned` into the migrations directory `dir`, numbered after
+/// every migration there; `release` is declared by the first.
+pub fn write(
+    dir: &std::path::Path,
+    message: &str,
+    release: Option<&str>,
+    planned: &[Planned],
+) -> Result<Written, String> {
+    let mut release = release;
+    let mut written = Written::default();
+    for planned in planned {
+        let message = match &planned.part {
+            Some(part) => format!("{message} {part}"),
+            None => message.to_string(),
+        };
+        let up = planned.up();
+        let down = planned.down();
+        let paths =
+            crate::revision::revision(dir, planned.branch, &message, down.is_some(), release.take(), Some(&up))?;
+        if let (Some(down), Some(path)) = (down, paths.get(1)) {
+            std::fs::write(path, format!("-- Reverts: {message}\n{down}"))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        let head =
+            std::fs::read_to_string(&paths[0]).map_err(|e| format!("cannot read {}: {e}", paths[0].display()))?;
+        for (at, line) in head.lines().enumerate() {
+            if line.contains(FILL_IN) {
+                written.fill_ins.push(format!("{}:{}", paths[0].display(), at + 1));
+            }
+        }
+        written.paths.extend(paths);
+    }
+    Ok(written)
+}
+
 /// What autogenerate will not decide alone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Undecided(pub Vec<String>);
@@ -1104,7 +1148,7 @@ pub fn contract(interim: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor
     let mut out = Vec::new();
     if flavor == Flavor::Sqlite {
         for table in &rebuilt {
-            out.push(sqlite_rebuild(interim, wanted, table));
+            out.push(sqlite_rebuild(interim, wanted, table, hints));
         }
     }
     if !undecided.is_empty() {
@@ -1260,7 +1304,7 @@ fn sqlite_droppable(interim: &Schema, schema: &Schema, table: &str, column: &str
 }
 
 /// SQLite's table rebuild, to the table the schema file declares.
-fn sqlite_rebuild(interim: &Schema, wanted: &Schema, table: &str) -> Planned {
+fn sqlite_rebuild(interim: &Schema, wanted: &Schema, table: &str, hints: &Hints) -> Planned {
     let mut planned = Planned::new(
         Branch::Contract,
         Some(format!("rebuild_{table}")),
@@ -1284,6 +1328,29 @@ fn sqlite_rebuild(interim: &Schema, wanted: &Schema, table: &str) -> Planned {
         .collect();
     let copied = copied.join(", ");
     let s = &mut planned.statements;
+    for column in &target.columns {
+        let was_nullable = now.column(&column.name).is_some_and(|c| !c.not_null);
+        if column.not_null
+            && column.default.is_none()
+            && was_nullable
+            && hints.derivation(table, &column.name).is_none()
+        {
+            s.push(Statement::new(
+                format!(
+                    "backfill: {table}.{} becomes NOT NULL; rows written without it while the previous\n\
+                     release ran need a value. Write it in place of the placeholder (the build refuses it as it is).",
+                    column.name
+                ),
+                format!(
+                    "UPDATE {t} SET {c} = {fill} WHERE {c} IS NULL",
+                    t = ident(table),
+                    c = ident(&column.name),
+                    fill = fill_in(table, &column.name)
+                ),
+                None,
+            ));
+        }
+    }
     s.push(Statement::new("the table as the schema file declares it", format!("CREATE TABLE {scratch} {body}"), None));
     s.push(Statement::new(
         "its rows; a NOT NULL column still empty in a row fails here, naming it",

@@ -146,6 +146,9 @@ pub mod schema;
 
 #[cfg(feature = "cli")]
 pub mod autogenerate;
+
+#[cfg(feature = "cli")]
+pub mod revision;
 mod settings;
 pub mod status;
 mod version_table;
