@@ -407,8 +407,12 @@ pub fn expand(current: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor) 
                         Some(format!("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL", ident(table), ident(&to.name))),
                     ));
                 }
-                if from.default.is_none() && from.generated.is_none() && to.generated.is_none() {
-                    if let Some(default) = &to.default {
+                if from.default.is_none()
+                    && from.generated.is_none()
+                    && to.generated.is_none()
+                    && let Some(default) = &to.default
+                {
+                    {
                         main.statements.push(Statement::new(
                             "a new default: rows inserted without the column get it",
                             format!(

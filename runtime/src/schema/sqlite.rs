@@ -100,14 +100,14 @@ fn read_table(conn: &Connection, name: &str, sql: &str) -> rusqlite::Result<Tabl
         });
     }
     // Foreign keys, one per id, their columns in order.
-    let mut keys: BTreeMap<i64, (String, Vec<String>, Vec<String>, String, String)> = BTreeMap::new();
+    let mut keys: BTreeMap<i64, ForeignKey> = BTreeMap::new();
     {
         let mut stmt = conn.prepare(
             "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
         )?;
         let mut rows = stmt.query([name])?;
         while let Some(row) = rows.next()? {
-            let entry = keys.entry(row.get(0)?).or_insert_with(Default::default);
+            let entry = keys.entry(row.get(0)?).or_default();
             entry.0 = row.get(1)?;
             entry.1.push(row.get(2)?);
             if let Some(to) = row.get::<_, Option<String>>(3)? {
@@ -139,6 +139,11 @@ fn read_table(conn: &Connection, name: &str, sql: &str) -> rusqlite::Result<Tabl
     constraints.sort_by(|a, b| (a.kind, &a.definition).cmp(&(b.kind, &b.definition)));
     Ok(Table { name: name.to_string(), columns, constraints, definition: Some(sql.to_string()) })
 }
+
+/// A foreign key as `pragma_foreign_key_list` gives it, one row per
+/// column: the table it references, its columns, the referenced columns
+/// (none: the primary key), and its `ON UPDATE` and `ON DELETE` actions.
+type ForeignKey = (String, Vec<String>, Vec<String>, String, String);
 
 /// The expressions of the `CHECK (...)` constraints in a `CREATE TABLE`
 /// statement, as written, whitespace collapsed.
