@@ -33,6 +33,9 @@ pub fn lock_risks_with(migrations: &[Migration], dialect: Dialect) -> Vec<Diagno
 
 fn postgres_lock_risks(migrations: &[Migration]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    // `table.column` that have a `CHECK (column IS NOT NULL)`, which lets
+    // PostgreSQL set NOT NULL without a scan once validated.
+    let mut checked: HashSet<String> = HashSet::new();
     for m in migrations {
         let mut created: HashSet<String> = HashSet::new();
         for (line, sql) in m.up.statements() {
@@ -47,13 +50,21 @@ fn postgres_lock_risks(migrations: &[Migration]) -> Vec<Diagnostic> {
                 Diagnostic::warning(m.up.path.to_string(), message).at_line(line).help(help.to_string())
             };
             for change in classify(sql, &tokens) {
+                if let Change::AddConstraint { table } = &change
+                    && let Some(at) = words.iter().position(|w| w == "CHECK")
+                    && words.get(at + 2..at + 5).is_some_and(|w| w == ["IS", "NOT", "NULL"])
+                {
+                    checked.insert(format!("{table}.{}", words[at + 1].to_ascii_lowercase()));
+                }
                 match &change {
                     Change::Create { object, name: Some(name), .. } if object.ends_with("TABLE") => {
                         created.insert(name.clone());
                     }
                     Change::Create { object, .. } if object == "INDEX" && !has(&["CONCURRENTLY"]) => {
                         let table = index_table(&words);
-                        if table.as_ref().is_none_or(|t| !created.contains(t)) {
+                        let qualified = index_table_after_schema(&words);
+                        let new = table.iter().chain(&qualified).any(|t| created.contains(t));
+                        if !new {
                             out.push(warn(
                                 "CREATE INDEX without CONCURRENTLY blocks writes to the table while the index builds"
                                     .into(),
@@ -91,10 +102,15 @@ fn postgres_lock_risks(migrations: &[Migration]) -> Vec<Diagnostic> {
                         format!("this statement {what}, which rewrites the table under an exclusive lock"),
                         "add a new column in expand, backfill it, and switch over instead of changing the type in place",
                     )),
-                    Change::AlterExisting { what } if what.starts_with("sets NOT NULL") => out.push(warn(
+                    Change::AlterExisting { what }
+                        if what.starts_with("sets NOT NULL")
+                            && !what.rsplit(' ').next().is_some_and(|column| checked.contains(column)) =>
+                    {
+                        out.push(warn(
                         format!("this statement {what}, which scans the whole table under an exclusive lock"),
                         "first add `CHECK (column IS NOT NULL) NOT VALID` and validate it; PostgreSQL 12+ then sets NOT NULL without a scan",
-                    )),
+                        ))
+                    }
                     _ => {}
                 }
             }
@@ -311,6 +327,14 @@ fn index_table(words: &[String]) -> Option<String> {
     Some(table.to_ascii_lowercase())
 }
 
+/// The word after the table of `CREATE INDEX ... ON [ONLY] table`: the
+/// table itself when it was qualified (`ON public.users`: `PUBLIC`, `USERS`).
+fn index_table_after_schema(words: &[String]) -> Option<String> {
+    let on = words.iter().position(|w| w == "ON")?;
+    let skip = usize::from(words.get(on + 1).is_some_and(|w| w == "ONLY"));
+    words.get(on + 2 + skip).map(|w| w.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,6 +443,36 @@ mod tests {
         ]);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("without CONCURRENTLY"));
+    }
+
+    #[test]
+    fn an_index_on_a_table_created_in_the_same_migration_is_no_risk_qualified_or_not() {
+        let found = risks(&[
+            (
+                "expand/0001_create_users.sql",
+                "CREATE TABLE users (id int, email text);\nCREATE INDEX users_id ON public.users USING btree (id);",
+            ),
+            ("expand/0002_index_email.sql", "CREATE INDEX users_email ON public.users USING btree (email);"),
+        ]);
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    #[test]
+    fn set_not_null_after_a_not_null_check_is_no_risk() {
+        let found = risks(&[
+            ("expand/0001_create.sql", "CREATE TABLE users (id int, email text, name text);"),
+            (
+                "contract/0002_checks.sql",
+                "ALTER TABLE users ADD CONSTRAINT users_email_not_null CHECK (email IS NOT NULL) NOT VALID;",
+            ),
+            ("contract/0003_validate.sql", "ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null;"),
+            (
+                "contract/0004_not_null.sql",
+                "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\nALTER TABLE users ALTER COLUMN name SET NOT NULL;",
+            ),
+        ]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("users.name"), "{found:?}");
     }
 
     #[test]
