@@ -206,7 +206,7 @@ impl Planned {
     }
 }
 
-/// The files [`write`] created.
+/// The files [`write()`] created.
 #[derive(Clone, Debug, Default)]
 pub struct Written {
     /// Every file, up and down scripts, in order.
