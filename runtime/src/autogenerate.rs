@@ -424,9 +424,10 @@ pub fn expand(current: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor) 
             _ => {}
         }
     }
-    main.statements.append(&mut fill_ins);
-    // Backfills of derived columns, then the triggers that keep both
-    // releases' columns in sync (the backfill first: it must not fire them).
+    // Backfills of derived columns, then the user's (whose expression may
+    // read a derived column: it must be filled by then), then the triggers
+    // that keep both releases' columns in sync (the backfills first: they
+    // must not fire them).
     for split in &splits {
         if let Some(backfill) = backfill(split, None) {
             main.statements.push(Statement::new(
@@ -435,6 +436,9 @@ pub fn expand(current: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor) 
                 Some(String::new()),
             ));
         }
+    }
+    main.statements.append(&mut fill_ins);
+    for split in &splits {
         main.statements.extend(sync_triggers(split, flavor));
     }
     for d in &diff {
