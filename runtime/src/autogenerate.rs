@@ -463,6 +463,13 @@ pub fn expand(current: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor) 
                 t.definition.trim_end().trim_end_matches(';').to_string(),
                 Some(format!("DROP TRIGGER {}{}", ident(&t.name), on_table(&t.table, flavor))),
             )),
+            // The diff says a changed index is dropped and added again; the
+            // drop would wait for contract, and the name is taken until then.
+            AddIndex(index) if current.indexes.contains_key(&index.name) => undecided.push(format!(
+                "index {} has a new definition ({}), which the release serving now may rely on: \
+                 create it under a new name (contract then drops the old one), or write the migration by hand",
+                index.name, index.definition
+            )),
             AddIndex(index) if new_tables.contains(index.table.as_str()) || flavor == Flavor::Sqlite => {
                 main.statements.push(Statement::new(
                     if new_tables.contains(index.table.as_str()) {
