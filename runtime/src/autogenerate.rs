@@ -544,7 +544,9 @@ fn add_constraint(
                 Some(String::new()),
             ));
         }
-        ConstraintKind::Unique if constraint.definition.starts_with("UNIQUE (") => {
+        ConstraintKind::Unique
+            if constraint.definition.starts_with("UNIQUE (") && !constraint.definition.contains(" DEFERRABLE") =>
+        {
             let columns = &constraint.definition["UNIQUE ".len()..];
             let mut planned = Planned::new(
                 Branch::Expand,
