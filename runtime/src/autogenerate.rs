@@ -433,9 +433,10 @@ pub fn expand(current: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor) 
             _ => {}
         }
     }
-    main.statements.append(&mut fill_ins);
-    // Backfills of derived columns, then the triggers that keep both
-    // releases' columns in sync (the backfill first: it must not fire them).
+    // Backfills of derived columns, then the user's (whose expression may
+    // read a derived column: it must be filled by then), then the triggers
+    // that keep both releases' columns in sync (the backfills first: they
+    // must not fire them).
     for split in &splits {
         if let Some(backfill) = backfill(split, None) {
             main.statements.push(Statement::new(
@@ -444,6 +445,9 @@ pub fn expand(current: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor) 
                 Some(String::new()),
             ));
         }
+    }
+    main.statements.append(&mut fill_ins);
+    for split in &splits {
         main.statements.extend(sync_triggers(split, flavor));
     }
     for d in &diff {
@@ -467,6 +471,13 @@ pub fn expand(current: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor) 
                 "a new trigger, which the schema file declares",
                 t.definition.trim_end().trim_end_matches(';').to_string(),
                 Some(format!("DROP TRIGGER {}{}", ident(&t.name), on_table(&t.table, flavor))),
+            )),
+            // The diff says a changed index is dropped and added again; the
+            // drop would wait for contract, and the name is taken until then.
+            AddIndex(index) if current.indexes.contains_key(&index.name) => undecided.push(format!(
+                "index {} has a new definition ({}), which the release serving now may rely on: \
+                 create it under a new name (contract then drops the old one), or write the migration by hand",
+                index.name, index.definition
             )),
             AddIndex(index) if new_tables.contains(index.table.as_str()) || flavor == Flavor::Sqlite => {
                 main.statements.push(Statement::new(
@@ -542,7 +553,9 @@ fn add_constraint(
                 Some(String::new()),
             ));
         }
-        ConstraintKind::Unique if constraint.definition.starts_with("UNIQUE (") => {
+        ConstraintKind::Unique
+            if constraint.definition.starts_with("UNIQUE (") && !constraint.definition.contains(" DEFERRABLE") =>
+        {
             let columns = &constraint.definition["UNIQUE ".len()..];
             let mut planned = Planned::new(
                 Branch::Expand,
