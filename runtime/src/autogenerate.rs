@@ -60,9 +60,16 @@ impl Hints {
     }
 
     /// Reads `--drop table.column`.
+    ///
+    /// `--drop table` (no column) says a whole table is dropped, not
+    /// renamed into one the schema file creates.
     pub fn drop(&mut self, spec: &str) -> Result<(), String> {
-        let (table, column) =
-            qualified(spec).ok_or_else(|| format!("--drop {spec}: write TABLE.COLUMN, e.g. --drop users.nickname"))?;
+        if is_plain(spec.trim()) {
+            self.drops.push((spec.trim().to_string(), String::new()));
+            return Ok(());
+        }
+        let (table, column) = qualified(spec)
+            .ok_or_else(|| format!("--drop {spec}: write TABLE.COLUMN or TABLE, e.g. --drop users.nickname"))?;
         self.drops.push((table, column));
         Ok(())
     }
@@ -283,6 +290,7 @@ pub fn expand(current: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor) 
     let diff = current.diff(wanted);
     let mut undecided = Vec::new();
     check_hints(current, wanted, hints, &mut undecided);
+    table_renames(&diff, hints, &mut undecided);
     let splits = splits(current, wanted, hints, &diff, &mut undecided);
     let mut main = Planned::new(
         Branch::Expand,
@@ -606,8 +614,39 @@ fn check_hints(current: &Schema, wanted: &Schema, hints: &Hints, undecided: &mut
         }
     }
     for (table, column) in &hints.drops {
+        if column.is_empty() {
+            if !current.tables.contains_key(table) || wanted.tables.contains_key(table) {
+                undecided.push(format!("--drop {table}: the schema file does not drop table {table}"));
+            }
+            continue;
+        }
         if !has(current, table, column) || has(wanted, table, column) {
             undecided.push(format!("--drop {table}.{column}: the schema file does not drop {table}.{column}"));
+        }
+    }
+}
+
+/// A table dropped while one with the same columns is created: maybe a
+/// rename, which autogenerate does not write (the release serving now
+/// queries the old name, and the new table would start empty).
+fn table_renames(diff: &[Difference], hints: &Hints, undecided: &mut Vec<String>) {
+    let shape = |t: &Table| t.columns.iter().map(|c| (c.name.clone(), c.data_type.clone())).collect::<Vec<_>>();
+    for d in diff {
+        let Difference::DropTable(old) = d else { continue };
+        if hints.dropped(&old.name, "") {
+            continue;
+        }
+        for other in diff {
+            if let Difference::AddTable(new) = other
+                && shape(new) == shape(old)
+            {
+                undecided.push(format!(
+                    "table {0} is dropped and table {1} created with the same columns: autogenerate does not \
+                     rename tables (the release serving now queries {0}, and {1} would start empty); keep the \
+                     name, or create {1} and copy the rows by hand; if {0} and its rows really go, say --drop {0}",
+                    old.name, new.name
+                ));
+            }
         }
     }
 }
@@ -1408,4 +1447,95 @@ fn sqlite_rebuild(interim: &Schema, wanted: &Schema, table: &str, hints: &Hints)
 fn mentions(sql: &str, word: &str) -> bool {
     ebbtide_core::lexer::tokenize(sql)
         .is_ok_and(|tokens| tokens.iter().any(|t| sql[t.range.clone()].eq_ignore_ascii_case(word)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, data_type: &str, not_null: bool) -> Column {
+        Column { name: name.into(), data_type: data_type.into(), not_null, default: None, generated: None }
+    }
+
+    fn schema(tables: &[(&str, Vec<Column>)]) -> Schema {
+        let mut s = Schema::default();
+        for (name, columns) in tables {
+            let table =
+                Table { name: name.to_string(), columns: columns.clone(), constraints: Vec::new(), definition: None };
+            s.tables.insert(name.to_string(), table);
+        }
+        s
+    }
+
+    #[test]
+    fn a_table_with_the_same_columns_under_a_new_name_is_not_written_until_decided() {
+        let now = schema(&[("users", vec![column("id", "bigint", true)])]);
+        let wanted = schema(&[("people", vec![column("id", "bigint", true)])]);
+        let refused = expand(&now, &wanted, &Hints::default(), Flavor::Postgres).unwrap_err();
+        assert!(refused.to_string().contains("autogenerate does not rename tables"), "{refused}");
+        assert!(refused.to_string().contains("say --drop users"), "{refused}");
+        let mut hints = Hints::default();
+        hints.drop("users").unwrap();
+        let planned = expand(&now, &wanted, &hints, Flavor::Postgres).unwrap();
+        assert!(planned[0].up().contains("CREATE TABLE people"));
+        let contract = contract(&wanted_with(&now, &wanted), &wanted, &hints, Flavor::Postgres).unwrap();
+        assert!(contract[0].up().contains("DROP TABLE users"));
+    }
+
+    /// `now` with `wanted`'s tables added: what expand leaves.
+    fn wanted_with(now: &Schema, wanted: &Schema) -> Schema {
+        let mut s = now.clone();
+        s.tables.extend(wanted.tables.clone());
+        s
+    }
+
+    #[test]
+    fn a_drop_and_an_add_of_one_type_ask_for_a_decision() {
+        let now = schema(&[("users", vec![column("id", "bigint", true), column("name", "text", true)])]);
+        let wanted = schema(&[("users", vec![column("id", "bigint", true), column("full_name", "text", true)])]);
+        let refused = expand(&now, &wanted, &Hints::default(), Flavor::Postgres).unwrap_err().to_string();
+        assert!(refused.contains("--rename users.name=full_name"), "{refused}");
+        let mut hints = Hints::default();
+        hints.drop("users.name").unwrap();
+        let planned = expand(&now, &wanted, &hints, Flavor::Postgres).unwrap();
+        let up = planned[0].up();
+        // A new NOT NULL column without default: nullable now, a value to write.
+        assert!(up.contains("ADD COLUMN full_name text;"), "{up}");
+        assert!(up.contains(FILL_IN), "{up}");
+        // The dropped column stops being required from the new release.
+        assert!(up.contains("ALTER COLUMN name DROP NOT NULL"), "{up}");
+    }
+
+    #[test]
+    fn a_rename_keeps_both_columns_in_sync_and_contract_drops_the_old_one() {
+        let now = schema(&[("users", vec![column("id", "bigint", true), column("name", "text", true)])]);
+        let wanted = schema(&[("users", vec![column("id", "bigint", true), column("full_name", "text", true)])]);
+        let mut hints = Hints::default();
+        hints.rename("users.name=full_name").unwrap();
+        let up = expand(&now, &wanted, &hints, Flavor::Postgres).unwrap()[0].up();
+        assert!(up.contains("UPDATE users SET full_name = name WHERE full_name IS NULL"), "{up}");
+        assert!(up.contains("NEW.full_name := NEW.name;"), "{up}");
+        assert!(up.contains("NEW.name := NEW.full_name;"), "{up}");
+        assert!(!up.contains(FILL_IN), "a derived column needs no value from the user: {up}");
+    }
+
+    #[test]
+    fn expressions_name_the_new_row_s_columns_and_leave_functions_and_strings_alone() {
+        let names: Vec<String> = ["name", "first_name"].map(String::from).to_vec();
+        assert_eq!(
+            qualify("split_part(name, ' ', 1) || 'name' || first_name", &names, Some("NEW")),
+            "split_part(NEW.name, ' ', 1) || 'name' || NEW.first_name"
+        );
+        assert_eq!(qualify("name(x)", &names, Some("NEW")), "name(x)");
+    }
+
+    #[test]
+    fn hints_are_read_or_refused_with_an_example() {
+        let mut hints = Hints::default();
+        assert!(hints.rename("users.name").unwrap_err().contains("e.g. --rename"));
+        assert!(hints.rename("users.name=Full Name").is_err());
+        assert!(hints.derive("users.a=").is_err());
+        hints.derive("users.a=lower(b)").unwrap();
+        assert_eq!(hints.derives, [("users".to_string(), "a".to_string(), "lower(b)".to_string())]);
+    }
 }

@@ -85,8 +85,8 @@ enum Standalone {
         #[arg(long, value_name = "TABLE.COLUMN=EXPRESSION", requires = "autogenerate")]
         derive: Vec<String>,
         /// `TABLE.COLUMN`: the column is dropped, not renamed into one the
-        /// schema file adds.
-        #[arg(long, value_name = "TABLE.COLUMN", requires = "autogenerate")]
+        /// schema file adds; `TABLE`: likewise for a whole table.
+        #[arg(long, value_name = "TABLE[.COLUMN]", requires = "autogenerate")]
         drop: Vec<String>,
     },
     /// Print what separates the schema the migrations build from the
