@@ -30,6 +30,7 @@ use crate::record::Cell;
 use crate::settings::Settings;
 use crate::{Error, Script};
 
+mod galera;
 mod tls;
 
 /// The operations of a [`Migrator`](crate::Migrator) on a MySQL or MariaDB
@@ -63,7 +64,15 @@ impl<'c> Mysql<'c> {
     }
 
     fn driver(&self) -> MyDriver<'c> {
-        MyDriver { pool: self.pool, conn: None, lock: None, restore: String::new(), autocommit: None }
+        MyDriver {
+            pool: self.pool,
+            conn: None,
+            lock: None,
+            claim: None,
+            cluster: None,
+            restore: String::new(),
+            autocommit: None,
+        }
     }
 }
 
@@ -400,6 +409,10 @@ pub(crate) struct MyDriver<'c> {
     conn: Option<Conn>,
     /// The connection that holds the run lock, and the lock's name.
     lock: Option<(Conn, String)>,
+    /// On a Galera cluster, the run's claim on the lock table's row.
+    claim: Option<galera::Claim>,
+    /// Whether the server is a Galera node, once known.
+    cluster: Option<bool>,
     /// The statements that return the session to the state the run found
     /// it in (empty until [`Driver::capture_session`]), and the one that
     /// returns `autocommit`, which may only run outside a transaction.
@@ -421,9 +434,45 @@ fn lock_name(dialect: &dyn Sql, table: &TableName) -> String {
 impl MyDriver<'_> {
     async fn conn(&mut self) -> Result<&mut Conn, DbError> {
         if self.conn.is_none() {
-            self.conn = Some(self.pool.get_conn().await.map_err(db_error)?);
+            let mut conn = self.pool.get_conn().await.map_err(db_error)?;
+            self.cluster = Some(galera::is_cluster(&mut conn).await.map_err(db_error)?);
+            self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("just taken"))
+    }
+
+    /// On a Galera cluster, an error once the run lock is no longer the
+    /// run's: another run may be migrating.
+    fn still_locked(&self) -> Result<(), DbError> {
+        match &self.claim {
+            Some(claim) if claim.lost() => Err(DbError::new(format!(
+                "the run lock expired while this run held it (it was not renewed for {} s): another run may be \
+                 migrating; check `ebbtide status` before running again",
+                galera::EXPIRY.as_secs()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The run lock of a Galera cluster, through `conn`: refused through a
+    /// node that is not `Synced` in the Primary component.
+    async fn try_cluster_lock(&mut self, mut conn: Conn, table: &TableName) -> Result<Lock, DbError> {
+        let node = galera::node(&mut conn).await.map_err(db_error)?;
+        if let Some(node) = node.filter(|n| !n.ready()) {
+            return Err(DbError::new(format!(
+                "this node of the Galera cluster is {} in a {} component of {} node(s): it may be behind or cut \
+                 off, so ebbtide does not migrate through it; use a node that is Synced in the Primary component",
+                node.state, node.component, node.size
+            )));
+        }
+        match galera::try_lock(&mut conn, self.pool, self.sql(), table).await.map_err(db_error)? {
+            Ok(claim) => {
+                self.claim = Some(claim);
+                self.lock = Some((conn, String::new()));
+                Ok(Lock::Taken)
+            }
+            Err(holder) => Ok(Lock::Busy(Some(holder))),
+        }
     }
 
     /// Who holds the run lock, as far as the server tells.
@@ -478,6 +527,7 @@ impl Driver for MyDriver<'_> {
     }
 
     async fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.still_locked()?;
         self.conn().await?.query_drop(sql).await.map_err(db_error)
     }
 
@@ -485,6 +535,7 @@ impl Driver for MyDriver<'_> {
     /// state the pool gave it: the script's session may hold `LOCK TABLES`
     /// (which refuses any other table) or have turned `autocommit` off.
     async fn execute_aside(&mut self, sql: &str) -> Result<(), DbError> {
+        self.still_locked()?;
         let transaction = format!("START TRANSACTION; {sql}; COMMIT");
         match self.lock.as_mut() {
             Some((conn, _)) => conn.query_drop(transaction).await.map_err(db_error),
@@ -493,8 +544,12 @@ impl Driver for MyDriver<'_> {
     }
 
     async fn query(&mut self, sql: &str, visit: &mut (dyn FnMut(&[Cell<'_>]) + Send)) -> Result<(), DbError> {
-        let conn = self.conn().await?;
-        let mut result = conn.query_iter(sql).await.map_err(db_error)?;
+        self.conn().await?;
+        // A read through one node of a cluster sees what was committed
+        // through another.
+        let causal = (self.cluster == Some(true)).then(|| galera::causal(sql));
+        let conn = self.conn.as_mut().expect("just taken");
+        let mut result = conn.query_iter(causal.as_deref().unwrap_or(sql)).await.map_err(db_error)?;
         while let Some(row) = result.next().await.map_err(db_error)? {
             let values: Vec<Value> = row.unwrap();
             let cells: Vec<Cell<'_>> = values.iter().map(cell).collect();
@@ -517,6 +572,9 @@ impl Driver for MyDriver<'_> {
                 }
             },
         };
+        if galera::is_cluster(&mut conn).await.map_err(db_error)? {
+            return self.try_cluster_lock(conn, table).await;
+        }
         let taken: Option<Option<i64>> =
             conn.query_first(format!("SELECT GET_LOCK({name}, 0)")).await.map_err(db_error)?;
         if taken.flatten() == Some(1) {
@@ -531,6 +589,9 @@ impl Driver for MyDriver<'_> {
         let Some((mut conn, name)) = self.lock.take() else {
             return Ok(());
         };
+        if let Some(claim) = self.claim.take() {
+            return galera::unlock(&mut conn, claim).await.map_err(db_error);
+        }
         let released = conn.query_drop(format!("DO RELEASE_LOCK({name})")).await.map_err(db_error);
         if released.is_err() {
             // The lock dies with its connection.
@@ -540,6 +601,12 @@ impl Driver for MyDriver<'_> {
     }
 
     async fn lock_held(&mut self, table: &TableName) -> Result<bool, DbError> {
+        self.conn().await?;
+        if self.cluster == Some(true) {
+            let dialect = self.sql();
+            let conn = self.conn.as_mut().expect("just taken");
+            return galera::held(conn, dialect, table).await.map_err(db_error);
+        }
         let mut held = false;
         let name = lock_name(self.sql(), table);
         self.query(&format!("SELECT IS_USED_LOCK({name}) IS NOT NULL"), &mut |row| held = Cell::at(row, 0).truthy())
