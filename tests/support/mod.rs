@@ -159,6 +159,29 @@ pub enum Place {
     File,
     /// This process's memory.
     Memory,
+    /// A database of the test's own on a MariaDB Galera cluster
+    /// (`EBBTIDE_TEST_GALERA_URLS`: one URL per node), reached through
+    /// its first node.
+    Cluster,
+}
+
+/// The nodes of the test Galera cluster (`EBBTIDE_TEST_GALERA_URLS`,
+/// comma-separated), or `None` (after saying so) when none is given
+/// outside CI.
+pub fn galera_urls() -> Option<Vec<String>> {
+    match std::env::var("EBBTIDE_TEST_GALERA_URLS") {
+        Ok(urls) if !urls.trim().is_empty() => Some(urls.split(',').map(|u| u.trim().to_string()).collect()),
+        _ if in_ci() => panic!(
+            "a Galera cluster is required under CI=true: start one with `bash tests/galera/cluster.sh start` \
+             and set EBBTIDE_TEST_GALERA_URLS to the URLs it prints"
+        ),
+        _ => {
+            eprintln!(
+                "skipped on a Galera cluster: EBBTIDE_TEST_GALERA_URLS is not set (bash tests/galera/cluster.sh start)"
+            );
+            None
+        }
+    }
 }
 
 /// One way to open a fresh test database.
@@ -174,6 +197,7 @@ impl std::fmt::Display for Target {
             Place::Server => write!(f, "{}", self.engine.name),
             Place::File => write!(f, "{} (file)", self.engine.name),
             Place::Memory => write!(f, "{} (memory)", self.engine.name),
+            Place::Cluster => write!(f, "{} (Galera cluster)", self.engine.name),
         }
     }
 }
@@ -185,6 +209,9 @@ pub fn targets() -> Vec<Target> {
     for engine in registry::ENGINES {
         if engine.capabilities.server {
             targets.push(Target { engine, place: Place::Server });
+            if engine.name == "mysql" {
+                targets.push(Target { engine, place: Place::Cluster });
+            }
             continue;
         }
         if fixture(engine).memory_url().is_some() {
@@ -259,6 +286,8 @@ pub struct ServerDatabase {
     pub engine: &'static Engine,
     pub name: String,
     pub url: String,
+    /// The server's URL it was created through.
+    pub admin: String,
 }
 
 impl ServerDatabase {
@@ -266,8 +295,14 @@ impl ServerDatabase {
     /// `name`, or returns `None` (after saying so) when the server is
     /// unreachable outside CI.
     pub async fn create(name: &str) -> Option<ServerDatabase> {
+        ServerDatabase::create_on(name, &admin_url(name)).await
+    }
+
+    /// Creates a database on the server `admin` names, of the engine the
+    /// registry names `name`.
+    pub async fn create_on(name: &str, admin: &str) -> Option<ServerDatabase> {
         let engine = registry::ENGINES.iter().find(|e| e.name == name)?;
-        let admin = admin_url(name);
+        let admin = admin.to_string();
         let server = match (engine.open)(&admin, Access::Read) {
             Ok(server) => server,
             Err(e) if !in_ci() => {
@@ -279,13 +314,13 @@ impl ServerDatabase {
         };
         let database = unique_name("ebbtide_test");
         server.execute(&format!("CREATE DATABASE {database}")).expect("create the test database");
-        Some(ServerDatabase { engine, url: with_database(&admin, &database), name: database })
+        Some(ServerDatabase { engine, url: with_database(&admin, &database), name: database, admin })
     }
 }
 
 impl Drop for ServerDatabase {
     fn drop(&mut self) {
-        if let Ok(server) = (self.engine.open)(&admin_url(self.engine.name), Access::Read) {
+        if let Ok(server) = (self.engine.open)(&self.admin, Access::Read) {
             let _ = server.execute(&fixture(self.engine).drop_database_sql(&self.name));
         }
     }
@@ -326,6 +361,11 @@ impl Db {
                 let server = ServerDatabase::create(target.engine.name).await?;
                 (server.url.clone(), None, Some(server), None)
             }
+            Place::Cluster => {
+                let nodes = galera_urls()?;
+                let server = ServerDatabase::create_on(target.engine.name, &nodes[0]).await?;
+                (server.url.clone(), None, Some(server), None)
+            }
         };
         Some(Db { target, conn: connect(&url), url, path, server, _dir: dir })
     }
@@ -353,6 +393,17 @@ impl Db {
     /// Another fresh database of the same target.
     pub async fn sibling(&self) -> Db {
         Db::open(self.target).await.expect("the engine is there")
+    }
+
+    /// This database's URL through each node of its Galera cluster (its
+    /// own URL alone elsewhere).
+    pub fn node_urls(&self) -> Vec<String> {
+        match (self.target.place, &self.server) {
+            (Place::Cluster, Some(server)) => {
+                galera_urls().unwrap_or_default().iter().map(|node| with_database(node, &server.name)).collect()
+            }
+            _ => vec![self.url.clone()],
+        }
     }
 
     /// The URL the command line takes for this database.

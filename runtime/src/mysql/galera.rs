@@ -2,7 +2,8 @@
 //!
 //! - `GET_LOCK` is the node's own: a lock held through node 1 does not stop
 //!   a run through node 2. The run lock is a row of a lock table instead
-//!   (the version table's name with `_lock`), inserted in a transaction of
+//!   (`ebbtide_run_locks`, beside the version table, one row per version
+//!   table), inserted in a transaction of
 //!   its own: the cluster certifies one insert of a key and refuses the
 //!   others (duplicate key, or a deadlock error for the loser of a
 //!   certification conflict), both meaning "held". The row names its owner
@@ -99,18 +100,27 @@ pub async fn node(conn: &mut Conn) -> Result<Option<Node>, mysql_async::Error> {
     }))
 }
 
-/// The lock table of version table `table`.
-pub fn lock_table(dialect: &dyn Sql, table: &TableName) -> String {
-    let name = dialect.quote(&format!("{}_lock", table.name()));
+/// The lock table, beside version table `table`.
+pub const LOCK_TABLE: &str = "ebbtide_run_locks";
+
+fn lock_table(dialect: &dyn Sql, table: &TableName) -> String {
+    let name = dialect.quote(LOCK_TABLE);
     match table.schema() {
         Some(schema) => format!("{}.{name}", dialect.quote(schema)),
         None => name,
     }
 }
 
+/// The key of version table `table`'s row in the lock table.
+fn key(dialect: &dyn Sql, table: &TableName) -> String {
+    dialect.literal(table.name())
+}
+
 /// A run's claim on the lock: who it is, and its renewal.
 pub struct Claim {
     table: String,
+    /// The row's key, as an SQL literal.
+    key: String,
     /// The owner, as an SQL literal.
     owner: String,
     lost: Arc<AtomicBool>,
@@ -132,13 +142,14 @@ pub async fn try_lock(
     table: &TableName,
 ) -> Result<Result<Claim, String>, mysql_async::Error> {
     let lock = lock_table(dialect, table);
+    let key = key(dialect, table);
     let owner: (String,) = conn
         .query_first("SELECT CONCAT(@@hostname, ':', CONNECTION_ID(), ':', UNIX_TIMESTAMP(NOW(6)))")
         .await?
         .unwrap_or_default();
     let owner = format!("{}:{}", owner.0, std::process::id());
     let insert = format!(
-        "INSERT INTO {lock} (name, owner, node, taken_at, expires_at) VALUES ('run', {}, @@hostname, \
+        "INSERT INTO {lock} (name, owner, node, taken_at, expires_at) VALUES ({key}, {}, @@hostname, \
          UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL {} SECOND)",
         dialect.literal(&owner),
         EXPIRY.as_secs()
@@ -148,12 +159,12 @@ pub async fn try_lock(
             Ok(()) => {
                 let lost = Arc::new(AtomicBool::new(false));
                 let owner = dialect.literal(&owner);
-                let renewal = tokio::spawn(renew(pool.clone(), lock.clone(), owner.clone(), lost.clone()));
-                return Ok(Ok(Claim { table: lock, owner, lost, renewal }));
+                let renewal = tokio::spawn(renew(pool.clone(), lock.clone(), key.clone(), owner.clone(), lost.clone()));
+                return Ok(Ok(Claim { table: lock, key, owner, lost, renewal }));
             }
             Err(e) if code(&e) == Some(NO_SUCH_TABLE) && attempt == 0 => {
                 conn.query_drop(format!(
-                    "CREATE TABLE IF NOT EXISTS {lock} (name VARCHAR(64) NOT NULL PRIMARY KEY, \
+                    "CREATE TABLE IF NOT EXISTS {lock} (name VARCHAR(255) NOT NULL PRIMARY KEY, \
                      owner VARCHAR(255) NOT NULL, node VARCHAR(255) NOT NULL, taken_at DATETIME(6) NOT NULL, \
                      expires_at DATETIME(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
                 ))
@@ -162,7 +173,7 @@ pub async fn try_lock(
             Err(e) if matches!(code(&e), Some(DUPLICATE_KEY | DEADLOCK)) => {
                 // Held; unless its runner stopped renewing it.
                 let expired = conn
-                    .query_iter(format!("DELETE FROM {lock} WHERE name = 'run' AND expires_at < UTC_TIMESTAMP(6)"))
+                    .query_iter(format!("DELETE FROM {lock} WHERE name = {key} AND expires_at < UTC_TIMESTAMP(6)"))
                     .await;
                 let taken_over = match expired {
                     Ok(result) => result.affected_rows() > 0,
@@ -170,21 +181,21 @@ pub async fn try_lock(
                     Err(e) => return Err(e),
                 };
                 if !taken_over {
-                    return Ok(Err(holder(conn, &lock).await?));
+                    return Ok(Err(holder(conn, &lock, &key).await?));
                 }
             }
             Err(e) => return Err(e),
         }
     }
-    Ok(Err(holder(conn, &lock).await?))
+    Ok(Err(holder(conn, &lock, &key).await?))
 }
 
 /// Who holds the lock, as its row says.
-async fn holder(conn: &mut Conn, lock: &str) -> Result<String, mysql_async::Error> {
+async fn holder(conn: &mut Conn, lock: &str, key: &str) -> Result<String, mysql_async::Error> {
     let row: Option<(String, String, String, i64)> = conn
         .query_first(format!(
             "SELECT owner, node, CAST(taken_at AS CHAR), TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(6), expires_at) \
-             FROM {lock} WHERE name = 'run'"
+             FROM {lock} WHERE name = {key}"
         ))
         .await?;
     Ok(match row {
@@ -197,9 +208,9 @@ async fn holder(conn: &mut Conn, lock: &str) -> Result<String, mysql_async::Erro
 
 /// Renews the lock every [`HEARTBEAT`] on a connection of its own, until
 /// aborted; flags `lost` when the row is no longer the run's.
-async fn renew(pool: Pool, lock: String, owner: String, lost: Arc<AtomicBool>) {
+async fn renew(pool: Pool, lock: String, key: String, owner: String, lost: Arc<AtomicBool>) {
     let sql = format!(
-        "UPDATE {lock} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL {} SECOND WHERE name = 'run' AND owner = {owner}",
+        "UPDATE {lock} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL {} SECOND WHERE name = {key} AND owner = {owner}",
         EXPIRY.as_secs()
     );
     let mut conn = None;
@@ -224,14 +235,15 @@ async fn renew(pool: Pool, lock: String, owner: String, lost: Arc<AtomicBool>) {
 /// Releases the lock: the renewal stops, the row goes.
 pub async fn unlock(conn: &mut Conn, claim: Claim) -> Result<(), mysql_async::Error> {
     claim.renewal.abort();
-    conn.query_drop(format!("DELETE FROM {} WHERE name = 'run' AND owner = {}", claim.table, claim.owner)).await
+    conn.query_drop(format!("DELETE FROM {} WHERE name = {} AND owner = {}", claim.table, claim.key, claim.owner)).await
 }
 
 /// Whether some run holds the lock of `table` now.
 pub async fn held(conn: &mut Conn, dialect: &dyn Sql, table: &TableName) -> Result<bool, mysql_async::Error> {
     let sql = format!(
-        "SELECT COUNT(*) FROM {} WHERE name = 'run' AND expires_at > UTC_TIMESTAMP(6)",
-        lock_table(dialect, table)
+        "SELECT COUNT(*) FROM {} WHERE name = {} AND expires_at > UTC_TIMESTAMP(6)",
+        lock_table(dialect, table),
+        key(dialect, table)
     );
     match conn.query_first::<i64, _>(sql).await {
         Ok(count) => Ok(count.unwrap_or(0) > 0),
