@@ -47,12 +47,12 @@ fn racing_migrations(db: &Db) -> Dir {
     Dir::new(&borrowed)
 }
 
-/// `count` processes sync `racing_migrations` at once through `url`; each
-/// must succeed, every migration be recorded, and each migration's own
-/// insert have run once: no double application.
-async fn race_to_sync(db: &Db, url: &str, count: usize) {
+/// `count` processes sync `racing_migrations` at once, through the nodes
+/// of `urls` in turn; each must succeed, every migration be recorded, and
+/// each migration's own insert have run once: no double application.
+async fn race_to_sync(db: &Db, urls: &[String], count: usize) {
     let dir = racing_migrations(db);
-    let children: Vec<Child> = (0..count).map(|_| spawn(dir.path(), url, &["sync"])).collect();
+    let children: Vec<Child> = (0..count).map(|i| spawn(dir.path(), &urls[i % urls.len()], &["sync"])).collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "a racer failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -67,8 +67,9 @@ async fn race_to_sync(db: &Db, url: &str, count: usize) {
 
 /// Promise 1: sixteen processes start at once and sync; every migration is
 /// applied exactly once, all sixteen succeed, the version table is complete.
+/// On a cluster, they are spread over its nodes.
 async fn sixteen_processes_race_to_sync(db: Db) {
-    race_to_sync(&db, &db.url(), 16).await;
+    race_to_sync(&db, &db.node_urls(), 16).await;
 }
 
 /// Promise 1, mixed: `sync --expand` callers race `check` callers; checks
@@ -665,7 +666,7 @@ async fn racing_through_pgbouncer(db: Db, mode: &str) {
     // session for its life; in transaction mode only the lock's does.
     let pool_size = if mode == "session" { 20 } else { 4 };
     let Some(pooler) = Pgbouncer::start(mode, pool_size) else { return };
-    race_to_sync(&db, &pooler.url(&db.server.as_ref().unwrap().name), 8).await;
+    race_to_sync(&db, &[pooler.url(&db.server.as_ref().unwrap().name)], 8).await;
     let locks = db
         .strings(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \

@@ -448,7 +448,7 @@ impl MyDriver<'_> {
             Some(claim) if claim.lost() => Err(DbError::new(format!(
                 "the run lock expired while this run held it (it was not renewed for {} s): another run may be \
                  migrating; check `ebbtide status` before running again",
-                galera::EXPIRY.as_secs()
+                galera::expiry().as_secs_f64()
             ))),
             _ => Ok(()),
         }

@@ -413,7 +413,13 @@ impl Db {
 
     /// What the database's engine can do.
     pub fn capabilities(&self) -> Capabilities {
-        self.target.engine.capabilities
+        let mut capabilities = self.target.engine.capabilities;
+        if self.target.place == Place::Cluster {
+            // Galera runs DDL in total order: it never waits behind a
+            // transaction (it aborts it), so there is no lock wait to bound.
+            capabilities.lock_timeout = false;
+        }
+        capabilities
     }
 
     /// What differs on this database's engine.
@@ -471,6 +477,12 @@ impl Db {
     }
 
     /// [`Db::strings`], for the fixtures' probes.
+    /// The first column of every row `sql` returns, or the error.
+    pub fn try_rows(&self, sql: &str) -> Result<Vec<String>, String> {
+        let rows = self.conn.strings(sql).map_err(|e| e.to_string())?;
+        Ok(rows.into_iter().map(|v| v.unwrap_or_else(|| "NULL".into())).collect())
+    }
+
     pub fn rows(&self, sql: &str) -> Vec<String> {
         let rows = self.conn.strings(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
         rows.into_iter().map(|v| v.unwrap_or_else(|| "NULL".into())).collect()
@@ -538,6 +550,10 @@ impl Db {
     }
 
     pub fn lock_holder_prefix(&self, holder_pid: u32) -> String {
+        if self.target.place == Place::Cluster {
+            // The lock table's row names its owner and node.
+            return "run ".into();
+        }
         match self.capabilities().server_lock {
             true => "server process ".into(),
             false => format!("process {holder_pid}, for "),

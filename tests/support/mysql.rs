@@ -128,6 +128,15 @@ impl Mysql {
     /// How many run locks of `db`'s database are held (ebbtide names its
     /// lock after the database and the version table).
     fn locks(&self, db: &Db) -> usize {
+        if db.target.place == super::Place::Cluster {
+            // A row of the lock table, until it expires (a cluster has no
+            // server-wide lock: GET_LOCK is each node's own).
+            let held = db.try_rows(
+                "SELECT count(*) FROM ebbtide_run_locks WHERE name = 'ebbtide_migrations' \
+                 AND expires_at > UTC_TIMESTAMP(6)",
+            );
+            return held.map_or(0, |rows| rows[0].parse().expect("a count"));
+        }
         let held = db.rows(
             "SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID = \
              IS_USED_LOCK(CONCAT('ebbtide:', LEFT(SHA2(CONCAT(DATABASE(), '.ebbtide_migrations'), 256), 40)))",

@@ -7,9 +7,9 @@
 //!   its own: the cluster certifies one insert of a key and refuses the
 //!   others (duplicate key, or a deadlock error for the loser of a
 //!   certification conflict), both meaning "held". The row names its owner
-//!   and expires [`EXPIRY`] after its last renewal; a task renews it every
-//!   [`HEARTBEAT`] while the run lasts, so a runner that died holds it at
-//!   most [`EXPIRY`] longer.
+//!   and expires ([`expiry`], a minute by default) after its last renewal;
+//!   a task renews it three times per expiry while the run lasts, so a
+//!   runner that died holds it at most that much longer.
 //! - A node that is not `Synced` in the Primary component may be behind or
 //!   cut off: ebbtide refuses to migrate through it.
 //! - Reads on one node may not yet see a commit made through another:
@@ -25,13 +25,25 @@ use mysql_async::{Conn, Pool};
 
 use crate::dialect::{Sql, TableName};
 
-/// How long a run lock lives without renewal: how long a runner that died
-/// delays the next one, at most. A single statement may run longer (the
-/// renewal is queued behind it and certified before any takeover).
+/// How long a run lock lives without renewal, unless
+/// `EBBTIDE_CLUSTER_LOCK_EXPIRY` says otherwise (`30s`, `2m`; at least
+/// 1 s): how long a runner that died delays the next one, at most. A
+/// single statement may run longer (the renewal is queued behind it and
+/// certified before any takeover).
 pub const EXPIRY: Duration = Duration::from_secs(60);
 
-/// How often the run lock is renewed.
-pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// The run lock's expiry: [`EXPIRY`] or `EBBTIDE_CLUSTER_LOCK_EXPIRY`.
+pub fn expiry() -> Duration {
+    std::env::var("EBBTIDE_CLUSTER_LOCK_EXPIRY")
+        .ok()
+        .and_then(|text| ebbtide_core::directive::parse_duration_ms(text.trim()))
+        .map_or(EXPIRY, |ms| Duration::from_millis(u64::from(ms)).max(Duration::from_secs(1)))
+}
+
+/// How often the run lock is renewed: three times per expiry.
+fn heartbeat() -> Duration {
+    expiry() / 3
+}
 
 const DUPLICATE_KEY: u16 = 1062;
 const DEADLOCK: u16 = 1213;
@@ -150,9 +162,9 @@ pub async fn try_lock(
     let owner = format!("{}:{}", owner.0, std::process::id());
     let insert = format!(
         "INSERT INTO {lock} (name, owner, node, taken_at, expires_at) VALUES ({key}, {}, @@hostname, \
-         UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL {} SECOND)",
+         UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL {} MICROSECOND)",
         dialect.literal(&owner),
-        EXPIRY.as_secs()
+        expiry().as_micros()
     );
     for attempt in 0..3 {
         match conn.query_drop(&insert).await {
@@ -206,16 +218,16 @@ async fn holder(conn: &mut Conn, lock: &str, key: &str) -> Result<String, mysql_
     })
 }
 
-/// Renews the lock every [`HEARTBEAT`] on a connection of its own, until
+/// Renews the lock three times per expiry on a connection of its own, until
 /// aborted; flags `lost` when the row is no longer the run's.
 async fn renew(pool: Pool, lock: String, key: String, owner: String, lost: Arc<AtomicBool>) {
     let sql = format!(
-        "UPDATE {lock} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL {} SECOND WHERE name = {key} AND owner = {owner}",
-        EXPIRY.as_secs()
+        "UPDATE {lock} SET expires_at = UTC_TIMESTAMP(6) + INTERVAL {} MICROSECOND WHERE name = {key} AND owner = {owner}",
+        expiry().as_micros()
     );
     let mut conn = None;
     loop {
-        tokio::time::sleep(HEARTBEAT).await;
+        tokio::time::sleep(heartbeat()).await;
         if conn.is_none() {
             conn = pool.get_conn().await.ok();
         }
