@@ -787,6 +787,7 @@ fn version_json(info: &VersionInfo) -> serde_json::Value {
         "latest": info.latest.get(),
         "release": info.release.as_ref().map(|(name, _)| name),
         "rollout_under_way": info.release.as_ref().is_some_and(|(_, pending)| *pending),
+        "cluster": info.cluster,
     })
 }
 

@@ -136,6 +136,11 @@ pub(crate) trait Driver {
     async fn existing_objects(&mut self) -> Result<Vec<String>, DbError> {
         Ok(Vec::new())
     }
+    /// Where the database runs, when it is more than one server: a
+    /// cluster's size and the state of the node this connection reaches.
+    async fn cluster(&mut self) -> Result<Option<String>, DbError> {
+        Ok(None)
+    }
     /// Removes what `script` left in the session that no fixed statement
     /// can name (SQLite's temporary objects); runs after [`Guard::after`].
     async fn clean_session(&mut self, _script: &Script) -> Result<(), DbError> {

@@ -1078,6 +1078,10 @@ impl<D: Driver> Driver for Recorder<'_, D> {
         self.inner.existing_objects().await
     }
 
+    async fn cluster(&mut self) -> Result<Option<String>, DbError> {
+        self.inner.cluster().await
+    }
+
     fn guard(&self, script: &Script, placement: Placement) -> Guard {
         // A check would read the real database, not the script's result.
         Guard { check: None, ..self.inner.portable_guard(script, placement) }

@@ -697,6 +697,18 @@ impl Driver for MyDriver<'_> {
         }
     }
 
+    async fn cluster(&mut self) -> Result<Option<String>, DbError> {
+        self.conn().await?;
+        if self.cluster != Some(true) {
+            return Ok(None);
+        }
+        let conn = self.conn.as_mut().expect("just taken");
+        let node = galera::node(conn).await.map_err(db_error)?;
+        Ok(node.map(|n| {
+            format!("Galera cluster of {} nodes; this node {}, in the {} component", n.size, n.state, n.component)
+        }))
+    }
+
     async fn existing_objects(&mut self) -> Result<Vec<String>, DbError> {
         let mut objects = Vec::new();
         self.query(

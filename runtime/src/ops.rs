@@ -78,7 +78,9 @@ pub(crate) async fn reversals<D: Driver>(
 
 pub(crate) async fn version<D: Driver>(d: &mut D, m: &Settings<'_>) -> Result<VersionInfo, Error> {
     let state = version_table::read_state(d, m.table_name(), false).await?;
-    Ok(VersionInfo::new(m.migrations(), state.as_deref()))
+    let mut info = VersionInfo::new(m.migrations(), state.as_deref());
+    info.cluster = d.cluster().await.map_err(|e| Error::database("cannot read the cluster's state", e))?;
+    Ok(info)
 }
 
 pub(crate) async fn status<D: Driver>(d: &mut D, m: &Settings<'_>) -> Result<Vec<Row>, Error> {

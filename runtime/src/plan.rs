@@ -753,6 +753,10 @@ pub struct VersionInfo {
     /// whether contract migrations of that release are still pending: its
     /// rollout is under way.
     pub release: Option<(String, bool)>,
+    /// On a cluster (MariaDB Galera): its size and the state of the node
+    /// read through, e.g. `Galera cluster of 3 nodes; this node Synced, in
+    /// the Primary component`.
+    pub cluster: Option<String>,
 }
 
 impl VersionInfo {
@@ -780,6 +784,7 @@ impl VersionInfo {
             });
         VersionInfo {
             release,
+            cluster: None,
             managed: state.is_some(),
             current,
             highest: max_recorded(records),
@@ -793,8 +798,9 @@ impl VersionInfo {
 
 impl fmt::Display for VersionInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cluster = self.cluster.as_ref().map(|c| format!("; {c}")).unwrap_or_default();
         if !self.managed {
-            return write!(f, "not under version control (this release's latest: {})", self.latest);
+            return write!(f, "not under version control (this release's latest: {}){cluster}", self.latest);
         }
         let head = |v: Option<Version>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
         let release = match &self.release {
@@ -804,7 +810,7 @@ impl fmt::Display for VersionInfo {
         };
         write!(
             f,
-            "version {} (expand head {}, contract head {}; {release}this release's latest: {})",
+            "version {} (expand head {}, contract head {}; {release}this release's latest: {}){cluster}",
             self.current,
             head(self.expand),
             head(self.contract),

@@ -390,6 +390,13 @@ impl Db {
         }
     }
 
+    /// A connection to the same database through node `i` of its Galera
+    /// cluster (counted from 0).
+    pub async fn on_node(&self, i: usize) -> Db {
+        let url = self.node_urls()[i].clone();
+        Db { target: self.target, conn: connect(&url), url, path: None, server: None, _dir: None }
+    }
+
     /// Another fresh database of the same target.
     pub async fn sibling(&self) -> Db {
         Db::open(self.target).await.expect("the engine is there")
