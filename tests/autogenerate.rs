@@ -319,7 +319,10 @@ fn fill() -> impl Strategy<Value = Fill> {
     prop_oneof![Just(Fill::Nullable), Just(Fill::Defaulted), Just(Fill::Required)]
 }
 
-fn new_table() -> impl Strategy<Value = Vec<(Kind, Fill)>> {
+/// A new table's columns.
+type NewTable = Vec<(Kind, Fill)>;
+
+fn new_table() -> impl Strategy<Value = NewTable> {
     prop::collection::vec((kind(), fill()), 1..=3)
 }
 
@@ -342,7 +345,7 @@ fn change() -> impl Strategy<Value = Change> {
 }
 
 /// The first release's tables, then 3 to 5 steps of one or two changes.
-fn history() -> impl Strategy<Value = (Vec<Vec<(Kind, Fill)>>, Vec<Vec<Change>>)> {
+fn history() -> impl Strategy<Value = (Vec<NewTable>, Vec<Vec<Change>>)> {
     (prop::collection::vec(new_table(), 1..=2), prop::collection::vec(prop::collection::vec(change(), 1..=2), 3..=5))
 }
 
@@ -350,7 +353,13 @@ fn history() -> impl Strategy<Value = (Vec<Vec<(Kind, Fill)>>, Vec<Vec<Change>>)
 /// applied to learn what they declare.
 enum Live<'r> {
     Sqlite(rusqlite::Connection),
-    Postgres { runtime: &'r tokio::runtime::Runtime, url: String, live: Client, wanted: Client },
+    /// The clients boxed: they are large.
+    Postgres {
+        runtime: &'r tokio::runtime::Runtime,
+        url: String,
+        live: Box<Client>,
+        wanted: Box<Client>,
+    },
 }
 
 impl Live<'_> {
@@ -681,7 +690,7 @@ fn postgres_histories_reach_their_schema_and_keep_the_old_release_working() {
         use ebbtide::schema::postgres::Scratch;
         let (live_db, live) = runtime.block_on(Scratch::create(&url, "autogenerate_live")).unwrap();
         let (wanted_db, wanted) = runtime.block_on(Scratch::create(&url, "autogenerate_wanted")).unwrap();
-        let db = Live::Postgres { runtime: &runtime, url: url.clone(), live, wanted };
+        let db = Live::Postgres { runtime: &runtime, url: url.clone(), live: Box::new(live), wanted: Box::new(wanted) };
         // Not a panic before the scratch databases are dropped.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&db, &first, &steps)));
         drop(db);

@@ -414,18 +414,16 @@ pub fn expand(current: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor) 
                         Some(format!("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL", ident(table), ident(&to.name))),
                     ));
                 }
-                if from.default.is_none() && from.generated.is_none() && to.generated.is_none() {
-                    if let Some(default) = &to.default {
-                        main.statements.push(Statement::new(
-                            "a new default: rows inserted without the column get it",
-                            format!(
-                                "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {default}",
-                                ident(table),
-                                ident(&to.name)
-                            ),
-                            Some(format!("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT", ident(table), ident(&to.name))),
-                        ));
-                    }
+                if from.default.is_none()
+                    && from.generated.is_none()
+                    && to.generated.is_none()
+                    && let Some(default) = &to.default
+                {
+                    main.statements.push(Statement::new(
+                        "a new default: rows inserted without the column get it",
+                        format!("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {default}", ident(table), ident(&to.name)),
+                        Some(format!("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT", ident(table), ident(&to.name))),
+                    ));
                 }
             }
             _ => {}

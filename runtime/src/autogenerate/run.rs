@@ -80,10 +80,10 @@ pub struct Generated {
     pub unreached: Vec<Difference>,
 }
 
-/// A scratch database.
+/// A scratch database (PostgreSQL's boxed: its client is large).
 enum Pad {
     Sqlite(rusqlite::Connection),
-    Postgres(crate::schema::postgres::Scratch, tokio_postgres::Client),
+    Postgres(Box<(crate::schema::postgres::Scratch, tokio_postgres::Client)>),
 }
 
 impl Pad {
@@ -96,7 +96,7 @@ impl Pad {
             }
             Engine::Postgres(url) => {
                 let (scratch, client) = crate::schema::postgres::Scratch::create(url, purpose).await?;
-                Ok(Pad::Postgres(scratch, client))
+                Ok(Pad::Postgres(Box::new((scratch, client))))
             }
         }
     }
@@ -112,7 +112,7 @@ impl Pad {
         let migrator = Migrator::new(migrations);
         let result = match self {
             Pad::Sqlite(conn) => migrator.sqlite(conn).sync(Scope::All).map(drop),
-            Pad::Postgres(_, client) => migrator.postgres(client).sync(Scope::All).await.map(drop),
+            Pad::Postgres(pad) => migrator.postgres(&pad.1).sync(Scope::All).await.map(drop),
         };
         result.map_err(|source| Problem::Migrations { engine: self.engine(), source })
     }
@@ -121,7 +121,7 @@ impl Pad {
     async fn execute(&self, sql: &str) -> Result<(), String> {
         match self {
             Pad::Sqlite(conn) => conn.execute_batch(sql).map_err(|e| e.to_string()),
-            Pad::Postgres(_, client) => client.batch_execute(sql).await.map_err(|e| match e.as_db_error() {
+            Pad::Postgres(pad) => pad.1.batch_execute(sql).await.map_err(|e| match e.as_db_error() {
                 Some(db) => db.message().to_string(),
                 None => e.to_string(),
             }),
@@ -133,7 +133,7 @@ impl Pad {
             Pad::Sqlite(conn) => crate::schema::sqlite::read(conn).map_err(|e| {
                 Problem::Database(crate::Error::found("reading the scratch SQLite schema", e.to_string()))
             }),
-            Pad::Postgres(_, client) => crate::schema::postgres::read(client).await.map_err(|e| {
+            Pad::Postgres(pad) => crate::schema::postgres::read(&pad.1).await.map_err(|e| {
                 Problem::Database(crate::Error::found("reading the scratch PostgreSQL schema", e.to_string()))
             }),
         }
@@ -142,7 +142,8 @@ impl Pad {
     async fn close(self) -> Result<(), Problem> {
         match self {
             Pad::Sqlite(_) => Ok(()),
-            Pad::Postgres(scratch, client) => {
+            Pad::Postgres(pad) => {
+                let (scratch, client) = *pad;
                 drop(client);
                 Ok(scratch.drop().await?)
             }
@@ -265,7 +266,7 @@ fn read_live(url: &str, engine: &Engine) -> Result<Schema, Problem> {
         Engine::Sqlite => {
             let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
             let path = path.split('?').next().unwrap_or_default();
-            let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
                 .map_err(|e| crate::Error::found(format!("cannot open {path}"), e.to_string()))?;
             crate::schema::sqlite::read(&conn)
                 .map_err(|e| Problem::Database(crate::Error::found("reading the database's schema", e.to_string())))

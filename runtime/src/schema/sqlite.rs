@@ -100,24 +100,24 @@ fn read_table(conn: &Connection, name: &str, sql: &str) -> rusqlite::Result<Tabl
         });
     }
     // Foreign keys, one per id, their columns in order.
-    let mut keys: BTreeMap<i64, (String, Vec<String>, Vec<String>, String, String)> = BTreeMap::new();
+    let mut keys: BTreeMap<i64, ForeignKey> = BTreeMap::new();
     {
         let mut stmt = conn.prepare(
             "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
         )?;
         let mut rows = stmt.query([name])?;
         while let Some(row) = rows.next()? {
-            let entry = keys.entry(row.get(0)?).or_insert_with(Default::default);
-            entry.0 = row.get(1)?;
-            entry.1.push(row.get(2)?);
+            let entry = keys.entry(row.get(0)?).or_default();
+            entry.target = row.get(1)?;
+            entry.from.push(row.get(2)?);
             if let Some(to) = row.get::<_, Option<String>>(3)? {
-                entry.2.push(to);
+                entry.to.push(to);
             }
-            entry.3 = row.get(4)?;
-            entry.4 = row.get(5)?;
+            entry.on_update = row.get(4)?;
+            entry.on_delete = row.get(5)?;
         }
     }
-    for (id, (target, from, to, on_update, on_delete)) in keys {
+    for (id, ForeignKey { target, from, to, on_update, on_delete }) in keys {
         let mut definition = format!("FOREIGN KEY ({}) REFERENCES {target}", from.join(", "));
         if !to.is_empty() {
             definition.push_str(&format!("({})", to.join(", ")));
@@ -138,6 +138,16 @@ fn read_table(conn: &Connection, name: &str, sql: &str) -> rusqlite::Result<Tabl
     }
     constraints.sort_by(|a, b| (a.kind, &a.definition).cmp(&(b.kind, &b.definition)));
     Ok(Table { name: name.to_string(), columns, constraints, definition: Some(sql.to_string()) })
+}
+
+/// One foreign key, as `pragma_foreign_key_list` lists it over rows.
+#[derive(Default)]
+struct ForeignKey {
+    target: String,
+    from: Vec<String>,
+    to: Vec<String>,
+    on_update: String,
+    on_delete: String,
 }
 
 /// The expressions of the `CHECK (...)` constraints in a `CREATE TABLE`
