@@ -188,11 +188,13 @@ impl Planned {
         out
     }
 
-    /// The down script, when every statement has a known inverse.
+    /// The down script, when every statement has a known inverse. It
+    /// runs as the up script does: `DROP INDEX CONCURRENTLY` undoes `CREATE
+    /// INDEX CONCURRENTLY` outside a transaction too. (`allow` stays out:
+    /// the rules do not check down scripts.)
     pub fn down(&self) -> Option<String> {
         let mut out = String::new();
-        // What cannot run in a transaction going up cannot going down either.
-        for d in self.directives.iter().filter(|d| **d == "no-transaction") {
+        for d in self.directives.iter().filter(|d| !d.starts_with("allow ")) {
             let _ = writeln!(out, "-- ebbtide: {d}");
         }
         out.push_str(
@@ -425,17 +427,11 @@ pub fn expand(current: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor) 
                     && to.generated.is_none()
                     && let Some(default) = &to.default
                 {
-                    {
-                        main.statements.push(Statement::new(
-                            "a new default: rows inserted without the column get it",
-                            format!(
-                                "ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {default}",
-                                ident(table),
-                                ident(&to.name)
-                            ),
-                            Some(format!("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT", ident(table), ident(&to.name))),
-                        ));
-                    }
+                    main.statements.push(Statement::new(
+                        "a new default: rows inserted without the column get it",
+                        format!("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {default}", ident(table), ident(&to.name)),
+                        Some(format!("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT", ident(table), ident(&to.name))),
+                    ));
                 }
             }
             _ => {}
@@ -1065,6 +1061,17 @@ pub fn contract(interim: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor
         "Contract: validates the NOT NULL checks of the previous migration, in a\n\
          transaction of its own, which blocks no write while it scans.",
     );
+    let mut defaults = Planned::new(
+        Branch::Contract,
+        Some("defaults".into()),
+        "Contract: the defaults the schema file declares that expand could not set: a\n\
+         renamed or derived column gets its value from the sync triggers while the\n\
+         previous release runs (a default would hide that it was left out), and a\n\
+         changed default could break what the previous release inserts. Setting a\n\
+         default is additive, hence the `allow`: it is on purpose, and the only\n\
+         statement kind here.",
+    );
+    defaults.directives.push("allow additive");
     use Difference::*;
     for d in &diff {
         if let AddTable(_)
@@ -1154,7 +1161,7 @@ pub fn contract(interim: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor
         if let AlterColumn { table, from, to } = d
             && flavor == Flavor::Postgres
         {
-            alter_column(table, from, to, hints, &mut main, &mut guard, &mut validate, &mut undecided);
+            alter_column(table, from, to, hints, &mut main, &mut defaults, &mut guard, &mut validate, &mut undecided);
         }
     }
     for d in &diff {
@@ -1217,6 +1224,11 @@ pub fn contract(interim: &Schema, wanted: &Schema, hints: &Hints, flavor: Flavor
         return Err(Undecided(undecided));
     }
     let mut planned = Vec::new();
+    // First: the new release may insert rows without the columns while the
+    // sync triggers, which main drops, still fill them.
+    if !defaults.statements.is_empty() {
+        planned.push(defaults);
+    }
     if !guard.statements.is_empty() {
         planned.push(guard);
         planned.push(validate);
@@ -1245,6 +1257,7 @@ fn alter_column(
     to: &Column,
     hints: &Hints,
     main: &mut Planned,
+    defaults: &mut Planned,
     guard: &mut Planned,
     validate: &mut Planned,
     undecided: &mut Vec<String>,
@@ -1272,14 +1285,18 @@ fn alter_column(
         ));
     }
     if from.default != to.default {
-        main.statements.push(match &to.default {
+        let planned = if to.default.is_some() { defaults } else { &mut *main };
+        planned.statements.push(match &to.default {
             None => Statement::new(
                 "a dropped default: the release serving now may insert rows without the column",
                 format!("ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"),
                 from.default.as_ref().map(|d| format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {d}")),
             ),
             Some(default) => Statement::new(
-                "a changed default: the release serving now may rely on the old one",
+                match from.default {
+                    Some(_) => "a changed default: the release serving now may rely on the old one",
+                    None => "the default the schema file declares: until now the sync triggers filled the column",
+                },
                 format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}"),
                 Some(match &from.default {
                     Some(d) => format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {d}"),

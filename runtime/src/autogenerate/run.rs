@@ -80,7 +80,7 @@ pub struct Generated {
     pub unreached: Vec<Difference>,
 }
 
-/// A scratch database.
+/// A scratch database (PostgreSQL's boxed: its client is large).
 enum Pad {
     Sqlite(rusqlite::Connection),
     Postgres(Box<(crate::schema::postgres::Scratch, tokio_postgres::Client)>),

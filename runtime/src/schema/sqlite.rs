@@ -108,16 +108,16 @@ fn read_table(conn: &Connection, name: &str, sql: &str) -> rusqlite::Result<Tabl
         let mut rows = stmt.query([name])?;
         while let Some(row) = rows.next()? {
             let entry = keys.entry(row.get(0)?).or_default();
-            entry.0 = row.get(1)?;
-            entry.1.push(row.get(2)?);
+            entry.target = row.get(1)?;
+            entry.from.push(row.get(2)?);
             if let Some(to) = row.get::<_, Option<String>>(3)? {
-                entry.2.push(to);
+                entry.to.push(to);
             }
-            entry.3 = row.get(4)?;
-            entry.4 = row.get(5)?;
+            entry.on_update = row.get(4)?;
+            entry.on_delete = row.get(5)?;
         }
     }
-    for (id, (target, from, to, on_update, on_delete)) in keys {
+    for (id, ForeignKey { target, from, to, on_update, on_delete }) in keys {
         let mut definition = format!("FOREIGN KEY ({}) REFERENCES {target}", from.join(", "));
         if !to.is_empty() {
             definition.push_str(&format!("({})", to.join(", ")));
@@ -140,10 +140,15 @@ fn read_table(conn: &Connection, name: &str, sql: &str) -> rusqlite::Result<Tabl
     Ok(Table { name: name.to_string(), columns, constraints, definition: Some(sql.to_string()) })
 }
 
-/// A foreign key as `pragma_foreign_key_list` gives it, one row per
-/// column: the table it references, its columns, the referenced columns
-/// (none: the primary key), and its `ON UPDATE` and `ON DELETE` actions.
-type ForeignKey = (String, Vec<String>, Vec<String>, String, String);
+/// One foreign key, as `pragma_foreign_key_list` lists it over rows.
+#[derive(Default)]
+struct ForeignKey {
+    target: String,
+    from: Vec<String>,
+    to: Vec<String>,
+    on_update: String,
+    on_delete: String,
+}
 
 /// The expressions of the `CHECK (...)` constraints in a `CREATE TABLE`
 /// statement, as written, whitespace collapsed.
