@@ -160,6 +160,9 @@ async fn a_runner_whose_node_dies_fails_cleanly_and_another_node_finishes_the_ru
     // dead runner's lock expired.
     db.exec("DROP TABLE b").await.unwrap();
     db.run(&migrator, Request::Resolve(ebbtide::Version::new(2), ebbtide::Outcome::Forgotten)).await.unwrap();
+    dir.write("expand/0002_create_b.sql", "CREATE TABLE b (id INTEGER PRIMARY KEY);\n");
+    let m = dir.migrations();
+    let migrator = Migrator::new(&m);
     let report = db.run(&migrator.clone().lock_wait(Duration::from_secs(120)), Request::Sync(Scope::All)).await;
     assert_eq!(report.unwrap().steps.len(), 2);
 
