@@ -119,6 +119,66 @@ fn postgres_lock_risks(migrations: &[Migration]) -> Vec<Diagnostic> {
     out
 }
 
+/// What a MariaDB Galera cluster adds to MySQL's advice: DDL runs in
+/// total order isolation (TOI), applied by every node at the same point
+/// of the replication stream, so that writes everywhere wait until it
+/// ends. Only `ALGORITHM=INSTANT` changes, which touch no row, are cheap;
+/// an index build or a table rebuild stalls the whole cluster for as long
+/// as it takes, `LOCK=NONE` or not, and aborts the transactions it
+/// conflicts with (error 1213, which the application must retry).
+pub fn galera_risks(migrations: &[Migration]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for m in migrations {
+        let mut created: HashSet<String> = HashSet::new();
+        for (line, sql) in m.up.statements() {
+            let Ok(tokens) = tokenize_with(sql, Dialect::Mysql) else { continue };
+            let words: Vec<String> = tokens
+                .iter()
+                .filter(|t| t.kind == TokenKind::Word)
+                .map(|t| sql[t.range.clone()].to_ascii_uppercase())
+                .collect();
+            let changes = classify_with(sql, &tokens, Dialect::Mysql);
+            let mut index_on = None;
+            for change in &changes {
+                match change {
+                    Change::Create { object, name: Some(name), .. } if object.ends_with("TABLE") => {
+                        created.insert(name.clone());
+                    }
+                    Change::Create { object, on: Some(on), .. } if object == "INDEX" => index_on = Some(on.clone()),
+                    _ => {}
+                }
+            }
+            let Some(table) = altered_table(sql, &tokens, Dialect::Mysql).or(index_on.clone()) else { continue };
+            if created.contains(&table) || clause(&words, "ALGORITHM").as_deref() == Some("INSTANT") {
+                continue;
+            }
+            let what = if index_on.is_some() || words.iter().any(|w| w == "INDEX" || w == "KEY" || w == "UNIQUE") {
+                format!("an index build on table {table}")
+            } else {
+                format!("this change of table {table}, unless MariaDB can make it INSTANT,")
+            };
+            out.push(
+                Diagnostic::warning(
+                    m.up.path.to_string(),
+                    format!(
+                        "on a Galera cluster, {what} runs in total order (TOI): writes on every node wait until it \
+                         ends, and the transactions it conflicts with are aborted (error 1213)"
+                    ),
+                )
+                .at_line(line)
+                .help(
+                    "add ALGORITHM=INSTANT where MariaDB supports it for this change (it then refuses rather than \
+                     copy); otherwise run it when the service is quiet, or apply it node by node with \
+                     wsrep_OSU_method=RSU by hand (ebbtide does not: see README, Running on a Galera cluster). \
+                     Applications on Galera retry on error 1213 in any case"
+                        .to_string(),
+                ),
+            );
+        }
+    }
+    out
+}
+
 /// The value a MySQL clause `KEY [=] VALUE` is given (`ALGORITHM`, `LOCK`),
 /// upper case, from a statement's words.
 fn clause(words: &[String], key: &str) -> Option<String> {
@@ -455,6 +515,30 @@ mod tests {
             ("expand/0002_index_email.sql", "CREATE INDEX users_email ON public.users USING btree (email);"),
         ]);
         assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    #[test]
+    fn on_galera_only_instant_changes_and_new_tables_are_no_risk() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            (
+                "expand/0001_create.sql",
+                "CREATE TABLE users (id INT PRIMARY KEY, email TEXT, KEY users_email (email(20)));",
+            ),
+            ("expand/0002_index.sql", "CREATE INDEX users_email2 ON users (email(10)) ALGORITHM=INPLACE, LOCK=NONE;"),
+            ("expand/0003_column.sql", "ALTER TABLE users ADD COLUMN nick TEXT, ALGORITHM=INSTANT;"),
+            ("contract/0004_rebuild.sql", "ALTER TABLE users MODIFY email VARCHAR(300), ALGORITHM=INPLACE, LOCK=NONE;"),
+        ];
+        for (path, sql) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, sql).unwrap();
+        }
+        let loaded = crate::load_with(dir.path(), "m", Dialect::Mysql).unwrap();
+        let found: Vec<String> = galera_risks(&loaded.migrations).iter().map(|d| d.to_string()).collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("0002_index") && found[0].contains("an index build on table users"), "{found:?}");
+        assert!(found[1].contains("0004_rebuild") && found[1].contains("total order (TOI)"), "{found:?}");
     }
 
     #[test]

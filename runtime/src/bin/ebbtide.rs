@@ -100,7 +100,12 @@ enum Standalone {
     /// Check the migrations directory with every build-time rule, plus
     /// lock-risk advice: MySQL's for MySQL migrations (--engine), PostgreSQL's
     /// otherwise; exit 1 on any error.
-    Lint,
+    Lint {
+        /// The migrations run on a MariaDB Galera cluster: also warn about
+        /// DDL that stalls writes on every node while it runs (TOI).
+        #[arg(long)]
+        galera: bool,
+    },
 }
 
 /// The schema file, and where to apply it.
@@ -215,7 +220,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Standalone::Lint => lint(&cli.dir, &display, dialect, cli.options.quiet),
+        Standalone::Lint { galera } => {
+            let dialect = if *galera { Dialect::Mysql } else { dialect };
+            lint(&cli.dir, &display, dialect, *galera, cli.options.quiet)
+        }
         Standalone::Db(command) => match load(&cli.dir, &display, dialect) {
             Ok((migrations, _warnings)) => ebbtide::cli::execute(&cli.options, command, &migrations),
             Err(diagnostics) => {
@@ -331,11 +339,14 @@ fn diff(cli: &Cli, display: &str, dialect: Dialect, wanted: &Wanted) -> Result<E
     Ok(ExitCode::from(2))
 }
 
-fn lint(dir: &Path, display: &str, dialect: Dialect, quiet: bool) -> ExitCode {
+fn lint(dir: &Path, display: &str, dialect: Dialect, galera: bool, quiet: bool) -> ExitCode {
     match load(dir, display, dialect) {
         Ok((migrations, warnings)) => {
             // The lock-risk advice of the engine the migrations are written for.
-            let risks = ebbtide_core::lint::lock_risks_with(migrations.as_slice(), dialect);
+            let mut risks = ebbtide_core::lint::lock_risks_with(migrations.as_slice(), dialect);
+            if galera {
+                risks.extend(ebbtide_core::lint::galera_risks(migrations.as_slice()));
+            }
             for w in warnings.warnings().chain(&risks) {
                 eprintln!("warning: {w}");
             }
