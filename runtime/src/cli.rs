@@ -569,6 +569,10 @@ impl Session<'_> {
                     out(rows_json(&rows));
                 } else {
                     out(status::table(&rows));
+                    // Where it runs, on a cluster (`version` says it too).
+                    if let Some(cluster) = engine.version(m).map_err(err)?.cluster {
+                        out(cluster);
+                    }
                 }
                 Ok(0)
             }
