@@ -160,8 +160,20 @@ pub(crate) async fn apply<D: Driver>(
             Ok(Batch::Done(next))
         }
         .await;
+        // A batch's commit can be refused too: on a Galera cluster, when
+        // a write through another node certified first.
+        let batch = match batch {
+            Ok(Batch::Done(p)) => match d.execute(dialect.commit()).await {
+                Ok(()) => Ok(Batch::Committed(p)),
+                Err(e) if aborted(e.code.as_deref()) => Err(batch_failed(step, m, line, dialect.commit(), e)),
+                Err(e) => return Err(fail("commit a batch", e)),
+            },
+            other => other,
+        };
         match batch {
-            Err(Error::MigrationFailed(mut failure)) if failure.lock_timeout => {
+            // Behind a lock, or aborted for a conflicting write (a deadlock,
+            // a serialization or certification failure): tried again.
+            Err(Error::MigrationFailed(mut failure)) if failure.lock_timeout || aborted(failure.code.as_deref()) => {
                 let _ = d.execute(dialect.rollback()).await;
                 if let Err(told) = retry.again(d, step, &failure.statement).await {
                     failure.message = format!("{}; {told}", failure.message);
@@ -176,28 +188,36 @@ pub(crate) async fn apply<D: Driver>(
                 let _ = d.execute(dialect.rollback()).await;
                 return Ok(done(true));
             }
-            Ok(batch) => {
-                d.execute(dialect.commit()).await.map_err(|e| fail("commit a batch", e))?;
-                match batch {
-                    Batch::Done(p) => {
-                        known = Some(Some(p));
-                        settings.notify(Event::Batch { step, batches: p.batches, reached: p.key_done, end });
-                        let pause = d.pause_after_batch(batch_started.elapsed());
-                        if !pause.is_zero() {
-                            d.pause(pause).await;
-                        }
-                    }
-                    _ => return Ok(done(false)),
+            Ok(Batch::Committed(p)) => {
+                known = Some(Some(p));
+                settings.notify(Event::Batch { step, batches: p.batches, reached: p.key_done, end });
+                let pause = d.pause_after_batch(batch_started.elapsed());
+                if !pause.is_zero() {
+                    d.pause(pause).await;
                 }
+            }
+            Ok(_) => {
+                d.execute(dialect.commit()).await.map_err(|e| fail("commit a batch", e))?;
+                return Ok(done(false));
             }
         }
     }
+}
+
+/// Whether an engine's error `code` says the transaction was aborted for
+/// a conflicting one, and may simply run again: MySQL's deadlock (1213,
+/// also a Galera certification failure), PostgreSQL's serialization
+/// failure and deadlock (40001, 40P01).
+fn aborted(code: Option<&str>) -> bool {
+    matches!(code, Some("1213" | "40001" | "40P01"))
 }
 
 /// What a batch's transaction did.
 enum Batch {
     /// A batch of rows, and the progress it recorded.
     Done(Progress),
+    /// The same, committed.
+    Committed(Progress),
     /// No row was left: the migration is recorded.
     Last,
     /// Another run recorded the migration first.
