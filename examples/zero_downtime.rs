@@ -110,7 +110,9 @@ fn main() -> ExitCode {
         Engine::Galera => match nodes.first() {
             Some(first) => first.clone(),
             None => {
-                eprintln!("error: the scenario needs the nodes of a Galera cluster: set --urls or EBBTIDE_TEST_GALERA_URLS");
+                eprintln!(
+                    "error: the scenario needs the nodes of a Galera cluster: set --urls or EBBTIDE_TEST_GALERA_URLS"
+                );
                 return ExitCode::FAILURE;
             }
         },

@@ -736,7 +736,13 @@ struct Writers {
 impl Writers {
     /// Starts `count` instances of `release`, each writing on a thread,
     /// instance `i` through node `i` modulo the backend's nodes.
-    fn start(backend: &dyn Backend, release: Release, count: usize, phase: Phase, options: &Options) -> Result<Writers, Error> {
+    fn start(
+        backend: &dyn Backend,
+        release: Release,
+        count: usize,
+        phase: Phase,
+        options: &Options,
+    ) -> Result<Writers, Error> {
         let control = Arc::new(Control {
             stop: AtomicBool::new(false),
             phase: AtomicUsize::new(phase as usize),
@@ -1182,7 +1188,11 @@ impl fmt::Display for Outcome {
         writeln!(f, "| operations per second | {:.0} |", self.ops_per_second())?;
         writeln!(f, "| failed writes | {} |", self.failed_writes)?;
         writeln!(f, "| failed reads | {} |", self.failed_reads)?;
-        writeln!(f, "| writes aborted by the server / tried again | {} / {} |", self.aborted_writes, self.retried_writes)?;
+        writeln!(
+            f,
+            "| writes aborted by the server / tried again | {} / {} |",
+            self.aborted_writes, self.retried_writes
+        )?;
         writeln!(f, "| reads aborted by the server / tried again | {} / {} |", self.aborted_reads, self.retried_reads)?;
         writeln!(f, "| wrong reads (writers' own reads) | {} |", self.wrong_reads)?;
         writeln!(f, "| wrong rows (of {} checked in both shapes) | {} |", self.rows_checked, self.wrong_rows)?;

@@ -12,7 +12,7 @@ use ebbtide::mysql_async::{self, Conn, Pool};
 use ebbtide::{Migrator, Scope, Verdict};
 use tokio::runtime::Runtime;
 
-use super::{Blocked, Backend, Engine, Error, Name, Release, Service, migrations};
+use super::{Backend, Blocked, Engine, Error, Name, Release, Service, migrations};
 
 /// Release 1 of the service.
 pub mod release1 {
@@ -137,8 +137,20 @@ impl Backend for Mysql {
             ))
             .await?;
             conn.query_drop("ANALYZE TABLE users").await?;
-            Ok(())
-        })
+            Ok::<_, Error>(())
+        })?;
+        // On Galera each node applies the seeded rows after node 1 commits
+        // them; an insert through a node still applying them may take the
+        // id of one (its counter behind), fail certification, and fail
+        // again as a duplicate key when the server retries it. The
+        // writers start once every node has applied them.
+        for node in &self.nodes {
+            Mysql::connect_to(node)?.block_on(async |conn| {
+                conn.query_drop("SET SESSION wsrep_sync_wait = 1").await?;
+                conn.query_drop("SELECT 1 FROM users LIMIT 1").await
+            })?;
+        }
+        Ok(())
     }
 
     fn nodes(&self) -> usize {

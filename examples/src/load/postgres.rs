@@ -9,7 +9,7 @@ use ebbtide::{Migrator, Scope, Verdict};
 use tokio::runtime::Runtime;
 use tokio_postgres::Client;
 
-use super::{Blocked, BLOCKER, Backend, Engine, Error, Name, Release, Service, migrations};
+use super::{BLOCKER, Backend, Blocked, Engine, Error, Name, Release, Service, migrations};
 
 /// Release 1 of the service.
 pub mod release1 {

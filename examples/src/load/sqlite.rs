@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ebbtide::{Migrator, Scope, Verdict};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Blocked, Backend, Engine, Error, Name, Release, Service, SqliteApplication, migrations};
+use super::{Backend, Blocked, Engine, Error, Name, Release, Service, SqliteApplication, migrations};
 
 /// Release 1 of the service.
 pub mod release1 {
