@@ -8,8 +8,9 @@
 # connections tuned (also with 3,000,000 rows). With EBBTIDE_TEST_GALERA_URLS
 # set (tests/galera/cluster.sh start prints it), also on that MariaDB Galera
 # cluster: with the defaults (ROUNDS times) and with retries off (ebbtide's
-# and the application's); without it, the Galera runs are skipped. Writes each run's output to $OUT (default
-# bench/results/<commit>/zero_downtime). Build first:
+# and the application's); without it, the Galera runs are skipped. Writes
+# each run's output to $OUT (default bench/results/<commit>/zero_downtime).
+# Build first:
 # cargo build --release -p ebbtide-examples --example zero_downtime
 set -uo pipefail
 cd "$(dirname "$0")/.."
