@@ -7,6 +7,7 @@
 //! cargo run --release --example zero_downtime -- --engine postgres
 //! cargo run --release --example zero_downtime -- --engine sqlite
 //! cargo run --release --example zero_downtime -- --engine mysql
+//! cargo run --release --example zero_downtime -- --engine galera
 //! cargo run --release --example zero_downtime -- --engine postgres --no-retries
 //! ```
 //!
@@ -14,7 +15,10 @@
 //! postgres://postgres@127.0.0.1:5432/postgres; the scenario runs in a
 //! database of its own, dropped afterwards. MySQL or MariaDB: the same on
 //! the server at `--database`, `EBBTIDE_TEST_MYSQL_URL`, or
-//! mysql://root@127.0.0.1:3306/mysql. SQLite: a file in a temporary
+//! mysql://root@127.0.0.1:3306/mysql. A MariaDB Galera cluster: the nodes
+//! at `--urls` or `EBBTIDE_TEST_GALERA_URLS` (comma-separated, one URL per
+//! node), the database created and the migrations run through the first,
+//! the writers spread over all of them. SQLite: a file in a temporary
 //! directory, removed afterwards. The migrations run in a child process:
 //! this program re-executes itself (see `load::sync_child`).
 
@@ -32,6 +36,7 @@ enum EngineArg {
     Postgres,
     Sqlite,
     Mysql,
+    Galera,
 }
 
 /// Two releases under load through a rolling upgrade.
@@ -47,14 +52,21 @@ struct Args {
     /// or EBBTIDE_TEST_MYSQL_URL, else the local server.
     #[arg(long)]
     database: Option<String>,
-    /// Writers per release.
-    #[arg(long, default_value_t = 2)]
-    writers: usize,
+    /// Galera: the URL of each node, comma-separated; default:
+    /// EBBTIDE_TEST_GALERA_URLS.
+    #[arg(long, value_delimiter = ',')]
+    urls: Vec<String>,
+    /// Writers per release (default 2; on Galera one per node), instance
+    /// `i` writing through node `i` modulo the nodes.
+    #[arg(long)]
+    writers: Option<usize>,
     /// How long the blocker holds each transaction, in ms.
     #[arg(long, default_value_t = 3000)]
     hold_ms: u64,
     /// Lock retries off (`lock_retry(Duration::ZERO)`): a sync gives up at
-    /// its first lock timeout, and is run again a second later.
+    /// its first lock timeout, and is run again a second later. The
+    /// application's retries off too: a write or read the server aborted
+    /// (MySQL 1213 or 1205, as a Galera schema change does) fails.
     #[arg(long)]
     no_retries: bool,
     /// The lock timeout off too: a migration waits for its lock as long as
@@ -80,12 +92,32 @@ fn main() -> ExitCode {
         EngineArg::Postgres => Engine::Postgres,
         EngineArg::Sqlite => Engine::Sqlite,
         EngineArg::Mysql => Engine::Mysql,
+        EngineArg::Galera => Engine::Galera,
     };
     let (variable, local) = match engine {
         Engine::Mysql => ("EBBTIDE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql"),
         _ => ("EBBTIDE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
     };
-    let server = args.database.clone().or_else(|| std::env::var(variable).ok()).unwrap_or_else(|| local.into());
+    let nodes: Vec<String> = match engine {
+        Engine::Galera if args.urls.is_empty() => {
+            let urls = std::env::var("EBBTIDE_TEST_GALERA_URLS").unwrap_or_default();
+            urls.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_string).collect()
+        }
+        Engine::Galera => args.urls.clone(),
+        _ => Vec::new(),
+    };
+    let server = match engine {
+        Engine::Galera => match nodes.first() {
+            Some(first) => first.clone(),
+            None => {
+                eprintln!(
+                    "error: the scenario needs the nodes of a Galera cluster: set --urls or EBBTIDE_TEST_GALERA_URLS"
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => args.database.clone().or_else(|| std::env::var(variable).ok()).unwrap_or_else(|| local.into()),
+    };
     let scratch = format!("ebbtide_zero_downtime_{}", std::process::id());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
     let url = match engine {
@@ -104,7 +136,7 @@ fn main() -> ExitCode {
             }
             ebbtide::postgres::with_database(&server, &scratch)
         }
-        Engine::Mysql => {
+        Engine::Mysql | Engine::Galera => {
             let created = runtime.block_on(async {
                 let admin = ebbtide::mysql::connect(&server).await?;
                 admin.get_conn().await?.query_drop(format!("CREATE DATABASE {scratch}")).await?;
@@ -113,7 +145,7 @@ fn main() -> ExitCode {
             });
             if let Err(e) = created {
                 eprintln!(
-                    "error: cannot create the database {scratch}: {}\nthe scenario needs a MySQL or MariaDB server: set --database or EBBTIDE_TEST_MYSQL_URL",
+                    "error: cannot create the database {scratch}: {}\nthe scenario needs a MySQL or MariaDB server: set --database or EBBTIDE_TEST_MYSQL_URL (Galera: --urls or EBBTIDE_TEST_GALERA_URLS)",
                     load::chain(&*e)
                 );
                 return ExitCode::FAILURE;
@@ -131,11 +163,14 @@ fn main() -> ExitCode {
         }
     };
     let mut options = Options::new(engine, url);
+    // A MySQL URL names its database as a PostgreSQL URL does.
+    options.nodes = nodes.iter().map(|node| ebbtide::postgres::with_database(node, &scratch)).collect();
     options.rows = args.rows;
-    options.writers = args.writers;
+    options.writers = args.writers.unwrap_or(if nodes.is_empty() { 2 } else { nodes.len() });
     options.hold = Duration::from_millis(args.hold_ms);
     if args.no_retries {
         options.lock_retry = Duration::ZERO;
+        options.write_retries = 0;
     }
     if args.no_lock_timeout {
         options.lock_timeout = Duration::ZERO;
@@ -151,7 +186,7 @@ fn main() -> ExitCode {
                 Ok::<_, load::Error>(())
             });
         }
-        Engine::Mysql => {
+        Engine::Mysql | Engine::Galera => {
             let _ = runtime.block_on(async {
                 let admin = ebbtide::mysql::connect(&server).await?;
                 admin.get_conn().await?.query_drop(format!("DROP DATABASE IF EXISTS {scratch}")).await?;

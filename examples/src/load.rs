@@ -7,8 +7,8 @@
 //! `users(name)`, release 2 `first_name` and `last_name`; release 2's expand
 //! migrations add the new columns with triggers keeping both shapes in sync
 //! and backfill the existing rows in batches; its contract migration drops
-//! the triggers and `name`. The scenario, on PostgreSQL, SQLite or
-//! MySQL/MariaDB:
+//! the triggers and `name`. The scenario, on PostgreSQL, SQLite,
+//! MySQL/MariaDB or a MariaDB Galera cluster:
 //!
 //! 1. release 1's schema, seeded with `rows` users;
 //! 2. release 1's writers start (each inserts, renames and reads back users
@@ -46,6 +46,17 @@
 //! expand and contract are one migration per statement
 //! (`zero_downtime/mysql`), since MySQL commits each schema change on its
 //! own.
+//!
+//! On a MariaDB Galera cluster (the same migrations, run through node 1,
+//! instance `i` of each release writing through node `i % n`, the blocker
+//! on the last node) schema changes run in total order isolation: a DDL
+//! statement waits for no transaction, it aborts every transaction in its
+//! way on every node, which gets error 1213 (deadlock) at its next
+//! statement or commit. The blocker's transaction is aborted, not waited
+//! for, and so is any writer's statement the DDL meets. As Galera's
+//! documentation says, the application must retry such a transaction: the
+//! writers retry an operation that fails with 1213 or 1205 (lock wait
+//! timeout) up to `write_retries` times, and count it.
 
 mod mysql;
 mod postgres;
@@ -94,6 +105,9 @@ pub enum Engine {
     Sqlite,
     /// A MySQL or MariaDB database, empty, at `Options::url`.
     Mysql,
+    /// A MariaDB Galera cluster: the database, empty, at `Options::url`
+    /// (through one node) and at each of `Options::nodes`.
+    Galera,
 }
 
 impl Engine {
@@ -102,19 +116,21 @@ impl Engine {
             Engine::Postgres => "postgres",
             Engine::Sqlite => "sqlite",
             Engine::Mysql => "mysql",
+            Engine::Galera => "galera",
         }
     }
 
     /// The engine [`Engine::name`] names.
     fn named(name: &str) -> Option<Engine> {
-        [Engine::Postgres, Engine::Sqlite, Engine::Mysql].into_iter().find(|e| e.name() == name)
+        [Engine::Postgres, Engine::Sqlite, Engine::Mysql, Engine::Galera].into_iter().find(|e| e.name() == name)
     }
 
-    fn backend(self, url: &str, application: SqliteApplication) -> Box<dyn Backend> {
+    fn backend(self, url: &str, nodes: &[String], application: SqliteApplication) -> Box<dyn Backend> {
         match self {
             Engine::Postgres => Box::new(postgres::Postgres { url: url.to_string() }),
             Engine::Sqlite => Box::new(sqlite::Sqlite { path: url.into(), application }),
-            Engine::Mysql => Box::new(mysql::Mysql { url: url.to_string() }),
+            Engine::Mysql => Box::new(mysql::Mysql { url: url.to_string(), nodes: Vec::new() }),
+            Engine::Galera => Box::new(mysql::Mysql { url: url.to_string(), nodes: nodes.to_vec() }),
         }
     }
 }
@@ -149,8 +165,13 @@ pub struct SqliteApplication {
 pub struct Options {
     pub engine: Engine,
     /// PostgreSQL: the URL of an empty database. SQLite: the path of a
-    /// database file that does not exist yet.
+    /// database file that does not exist yet. Galera: the database's URL
+    /// through the node the migrations run through.
     pub url: String,
+    /// Galera: the database's URL through each node. Instance `i` of a
+    /// release writes through node `i % nodes.len()`; the blocker's
+    /// session is on the last node. Empty for the other engines.
+    pub nodes: Vec<String>,
     /// Users in the table before the upgrade (the backfill's rows).
     pub rows: u64,
     /// Writers per release.
@@ -170,6 +191,11 @@ pub struct Options {
     /// How many times a failed sync is run again, as an operator would,
     /// a second apart.
     pub reruns: u32,
+    /// How many times a writer tries an operation again when the engine
+    /// says it may succeed then (MySQL: deadlock or certification failure,
+    /// 1213; lock wait timeout, 1205): what a Galera application must do.
+    /// 0: never, the operation fails.
+    pub write_retries: u32,
     /// SQLite: the application's connection settings.
     pub sqlite: SqliteApplication,
 }
@@ -181,6 +207,7 @@ impl Options {
         Options {
             engine,
             url: url.into(),
+            nodes: Vec::new(),
             rows: 1_000_000,
             writers: 2,
             pause: Duration::from_millis(1),
@@ -190,6 +217,7 @@ impl Options {
             lock_timeout: ebbtide::DEFAULT_LOCK_TIMEOUT,
             lock_retry: ebbtide::DEFAULT_LOCK_RETRY,
             reruns: 30,
+            write_retries: 5,
             sqlite: SqliteApplication::default(),
         }
     }
@@ -271,6 +299,21 @@ pub struct PhaseStats {
     pub p99: Duration,
 }
 
+/// The writers through one node of a cluster (through the one server,
+/// elsewhere).
+#[derive(Clone, Debug, Default)]
+pub struct NodeStats {
+    /// Instances of either release writing through it.
+    pub writers: usize,
+    pub ops: u64,
+    /// Operations per phase, in the order of [`Phase::ALL`].
+    pub phase_ops: Vec<u64>,
+    pub failed_writes: u64,
+    pub retried_writes: u64,
+    /// Its longest operation.
+    pub longest: Duration,
+}
+
 /// What the service saw, and what the syncs did.
 #[derive(Clone, Debug)]
 pub struct Outcome {
@@ -284,10 +327,27 @@ pub struct Outcome {
     pub ops: u64,
     /// From the first writer's start to the last writer's end.
     pub wall: Duration,
-    /// Inserts and renames that returned an error.
+    /// Tries again of an operation the engine aborted (see
+    /// [`Options::write_retries`]).
+    pub write_retries: u32,
+    /// Inserts and renames that returned an error (after their tries
+    /// again, if any).
     pub failed_writes: u64,
     /// Reads that returned an error.
     pub failed_reads: u64,
+    /// Inserts and renames that failed at least once with an error the
+    /// engine says may pass when tried again (a transaction aborted: a
+    /// deadlock or certification failure, a lock wait timeout), whether
+    /// tried again or not.
+    pub aborted_writes: u64,
+    /// Inserts and renames tried again, whether they then went through.
+    pub retried_writes: u64,
+    /// Reads aborted that way.
+    pub aborted_reads: u64,
+    /// Reads tried again.
+    pub retried_reads: u64,
+    /// The writers through each node (one entry off a cluster).
+    pub nodes: Vec<NodeStats>,
     /// Reads by a writer that returned another value than it wrote.
     pub wrong_reads: u64,
     /// Rows that read wrong when checked after a release's writers stopped:
@@ -307,6 +367,9 @@ pub struct Outcome {
     pub contract: SyncOutcome,
     /// The blocker's transactions.
     pub blocker_transactions: u64,
+    /// The blocker's transactions aborted by the server (Galera: by a
+    /// schema change), not waited for.
+    pub blocker_aborted: u64,
     /// Release 1's startup check after expand (it must serve on).
     pub old_release_after_expand: String,
     /// Release 1's startup check after contract (it must refuse).
@@ -397,6 +460,21 @@ pub(crate) trait Service: Send {
     fn insert(&mut self, name: &Name) -> Result<i64, Error>;
     fn rename(&mut self, id: i64, name: &Name) -> Result<(), Error>;
     fn read(&mut self, id: i64) -> Result<Name, Error>;
+    /// Whether `error` says that the server aborted the operation and
+    /// that trying it again may succeed (a deadlock, a certification
+    /// failure, a lock wait timeout).
+    fn retryable(&self, _error: &Error) -> bool {
+        false
+    }
+}
+
+/// What the blocker did.
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct Blocked {
+    /// Transactions opened.
+    pub transactions: u64,
+    /// Of those, aborted by the server instead of committed.
+    pub aborted: u64,
 }
 
 /// What the scenario needs of an engine.
@@ -404,14 +482,20 @@ pub(crate) trait Backend: Send + Sync {
     /// Release 1's schema, with `rows` users: user `i` is named
     /// `First<i> Last<i>`, or `Solo<i>` when `i` is a multiple of 3.
     fn prepare(&self, rows: u64) -> Result<(), Error>;
-    /// An instance of `release`, after its startup check said it may serve.
-    fn start(&self, release: Release) -> Result<Box<dyn Service>, Error>;
+    /// The nodes the instances write through: a cluster's, or 1.
+    fn nodes(&self) -> usize {
+        1
+    }
+    /// An instance of `release` writing through `node` (below
+    /// [`Backend::nodes`]), after its startup check there said it may
+    /// serve.
+    fn start(&self, release: Release, node: usize) -> Result<Box<dyn Service>, Error>;
     /// `release`'s startup check, on a connection of its own.
     fn check(&self, release: Release) -> Result<Verdict, Error>;
     /// Keeps opening a transaction that reads `users` and holding it open
     /// for `hold`, `gap` apart, until `stop`; tells `opened` after each
-    /// read. Returns the number of transactions.
-    fn block(&self, hold: Duration, gap: Duration, stop: &AtomicBool, opened: &Sender<()>) -> Result<u64, Error>;
+    /// read. A transaction the server aborts is counted, not an error.
+    fn block(&self, hold: Duration, gap: Duration, stop: &AtomicBool, opened: &Sender<()>) -> Result<Blocked, Error>;
     /// Rows whose two shapes disagree (before contract).
     fn shapes_disagree(&self) -> Result<u64, Error>;
     /// Seeded rows (ids up to `rows`) whose names are not the ones seeded
@@ -435,8 +519,8 @@ pub(crate) fn migrations(engine: Engine, release: Release) -> &'static ebbtide::
         (Engine::Postgres, Release::Two) => &postgres::release2::migrations::MIGRATIONS,
         (Engine::Sqlite, Release::One) => &sqlite::release1::migrations::MIGRATIONS,
         (Engine::Sqlite, Release::Two) => &sqlite::release2::migrations::MIGRATIONS,
-        (Engine::Mysql, Release::One) => &mysql::release1::migrations::MIGRATIONS,
-        (Engine::Mysql, Release::Two) => &mysql::release2::migrations::MIGRATIONS,
+        (Engine::Mysql | Engine::Galera, Release::One) => &mysql::release1::migrations::MIGRATIONS,
+        (Engine::Mysql | Engine::Galera, Release::Two) => &mysql::release2::migrations::MIGRATIONS,
     }
 }
 
@@ -445,6 +529,10 @@ struct Control {
     stop: AtomicBool,
     phase: AtomicUsize,
     pause: Duration,
+    /// [`Options::write_retries`].
+    retries: u32,
+    /// The backend's nodes.
+    nodes: usize,
 }
 
 /// One operation's kind, for the record of the longest.
@@ -455,15 +543,54 @@ enum Op {
     Read,
 }
 
+/// How an operation went through its tries.
+#[derive(Copy, Clone, Debug, Default)]
+struct Tries {
+    /// Tries after the first.
+    again: u32,
+    /// Whether a try failed with an error the engine says may pass when
+    /// tried again.
+    aborted: bool,
+}
+
+/// Runs `op` on `service`, and again, up to `retries` times, while it fails
+/// with an error the service says may pass when tried again: what an
+/// application on a Galera cluster does with a transaction aborted.
+fn attempt<T>(
+    service: &mut dyn Service,
+    retries: u32,
+    op: impl Fn(&mut dyn Service) -> Result<T, Error>,
+) -> (Result<T, Error>, Tries) {
+    let mut tries = Tries::default();
+    loop {
+        match op(service) {
+            Err(e) if service.retryable(&e) => {
+                tries.aborted = true;
+                if tries.again == retries {
+                    return (Err(e), tries);
+                }
+                tries.again += 1;
+            }
+            result => return (result, tries),
+        }
+    }
+}
+
 /// What one writer saw.
 struct Writer {
     release: Release,
+    /// The node it writes through.
+    node: usize,
     /// Operation latencies in microseconds, per phase.
     latencies: Vec<Vec<u32>>,
     /// The longest operation per phase, and what it was.
     longest: Vec<(Duration, String)>,
     failed_writes: u64,
     failed_reads: u64,
+    aborted_writes: u64,
+    retried_writes: u64,
+    aborted_reads: u64,
+    retried_reads: u64,
     wrong_reads: u64,
     samples: Vec<String>,
     /// Every user it wrote, as last written.
@@ -485,9 +612,23 @@ impl Writer {
         result
     }
 
-    fn sample(&mut self, what: String) {
+    /// Counts an operation's tries.
+    fn tried(&mut self, op: Op, tries: Tries) {
+        let (aborted, retried) = match op {
+            Op::Insert | Op::Rename => (&mut self.aborted_writes, &mut self.retried_writes),
+            Op::Read => (&mut self.aborted_reads, &mut self.retried_reads),
+        };
+        *aborted += u64::from(tries.aborted);
+        *retried += u64::from(tries.again > 0);
+    }
+
+    /// Keeps the first few failures, with the phase and, on a cluster,
+    /// the node.
+    fn sample(&mut self, control: &Control, what: String) {
         if self.samples.len() < 5 {
-            self.samples.push(what);
+            let phase = Phase::ALL[control.phase.load(Ordering::Relaxed)];
+            let node = if control.nodes > 1 { format!(" through node {}", self.node + 1) } else { String::new() };
+            self.samples.push(format!("{what} (during {phase}{node})"));
         }
     }
 }
@@ -507,7 +648,7 @@ impl Dice {
 
 /// Writes until told to stop: each round inserts a user, renames one of
 /// its users and reads one back, each operation timed.
-fn write(mut service: Box<dyn Service>, release: Release, index: usize, control: Arc<Control>) -> Writer {
+fn write(mut service: Box<dyn Service>, release: Release, index: usize, node: usize, control: Arc<Control>) -> Writer {
     let prefix = match release {
         Release::One => format!("Old{index}x"),
         Release::Two => format!("New{index}x"),
@@ -515,10 +656,15 @@ fn write(mut service: Box<dyn Service>, release: Release, index: usize, control:
     let now = Instant::now();
     let mut w = Writer {
         release,
+        node,
         latencies: vec![Vec::new(); Phase::ALL.len()],
         longest: vec![(Duration::ZERO, String::new()); Phase::ALL.len()],
         failed_writes: 0,
         failed_reads: 0,
+        aborted_writes: 0,
+        retried_writes: 0,
+        aborted_reads: 0,
+        retried_reads: 0,
         wrong_reads: 0,
         samples: Vec::new(),
         written: HashMap::new(),
@@ -527,43 +673,51 @@ fn write(mut service: Box<dyn Service>, release: Release, index: usize, control:
     };
     let mut ids = Vec::new();
     let mut dice = Dice(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) * 7919));
+    let retries = control.retries;
     let mut n = 0;
     while !control.stop.load(Ordering::Relaxed) {
         n += 1;
         let name = Name::nth(&prefix, n);
-        match w.timed(&control, Op::Insert, || service.insert(&name)) {
+        let (inserted, tries) = w.timed(&control, Op::Insert, || attempt(&mut *service, retries, |s| s.insert(&name)));
+        w.tried(Op::Insert, tries);
+        match inserted {
             Ok(id) => {
                 ids.push(id);
                 w.written.insert(id, name);
             }
             Err(e) => {
                 w.failed_writes += 1;
-                w.sample(format!("{release} failed to insert: {e}"));
+                w.sample(&control, format!("{release} failed to insert: {e}"));
             }
         }
         if !ids.is_empty() {
             let id = ids[dice.below(ids.len())];
             let name = Name::nth(&format!("{prefix}Renamed"), n);
-            match w.timed(&control, Op::Rename, || service.rename(id, &name)) {
+            let (renamed, tries) =
+                w.timed(&control, Op::Rename, || attempt(&mut *service, retries, |s| s.rename(id, &name)));
+            w.tried(Op::Rename, tries);
+            match renamed {
                 Ok(()) => {
                     w.written.insert(id, name);
                 }
                 Err(e) => {
                     w.failed_writes += 1;
-                    w.sample(format!("{release} failed to rename user {id}: {e}"));
+                    w.sample(&control, format!("{release} failed to rename user {id}: {e}"));
                 }
             }
             let id = ids[dice.below(ids.len())];
-            match w.timed(&control, Op::Read, || service.read(id)) {
+            let (read, tries) = w.timed(&control, Op::Read, || attempt(&mut *service, retries, |s| s.read(id)));
+            w.tried(Op::Read, tries);
+            match read {
                 Ok(read) if read == w.written[&id] => {}
                 Ok(read) => {
                     w.wrong_reads += 1;
                     let wrote = &w.written[&id];
-                    w.sample(format!("{release} read user {id} as {read:?}, wrote {wrote:?}"));
+                    w.sample(&control, format!("{release} read user {id} as {read:?}, wrote {wrote:?}"));
                 }
                 Err(e) => {
                     w.failed_reads += 1;
-                    w.sample(format!("{release} failed to read user {id}: {e}"));
+                    w.sample(&control, format!("{release} failed to read user {id}: {e}"));
                 }
             }
         }
@@ -580,21 +734,28 @@ struct Writers {
 }
 
 impl Writers {
-    /// Starts `count` instances of `release`, each writing on a thread.
+    /// Starts `count` instances of `release`, each writing on a thread,
+    /// instance `i` through node `i` modulo the backend's nodes.
     fn start(
         backend: &dyn Backend,
         release: Release,
         count: usize,
         phase: Phase,
-        pause: Duration,
+        options: &Options,
     ) -> Result<Writers, Error> {
-        let control =
-            Arc::new(Control { stop: AtomicBool::new(false), phase: AtomicUsize::new(phase as usize), pause });
+        let control = Arc::new(Control {
+            stop: AtomicBool::new(false),
+            phase: AtomicUsize::new(phase as usize),
+            pause: options.pause,
+            retries: options.write_retries,
+            nodes: backend.nodes(),
+        });
         let mut threads = Vec::new();
         for index in 0..count {
-            let service = backend.start(release)?;
+            let node = index % backend.nodes();
+            let service = backend.start(release, node)?;
             let control = control.clone();
-            threads.push(thread::spawn(move || write(service, release, index, control)));
+            threads.push(thread::spawn(move || write(service, release, index, node, control)));
         }
         Ok(Writers { control, threads })
     }
@@ -613,7 +774,7 @@ impl Writers {
 struct Blocker {
     stop: Arc<AtomicBool>,
     opened: Receiver<()>,
-    thread: thread::JoinHandle<Result<u64, Error>>,
+    thread: thread::JoinHandle<Result<Blocked, Error>>,
 }
 
 impl Blocker {
@@ -634,7 +795,7 @@ impl Blocker {
         self.opened.recv_timeout(within).map_err(|_| Error::from("the blocker opened no transaction"))
     }
 
-    fn stop(self) -> Result<u64, Error> {
+    fn stop(self) -> Result<Blocked, Error> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().map_err(|_| Error::from("the blocker panicked"))?
     }
@@ -708,7 +869,7 @@ pub fn sync_child() -> Option<ExitCode> {
             Event::Batch { batches, .. } => say(format!("batch\t{batches}")),
             _ => {}
         });
-    let result = engine.backend(&var(CHILD_URL), SqliteApplication::default()).sync(migrator, scope);
+    let result = engine.backend(&var(CHILD_URL), &[], SqliteApplication::default()).sync(migrator, scope);
     let mut out = std::io::stdout().lock();
     match result {
         Ok(report) => {
@@ -807,11 +968,11 @@ fn compare(written: &HashMap<i64, Name>, read: &HashMap<i64, Name>, shape: &str,
 /// scenario cannot go on (the database unreachable, a release refusing
 /// to start before its time); what the service saw is in the [`Outcome`].
 pub fn run(options: &Options) -> Result<Outcome, Error> {
-    let backend: Arc<dyn Backend> = Arc::from(options.engine.backend(&options.url, options.sqlite));
+    let backend: Arc<dyn Backend> = Arc::from(options.engine.backend(&options.url, &options.nodes, options.sqlite));
     backend.prepare(options.rows)?;
     let housekeeping = Housekeeping::start(backend.clone());
 
-    let release1 = Writers::start(&*backend, Release::One, options.writers, Phase::Before, options.pause)?;
+    let release1 = Writers::start(&*backend, Release::One, options.writers, Phase::Before, options)?;
     let blocker = Blocker::start(backend.clone(), options.hold, options.gap);
     let wait_for_blocker = options.hold + options.gap + Duration::from_secs(5);
     thread::sleep(options.settle);
@@ -823,7 +984,7 @@ pub fn run(options: &Options) -> Result<Outcome, Error> {
 
     release1.set_phase(Phase::Deploy);
     thread::sleep(options.settle / 2);
-    let release2 = Writers::start(&*backend, Release::Two, options.writers, Phase::Deploy, options.pause)?;
+    let release2 = Writers::start(&*backend, Release::Two, options.writers, Phase::Deploy, options)?;
     thread::sleep(options.settle);
     let written1 = release1.stop()?;
 
@@ -847,7 +1008,7 @@ pub fn run(options: &Options) -> Result<Outcome, Error> {
     release2.set_phase(Phase::After);
     thread::sleep(options.settle);
     let written2 = release2.stop()?;
-    let blocker_transactions = blocker.stop()?;
+    let blocked = blocker.stop()?;
     housekeeping.stop()?;
 
     // Contracted: every row written by either release reads as last written.
@@ -876,7 +1037,7 @@ pub fn run(options: &Options) -> Result<Outcome, Error> {
             samples,
             expand,
             contract,
-            blocker_transactions,
+            blocked,
             old_release_after_expand,
             old_release_after_contract: verdict_text(&verdict),
             old_release_refused,
@@ -891,7 +1052,7 @@ struct Partial {
     samples: Vec<String>,
     expand: SyncOutcome,
     contract: SyncOutcome,
-    blocker_transactions: u64,
+    blocked: Blocked,
     old_release_after_expand: String,
     old_release_after_contract: String,
     old_release_refused: bool,
@@ -919,6 +1080,21 @@ fn summarize(options: &Options, writers: Vec<Writer>, p: Partial) -> Outcome {
         all.extend(lat);
     }
     all.sort_unstable();
+    let nodes = (0..options.nodes.len().max(1))
+        .map(|node| {
+            let here: Vec<&Writer> = writers.iter().filter(|w| w.node == node).collect();
+            let phase_ops: Vec<u64> =
+                (0..Phase::ALL.len()).map(|i| here.iter().map(|w| w.latencies[i].len() as u64).sum()).collect();
+            NodeStats {
+                writers: here.len(),
+                ops: phase_ops.iter().sum(),
+                phase_ops,
+                failed_writes: here.iter().map(|w| w.failed_writes).sum(),
+                retried_writes: here.iter().map(|w| w.retried_writes).sum(),
+                longest: here.iter().flat_map(|w| w.longest.iter().map(|l| l.0)).max().unwrap_or_default(),
+            }
+        })
+        .collect();
     Outcome {
         engine: options.engine,
         rows: options.rows,
@@ -928,8 +1104,14 @@ fn summarize(options: &Options, writers: Vec<Writer>, p: Partial) -> Outcome {
         sqlite: options.sqlite,
         ops: all.len() as u64,
         wall: ended - started,
+        write_retries: options.write_retries,
         failed_writes: writers.iter().map(|w| w.failed_writes).sum(),
         failed_reads: writers.iter().map(|w| w.failed_reads).sum(),
+        aborted_writes: writers.iter().map(|w| w.aborted_writes).sum(),
+        retried_writes: writers.iter().map(|w| w.retried_writes).sum(),
+        aborted_reads: writers.iter().map(|w| w.aborted_reads).sum(),
+        retried_reads: writers.iter().map(|w| w.retried_reads).sum(),
+        nodes,
         wrong_reads: writers.iter().map(|w| w.wrong_reads).sum(),
         wrong_rows: p.wrong_rows,
         rows_checked: p.rows_checked,
@@ -940,7 +1122,8 @@ fn summarize(options: &Options, writers: Vec<Writer>, p: Partial) -> Outcome {
         phases,
         expand: p.expand,
         contract: p.contract,
-        blocker_transactions: p.blocker_transactions,
+        blocker_transactions: p.blocked.transactions,
+        blocker_aborted: p.blocked.aborted,
         old_release_after_expand: p.old_release_after_expand,
         old_release_after_contract: p.old_release_after_contract,
         old_release_refused: p.old_release_refused,
@@ -974,14 +1157,25 @@ impl fmt::Display for Outcome {
             let seconds = self.lock_timeout.as_millis().div_ceil(1000).max(1);
             lock_timeout += &format!(" (MySQL waits whole seconds: {seconds} s)");
         }
+        if self.engine == Engine::Galera {
+            lock_timeout += " (Galera's schema changes wait for no lock)";
+        }
+        let over = match self.nodes.len() {
+            1 => String::new(),
+            n => format!(" over {n} nodes"),
+        };
         write!(
             f,
-            "{}: {} rows, {} writers per release, lock timeout {}, lock retry {}",
+            "{}: {} rows, {} writers per release{over}, lock timeout {}, lock retry {}, an aborted operation tried again {}",
             self.engine,
             self.rows,
             self.writers,
             lock_timeout,
-            setting(self.lock_retry)
+            setting(self.lock_retry),
+            match self.write_retries {
+                0 => "never".to_string(),
+                n => format!("up to {n} times"),
+            }
         )?;
         if self.engine == Engine::Sqlite {
             let wait = if self.sqlite.busy_poll { "polling every ms" } else { "busy timeout" };
@@ -994,6 +1188,12 @@ impl fmt::Display for Outcome {
         writeln!(f, "| operations per second | {:.0} |", self.ops_per_second())?;
         writeln!(f, "| failed writes | {} |", self.failed_writes)?;
         writeln!(f, "| failed reads | {} |", self.failed_reads)?;
+        writeln!(
+            f,
+            "| writes aborted by the server / tried again | {} / {} |",
+            self.aborted_writes, self.retried_writes
+        )?;
+        writeln!(f, "| reads aborted by the server / tried again | {} / {} |", self.aborted_reads, self.retried_reads)?;
         writeln!(f, "| wrong reads (writers' own reads) | {} |", self.wrong_reads)?;
         writeln!(f, "| wrong rows (of {} checked in both shapes) | {} |", self.rows_checked, self.wrong_rows)?;
         writeln!(f, "| longest writer stall | {} ({}) |", ms(self.longest), self.longest_op)?;
@@ -1002,7 +1202,11 @@ impl fmt::Display for Outcome {
         writeln!(f, "| sync --contract | {} |", sync_cell(&self.contract))?;
         let blockers = self.blockers();
         let named = if blockers.is_empty() { "none".to_string() } else { Vec::from_iter(blockers).join(", ") };
-        writeln!(f, "| blocker transactions / named by the retries | {} / {} |", self.blocker_transactions, named)?;
+        writeln!(
+            f,
+            "| blocker transactions / aborted by the server / named by the retries | {} / {} / {} |",
+            self.blocker_transactions, self.blocker_aborted, named
+        )?;
         writeln!(f, "| release 1 after expand | {} |", self.old_release_after_expand)?;
         writeln!(
             f,
@@ -1020,6 +1224,27 @@ impl fmt::Display for Outcome {
                 ms(s.longest),
                 s.longest_op
             )?;
+        }
+        if self.nodes.len() > 1 {
+            let phases: Vec<String> = Phase::ALL.iter().map(Phase::to_string).collect();
+            writeln!(
+                f,
+                "\n| node | writers | operations: {} | failed writes | writes tried again | longest |\n|---|---|---|---|---|---|",
+                phases.join(" / ")
+            )?;
+            for (i, node) in self.nodes.iter().enumerate() {
+                let ops: Vec<String> = node.phase_ops.iter().map(u64::to_string).collect();
+                writeln!(
+                    f,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    i + 1,
+                    node.writers,
+                    ops.join(" / "),
+                    node.failed_writes,
+                    node.retried_writes,
+                    ms(node.longest)
+                )?;
+            }
         }
         for sample in &self.samples {
             writeln!(f, "\n- {sample}")?;

@@ -1,17 +1,18 @@
 //! The scenario on MySQL or MariaDB: every instance a pool of its own with
 //! one connection in use, driven from a thread of its own through a
-//! single-threaded tokio runtime.
+//! single-threaded tokio runtime. On a Galera cluster, the same with each
+//! instance connected to one node.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use ebbtide::mysql_async::prelude::Queryable;
-use ebbtide::mysql_async::{Conn, Pool};
+use ebbtide::mysql_async::{self, Conn, Pool};
 use ebbtide::{Migrator, Scope, Verdict};
 use tokio::runtime::Runtime;
 
-use super::{Backend, Engine, Error, Name, Release, Service, migrations};
+use super::{Backend, Blocked, Engine, Error, Name, Release, Service, migrations};
 
 /// Release 1 of the service.
 pub mod release1 {
@@ -24,7 +25,19 @@ pub mod release2 {
 }
 
 pub(crate) struct Mysql {
+    /// The database through the server, or through the cluster's node
+    /// the migrations and the checks run through.
     pub url: String,
+    /// On a Galera cluster, the database through each node; else empty.
+    pub nodes: Vec<String>,
+}
+
+/// MySQL's error for a transaction the server rolled back that may pass
+/// when run again: a deadlock, or on Galera a certification failure or a
+/// transaction aborted by a schema change (1213); a lock wait timeout
+/// (1205).
+fn aborted(error: &mysql_async::Error) -> bool {
+    matches!(error, mysql_async::Error::Server(e) if e.code == 1213 || e.code == 1205)
 }
 
 /// A pool, the one connection taken from it, and the runtime that drives
@@ -55,15 +68,41 @@ impl Drop for Connection {
 
 impl Mysql {
     fn connect(&self) -> Result<Connection, Error> {
+        Mysql::connect_to(&self.url)
+    }
+
+    fn connect_to(url: &str) -> Result<Connection, Error> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let pool = runtime.block_on(ebbtide::mysql::connect(&self.url))?;
+        let pool = runtime.block_on(ebbtide::mysql::connect(url))?;
         let conn = runtime.block_on(pool.get_conn())?;
         Ok(Connection { runtime, pool, conn: Some(conn) })
     }
 
+    /// The database through `node`: on a cluster, its URL there.
+    fn through(&self, node: usize) -> &str {
+        self.nodes.get(node).unwrap_or(&self.url)
+    }
+
+    /// A connection whose reads see what was written through any node:
+    /// on a cluster, each read waits until its node has applied every
+    /// commit before it (`wsrep_sync_wait`).
+    fn connect_to_read(&self) -> Result<Connection, Error> {
+        let mut c = self.connect()?;
+        if !self.nodes.is_empty() {
+            c.block_on(async |conn| conn.query_drop("SET SESSION wsrep_sync_wait = 1").await)?;
+        }
+        Ok(c)
+    }
+
     fn count(&self, sql: &str) -> Result<u64, Error> {
-        let count: Option<u64> = self.connect()?.block_on(async |conn| conn.query_first(sql).await)?;
+        let count: Option<u64> = self.connect_to_read()?.block_on(async |conn| conn.query_first(sql).await)?;
         Ok(count.unwrap_or(0))
+    }
+
+    /// `release`'s startup check through `url`.
+    fn check_through(&self, release: Release, url: &str) -> Result<Verdict, Error> {
+        let c = Mysql::connect_to(url)?;
+        Ok(c.runtime.block_on(Migrator::new(migrations(Engine::Mysql, release)).mysql(&c.pool).check())?)
     }
 }
 
@@ -98,43 +137,73 @@ impl Backend for Mysql {
             ))
             .await?;
             conn.query_drop("ANALYZE TABLE users").await?;
-            Ok(())
-        })
+            Ok::<_, Error>(())
+        })?;
+        // On Galera each node applies the seeded rows after node 1 commits
+        // them; an insert through a node still applying them may take the
+        // id of one (its counter behind), fail certification, and fail
+        // again as a duplicate key when the server retries it. The
+        // writers start once every node has applied them.
+        for node in &self.nodes {
+            Mysql::connect_to(node)?.block_on(async |conn| {
+                conn.query_drop("SET SESSION wsrep_sync_wait = 1").await?;
+                conn.query_drop("SELECT 1 FROM users LIMIT 1").await
+            })?;
+        }
+        Ok(())
     }
 
-    fn start(&self, release: Release) -> Result<Box<dyn Service>, Error> {
-        let verdict = self.check(release)?;
+    fn nodes(&self) -> usize {
+        self.nodes.len().max(1)
+    }
+
+    fn start(&self, release: Release, node: usize) -> Result<Box<dyn Service>, Error> {
+        let url = self.through(node);
+        let verdict = self.check_through(release, url)?;
         if !verdict.may_serve() {
             return Err(format!("{release} refuses to start: {verdict}").into());
         }
-        Ok(Box::new(Instance { release, c: self.connect()? }))
+        Ok(Box::new(Instance { release, c: Mysql::connect_to(url)? }))
     }
 
     fn check(&self, release: Release) -> Result<Verdict, Error> {
-        let c = self.connect()?;
-        Ok(c.runtime.block_on(Migrator::new(migrations(Engine::Mysql, release)).mysql(&c.pool).check())?)
+        self.check_through(release, &self.url)
     }
 
     /// MySQL has no `application_name`: the retries name the blocker's
-    /// session by its user and host.
-    fn block(&self, hold: Duration, gap: Duration, stop: &AtomicBool, opened: &Sender<()>) -> Result<u64, Error> {
-        let mut transactions = 0;
-        self.connect()?.block_on(async |conn| {
+    /// session by its user and host. On a cluster the blocker is on the
+    /// last node, and a schema change through another aborts its
+    /// transaction there: its next statement fails with 1213.
+    fn block(&self, hold: Duration, gap: Duration, stop: &AtomicBool, opened: &Sender<()>) -> Result<Blocked, Error> {
+        let mut blocked = Blocked::default();
+        let node = self.nodes.len().saturating_sub(1);
+        Mysql::connect_to(self.through(node))?.block_on(async |conn| {
             while !stop.load(Ordering::Relaxed) {
                 conn.query_drop("START TRANSACTION").await?;
-                let _: Option<u64> = conn.query_first("SELECT count(*) FROM users WHERE id <= 100").await?;
-                transactions += 1;
-                let _ = opened.send(());
-                let until = Instant::now() + hold;
-                while Instant::now() < until && !stop.load(Ordering::Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                blocked.transactions += 1;
+                let held = async {
+                    let _: Option<u64> = conn.query_first("SELECT count(*) FROM users WHERE id <= 100").await?;
+                    let _ = opened.send(());
+                    let until = Instant::now() + hold;
+                    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    conn.query_drop("COMMIT").await
                 }
-                conn.query_drop("COMMIT").await?;
+                .await;
+                match held {
+                    Ok(()) => {}
+                    Err(e) if aborted(&e) => {
+                        blocked.aborted += 1;
+                        conn.query_drop("ROLLBACK").await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
                 tokio::time::sleep(gap).await;
             }
             Ok::<_, Error>(())
         })?;
-        Ok(transactions)
+        Ok(blocked)
     }
 
     fn shapes_disagree(&self) -> Result<u64, Error> {
@@ -152,7 +221,7 @@ impl Backend for Mysql {
     fn users_above(&self, from: u64) -> Result<Vec<(i64, Name)>, Error> {
         let sql = "SELECT id, first_name, last_name FROM users WHERE id > ?";
         let rows: Vec<(i64, String, Option<String>)> =
-            self.connect()?.block_on(async |conn| conn.exec(sql, (from,)).await)?;
+            self.connect_to_read()?.block_on(async |conn| conn.exec(sql, (from,)).await)?;
         Ok(rows.into_iter().map(|(id, first, last)| (id, Name { first, last })).collect())
     }
 
@@ -212,5 +281,9 @@ impl Service for Instance {
                 }
             })
         })
+    }
+
+    fn retryable(&self, error: &Error) -> bool {
+        error.downcast_ref::<mysql_async::Error>().is_some_and(aborted)
     }
 }

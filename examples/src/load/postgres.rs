@@ -9,7 +9,7 @@ use ebbtide::{Migrator, Scope, Verdict};
 use tokio::runtime::Runtime;
 use tokio_postgres::Client;
 
-use super::{BLOCKER, Backend, Engine, Error, Name, Release, Service, migrations};
+use super::{BLOCKER, Backend, Blocked, Engine, Error, Name, Release, Service, migrations};
 
 /// Release 1 of the service.
 pub mod release1 {
@@ -62,7 +62,7 @@ impl Backend for Postgres {
         })
     }
 
-    fn start(&self, release: Release) -> Result<Box<dyn Service>, Error> {
+    fn start(&self, release: Release, _node: usize) -> Result<Box<dyn Service>, Error> {
         let verdict = self.check(release)?;
         if !verdict.may_serve() {
             return Err(format!("{release} refuses to start: {verdict}").into());
@@ -78,7 +78,7 @@ impl Backend for Postgres {
         Ok(c.runtime.block_on(Migrator::new(migrations(Engine::Postgres, release)).postgres(&c.client).check())?)
     }
 
-    fn block(&self, hold: Duration, gap: Duration, stop: &AtomicBool, opened: &Sender<()>) -> Result<u64, Error> {
+    fn block(&self, hold: Duration, gap: Duration, stop: &AtomicBool, opened: &Sender<()>) -> Result<Blocked, Error> {
         let c = self.connect()?;
         let mut transactions = 0;
         c.runtime.block_on(async {
@@ -96,7 +96,7 @@ impl Backend for Postgres {
             }
             Ok::<_, Error>(())
         })?;
-        Ok(transactions)
+        Ok(Blocked { transactions, aborted: 0 })
     }
 
     fn shapes_disagree(&self) -> Result<u64, Error> {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ebbtide::{Migrator, Scope, Verdict};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Backend, Engine, Error, Name, Release, Service, SqliteApplication, migrations};
+use super::{Backend, Blocked, Engine, Error, Name, Release, Service, SqliteApplication, migrations};
 
 /// Release 1 of the service.
 pub mod release1 {
@@ -74,7 +74,7 @@ impl Backend for Sqlite {
         Ok(())
     }
 
-    fn start(&self, release: Release) -> Result<Box<dyn Service>, Error> {
+    fn start(&self, release: Release, _node: usize) -> Result<Box<dyn Service>, Error> {
         let verdict = self.check(release)?;
         if !verdict.may_serve() {
             return Err(format!("{release} refuses to start: {verdict}").into());
@@ -86,7 +86,7 @@ impl Backend for Sqlite {
         Ok(Migrator::new(migrations(Engine::Sqlite, release)).sqlite(&self.connect()?).check()?)
     }
 
-    fn block(&self, hold: Duration, gap: Duration, stop: &AtomicBool, opened: &Sender<()>) -> Result<u64, Error> {
+    fn block(&self, hold: Duration, gap: Duration, stop: &AtomicBool, opened: &Sender<()>) -> Result<Blocked, Error> {
         let conn = self.connect()?;
         let mut transactions = 0;
         while !stop.load(Ordering::Relaxed) {
@@ -103,7 +103,7 @@ impl Backend for Sqlite {
             conn.execute_batch("COMMIT")?;
             thread::sleep(gap);
         }
-        Ok(transactions)
+        Ok(Blocked { transactions, aborted: 0 })
     }
 
     fn shapes_disagree(&self) -> Result<u64, Error> {
