@@ -163,21 +163,29 @@ pub(crate) async fn apply<D: Driver>(
         // A batch's commit can be refused too: on a Galera cluster, when
         // a write through another node certified first.
         let batch = match batch {
-            Ok(Batch::Done(p)) => match d.execute(dialect.commit()).await {
-                Ok(()) => Ok(Batch::Committed(p)),
-                Err(e) if aborted(e.code.as_deref()) => Err(batch_failed(step, m, line, dialect.commit(), e)),
-                Err(e) => return Err(fail("commit a batch", e)),
+            Ok(Batch::Done(_) | Batch::Last) => match d.execute(dialect.commit()).await {
+                Ok(()) => batch,
+                Err(e) => Err(fail("commit a batch", e)),
             },
             other => other,
         };
         match batch {
             // Behind a lock, or aborted for a conflicting write (a deadlock,
-            // a serialization or certification failure): tried again.
-            Err(Error::MigrationFailed(mut failure)) if failure.lock_timeout || aborted(failure.code.as_deref()) => {
+            // a serialization or certification failure, at any statement
+            // or the commit): rolled back, and tried again.
+            Err(mut e) if retried(&e) => {
                 let _ = d.execute(dialect.rollback()).await;
-                if let Err(told) = retry.again(d, step, &failure.statement).await {
-                    failure.message = format!("{}; {told}", failure.message);
-                    return Err(Error::MigrationFailed(failure));
+                let statement = match &e {
+                    Error::MigrationFailed(failure) => failure.statement.clone(),
+                    other => other.to_string(),
+                };
+                if let Err(told) = retry.again(d, step, &statement).await {
+                    match &mut e {
+                        Error::MigrationFailed(failure) => failure.message = format!("{}; {told}", failure.message),
+                        Error::Database { message, .. } => *message = format!("{message}; {told}"),
+                        _ => {}
+                    }
+                    return Err(e);
                 }
             }
             Err(e) => {
@@ -188,7 +196,7 @@ pub(crate) async fn apply<D: Driver>(
                 let _ = d.execute(dialect.rollback()).await;
                 return Ok(done(true));
             }
-            Ok(Batch::Committed(p)) => {
+            Ok(Batch::Done(p)) => {
                 known = Some(Some(p));
                 settings.notify(Event::Batch { step, batches: p.batches, reached: p.key_done, end });
                 let pause = d.pause_after_batch(batch_started.elapsed());
@@ -196,12 +204,15 @@ pub(crate) async fn apply<D: Driver>(
                     d.pause(pause).await;
                 }
             }
-            Ok(_) => {
-                d.execute(dialect.commit()).await.map_err(|e| fail("commit a batch", e))?;
-                return Ok(done(false));
-            }
+            Ok(Batch::Last) => return Ok(done(false)),
         }
     }
+}
+
+/// Whether a batch that failed with `e` runs again: it gave up on a lock,
+/// or was aborted for a conflicting transaction.
+fn retried(e: &Error) -> bool {
+    matches!(e, Error::MigrationFailed(failure) if failure.lock_timeout) || aborted(e.code())
 }
 
 /// Whether an engine's error `code` says the transaction was aborted for
@@ -216,8 +227,6 @@ fn aborted(code: Option<&str>) -> bool {
 enum Batch {
     /// A batch of rows, and the progress it recorded.
     Done(Progress),
-    /// The same, committed.
-    Committed(Progress),
     /// No row was left: the migration is recorded.
     Last,
     /// Another run recorded the migration first.
