@@ -655,10 +655,6 @@ impl Progress {
     }
 
     fn on(&self, event: &Event<'_>) {
-        if let Event::LockRetry { step, statement, attempt, blockers, .. } = event {
-            let list: Vec<String> = blockers.iter().map(ToString::to_string).collect();
-            tracing::warn!(%step, attempt, statement, blockers = %list.join("; "), "gave up waiting for a lock; retrying");
-        }
         if self.json {
             if let Some(line) = event_json(event) {
                 out(line);
@@ -679,7 +675,6 @@ impl Progress {
                 *bar = Some(pb);
             }
             Event::Started(step) => {
-                tracing::info!("{step}");
                 if let Some(pb) = bar.as_ref() {
                     pb.set_message(step.to_string());
                 }

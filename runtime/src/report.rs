@@ -171,3 +171,111 @@ impl fmt::Display for Blocker {
         Ok(())
     }
 }
+
+/// `event` as a `tracing` event of target `ebbtide`, for applications
+/// that collect their logs with `tracing` (feature `tracing`): which
+/// migration starts and ends and how long it took, and a wait for another
+/// run's lock, at `INFO`; a lock retry at `WARN`; the plan and each
+/// backfill batch at `DEBUG`. Every value is a field as well as in the
+/// message.
+#[cfg(feature = "tracing")]
+pub(crate) fn trace(event: &Event<'_>) {
+    match event {
+        Event::Planned { steps } => tracing::debug!(target: "ebbtide", steps, "{steps} step(s) planned"),
+        Event::CreatedTable { table } => {
+            tracing::info!(target: "ebbtide", table, "created the version table {table}")
+        }
+        Event::Started(step) => tracing::info!(target: "ebbtide", step = %step, "{step}"),
+        Event::Finished(done) => tracing::info!(
+            target: "ebbtide",
+            verb = done.verb,
+            version = done.version.get(),
+            branch = %done.branch,
+            migration = %done.name,
+            duration_ms = u64::try_from(done.duration.as_millis()).unwrap_or(u64::MAX),
+            skipped = done.skipped,
+            "{done}"
+        ),
+        Event::LockRetry { step, statement, attempt, waited, retry_in, blockers } => {
+            let blockers: Vec<String> = blockers.iter().map(ToString::to_string).collect();
+            tracing::warn!(
+                target: "ebbtide",
+                step = %step,
+                statement,
+                attempt,
+                waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                retry_in_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
+                blockers = %blockers.join("; "),
+                "{step}: gave up waiting for a lock (attempt {attempt}); retrying"
+            )
+        }
+        Event::Batch { step, batches, reached, end } => {
+            tracing::debug!(target: "ebbtide", step = %step, batches, reached, end, "{step}: batch {batches}, up to key {reached} of {end}")
+        }
+        Event::Waiting { lock, holder, waited } => tracing::info!(
+            target: "ebbtide",
+            lock,
+            holder,
+            waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            "waiting for the migration lock on {lock}, held by {holder}"
+        ),
+    }
+}
+
+#[cfg(all(test, feature = "tracing", feature = "sqlite"))]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    /// Every event's level, target and fields, as text.
+    #[derive(Clone, Default)]
+    struct Collect(Arc<Mutex<Vec<String>>>);
+
+    struct Fields(String);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+
+    impl Subscriber for Collect {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut fields = Fields(format!("{} {}", event.metadata().level(), event.metadata().target()));
+            event.record(&mut fields);
+            self.0.lock().unwrap().push(fields.0);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn a_run_tells_tracing_which_migration_ran_and_how_long_it_took() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("expand")).unwrap();
+        std::fs::write(dir.path().join("expand/0001_create_t.sql"), "CREATE TABLE t (id INTEGER);\n").unwrap();
+        let (migrations, _) = crate::Migrations::from_dir(dir.path(), "m").unwrap();
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let collect = Collect::default();
+        tracing::subscriber::with_default(collect.clone(), || {
+            crate::Migrator::new(&migrations).sqlite(&conn).sync(crate::Scope::All).unwrap();
+        });
+        let events = collect.0.lock().unwrap().clone();
+        let finished = events.iter().find(|e| e.contains("migration=create_t")).expect("the migration's end");
+        assert!(finished.starts_with("INFO ebbtide"), "{events:?}");
+        assert!(finished.contains("version=1") && finished.contains("duration_ms="), "{events:?}");
+        assert!(finished.contains("applied expand 0001_create_t"), "{events:?}");
+        assert!(events.iter().any(|e| e.contains("created the version table")), "{events:?}");
+    }
+}

@@ -108,6 +108,8 @@ impl<'m> Settings<'m> {
     }
 
     pub fn notify(&self, event: Event<'_>) {
+        #[cfg(feature = "tracing")]
+        crate::report::trace(&event);
         if let Some(observer) = &self.observer {
             observer(&event);
         }
