@@ -227,6 +227,10 @@ fn message(e: &mysql_async::Error) -> String {
 
 /// MySQL's error numbers that ebbtide tells apart.
 mod code {
+    /// ER_DUP_ENTRY: a duplicate key.
+    pub const DUPLICATE_KEY: u16 = 1062;
+    /// ER_LOCK_DEADLOCK: a deadlock, or on Galera a failed certification.
+    pub const DEADLOCK: u16 = 1213;
     /// ER_BAD_DB_ERROR: unknown database (a schema-qualified table).
     pub const BAD_DB: u16 = 1049;
     /// ER_NO_SUCH_TABLE.
@@ -237,11 +241,16 @@ mod code {
     pub const LOCK_NOWAIT: u16 = 3572;
 }
 
-fn db_error(e: mysql_async::Error) -> DbError {
-    let number = match &e {
+/// The server's error number of `e`, when the server refused something.
+fn server_code(e: &mysql_async::Error) -> Option<u16> {
+    match e {
         mysql_async::Error::Server(s) => Some(s.code),
         _ => None,
-    };
+    }
+}
+
+fn db_error(e: mysql_async::Error) -> DbError {
+    let number = server_code(&e);
     DbError {
         message: message(&e),
         undefined_table: matches!(number, Some(code::NO_SUCH_TABLE | code::BAD_DB)),

@@ -5,8 +5,6 @@
 //! server the user names and dropped afterwards, on success, on error and
 //! on Ctrl-C alike.
 
-use std::fmt;
-
 use super::{Flavor, Hints, Planned, Undecided};
 use crate::schema::{Difference, Schema};
 use crate::{Migrations, Migrator, Scope};
@@ -151,6 +149,14 @@ impl Pad {
     }
 }
 
+/// The runtime that drives PostgreSQL's scratch and live connections.
+fn runtime() -> Result<tokio::runtime::Runtime, Problem> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Problem::Database(crate::Error::Url(format!("cannot start the runtime: {e}"))))
+}
+
 /// Runs `work` on two scratch databases, and drops both whatever happens,
 /// Ctrl-C included.
 ///
@@ -159,11 +165,7 @@ fn with_pads<T>(
     engine: &Engine,
     work: impl for<'p> AsyncFnOnce(&'p Pad, &'p Pad) -> Result<T, Problem>,
 ) -> Result<T, Problem> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| crate::Error::Url(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let a = Pad::open(engine, "migrations").await?;
         let b = match Pad::open(engine, "schema").await {
             Ok(b) => b,
@@ -271,26 +273,11 @@ fn read_live(url: &str, engine: &Engine) -> Result<Schema, Problem> {
             crate::schema::sqlite::read(&conn)
                 .map_err(|e| Problem::Database(crate::Error::found("reading the database's schema", e.to_string())))
         }
-        Engine::Postgres(_) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| crate::Error::Url(format!("cannot start the runtime: {e}")))?;
-            runtime.block_on(async {
-                let client = crate::postgres::connect(url).await?;
-                crate::schema::postgres::read(&client)
-                    .await
-                    .map_err(|e| Problem::Database(crate::Error::found("reading the database's schema", e.to_string())))
-            })
-        }
-    }
-}
-
-impl fmt::Display for Generated {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for d in &self.unreached {
-            writeln!(f, "{d}")?;
-        }
-        Ok(())
+        Engine::Postgres(_) => runtime()?.block_on(async {
+            let client = crate::postgres::connect(url).await?;
+            crate::schema::postgres::read(&client)
+                .await
+                .map_err(|e| Problem::Database(crate::Error::found("reading the database's schema", e.to_string())))
+        }),
     }
 }

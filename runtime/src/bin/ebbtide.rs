@@ -124,13 +124,11 @@ struct Wanted {
 
 impl Wanted {
     fn engine(&self) -> Result<autogenerate::Engine, String> {
-        match &self.dev_database {
-            None => Ok(autogenerate::Engine::Sqlite),
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(autogenerate::Engine::Postgres(url.clone()))
-            }
-            Some(url) if url.starts_with("sqlite:") => Ok(autogenerate::Engine::Sqlite),
-            Some(url) => Err(format!(
+        let Some(url) = &self.dev_database else { return Ok(autogenerate::Engine::Sqlite) };
+        match ebbtide::registry::engine(url).map_err(|e| e.to_string())?.name {
+            "postgres" => Ok(autogenerate::Engine::Postgres(url.clone())),
+            "sqlite" => Ok(autogenerate::Engine::Sqlite),
+            _ => Err(format!(
                 "--dev-database {}: autogenerate and diff work on SQLite (in memory) or PostgreSQL (postgres://...)",
                 ebbtide::registry::redact(url)
             )),
@@ -306,7 +304,8 @@ fn diff(cli: &Cli, display: &str, dialect: Dialect, wanted: &Wanted) -> Result<E
     let migrations = existing(&cli.dir, display, dialect)?;
     let (differences, what) = match &cli.options.database {
         Some(url) => {
-            let engine = match (url.starts_with("sqlite:"), &engine) {
+            let sqlite = ebbtide::registry::engine(url).is_ok_and(|e| e.name == "sqlite");
+            let engine = match (sqlite, &engine) {
                 (true, _) => autogenerate::Engine::Sqlite,
                 (false, autogenerate::Engine::Postgres(_)) => engine,
                 (false, _) => {

@@ -23,6 +23,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Pool};
 
+use super::{code, server_code};
 use crate::dialect::{Sql, TableName};
 
 /// How long a run lock lives without renewal, unless
@@ -43,17 +44,6 @@ pub fn expiry() -> Duration {
 /// How often the run lock is renewed: three times per expiry.
 fn heartbeat() -> Duration {
     expiry() / 3
-}
-
-const DUPLICATE_KEY: u16 = 1062;
-const DEADLOCK: u16 = 1213;
-const NO_SUCH_TABLE: u16 = 1146;
-
-fn code(e: &mysql_async::Error) -> Option<u16> {
-    match e {
-        mysql_async::Error::Server(s) => Some(s.code),
-        _ => None,
-    }
 }
 
 /// What a node says of itself and its cluster.
@@ -174,7 +164,7 @@ pub async fn try_lock(
                 let renewal = tokio::spawn(renew(pool.clone(), lock.clone(), key.clone(), owner.clone(), lost.clone()));
                 return Ok(Ok(Claim { table: lock, key, owner, lost, renewal }));
             }
-            Err(e) if code(&e) == Some(NO_SUCH_TABLE) && attempt == 0 => {
+            Err(e) if server_code(&e) == Some(code::NO_SUCH_TABLE) && attempt == 0 => {
                 conn.query_drop(format!(
                     "CREATE TABLE IF NOT EXISTS {lock} (name VARCHAR(255) NOT NULL PRIMARY KEY, \
                      owner VARCHAR(255) NOT NULL, node VARCHAR(255) NOT NULL, taken_at DATETIME(6) NOT NULL, \
@@ -182,14 +172,14 @@ pub async fn try_lock(
                 ))
                 .await?;
             }
-            Err(e) if matches!(code(&e), Some(DUPLICATE_KEY | DEADLOCK)) => {
+            Err(e) if matches!(server_code(&e), Some(code::DUPLICATE_KEY | code::DEADLOCK)) => {
                 // Held; unless its runner stopped renewing it.
                 let expired = conn
                     .query_iter(format!("DELETE FROM {lock} WHERE name = {key} AND expires_at < UTC_TIMESTAMP(6)"))
                     .await;
                 let taken_over = match expired {
                     Ok(result) => result.affected_rows() > 0,
-                    Err(e) if code(&e) == Some(DEADLOCK) => false,
+                    Err(e) if server_code(&e) == Some(code::DEADLOCK) => false,
                     Err(e) => return Err(e),
                 };
                 if !taken_over {
@@ -259,7 +249,7 @@ pub async fn held(conn: &mut Conn, dialect: &dyn Sql, table: &TableName) -> Resu
     );
     match conn.query_first::<i64, _>(sql).await {
         Ok(count) => Ok(count.unwrap_or(0) > 0),
-        Err(e) if code(&e) == Some(NO_SUCH_TABLE) => Ok(false),
+        Err(e) if server_code(&e) == Some(code::NO_SUCH_TABLE) => Ok(false),
         Err(e) => Err(e),
     }
 }
