@@ -67,6 +67,15 @@ async fn version_names_the_cluster_and_the_node_s_state() {
     assert!(info.to_string().ends_with("; Galera cluster of 3 nodes; this node Synced, in the Primary component"));
 }
 
+/// Starts node N again when dropped, even when the test fails.
+struct Restart(u32);
+
+impl Drop for Restart {
+    fn drop(&mut self) {
+        cluster_sh(&["start-node", &self.0.to_string()]);
+    }
+}
+
 /// Turns a node's `wsrep_desync` back off, even when the test fails.
 struct Desynced<'a>(&'a Db);
 
@@ -117,7 +126,8 @@ async fn ddl_does_not_wait_behind_a_transaction_it_aborts_it() {
     let err = app.exec("COMMIT").await.unwrap_err();
     assert!(err.contains("Deadlock") || err.contains("1213"), "{err}");
     app.exec("INSERT INTO users (id, name, email) VALUES (1, 'ada', 'ada@example.com')").await.unwrap();
-    assert_eq!(db.rows("SELECT count(*) FROM users"), ["1"]);
+    // Read through node 1 once it applied what node 2 committed.
+    assert_eq!(db.rows("SET STATEMENT wsrep_sync_wait = 1 FOR SELECT count(*) FROM users"), ["1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,12 +149,19 @@ async fn a_runner_whose_node_dies_fails_cleanly_and_another_node_finishes_the_ru
             third.run(&migrator, Request::Sync(Scope::All)).await.map(|_| ()).map_err(|e| e.to_string())
         })
     };
+    // Its first statement done and recorded: the run sleeps in the second.
     let in_sleep = support::until(Duration::from_secs(20), async || {
-        db.records(&migrator).await.is_some_and(|records| records.iter().any(|r| r.started()))
+        db.status(&migrator)
+            .await
+            .get(1)
+            .and_then(|row| row.stopped.as_ref())
+            .is_some_and(|stopped| stopped.to_string().starts_with("stopped after statement 1 of 2"))
     })
     .await;
-    assert!(in_sleep, "the run reached its second migration");
+    assert!(in_sleep, "the run reached its second migration's second statement");
     cluster_sh(&["kill-node", "3"]);
+    // Node 3 comes back whatever happens, for the tests after this one.
+    let restart = Restart(3);
     let outcome = tokio::time::timeout(Duration::from_secs(30), run).await.expect("the run ends").unwrap();
     let err = outcome.expect_err("a run whose node died fails");
     assert!(err.contains("0002_create_b"), "{err}");
@@ -167,7 +184,7 @@ async fn a_runner_whose_node_dies_fails_cleanly_and_another_node_finishes_the_ru
     assert_eq!(report.unwrap().steps.len(), 2);
 
     // The dead node rejoins and agrees.
-    cluster_sh(&["start-node", "3"]);
+    drop(restart);
     let rejoined = db.on_node(2).await;
     assert_eq!(rejoined.versions(&migrator).await, [1, 2, 3]);
     assert_eq!(rejoined.check(&migrator).await.unwrap(), Verdict::Current);
