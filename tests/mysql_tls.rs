@@ -23,7 +23,6 @@
 
 mod support;
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -103,7 +102,8 @@ impl Server {
         }
         let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        // Its socket too: the test's user is made through it.
+        while !(support::listening(self.port) && self.path("sock").exists()) {
             let log = || std::fs::read_to_string(self.path("server.log")).unwrap_or_default();
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("mariadbd ended ({status}) before it took connections; its log:\n{}", log());

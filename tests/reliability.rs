@@ -635,7 +635,7 @@ impl Pgbouncer {
         let child = command.arg(&ini).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start pgbouncer");
         let ready = (0..100).any(|_| {
             std::thread::sleep(Duration::from_millis(50));
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            support::listening(port)
         });
         assert!(ready, "pgbouncer listens on {port}");
         Some(Pgbouncer { child, port, _dir: dir })
