@@ -36,5 +36,6 @@ pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use lexer::{Dialect, UnknownEngine};
 pub use migration::{Branch, Migration, Script, Statement, Version};
 pub use source::{
-    Loaded, MAX_FILE_BYTES, TEMPLATE_MARK, load, load_with, parse_script, parse_script_with, versions_named,
+    IMPORT_MAPPING, Loaded, MAX_FILE_BYTES, TEMPLATE_MARK, load, load_with, parse_script, parse_script_with,
+    versions_named,
 };

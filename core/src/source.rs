@@ -110,6 +110,8 @@ pub fn load_with(dir: &Path, display: &str, dialect: Dialect) -> Result<Loaded, 
                     ),
                 )),
             }
+        } else if entry_name == IMPORT_MAPPING {
+            // `ebbtide import`'s record of where `initial/` came from.
         } else if name::is_sql_file(&entry_name) {
             diags.push(Diagnostic::error(&shown, "a migration outside a branch directory").help(
                 "move it into `expand/` (additive changes), `contract/` (destructive changes) or `initial/` (history)",
@@ -155,6 +157,11 @@ pub fn load_with(dir: &Path, display: &str, dialect: Dialect) -> Result<Loaded, 
     }
     Ok(Loaded { migrations: out, files, warnings: diags })
 }
+
+/// The one file besides the branch directories that a migrations directory
+/// may hold: what `ebbtide import` writes to record which migration of
+/// another tool each `initial/` migration is.
+pub const IMPORT_MAPPING: &str = "imported.json";
 
 fn stray(shown: &str) -> Diagnostic {
     Diagnostic::error(shown, "a file that is not a migration").help(

@@ -73,6 +73,20 @@ pub trait Database: Send + Sync {
     /// The first column of each row `sql` returns, as text (`None` for
     /// `NULL`).
     fn strings(&self, sql: &str) -> Result<Vec<Option<String>>, Error>;
+    /// Every column of each row `sql` returns, as text (`None` for
+    /// `NULL`): numbers in decimal, booleans as `true` or `false`, binary
+    /// values (blobs, `bytea`) in lowercase hex. For reading other tools'
+    /// tables; a column of another type is an error that says to cast it.
+    fn rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, Error>;
+}
+
+/// `bytes` in lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
 /// An engine: its name, its URLs, what it can do, and how to open it.

@@ -144,6 +144,9 @@ mod report;
 #[cfg(feature = "cli")]
 pub mod schema;
 
+#[cfg(feature = "adopt")]
+pub mod adopt;
+
 #[cfg(feature = "cli")]
 pub mod autogenerate;
 

@@ -848,6 +848,41 @@ impl crate::database::Database for Opened {
             })
             .collect())
     }
+
+    fn rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, Error> {
+        use mysql_async::consts::{ColumnFlags, ColumnType};
+        let rows: Vec<mysql_async::Row> = self.block(self.on_own(async |conn| conn.query(sql).await))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let columns = row.columns_ref();
+                (0..row.len())
+                    .map(|i| {
+                        // Binary strings and blobs carry the `binary` collation (63).
+                        let column = &columns[i];
+                        let binary = column.character_set() == 63
+                            && column.flags().contains(ColumnFlags::BINARY_FLAG)
+                            && matches!(
+                                column.column_type(),
+                                ColumnType::MYSQL_TYPE_TINY_BLOB
+                                    | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
+                                    | ColumnType::MYSQL_TYPE_LONG_BLOB
+                                    | ColumnType::MYSQL_TYPE_BLOB
+                                    | ColumnType::MYSQL_TYPE_VAR_STRING
+                                    | ColumnType::MYSQL_TYPE_STRING
+                                    | ColumnType::MYSQL_TYPE_VARCHAR
+                            );
+                        match row.as_ref(i) {
+                            Some(Value::NULL) | None => None,
+                            Some(Value::Bytes(b)) if binary => Some(crate::database::hex(b)),
+                            Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+                            Some(other) => Some(other.as_sql(true)),
+                        }
+                    })
+                    .collect()
+            })
+            .collect())
+    }
 }
 
 #[cfg(test)]

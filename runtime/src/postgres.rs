@@ -753,6 +753,29 @@ impl crate::database::Database for Opened {
             })
             .collect())
     }
+
+    fn rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, Error> {
+        use tokio_postgres::types::Type;
+        let rows =
+            self.block(self.client.query(sql, &[])).map_err(|e| Error::database("cannot run SQL", db_error(e)))?;
+        let cell = |row: &tokio_postgres::Row, i: usize| -> Result<Option<String>, tokio_postgres::Error> {
+            let column = &row.columns()[i];
+            Ok(match *column.type_() {
+                Type::BOOL => row.try_get::<_, Option<bool>>(i)?.map(|b| b.to_string()),
+                Type::INT2 => row.try_get::<_, Option<i16>>(i)?.map(|n| n.to_string()),
+                Type::INT4 => row.try_get::<_, Option<i32>>(i)?.map(|n| n.to_string()),
+                Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map(|n| n.to_string()),
+                Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i)?.map(|b| crate::database::hex(&b)),
+                _ => row.try_get::<_, Option<String>>(i)?,
+            })
+        };
+        rows.iter()
+            .map(|row| (0..row.len()).map(|i| cell(row, i)).collect::<Result<Vec<_>, _>>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                Error::database("cannot read a column as text, numbers or bytes (cast it to text)", db_error(e))
+            })
+    }
 }
 
 #[cfg(test)]

@@ -634,4 +634,27 @@ impl crate::database::Database for Opened {
             .map_err(fail)?;
         rows.collect::<Result<_, _>>().map_err(fail)
     }
+
+    fn rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, crate::Error> {
+        let fail = |e: rusqlite::Error| crate::Error::database("cannot run SQL", db_error(e));
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql).map_err(fail)?;
+        let width = stmt.column_count();
+        let rows = stmt
+            .query_map([], |row| {
+                (0..width)
+                    .map(|i| {
+                        Ok(match row.get_ref(i)? {
+                            ValueRef::Null => None,
+                            ValueRef::Integer(i) => Some(i.to_string()),
+                            ValueRef::Real(r) => Some(r.to_string()),
+                            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                            ValueRef::Blob(b) => Some(crate::database::hex(b)),
+                        })
+                    })
+                    .collect()
+            })
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
+    }
 }

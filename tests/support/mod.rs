@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 mod mysql;
+pub mod peers;
 mod postgres;
 mod sqlite;
 

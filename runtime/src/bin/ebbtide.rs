@@ -97,6 +97,40 @@ enum Standalone {
         #[command(flatten)]
         wanted: Wanted,
     },
+    /// Write the migrations of refinery, sqlx or diesel_migrations into
+    /// initial/ of --dir (which must hold no migrations yet), in the same
+    /// order, with their down scripts and no-transaction markers, and a
+    /// mapping file (imported.json) of which original became which
+    /// version. Nothing is written unless all of it loads.
+    Import {
+        /// The tool the migrations are written for.
+        #[arg(long, value_name = "refinery|sqlx|diesel", value_parser = tool)]
+        from: ebbtide::adopt::Tool,
+        /// That tool's migrations directory.
+        path: PathBuf,
+    },
+    /// Put a database that refinery, sqlx or diesel manages under
+    /// ebbtide's control, once its migrations are imported: check that the
+    /// tool's history table holds exactly the imported migrations,
+    /// unchanged, then record them in ebbtide's version table in one
+    /// transaction, running nothing. The tool's table is left as it is, so
+    /// the old release keeps working beside the new one.
+    Adopt {
+        /// The tool that manages the database (as imported.json says).
+        #[arg(long, value_name = "refinery|sqlx|diesel", value_parser = tool)]
+        from: ebbtide::adopt::Tool,
+        /// The tool's history table, when it is not the tool's default
+        /// (refinery_schema_history, _sqlx_migrations, __diesel_schema_migrations).
+        #[arg(long, value_name = "NAME")]
+        history_table: Option<String>,
+        /// Print the SQL it would run, and change nothing.
+        #[arg(long)]
+        sql: bool,
+        #[command(flatten)]
+        lock: ebbtide::cli::LockOptions,
+        #[command(flatten)]
+        table: ebbtide::cli::TableOption,
+    },
     /// Check the migrations directory with every build-time rule, plus
     /// lock-risk advice: MySQL's for MySQL migrations (--engine), PostgreSQL's
     /// otherwise; exit 1 on any error.
@@ -143,6 +177,10 @@ impl Wanted {
             )
         })
     }
+}
+
+fn tool(name: &str) -> Result<ebbtide::adopt::Tool, String> {
+    ebbtide::adopt::Tool::parse(name)
 }
 
 fn engine(name: &str) -> Result<Dialect, String> {
@@ -218,6 +256,36 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Standalone::Import { from, path } => match ebbtide::adopt::import(*from, path, &cli.dir, dialect) {
+            Ok(written) => {
+                let mapping = &written.mapping;
+                for m in &mapping.migrations {
+                    ebbtide::cli::out(format_args!("{} <- {}", cli.dir.join(&m.file).display(), m.original.file));
+                }
+                if !cli.options.quiet {
+                    eprintln!(
+                        "imported {} {from} migrations into {display}/initial/; the mapping is in {display}/{}. \
+                         Next, on each database {from} manages: ebbtide adopt --from {from} --database URL",
+                        mapping.migrations.len(),
+                        ebbtide::adopt::MAPPING_FILE
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Standalone::Adopt { from, history_table, sql, lock, table } => {
+            match adopt(&cli, &display, dialect, *from, history_table.as_deref(), *sql, lock, table) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Standalone::Lint { galera } => {
             let dialect = if *galera { Dialect::Mysql } else { dialect };
             lint(&cli.dir, &display, dialect, *galera, cli.options.quiet)
@@ -232,6 +300,62 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// `adopt`: records the imported migrations, or says what differs.
+#[allow(clippy::too_many_arguments)]
+fn adopt(
+    cli: &Cli,
+    display: &str,
+    dialect: Dialect,
+    from: ebbtide::adopt::Tool,
+    history_table: Option<&str>,
+    sql: bool,
+    lock: &ebbtide::cli::LockOptions,
+    table: &ebbtide::cli::TableOption,
+) -> Result<ExitCode, String> {
+    let url = cli
+        .options
+        .database
+        .as_deref()
+        .ok_or("no database given: pass --database URL or set DATABASE_URL (e.g. sqlite:app.db)")?;
+    let mapping = ebbtide::adopt::Mapping::read(&cli.dir).map_err(|e| e.to_string())?;
+    if mapping.from != from {
+        return Err(format!(
+            "{display}/{} records migrations imported from {}, not {from}",
+            ebbtide::adopt::MAPPING_FILE,
+            mapping.from
+        ));
+    }
+    let migrations = existing(&cli.dir, display, dialect)?;
+    let migrator =
+        ebbtide::Migrator::new(&migrations).table(&table.table).map_err(|e| e.to_string())?.lock_wait(lock.lock_wait);
+    let engine = ebbtide::registry::engine(url).map_err(|e| e.to_string())?;
+    // Opened as it is: a wrong SQLite path is an error, not a new file.
+    // The records are written as the library writes them, under its lock.
+    let db = (engine.open)(url, ebbtide::registry::Access::Read).map_err(|e| e.to_string())?;
+    let adopted = ebbtide::adopt::adopt(engine, db.as_ref(), &migrator, &migrations, &cli.dir, history_table, sql)
+        .map_err(|e| e.to_string())?;
+    match adopted {
+        ebbtide::adopt::Adopted::Script(script) => {
+            ebbtide::cli::out(format_args!(
+                "-- ebbtide adopt --from {from}: {from}'s history matches the imported migrations; this records \
+                 them, running none of them"
+            ));
+            ebbtide::cli::out(script.trim_end());
+        }
+        ebbtide::adopt::Adopted::Recorded(version) => ebbtide::cli::out(format_args!(
+            "adopted: {from}'s {} migrations are recorded in {}, at version {version}; {from}'s table is untouched",
+            mapping.migrations.len(),
+            table.table
+        )),
+        ebbtide::adopt::Adopted::Already(version) => ebbtide::cli::out(format_args!(
+            "nothing to do: {} already records the imported migrations, at version {version}",
+            table.table
+        )),
+        _ => {}
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `revision --autogenerate`: writes the migrations, or says what to decide.

@@ -3,7 +3,8 @@
 //!
 //! [`read`] sees the schema `public` only, without ebbtide's version
 //! tables (every table whose name starts with `ebbtide`, with what lives in
-//! it) and without what extensions own. Every definition is PostgreSQL's
+//! it), without the history tables of refinery, sqlx and diesel (a database
+//! adopted from one keeps its table) and without what extensions own. Every definition is PostgreSQL's
 //! own text (`format_type`, `pg_get_expr`, `pg_get_constraintdef`,
 //! `pg_get_indexdef`, `pg_get_viewdef`, `pg_get_functiondef`,
 //! `pg_get_triggerdef`), read with `search_path` set to `public` alone, so
@@ -53,9 +54,14 @@ fn application(relation: &str) -> String {
     format!("{relation}.relnamespace = {PUBLIC} AND NOT {}", of_extension("pg_class", relation))
 }
 
-/// The tables `c` of the application: also not ebbtide's version tables.
+/// The tables `c` of the application: also not ebbtide's version tables,
+/// nor the history tables of the tools ebbtide adopts databases from.
 fn application_tables(relation: &str) -> String {
-    format!("{} AND {relation}.relname NOT LIKE 'ebbtide%'", application(relation))
+    format!(
+        "{} AND {relation}.relname NOT LIKE 'ebbtide%' \
+         AND {relation}.relname NOT IN ('refinery_schema_history', '_sqlx_migrations', '__diesel_schema_migrations')",
+        application(relation)
+    )
 }
 
 /// Whether the column default `d` is `nextval` of the sequence `s`: what

@@ -13,13 +13,16 @@ use rusqlite::Connection;
 use super::{Column, Constraint, ConstraintKind, Index, Schema, Table, Trigger};
 
 /// Reads the schema of `conn`'s main database, leaving out SQLite's own
-/// tables and ebbtide's version tables (`ebbtide*`).
+/// tables, ebbtide's version tables (`ebbtide*`) and the history tables of
+/// the tools ebbtide adopts databases from.
 pub fn read(conn: &Connection) -> rusqlite::Result<Schema> {
     let mut schema = Schema::default();
     let objects: Vec<(String, String, String, Option<String>)> = {
         let mut stmt = conn.prepare(
             "SELECT type, name, tbl_name, sql FROM sqlite_master \
-             WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND tbl_name NOT LIKE 'ebbtide%' ORDER BY type, name",
+             WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND tbl_name NOT LIKE 'ebbtide%' \
+             AND tbl_name NOT IN ('refinery_schema_history', '_sqlx_migrations', '__diesel_schema_migrations') \
+             ORDER BY type, name",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         rows.collect::<rusqlite::Result<_>>()?

@@ -1,0 +1,585 @@
+//! Coming from refinery, sqlx or diesel_migrations.
+//!
+//! [`import`] writes another tool's migrations into `initial/`, in the
+//! same order, with their down scripts and no-transaction markers, plus a
+//! mapping file (`imported.json`) that records which original became which
+//! ebbtide version and the checksum the tool recorded for it.
+//!
+//! [`adopt`] then puts a database that tool manages under ebbtide's control:
+//! it reads the tool's history table, checks that it holds exactly the
+//! imported migrations, unchanged (by the tool's own checksum where it
+//! records one), and records them in ebbtide's version table in one
+//! transaction, without running anything and without touching the tool's
+//! table, so that instances still running the old release (with the old
+//! tool embedded) keep working, and going back to it stays possible.
+
+pub mod peer;
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ebbtide_core::{Branch, Dialect, Version};
+use serde_json::{Value, json};
+
+use crate::dialect::TableName;
+use crate::registry::{Database, Engine};
+use crate::{Migrations, Migrator, Request};
+
+pub use peer::{Original, Source, Tool};
+
+/// The mapping file `import` writes at the top of the migrations directory.
+pub const MAPPING_FILE: &str = ebbtide_core::IMPORT_MAPPING;
+
+/// Why `import` or `adopt` did nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A file could not be read or written, or is not what it should be.
+    #[error("{0}")]
+    Files(String),
+    /// The imported migrations do not load under ebbtide's rules.
+    #[error("the imported migrations do not load; nothing was written:\n{0}")]
+    Rules(String),
+    /// The database's history and the imported migrations differ.
+    #[error("{}", differences(*tool, table, list))]
+    Differences {
+        /// The tool.
+        tool: Tool,
+        /// Its history table.
+        table: String,
+        /// Every difference.
+        list: Vec<Difference>,
+    },
+    /// ebbtide itself refused or failed.
+    #[error(transparent)]
+    Ebbtide(#[from] crate::Error),
+}
+
+/// One way the tool's history and the imported migrations differ.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Difference {
+    /// An imported migration the tool never applied here.
+    NotApplied(String),
+    /// A migration the tool applied here that was not imported.
+    NotImported {
+        /// Its version in the tool's table.
+        version: String,
+        /// Its name, where the tool records one.
+        name: Option<String>,
+    },
+    /// An applied migration whose file changed since it was applied.
+    Edited {
+        /// The original file.
+        file: String,
+        /// The checksum in the tool's table.
+        recorded: String,
+        /// The checksum of the file.
+        file_checksum: String,
+    },
+    /// An applied migration the tool records as failed (sqlx's `success = false`).
+    Failed(String),
+    /// An imported file changed since `import` wrote it.
+    ChangedSinceImport(String),
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Difference::NotApplied(file) => write!(
+                f,
+                "{file}: not applied to this database (apply it with the old release first, or remove it from the \
+                 tool's directory if it never ships, and import again)"
+            ),
+            Difference::NotImported { version, name } => write!(
+                f,
+                "version {version}{}: applied to this database, but not in the imported migrations (restore its file \
+                 in the tool's directory and import again)",
+                name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+            ),
+            Difference::Edited { file, recorded, file_checksum } => write!(
+                f,
+                "{file}: edited since it was applied (checksum recorded {recorded}, file {file_checksum}); restore it \
+                 as it was applied and import again"
+            ),
+            Difference::Failed(file) => write!(
+                f,
+                "{file}: recorded as failed; finish or undo its changes by hand and let the old tool run it to the \
+                 end, then adopt"
+            ),
+            Difference::ChangedSinceImport(file) => {
+                write!(f, "{file}: changed since `ebbtide import` wrote it; adopt records the files as imported")
+            }
+        }
+    }
+}
+
+fn differences(tool: Tool, table: &str, list: &[Difference]) -> String {
+    let mut out = format!(
+        "{tool}'s history ({table}) and the imported migrations differ ({} by {}); nothing was written:",
+        if list.len() == 1 { "1 difference".to_string() } else { format!("{} differences", list.len()) },
+        tool.compared_by()
+    );
+    for d in list {
+        out.push_str("\n  ");
+        out.push_str(&d.to_string());
+    }
+    out
+}
+
+/// One imported migration: what it is in ebbtide, and what it was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Imported {
+    /// Its ebbtide version.
+    pub version: Version,
+    /// Its up script, relative to the migrations directory.
+    pub file: String,
+    /// [`checksum::of_text`](ebbtide_core::checksum::of_text) of the up
+    /// script as written, to see an edit before adopt.
+    pub written: String,
+    /// What the tool knows of it.
+    pub original: Original,
+}
+
+/// The mapping file: which original became which ebbtide version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The tool.
+    pub from: Tool,
+    /// The tool's directory, as given to `import`.
+    pub source: String,
+    /// Every imported migration, in version order.
+    pub migrations: Vec<Imported>,
+}
+
+impl Mapping {
+    /// The mapping file's text (JSON).
+    pub fn to_json(&self) -> String {
+        let migrations: Vec<Value> = self
+            .migrations
+            .iter()
+            .map(|m| {
+                json!({
+                    "version": m.version.get(),
+                    "file": m.file,
+                    "written": m.written,
+                    "original": {
+                        "version": m.original.version,
+                        "name": m.original.name,
+                        "file": m.original.file,
+                        "checksum": m.original.checksum,
+                        "checksum_int8": m.original.checksum_int8,
+                    },
+                })
+            })
+            .collect();
+        let doc = json!({
+            "about": format!(
+                "Written by `ebbtide import --from {}`: which {} migration each initial/ migration is, and the \
+                 checksum {} recorded for it. `ebbtide adopt` reads it; keep it until every database is adopted.",
+                self.from, self.from, self.from
+            ),
+            "from": self.from.name(),
+            "source": self.source,
+            "migrations": migrations,
+        });
+        let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// Reads the mapping file of the migrations directory `dir`.
+    pub fn read(dir: &Path) -> Result<Mapping, Problem> {
+        let path = dir.join(MAPPING_FILE);
+        let text = fs::read_to_string(&path).map_err(|e| {
+            Problem::Files(format!(
+                "cannot read {}: {e} (it is what `ebbtide import --from TOOL PATH` writes; import first)",
+                path.display()
+            ))
+        })?;
+        let bad =
+            |what: &str| Problem::Files(format!("{}: {what}; write it again with `ebbtide import`", path.display()));
+        let doc: Value = serde_json::from_str(&text).map_err(|e| bad(&format!("not JSON ({e})")))?;
+        let from = Tool::parse(doc["from"].as_str().ok_or_else(|| bad("no `from`"))?).map_err(|e| bad(&e))?;
+        let string =
+            |v: &Value, key: &str| v[key].as_str().map(str::to_string).ok_or_else(|| bad(&format!("no `{key}`")));
+        let mut migrations = Vec::new();
+        for m in doc["migrations"].as_array().ok_or_else(|| bad("no `migrations`"))? {
+            let version =
+                m["version"].as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| bad("a bad `version`"))?;
+            let original = &m["original"];
+            migrations.push(Imported {
+                version: Version::new(version),
+                file: string(m, "file")?,
+                written: string(m, "written")?,
+                original: Original {
+                    version: string(original, "version")?,
+                    name: string(original, "name")?,
+                    file: string(original, "file")?,
+                    checksum: original["checksum"].as_str().map(str::to_string),
+                    checksum_int8: original["checksum_int8"].as_str().map(str::to_string),
+                },
+            });
+        }
+        Ok(Mapping { from, source: string(&doc, "source")?, migrations })
+    }
+}
+
+/// What [`import`] wrote.
+#[derive(Debug)]
+pub struct Written {
+    /// The mapping, also written to the mapping file.
+    pub mapping: Mapping,
+    /// Each file written, up and down scripts.
+    pub paths: Vec<PathBuf>,
+}
+
+/// Writes the migrations of `tool`'s directory `source` into `dir/initial/`
+/// and the mapping file into `dir`, read in `dialect`. `dir` must hold no
+/// migrations yet. Everything is checked (read, named, loaded under
+/// ebbtide's rules) before anything is written; on an error nothing is.
+pub fn import(tool: Tool, source: &Path, dir: &Path, dialect: Dialect) -> Result<Written, Problem> {
+    let sources = peer::read(tool, source).map_err(Problem::Files)?;
+    refuse_occupied(dir)?;
+    // Written into a hidden directory beside the branches first (the
+    // loader skips hidden entries), loaded from there, then moved in place.
+    let staging = dir.join(format!(".ebbtide-import-{}", std::process::id()));
+    let result = stage(tool, source, &sources, &staging, dialect).and_then(|mapping| {
+        fs::create_dir_all(dir).map_err(|e| Problem::Files(format!("cannot create {}: {e}", dir.display())))?;
+        fs::rename(staging.join("initial"), dir.join("initial"))
+            .and_then(|()| fs::rename(staging.join(MAPPING_FILE), dir.join(MAPPING_FILE)))
+            .map_err(|e| Problem::Files(format!("cannot move the imported files into {}: {e}", dir.display())))?;
+        Ok(mapping)
+    });
+    let _ = fs::remove_dir_all(&staging);
+    let mapping = result?;
+    let mut paths = Vec::new();
+    for m in &mapping.migrations {
+        paths.push(dir.join(&m.file));
+        let down = dir.join(m.file.replace(".sql", ".down.sql"));
+        if down.exists() {
+            paths.push(down);
+        }
+    }
+    Ok(Written { mapping, paths })
+}
+
+/// Refuses a migrations directory that holds migrations or a mapping already.
+fn refuse_occupied(dir: &Path) -> Result<(), Problem> {
+    let mut found = Vec::new();
+    if dir.join(MAPPING_FILE).exists() {
+        found.push(MAPPING_FILE.to_string());
+    }
+    for branch in [Branch::Initial, Branch::Expand, Branch::Contract] {
+        if let Ok(entries) = fs::read_dir(dir.join(branch.as_str())) {
+            let sql = entries.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".sql")).count();
+            if sql > 0 {
+                found.push(format!("{}/ ({sql} file(s))", branch.as_str()));
+            }
+        }
+    }
+    match found.is_empty() {
+        true => Ok(()),
+        false => Err(Problem::Files(format!(
+            "{} already holds {}: import starts a migrations directory of its own; name an empty one with --dir",
+            dir.display(),
+            found.join(", ")
+        ))),
+    }
+}
+
+fn stage(tool: Tool, source: &Path, sources: &[Source], staging: &Path, dialect: Dialect) -> Result<Mapping, Problem> {
+    let initial = staging.join("initial");
+    fs::create_dir_all(&initial).map_err(|e| Problem::Files(format!("cannot create {}: {e}", initial.display())))?;
+    let width = sources.len().to_string().len().max(4);
+    let mut migrations = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let version = u32::try_from(i + 1).map_err(|_| Problem::Files("too many migrations".into()))?;
+        let stem = format!("{version:0width$}_{}", snake_case(&s.original.name));
+        let up = script(tool, &s.original, &s.up, s.no_transaction, "");
+        let file = format!("initial/{stem}.sql");
+        write(&staging.join(&file), &up)?;
+        if let Some(down) = &s.down {
+            write(
+                &staging.join(format!("initial/{stem}.down.sql")),
+                &script(tool, &s.original, down, s.down_no_transaction, " (its down script)"),
+            )?;
+        }
+        migrations.push(Imported {
+            version: Version::new(version),
+            file,
+            written: ebbtide_core::checksum::of_text(&up),
+            original: s.original.clone(),
+        });
+    }
+    let mapping = Mapping { from: tool, source: source.display().to_string(), migrations };
+    write(&staging.join(MAPPING_FILE), &mapping.to_json())?;
+    let shown = staging.display().to_string();
+    if let Err(diagnostics) = ebbtide_core::load_with(staging, &shown, dialect) {
+        let errors: Vec<String> =
+            diagnostics.errors().map(|d| d.to_string().replace(&format!("{shown}/"), "")).collect();
+        return Err(Problem::Rules(errors.join("\n")));
+    }
+    Ok(mapping)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Problem> {
+    fs::write(path, text).map_err(|e| Problem::Files(format!("cannot write {}: {e}", path.display())))
+}
+
+/// An imported script: the directive ebbtide needs, where it came from,
+/// then the tool's text unchanged.
+fn script(tool: Tool, original: &Original, sql: &str, no_transaction: bool, which: &str) -> String {
+    let directive = if no_transaction { "-- ebbtide: no-transaction\n" } else { "" };
+    format!("{directive}-- Imported from {tool} migration {}{which}.\n\n{sql}", original.file)
+}
+
+/// `AddUsers Email` as `addusers_email`: ebbtide's snake_case file names.
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let out = out.trim_end_matches('_');
+    if out.is_empty() { "migration".to_string() } else { out.to_string() }
+}
+
+/// What [`adopt`] did, or would do.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Adopted {
+    /// The migrations up to this version are recorded now.
+    Recorded(Version),
+    /// `--sql`: what it would run; nothing was written.
+    Script(String),
+    /// The version table already records every imported migration.
+    Already(Version),
+}
+
+/// Puts the database `db` (of `engine`), managed by the mapping's tool,
+/// under ebbtide's control: see the [module](self). `migrations` are the
+/// migrations directory `dir`'s, `migrator` names the version table, and
+/// `history_table` overrides the tool's default table. With `dry_run`,
+/// only says what it would write.
+pub fn adopt(
+    engine: &Engine,
+    db: &dyn Database,
+    migrator: &Migrator<'_>,
+    migrations: &Migrations,
+    dir: &Path,
+    history_table: Option<&str>,
+    dry_run: bool,
+) -> Result<Adopted, Problem> {
+    let mapping = Mapping::read(dir)?;
+    let tool = mapping.from;
+    let table = history_table.unwrap_or(tool.history_table());
+    TableName::parse(table).map_err(|e| Problem::Files(format!("--history-table {table}: {e}")))?;
+    let mut list = check_files(&mapping, migrations, dir);
+    let head = mapping.migrations.last().map(|m| m.version).unwrap_or(Version::ZERO);
+
+    if let Some(records) = db.records(migrator)?.filter(|r| !r.is_empty()) {
+        let recorded = mapping.migrations.iter().all(|m| {
+            records.iter().any(|r| r.version == m.version && migrations.get(m.version).is_some_and(|e| r.matches(e)))
+        });
+        if recorded && list.is_empty() {
+            return Ok(Adopted::Already(head));
+        }
+        let at = records.iter().map(|r| r.version).max().unwrap_or(Version::ZERO);
+        return Err(Problem::Files(format!(
+            "this database is under ebbtide's control already (version {at}), and not as the imported migrations \
+             would record it: adopt writes only a database that ebbtide does not manage yet"
+        )));
+    }
+
+    let applied = read_history(db, tool, table)?;
+    list.extend(compare(&mapping, &applied));
+    if !list.is_empty() {
+        return Err(Problem::Differences { tool, table: table.to_string(), list });
+    }
+
+    let migrator = migrator.clone().all_or_nothing(true);
+    if dry_run {
+        return Ok(Adopted::Script(db.script(&migrator, Request::Goto(head))?));
+    }
+    if engine.capabilities.transactional_ddl || db.records(&migrator)?.is_some() {
+        db.run(&migrator, Request::Goto(head))?;
+        return Ok(Adopted::Recorded(head));
+    }
+    // Creating a table commits on its own here: the table first, then
+    // every record in one transaction; a failure drops the table again.
+    db.run(&migrator, Request::VersionControl)?;
+    if let Err(e) = db.run(&migrator, Request::Goto(head)) {
+        let _ = db.execute(&format!("DROP TABLE {}", migrator.table_name()));
+        return Err(e.into());
+    }
+    Ok(Adopted::Recorded(head))
+}
+
+/// The imported files as they must be: each one loaded as the initial
+/// migration of its version and name, and unchanged since import.
+fn check_files(mapping: &Mapping, migrations: &Migrations, dir: &Path) -> Vec<Difference> {
+    let mut list = Vec::new();
+    for m in &mapping.migrations {
+        let stem = m.file.trim_start_matches("initial/").trim_end_matches(".sql");
+        let loaded = migrations
+            .get(m.version)
+            .is_some_and(|e| e.branch == Branch::Initial && format!("{}_{}", m.version, e.name) == stem);
+        let unchanged =
+            fs::read_to_string(dir.join(&m.file)).is_ok_and(|text| ebbtide_core::checksum::of_text(&text) == m.written);
+        if !loaded || !unchanged {
+            list.push(Difference::ChangedSinceImport(m.file.clone()));
+        }
+    }
+    list
+}
+
+/// A row of the tool's history table.
+#[derive(Clone, Debug, Default)]
+struct Applied {
+    version: String,
+    name: Option<String>,
+    checksum: Option<String>,
+    failed: bool,
+}
+
+fn read_history(db: &dyn Database, tool: Tool, table: &str) -> Result<Vec<Applied>, Problem> {
+    let sql = match tool {
+        Tool::Refinery => format!("SELECT version, name, checksum FROM {table} ORDER BY version"),
+        Tool::Sqlx => format!("SELECT version, description, success, checksum FROM {table} ORDER BY version"),
+        Tool::Diesel => format!("SELECT version FROM {table} ORDER BY version"),
+    };
+    let rows = db.rows(&sql).map_err(|e| {
+        Problem::Files(format!(
+            "cannot read {tool}'s history table {table}: {e} (is this database managed by {tool}? \
+             --history-table names another table)"
+        ))
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let cell = |i: usize| row.get(i).cloned().flatten();
+            let version = cell(0).unwrap_or_default();
+            match tool {
+                Tool::Refinery => Applied { version, name: cell(1), checksum: cell(2), failed: false },
+                Tool::Sqlx => Applied {
+                    version,
+                    name: cell(1),
+                    checksum: cell(3),
+                    failed: !matches!(cell(2).as_deref(), Some("1" | "true" | "t")),
+                },
+                Tool::Diesel => Applied { version, ..Applied::default() },
+            }
+        })
+        .collect())
+}
+
+/// Every difference between the tool's rows and the imported migrations.
+fn compare(mapping: &Mapping, applied: &[Applied]) -> Vec<Difference> {
+    let mut list = Vec::new();
+    for m in &mapping.migrations {
+        let original = &m.original;
+        let Some(row) = applied.iter().find(|a| same_version(&a.version, &original.version)) else {
+            list.push(Difference::NotApplied(original.file.clone()));
+            continue;
+        };
+        if row.failed {
+            list.push(Difference::Failed(original.file.clone()));
+            continue;
+        }
+        if let Some(checksum) = &original.checksum {
+            let recorded = row.checksum.clone().unwrap_or_default().to_ascii_lowercase();
+            let matches = recorded == *checksum || original.checksum_int8.as_deref() == Some(recorded.as_str());
+            if !matches {
+                list.push(Difference::Edited {
+                    file: original.file.clone(),
+                    recorded,
+                    file_checksum: checksum.clone(),
+                });
+            }
+        }
+    }
+    for row in applied {
+        if !mapping.migrations.iter().any(|m| same_version(&row.version, &m.original.version)) {
+            list.push(Difference::NotImported { version: row.version.clone(), name: row.name.clone() });
+        }
+    }
+    list
+}
+
+/// Versions as the tool compares them: integers by value, diesel's as text.
+fn same_version(a: &str, b: &str) -> bool {
+    match (a.trim().parse::<i64>(), b.trim().parse::<i64>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a.trim() == b.trim(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping() -> Mapping {
+        let m = |v: u32, original: &str, checksum: Option<&str>| Imported {
+            version: Version::new(v),
+            file: format!("initial/000{v}_m{v}.sql"),
+            written: String::new(),
+            original: Original {
+                version: original.into(),
+                name: format!("m{v}"),
+                file: format!("{original}_m{v}.sql"),
+                checksum: checksum.map(str::to_string),
+                checksum_int8: None,
+            },
+        };
+        Mapping {
+            from: Tool::Sqlx,
+            source: "old".into(),
+            migrations: vec![m(1, "1", Some("aa")), m(2, "2", Some("bb")), m(3, "3", Some("cc"))],
+        }
+    }
+
+    fn row(version: &str, checksum: &str, failed: bool) -> Applied {
+        Applied { version: version.into(), name: None, checksum: Some(checksum.into()), failed }
+    }
+
+    #[test]
+    fn the_same_history_has_no_difference() {
+        let applied = [row("1", "AA", false), row("2", "bb", false), row("3", "cc", false)];
+        assert_eq!(compare(&mapping(), &applied), []);
+    }
+
+    #[test]
+    fn every_kind_of_difference_is_listed() {
+        let applied = [row("1", "aa", false), row("2", "zz", false), row("4", "dd", false)];
+        let list = compare(&mapping(), &applied);
+        assert_eq!(list.len(), 3, "{list:?}");
+        assert!(matches!(&list[0], Difference::Edited { file, .. } if file == "2_m2.sql"));
+        assert_eq!(list[1], Difference::NotApplied("3_m3.sql".into()));
+        assert_eq!(list[2], Difference::NotImported { version: "4".into(), name: None });
+        let failed = compare(&mapping(), &[row("1", "aa", false), row("2", "bb", true), row("3", "cc", false)]);
+        assert_eq!(failed, [Difference::Failed("2_m2.sql".into())]);
+    }
+
+    #[test]
+    fn the_mapping_file_reads_back_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mapping = mapping();
+        fs::write(dir.path().join(MAPPING_FILE), mapping.to_json()).unwrap();
+        assert_eq!(Mapping::read(dir.path()).unwrap(), mapping);
+        fs::write(dir.path().join(MAPPING_FILE), "{").unwrap();
+        assert!(Mapping::read(dir.path()).unwrap_err().to_string().contains("not JSON"));
+    }
+
+    #[test]
+    fn names_become_snake_case() {
+        assert_eq!(snake_case("create users"), "create_users");
+        assert_eq!(snake_case("AddUsers-Email!"), "addusers_email");
+        assert_eq!(snake_case("été"), "t");
+        assert_eq!(snake_case("--"), "migration");
+    }
+}
