@@ -309,3 +309,129 @@ fn a_failed_migration_is_refused() {
     // statement commits that record: the row stays, marked failed.
     refuses(Tool::Sqlx, "mysql", Mishap::Failed, "recorded as failed");
 }
+
+/// Every file under `root`, relative, with its text: to see that nothing changed.
+fn snapshot(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let name = path.strip_prefix(root).unwrap().display().to_string();
+                out.push((name, fs::read_to_string(&path).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn import_writes_nothing_when_any_migration_cannot_come_along() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let old = work.join("old");
+    /// What is wrong, the tool, its files, and what the error must say.
+    type Case<'a> = (&'a str, Tool, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 3] = [
+        (
+            "a refinery migration in Rust",
+            Tool::Refinery,
+            &[
+                ("V1__users.sql", "CREATE TABLE users (id INT);\n"),
+                ("V2__seed.rs", "pub fn migration() -> String { String::new() }\n"),
+            ],
+            "V2__seed.rs",
+        ),
+        (
+            "a migration ebbtide's rules refuse (comments that say it is unfinished)",
+            Tool::Sqlx,
+            &[("1_users.sql", "CREATE TABLE users (id INT);\n"), ("2_later.sql", "-- TODO: write it\n")],
+            "unfinished",
+        ),
+        (
+            "a diesel migration without up.sql",
+            Tool::Diesel,
+            &[
+                ("2024-01-01-000001_users/up.sql", "CREATE TABLE users (id INT);\n"),
+                ("2024-01-01-000002_empty/down.sql", "SELECT 1;\n"),
+            ],
+            "no up.sql",
+        ),
+    ];
+    for (what, tool, files, expected) in cases {
+        let _ = fs::remove_dir_all(&old);
+        for (path, text) in files {
+            let path = old.join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        let (code, _, err) = text(&ebbtide(work, None, &["import", "--from", tool.name(), old.to_str().unwrap()]));
+        assert_eq!(code, 1, "{what}: {err}");
+        assert!(err.contains(expected), "{what}: {err}");
+        assert!(snapshot(&work.join("migrations")).is_empty(), "{what}: import wrote something");
+    }
+
+    // A migrations directory that holds migrations already is left alone.
+    fs::create_dir_all(work.join("migrations/expand")).unwrap();
+    fs::write(work.join("migrations/expand/0001_create_users.sql"), "CREATE TABLE users (id INT);\n").unwrap();
+    let _ = fs::remove_dir_all(&old);
+    fs::create_dir_all(&old).unwrap();
+    fs::write(old.join("1_users.sql"), "CREATE TABLE users (id INT);\n").unwrap();
+    let before = snapshot(&work.join("migrations"));
+    let (code, _, err) = text(&ebbtide(work, None, &["import", "--from", "sqlx", old.to_str().unwrap()]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("already holds expand/"), "{err}");
+    assert_eq!(snapshot(&work.join("migrations")), before);
+}
+
+#[test]
+fn adopt_refuses_what_it_cannot_check_and_writes_nothing() {
+    let Some(db) = database("sqlite") else { return };
+    let url = db.url();
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let old = work.join("old");
+    write_layout(Tool::Sqlx, &old, &history("sqlite"));
+    ok(ebbtide(work, None, &["import", "--from", "sqlx", old.to_str().unwrap()]));
+
+    // The tool never ran here: no history table.
+    let (code, _, err) = text(&ebbtide(work, Some(&url), &["adopt", "--from", "sqlx"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot read sqlx's history table _sqlx_migrations"), "{err}");
+    assert!(!ebbtide_table(&db));
+
+    tool_migrates(Tool::Sqlx, &old, &url);
+    // Another tool than the one imported, another history table.
+    let (code, _, err) = text(&ebbtide(work, Some(&url), &["adopt", "--from", "diesel"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("imported from sqlx, not diesel"), "{err}");
+    let (code, _, err) = text(&ebbtide(work, Some(&url), &["adopt", "--from", "sqlx", "--history-table", "elsewhere"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("history table elsewhere"), "{err}");
+    // An imported file edited after import.
+    let first = work.join("migrations/initial/0001_create_users.sql");
+    let original = fs::read_to_string(&first).unwrap();
+    fs::write(&first, format!("{original}\nSELECT 1;\n")).unwrap();
+    let (code, _, err) = text(&ebbtide(work, Some(&url), &["adopt", "--from", "sqlx"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("0001_create_users.sql: changed since `ebbtide import`"), "{err}");
+    assert!(!ebbtide_table(&db));
+    fs::write(&first, original).unwrap();
+
+    // A database ebbtide manages already, otherwise, is not rewritten.
+    let other = work.join("other");
+    fs::create_dir_all(other.join("migrations/expand")).unwrap();
+    fs::write(other.join("migrations/expand/0001_create_things.sql"), "CREATE TABLE things (id INT);\n").unwrap();
+    let (_, _, err) = text(&ebbtide(&other, Some(&url), &["sync"]));
+    assert!(err.contains("`ebbtide adopt --from sqlx`"), "the refusal does not say how to adopt: {err}");
+    ok(ebbtide(&other, Some(&url), &["sync", "--allow-existing-schema"]));
+    let (code, _, err) = text(&ebbtide(work, Some(&url), &["adopt", "--from", "sqlx"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("under ebbtide's control already (version 0001)"), "{err}");
+    assert_eq!(db.rows("SELECT name FROM ebbtide_migrations"), ["create_things"]);
+}

@@ -285,8 +285,9 @@ pub enum Refusal {
     #[error(
         "the database has no version table {table}, but already holds {}: applying every migration would run them a second time; \
          if the schema is what the migrations create, record it with `version-control` and `goto <version>`; \
-         if the version table has another name, pass it with --table; to apply the migrations anyway, pass --allow-existing-schema",
-        list(.objects)
+         if the version table has another name, pass it with --table; to apply the migrations anyway, pass --allow-existing-schema{}",
+        list(.objects),
+        managed_by(.objects)
     )]
     ExistingSchema {
         /// The version table looked for.
@@ -679,6 +680,24 @@ pub fn plan<'a>(
     Ok(plan)
 }
 
+/// What to do when another migration tool's history table is among
+/// `objects`: that tool manages the database.
+fn managed_by(objects: &[String]) -> String {
+    let tools = [
+        ("refinery_schema_history", "refinery"),
+        ("_sqlx_migrations", "sqlx"),
+        ("__diesel_schema_migrations", "diesel"),
+    ];
+    let named = |o: &String, table: &str| o.rsplit('.').next().is_some_and(|name| name.eq_ignore_ascii_case(table));
+    match tools.iter().find(|(table, _)| objects.iter().any(|o| named(o, table))) {
+        Some((table, tool)) => format!(
+            ". {table} says {tool} manages this database: import its migrations with `ebbtide import --from {tool} PATH` \
+             and record them with `ebbtide adopt --from {tool}`"
+        ),
+        None => String::new(),
+    }
+}
+
 fn max_recorded(records: &[Record]) -> Version {
     records.iter().map(|r| r.version).max().unwrap_or(Version::ZERO)
 }
@@ -830,6 +849,7 @@ mod tests {
         let refused = guard_existing_schema("ebbtide_migrations", None, &existing, Request::Sync(Scope::All), strict);
         assert!(matches!(&refused, Err(Refusal::ExistingSchema { objects, .. }) if *objects == existing));
         let message = refused.unwrap_err().to_string();
+        assert!(!message.contains("adopt"), "{message}");
         assert!(message.contains("no version table ebbtide_migrations, but already holds users"), "{message}");
         assert!(
             message.contains("version-control")
@@ -837,6 +857,10 @@ mod tests {
                 && message.contains("--allow-existing-schema")
         );
         assert!(guard_existing_schema("t", None, &existing, Request::Upgrade(Version::new(2)), strict).is_err());
+        // Another tool's history table says which tool, and how to adopt.
+        let sqlx = vec!["public._sqlx_migrations".to_string(), "public.users".to_string()];
+        let refused = guard_existing_schema("t", None, &sqlx, Request::Sync(Scope::All), strict).unwrap_err();
+        assert!(refused.to_string().contains("`ebbtide adopt --from sqlx`"), "{refused}");
         // Recording what is there, an empty database, a version table, or permission.
         assert!(guard_existing_schema("t", None, &existing, Request::VersionControl, strict).is_ok());
         assert!(guard_existing_schema("t", None, &existing, Request::Goto(Version::new(3)), strict).is_ok());

@@ -622,7 +622,7 @@ impl Driver for PgDriver<'_> {
 
     async fn existing_objects(&mut self) -> Result<Vec<String>, DbError> {
         // Tables and views of every schema but the system's, those of
-        // extensions left out.
+        // extensions left out; another migration tool's history table first.
         let mut objects = Vec::new();
         self.query(
             "SELECT n.nspname || '.' || c.relname FROM pg_catalog.pg_class c \
@@ -631,7 +631,7 @@ impl Driver for PgDriver<'_> {
              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
              AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass \
                              AND d.objid = c.oid AND d.deptype = 'e') \
-             ORDER BY 1 LIMIT 6",
+             ORDER BY c.relname NOT IN ('refinery_schema_history', '_sqlx_migrations', '__diesel_schema_migrations'), 1 LIMIT 6",
             &mut |row| objects.push(Cell::at(row, 0).text().into_owned()),
         )
         .await?;

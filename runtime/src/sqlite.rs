@@ -533,7 +533,9 @@ impl Driver for SqliteDriver<'_> {
     async fn existing_objects(&mut self) -> Result<Vec<String>, DbError> {
         let mut objects = Vec::new();
         self.query(
-            "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite%' ORDER BY name LIMIT 6",
+            // Another migration tool's history table first: it says what to do.
+            "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite%' \
+             ORDER BY name NOT IN ('refinery_schema_history', '_sqlx_migrations', '__diesel_schema_migrations'), name LIMIT 6",
             &mut |row| objects.push(Cell::at(row, 0).text().into_owned()),
         )
         .await?;
