@@ -11,35 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// A peer migration tool.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Tool {
-    Refinery,
-    Sqlx,
-    Diesel,
-}
-
-impl Tool {
-    pub const ALL: [Tool; 3] = [Tool::Refinery, Tool::Sqlx, Tool::Diesel];
-
-    /// The name `peer-migrate` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tool::Refinery => "refinery",
-            Tool::Sqlx => "sqlx",
-            Tool::Diesel => "diesel",
-        }
-    }
-
-    /// The table the tool records applied migrations in, by default.
-    pub fn history_table(self) -> &'static str {
-        match self {
-            Tool::Refinery => "refinery_schema_history",
-            Tool::Sqlx => "_sqlx_migrations",
-            Tool::Diesel => "__diesel_schema_migrations",
-        }
-    }
-}
+/// A peer migration tool: the tools ebbtide imports from.
+pub use ebbtide::adopt::Tool;
 
 /// The repository's root: both packages that include this module (runtime/
 /// and tests/) sit one level below it.
