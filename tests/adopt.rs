@@ -294,9 +294,9 @@ fn an_edited_migration_is_refused() {
 #[test]
 fn a_missing_migration_is_refused() {
     for tool in Tool::ALL {
-        refuses(tool, "sqlite", Mishap::Missing, "not in the imported migrations");
+        refuses(tool, "sqlite", Mishap::Missing, "not among the imported migrations");
     }
-    refuses(Tool::Diesel, "postgres", Mishap::Missing, "not in the imported migrations");
+    refuses(Tool::Diesel, "postgres", Mishap::Missing, "not among the imported migrations");
 }
 
 #[test]
@@ -348,10 +348,10 @@ fn import_writes_nothing_when_any_migration_cannot_come_along() {
             "V2__seed.rs",
         ),
         (
-            "a migration ebbtide's rules refuse (comments that say it is unfinished)",
+            "a migration ebbtide cannot read (a string that never ends)",
             Tool::Sqlx,
-            &[("1_users.sql", "CREATE TABLE users (id INT);\n"), ("2_later.sql", "-- TODO: write it\n")],
-            "unfinished",
+            &[("1_users.sql", "CREATE TABLE users (id INT);\n"), ("2_later.sql", "INSERT INTO users VALUES ('1);\n")],
+            "do not load",
         ),
         (
             "a diesel migration without up.sql",
@@ -434,4 +434,57 @@ fn adopt_refuses_what_it_cannot_check_and_writes_nothing() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("under ebbtide's control already (version 0001)"), "{err}");
     assert_eq!(db.rows("SELECT name FROM ebbtide_migrations"), ["create_things"]);
+}
+
+/// A `sqlx.toml` that changes sqlx's checksums and its table: sqlx (as
+/// `migrate!` reads the file) and import agree; without the file, every
+/// checksum differs.
+fn sqlx_toml_carries_over(engine: &str) {
+    let Some(db) = database(engine) else { return };
+    let url = db.url();
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let app = work.join("app");
+    let old = app.join("migrations");
+    let migrations = history(engine);
+    write_layout(Tool::Sqlx, &old, &migrations);
+    fs::write(
+        app.join("sqlx.toml"),
+        "[migrate]\nignored-chars = [\" \", \"\\t\", \"\\r\", \"\\n\"]\ntable-name = \"app_sqlx_history\"\n",
+    )
+    .unwrap();
+    assert_eq!(tool_migrates(Tool::Sqlx, &old, &url), migrations.len());
+    assert_eq!(db.rows("SELECT count(*) FROM app_sqlx_history"), [migrations.len().to_string()]);
+    assert!(db.try_rows("SELECT count(*) FROM _sqlx_migrations").is_err(), "sqlx did not read sqlx.toml");
+
+    ok(ebbtide(work, None, &["import", "--from", "sqlx", old.to_str().unwrap()]));
+    let mapping = fs::read_to_string(work.join("migrations/imported.json")).unwrap();
+    assert!(mapping.contains("\"history_table\": \"app_sqlx_history\""), "{mapping}");
+
+    // The same files without sqlx.toml: sqlx's own checksums, all different.
+    let bare = work.join("bare");
+    fs::create_dir_all(&bare).unwrap();
+    let plain = bare.join("old");
+    write_layout(Tool::Sqlx, &plain, &migrations);
+    ok(ebbtide(&bare, None, &["import", "--from", "sqlx", plain.to_str().unwrap()]));
+    let (code, _, err) =
+        text(&ebbtide(&bare, Some(&url), &["adopt", "--from", "sqlx", "--history-table", "app_sqlx_history"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("{} differences", migrations.len())), "{err}");
+    assert!(!ebbtide_table(&db));
+
+    let adopted = ok(ebbtide(work, Some(&url), &["adopt", "--from", "sqlx"]));
+    assert!(adopted.contains("adopted"), "{adopted}");
+    ok(ebbtide(work, Some(&url), &["check"]));
+    assert_eq!(tool_migrates(Tool::Sqlx, &old, &url), 0);
+}
+
+#[test]
+fn sqlx_toml_carries_over_on_sqlite() {
+    sqlx_toml_carries_over("sqlite");
+}
+
+#[test]
+fn sqlx_toml_carries_over_on_postgres() {
+    sqlx_toml_carries_over("postgres");
 }

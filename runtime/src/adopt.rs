@@ -89,24 +89,24 @@ impl fmt::Display for Difference {
         match self {
             Difference::NotApplied(file) => write!(
                 f,
-                "{file}: not applied to this database (apply it with the old release first, or remove it from the \
-                 tool's directory if it never ships, and import again)"
+                "{file}: not applied to this database (apply it with the old release first, or, if it never \
+                 ships, remove it from the tool's directory)"
             ),
             Difference::NotImported { version, name } => write!(
                 f,
-                "version {version}{}: applied to this database, but not in the imported migrations (restore its file \
-                 in the tool's directory and import again)",
+                "version {version}{}: applied to this database, but not among the imported migrations (restore its \
+                 file in the tool's directory)",
                 name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
             ),
             Difference::Edited { file, recorded, file_checksum } => write!(
                 f,
-                "{file}: edited since it was applied (checksum recorded {recorded}, file {file_checksum}); restore it \
-                 as it was applied and import again"
+                "{file}: edited since it was applied (checksum recorded {recorded}, file {file_checksum}); restore \
+                 it as it was applied (changed line endings, e.g. git's autocrlf, count as an edit)"
             ),
             Difference::Failed(file) => write!(
                 f,
-                "{file}: recorded as failed; finish or undo its changes by hand and let the old tool run it to the \
-                 end, then adopt"
+                "{file}: recorded as failed (sqlx's success = false, which sqlx itself refuses to go past); undo \
+                 its partial changes by hand, delete its row, and let the old release run it again"
             ),
             Difference::ChangedSinceImport(file) => {
                 write!(f, "{file}: changed since `ebbtide import` wrote it; adopt records the files as imported")
@@ -125,6 +125,10 @@ fn differences(tool: Tool, table: &str, list: &[Difference]) -> String {
         out.push_str("\n  ");
         out.push_str(&d.to_string());
     }
+    out.push_str(&format!(
+        "\nOnce the tool's directory and the database agree, delete initial/ and {MAPPING_FILE} from the \
+         migrations directory and run `ebbtide import` again."
+    ));
     out
 }
 
@@ -149,6 +153,9 @@ pub struct Mapping {
     pub from: Tool,
     /// The tool's directory, as given to `import`.
     pub source: String,
+    /// The tool's history table, when its configuration names one (sqlx's
+    /// `migrate.table-name`).
+    pub history_table: Option<String>,
     /// Every imported migration, in version order.
     pub migrations: Vec<Imported>,
 }
@@ -182,6 +189,7 @@ impl Mapping {
             ),
             "from": self.from.name(),
             "source": self.source,
+            "history_table": self.history_table,
             "migrations": migrations,
         });
         let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
@@ -222,7 +230,12 @@ impl Mapping {
                 },
             });
         }
-        Ok(Mapping { from, source: string(&doc, "source")?, migrations })
+        Ok(Mapping {
+            from,
+            source: string(&doc, "source")?,
+            history_table: doc["history_table"].as_str().map(str::to_string),
+            migrations,
+        })
     }
 }
 
@@ -241,9 +254,11 @@ pub struct Written {
 /// ebbtide's rules) before anything is written; on an error nothing is.
 pub fn import(tool: Tool, source: &Path, dir: &Path, dialect: Dialect) -> Result<Written, Problem> {
     let sources = peer::read(tool, source).map_err(Problem::Files)?;
+    refuse_overlap(tool, source, dir)?;
     refuse_occupied(dir)?;
     // Written into a hidden directory beside the branches first (the
     // loader skips hidden entries), loaded from there, then moved in place.
+    let created = !dir.exists();
     let staging = dir.join(format!(".ebbtide-import-{}", std::process::id()));
     let result = stage(tool, source, &sources, &staging, dialect).and_then(|mapping| {
         fs::create_dir_all(dir).map_err(|e| Problem::Files(format!("cannot create {}: {e}", dir.display())))?;
@@ -253,6 +268,9 @@ pub fn import(tool: Tool, source: &Path, dir: &Path, dialect: Dialect) -> Result
         Ok(mapping)
     });
     let _ = fs::remove_dir_all(&staging);
+    if result.is_err() && created {
+        let _ = fs::remove_dir(dir);
+    }
     let mapping = result?;
     let mut paths = Vec::new();
     for m in &mapping.migrations {
@@ -263,6 +281,37 @@ pub fn import(tool: Tool, source: &Path, dir: &Path, dialect: Dialect) -> Result
         }
     }
     Ok(Written { mapping, paths })
+}
+
+/// Refuses to write into the tool's directory, or around it: the tool
+/// would read ebbtide's files, and ebbtide the tool's.
+fn refuse_overlap(tool: Tool, source: &Path, dir: &Path) -> Result<(), Problem> {
+    let absolute = |p: &Path| {
+        let mut path = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        // The part that exists, resolved (links); the rest as written.
+        let mut rest = Vec::new();
+        while !path.exists() {
+            match (path.file_name().map(|n| n.to_os_string()), path.parent()) {
+                (Some(name), Some(parent)) => {
+                    rest.push(name);
+                    path = parent.to_path_buf();
+                }
+                _ => break,
+            }
+        }
+        let mut path = path.canonicalize().unwrap_or(path);
+        path.extend(rest.iter().rev());
+        path
+    };
+    let (source_abs, dir_abs) = (absolute(source), absolute(dir));
+    match source_abs.starts_with(&dir_abs) || dir_abs.starts_with(&source_abs) {
+        true => Err(Problem::Files(format!(
+            "{} is {tool}'s migrations directory, or holds it, or lies inside it: import into a directory of its \
+             own (--dir), so that neither tool reads the other's files",
+            dir.display()
+        ))),
+        false => Ok(()),
+    }
 }
 
 /// Refuses a migrations directory that holds migrations or a mapping already.
@@ -297,14 +346,12 @@ fn stage(tool: Tool, source: &Path, sources: &[Source], staging: &Path, dialect:
     for (i, s) in sources.iter().enumerate() {
         let version = u32::try_from(i + 1).map_err(|_| Problem::Files("too many migrations".into()))?;
         let stem = format!("{version:0width$}_{}", snake_case(&s.original.name));
-        let up = script(tool, &s.original, &s.up, s.no_transaction, "");
+        let up = script(tool, &s.original, &s.up, s.no_transaction, "", dialect);
         let file = format!("initial/{stem}.sql");
         write(&staging.join(&file), &up)?;
         if let Some(down) = &s.down {
-            write(
-                &staging.join(format!("initial/{stem}.down.sql")),
-                &script(tool, &s.original, down, s.down_no_transaction, " (its down script)"),
-            )?;
+            let down = script(tool, &s.original, down, s.down_no_transaction, " (its down script)", dialect);
+            write(&staging.join(format!("initial/{stem}.down.sql")), &down)?;
         }
         migrations.push(Imported {
             version: Version::new(version),
@@ -313,12 +360,30 @@ fn stage(tool: Tool, source: &Path, sources: &[Source], staging: &Path, dialect:
             original: s.original.clone(),
         });
     }
-    let mapping = Mapping { from: tool, source: source.display().to_string(), migrations };
+    let history_table = match tool {
+        Tool::Sqlx => peer::SqlxConfig::beside(source).map_err(Problem::Files)?.table_name,
+        _ => None,
+    };
+    let mapping = Mapping { from: tool, source: source.display().to_string(), history_table, migrations };
     write(&staging.join(MAPPING_FILE), &mapping.to_json())?;
     let shown = staging.display().to_string();
     if let Err(diagnostics) = ebbtide_core::load_with(staging, &shown, dialect) {
-        let errors: Vec<String> =
-            diagnostics.errors().map(|d| d.to_string().replace(&format!("{shown}/"), "")).collect();
+        // Each error names the original too: ebbtide's file has a header.
+        let errors: Vec<String> = diagnostics
+            .errors()
+            .map(|d| {
+                let text = d.to_string().replace(&format!("{shown}/"), "");
+                let origin = mapping.migrations.iter().find(|m| {
+                    text.starts_with(m.file.as_str()) || text.starts_with(&m.file.replace(".sql", ".down.sql"))
+                });
+                match origin {
+                    Some(m) => {
+                        format!("{text}\n  (imported from {tool} migration {}, below a header)", m.original.file)
+                    }
+                    None => text,
+                }
+            })
+            .collect();
         return Err(Problem::Rules(errors.join("\n")));
     }
     Ok(mapping)
@@ -329,10 +394,39 @@ fn write(path: &Path, text: &str) -> Result<(), Problem> {
 }
 
 /// An imported script: the directive ebbtide needs, where it came from,
-/// then the tool's text unchanged.
-fn script(tool: Tool, original: &Original, sql: &str, no_transaction: bool, which: &str) -> String {
-    let directive = if no_transaction { "-- ebbtide: no-transaction\n" } else { "" };
-    format!("{directive}-- Imported from {tool} migration {}{which}.\n\n{sql}", original.file)
+/// then the tool's text unchanged; the tool's checksum is of the original
+/// file, so this text may differ from it where ebbtide's rules need it to:
+/// - a script that runs its own `BEGIN`/`COMMIT` runs outside ebbtide's
+///   transaction (`no-transaction`), as it manages its own;
+/// - a script with no statement whose comments say it is unfinished
+///   (`TODO`, which ebbtide refuses in a no-op) keeps a note instead.
+fn script(tool: Tool, original: &Original, sql: &str, no_transaction: bool, which: &str, dialect: Dialect) -> String {
+    let directive = match (no_transaction, controls_transactions(sql, dialect)) {
+        (true, _) => "-- ebbtide: no-transaction\n",
+        (false, true) => "-- ebbtide: no-transaction\n-- (it runs its own BEGIN and COMMIT)\n",
+        (false, false) => "",
+    };
+    let head = format!("{directive}-- Imported from {tool} migration {}{which}.\n", original.file);
+    let statements = ebbtide_core::split::split_with(sql, dialect)
+        .map(|pieces| pieces.iter().any(|p| p.statement.is_some()))
+        .unwrap_or(true);
+    let unfinished = ["TODO", "FIXME", "XXX"].iter().any(|mark| sql.contains(mark));
+    match (statements, unfinished) {
+        (false, true) => format!("{head}-- It holds only comments (see the original), so it does nothing.\n"),
+        _ => format!("{head}\n{sql}"),
+    }
+}
+
+/// Whether a statement of `sql` begins, ends or marks a transaction.
+fn controls_transactions(sql: &str, dialect: Dialect) -> bool {
+    let Ok(pieces) = ebbtide_core::split::split_with(sql, dialect) else { return false };
+    pieces.iter().filter_map(|p| p.statement.clone()).any(|range| {
+        let statement = &sql[range];
+        ebbtide_core::lexer::tokenize_with(statement, dialect).is_ok_and(|tokens| {
+            ebbtide_core::classify::classify_with(statement, &tokens, dialect)
+                .contains(&ebbtide_core::classify::Change::TransactionControl)
+        })
+    })
 }
 
 /// `AddUsers Email` as `addusers_email`: ebbtide's snake_case file names.
@@ -364,7 +458,8 @@ pub enum Adopted {
 /// Puts the database `db` (of `engine`), managed by the mapping's tool,
 /// under ebbtide's control: see the [module](self). `migrations` are the
 /// migrations directory `dir`'s, `migrator` names the version table, and
-/// `history_table` overrides the tool's default table. With `dry_run`,
+/// `history_table` overrides the table the mapping names (sqlx's
+/// `migrate.table-name`) or else the tool's default. With `dry_run`,
 /// only says what it would write.
 pub fn adopt(
     engine: &Engine,
@@ -377,7 +472,7 @@ pub fn adopt(
 ) -> Result<Adopted, Problem> {
     let mapping = Mapping::read(dir)?;
     let tool = mapping.from;
-    let table = history_table.unwrap_or(tool.history_table());
+    let table = history_table.or(mapping.history_table.as_deref()).unwrap_or(tool.history_table());
     TableName::parse(table).map_err(|e| Problem::Files(format!("--history-table {table}: {e}")))?;
     let mut list = check_files(&mapping, migrations, dir);
     let head = mapping.migrations.last().map(|m| m.version).unwrap_or(Version::ZERO);
@@ -414,7 +509,10 @@ pub fn adopt(
     // every record in one transaction; a failure drops the table again.
     db.run(&migrator, Request::VersionControl)?;
     if let Err(e) = db.run(&migrator, Request::Goto(head)) {
-        let _ = db.execute(&format!("DROP TABLE {}", migrator.table_name()));
+        // Unless another run recorded something in it meanwhile.
+        if db.records(&migrator).is_ok_and(|r| r.is_some_and(|r| r.is_empty())) {
+            let _ = db.execute(&format!("DROP TABLE {}", migrator.table_name()));
+        }
         return Err(e.into());
     }
     Ok(Adopted::Recorded(head))
@@ -483,7 +581,7 @@ fn compare(mapping: &Mapping, applied: &[Applied]) -> Vec<Difference> {
     let mut list = Vec::new();
     for m in &mapping.migrations {
         let original = &m.original;
-        let Some(row) = applied.iter().find(|a| same_version(&a.version, &original.version)) else {
+        let Some(row) = applied.iter().find(|a| same_version(mapping.from, &a.version, &original.version)) else {
             list.push(Difference::NotApplied(original.file.clone()));
             continue;
         };
@@ -504,18 +602,19 @@ fn compare(mapping: &Mapping, applied: &[Applied]) -> Vec<Difference> {
         }
     }
     for row in applied {
-        if !mapping.migrations.iter().any(|m| same_version(&row.version, &m.original.version)) {
+        if !mapping.migrations.iter().any(|m| same_version(mapping.from, &row.version, &m.original.version)) {
             list.push(Difference::NotImported { version: row.version.clone(), name: row.name.clone() });
         }
     }
     list
 }
 
-/// Versions as the tool compares them: integers by value, diesel's as text.
-fn same_version(a: &str, b: &str) -> bool {
-    match (a.trim().parse::<i64>(), b.trim().parse::<i64>()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a.trim() == b.trim(),
+/// Versions as the tool compares them: refinery's and sqlx's integers by
+/// value, diesel's text exactly.
+fn same_version(tool: Tool, a: &str, b: &str) -> bool {
+    match (tool, a.trim().parse::<i64>(), b.trim().parse::<i64>()) {
+        (Tool::Refinery | Tool::Sqlx, Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 
@@ -539,6 +638,7 @@ mod tests {
         Mapping {
             from: Tool::Sqlx,
             source: "old".into(),
+            history_table: Some("app_migrations".into()),
             migrations: vec![m(1, "1", Some("aa")), m(2, "2", Some("bb")), m(3, "3", Some("cc"))],
         }
     }
@@ -573,6 +673,42 @@ mod tests {
         assert_eq!(Mapping::read(dir.path()).unwrap(), mapping);
         fs::write(dir.path().join(MAPPING_FILE), "{").unwrap();
         assert!(Mapping::read(dir.path()).unwrap_err().to_string().contains("not JSON"));
+    }
+
+    #[test]
+    fn diesel_versions_compare_as_text_and_the_others_as_numbers() {
+        assert!(same_version(Tool::Sqlx, "0001", "1"));
+        assert!(!same_version(Tool::Diesel, "0001", "1"));
+        assert!(same_version(Tool::Diesel, "20240101000001", "20240101000001"));
+    }
+
+    #[test]
+    fn imported_scripts_keep_the_text_and_get_what_the_rules_need() {
+        let original = mapping().migrations[0].original.clone();
+        let portable = Dialect::Portable;
+        let plain = script(Tool::Sqlx, &original, "CREATE TABLE t (id INT);\n", false, "", portable);
+        assert!(plain.starts_with("-- Imported from sqlx migration 1_m1.sql.\n\nCREATE TABLE t"), "{plain}");
+        let own = script(Tool::Sqlx, &original, "BEGIN;\nCREATE TABLE t (id INT);\nCOMMIT;\n", false, "", portable);
+        assert!(own.starts_with("-- ebbtide: no-transaction"), "{own}");
+        let todo = script(Tool::Sqlx, &original, "-- TODO: later\n", false, "", portable);
+        assert!(!todo.contains("TODO") && todo.contains("does nothing"), "{todo}");
+        let note = script(Tool::Sqlx, &original, "-- kept for MySQL\n", false, "", portable);
+        assert!(note.ends_with("-- kept for MySQL\n"), "{note}");
+    }
+
+    #[test]
+    fn import_refuses_the_tool_s_own_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let tool_dir = d.path().join("migrations");
+        fs::create_dir_all(&tool_dir).unwrap();
+        fs::write(tool_dir.join("1_a.sql"), "CREATE TABLE a (id INT);\n").unwrap();
+        for target in [tool_dir.clone(), d.path().to_path_buf(), tool_dir.join("ebbtide")] {
+            let e = import(Tool::Sqlx, &tool_dir, &target, Dialect::Portable).unwrap_err().to_string();
+            assert!(e.contains("a directory of its own"), "{}: {e}", target.display());
+        }
+        assert_eq!(fs::read_dir(&tool_dir).unwrap().count(), 1, "import wrote into the tool's directory");
+        let written = import(Tool::Sqlx, &tool_dir, &d.path().join("ebbtide"), Dialect::Portable).unwrap();
+        assert_eq!(written.mapping.migrations.len(), 1);
     }
 
     #[test]

@@ -164,18 +164,27 @@ fn refinery(dir: &Path) -> Result<Vec<Source>, String> {
         }
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         let sql = text(&path)?;
-        let migration = refinery_core::Migration::unapplied(&stem, &sql).map_err(|e| format!("{file}: {e}"))?;
+        // refinery-core as built here has 32-bit versions; a larger one
+        // is refinery's `int8-versions`, whose checksum hashes 64 bits.
+        let (version, name, checksum) = match refinery_core::Migration::unapplied(&stem, &sql) {
+            Ok(m) => (i64::from(m.version()), m.name().to_string(), Some(m.checksum().to_string())),
+            Err(e) => match wide_version(&stem) {
+                Some((version, name)) if i32::try_from(version).is_err() => (version, name, None),
+                _ => return Err(format!("{file}: {e}")),
+            },
+        };
         let mut int8 = siphasher::sip::SipHasher13::new();
-        migration.name().hash(&mut int8);
-        i64::from(migration.version()).hash(&mut int8);
+        name.hash(&mut int8);
+        version.hash(&mut int8);
         sql.hash(&mut int8);
+        let int8 = int8.finish().to_string();
         sources.push(Source {
             original: Original {
-                version: migration.version().to_string(),
-                name: migration.name().to_string(),
+                version: version.to_string(),
+                name,
                 file,
-                checksum: Some(migration.checksum().to_string()),
-                checksum_int8: Some(int8.finish().to_string()),
+                checksum: Some(checksum.unwrap_or_else(|| int8.clone())),
+                checksum_int8: Some(int8),
             },
             up: sql,
             down: None,
@@ -194,11 +203,78 @@ fn refinery(dir: &Path) -> Result<Vec<Source>, String> {
     Ok(sources)
 }
 
+/// The 64-bit version and the name of a refinery file stem that
+/// refinery's pattern (`V{digits}__{name}`) matches.
+fn wide_version(stem: &str) -> Option<(i64, String)> {
+    let rest = stem.strip_prefix(['V', 'U'])?;
+    let (digits, name) = rest.split_once("__")?;
+    Some((digits.parse().ok()?, name.to_string()))
+}
+
+/// What of a `sqlx.toml` changes how sqlx reads and records migrations:
+/// `[migrate]`'s `ignored-chars` (left out of each checksum) and
+/// `table-name`. sqlx reads the file at the crate root, beside the
+/// migrations directory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SqlxConfig {
+    /// The file it was read from, if any.
+    pub file: Option<std::path::PathBuf>,
+    /// Characters sqlx leaves out when it hashes a migration.
+    pub ignored_chars: std::collections::BTreeSet<char>,
+    /// The history table, if not `_sqlx_migrations`.
+    pub table_name: Option<String>,
+}
+
+impl SqlxConfig {
+    /// The `sqlx.toml` beside the migrations directory `dir`, if there is one.
+    pub fn beside(dir: &Path) -> Result<SqlxConfig, String> {
+        let file = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()).parent().map(|p| p.join("sqlx.toml"));
+        match file {
+            Some(file) if file.is_file() => SqlxConfig::read(&file),
+            _ => Ok(SqlxConfig::default()),
+        }
+    }
+
+    fn read(file: &Path) -> Result<SqlxConfig, String> {
+        let bad = |what: String| format!("{}: {what}", file.display());
+        let table: toml::Table = text(file)?.parse().map_err(|e| bad(format!("not TOML: {e}")))?;
+        let mut config = SqlxConfig { file: Some(file.to_path_buf()), ..SqlxConfig::default() };
+        let Some(migrate) = table.get("migrate") else { return Ok(config) };
+        if let Some(chars) = migrate.get("ignored-chars") {
+            let chars = chars.as_array().ok_or_else(|| bad("`migrate.ignored-chars` is not an array".into()))?;
+            for c in chars {
+                let mut one = c.as_str().unwrap_or_default().chars();
+                match (one.next(), one.next()) {
+                    (Some(c), None) => {
+                        config.ignored_chars.insert(c);
+                    }
+                    _ => return Err(bad(format!("`migrate.ignored-chars` holds {c:?}, not one character"))),
+                }
+            }
+        }
+        if let Some(name) = migrate.get("table-name") {
+            config.table_name =
+                Some(name.as_str().ok_or_else(|| bad("`migrate.table-name` is not a string".into()))?.to_string());
+        }
+        Ok(config)
+    }
+
+    /// sqlx's checksum of `sql`: SHA-384 of the text without the ignored characters.
+    pub fn checksum(&self, sql: &str) -> String {
+        let mut digest = Sha384::new();
+        for fragment in sql.split(|c| self.ignored_chars.contains(&c)) {
+            digest.update(fragment.as_bytes());
+        }
+        crate::database::hex(&digest.finalize())
+    }
+}
+
 /// sqlx's `resolve_blocking`: the directory's own files (not its
 /// subdirectories), `{version}_{description}.sql` with an integer version,
 /// `.up.sql` and `.down.sql` for a reversible migration; the checksum is
 /// SHA-384 of the file's text.
 fn sqlx(dir: &Path) -> Result<Vec<Source>, String> {
+    let config = SqlxConfig::beside(dir)?;
     let entries = fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     let mut ups = Vec::new();
     let mut downs = std::collections::BTreeMap::new();
@@ -217,12 +293,13 @@ fn sqlx(dir: &Path) -> Result<Vec<Source>, String> {
         })?;
         let sql = text(&path)?;
         let no_transaction = sql.starts_with("-- no-transaction");
-        if let Some(description) = rest.strip_suffix(".down.sql") {
-            downs.insert(version, (description.replace('_', " "), sql, no_transaction, file));
+        if rest.ends_with(".down.sql") {
+            downs.insert(version, (sql, no_transaction));
             continue;
         }
-        let description = rest.strip_suffix(".up.sql").unwrap_or_else(|| &rest[..rest.len() - 4]).replace('_', " ");
-        let checksum = crate::database::hex(&Sha384::digest(sql.as_bytes()));
+        let suffix = if rest.ends_with(".up.sql") { ".up.sql" } else { ".sql" };
+        let description = rest.trim_end_matches(suffix).replace('_', " ");
+        let checksum = config.checksum(&sql);
         ups.push(Source {
             original: Original {
                 version: version.to_string(),
@@ -239,14 +316,12 @@ fn sqlx(dir: &Path) -> Result<Vec<Source>, String> {
     }
     for source in &mut ups {
         let version: i64 = source.original.version.parse().unwrap_or_default();
-        if let Some((_, sql, no_transaction, _)) = downs.remove(&version) {
+        if let Some((sql, no_transaction)) = downs.remove(&version) {
             source.down = Some(sql);
             source.down_no_transaction = no_transaction;
         }
     }
-    if let Some((_, (_, _, _, file))) = downs.into_iter().next() {
-        return Err(format!("{file}: a down script without its up script (`.up.sql` of the same version)"));
-    }
+    // A down script without its up script is never run by sqlx either.
     Ok(ups)
 }
 
@@ -268,14 +343,13 @@ fn diesel(dir: &Path) -> Result<Vec<Source>, String> {
         if !up_path.is_file() {
             return Err(format!("{name}/: no up.sql, which diesel needs to run it"));
         }
+        // An empty up.sql is a no-op to `embed_migrations!` (diesel's file
+        // runner refuses it): imported as one, and adopt compares.
         let up = text(&up_path)?;
-        if up.is_empty() {
-            return Err(format!("{name}/up.sql is empty: diesel refuses to run it, so no database applied it"));
-        }
         let down_path = path.join("down.sql");
         let down = if down_path.is_file() { Some(text(&down_path)?) } else { None };
         let metadata = path.join("metadata.toml");
-        let in_transaction = if metadata.is_file() { run_in_transaction(&text(&metadata)?, &name)? } else { true };
+        let in_transaction = fs::read_to_string(&metadata).map_or(true, |toml| run_in_transaction(&toml));
         sources.push(Source {
             original: Original {
                 version,
@@ -293,27 +367,20 @@ fn diesel(dir: &Path) -> Result<Vec<Source>, String> {
     Ok(sources)
 }
 
-/// `run_in_transaction` of a diesel `metadata.toml`: as diesel reads it, a
-/// file that does not set it means `false` (serde's default for a bool).
-fn run_in_transaction(toml: &str, migration: &str) -> Result<bool, String> {
-    let mut value = false;
-    for line in toml.lines() {
-        let line = line.split('#').next().unwrap_or_default().trim();
-        if line.is_empty() {
-            continue;
-        }
-        match line.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
-            Some(("run_in_transaction", "true")) => value = true,
-            Some(("run_in_transaction", "false")) => value = false,
-            _ => {
-                return Err(format!(
-                    "{migration}/metadata.toml: `{line}` is not something ebbtide understands \
-                     (it reads `run_in_transaction = true|false` only)"
-                ));
-            }
-        }
+/// `run_in_transaction` of a diesel `metadata.toml`, as diesel reads it
+/// (`toml::from_str` into a struct whose field defaults to `false`, or
+/// diesel's default metadata, `true`, when that fails): `false` when the
+/// file does not set it, `true` when the file does not parse or the value
+/// is not a boolean; other keys are ignored.
+fn run_in_transaction(text: &str) -> bool {
+    match text.parse::<toml::Table>() {
+        Ok(table) => match table.get("run_in_transaction") {
+            None => false,
+            Some(toml::Value::Boolean(value)) => *value,
+            Some(_) => true,
+        },
+        Err(_) => true,
     }
-    Ok(value)
 }
 
 #[cfg(test)]
@@ -391,10 +458,40 @@ mod tests {
     }
 
     #[test]
-    fn diesel_metadata_without_the_key_means_no_transaction_as_diesel_reads_it() {
-        assert!(!run_in_transaction("# nothing set\n", "m").unwrap());
-        assert!(run_in_transaction("run_in_transaction = true", "m").unwrap());
-        assert!(run_in_transaction("other = 1", "m").is_err());
+    fn diesel_metadata_reads_as_diesel_reads_it() {
+        assert!(!run_in_transaction("# nothing set\n"));
+        assert!(run_in_transaction("run_in_transaction = true"));
+        assert!(!run_in_transaction("other = 1\nrun_in_transaction = false # why"));
+        // What does not parse falls back to diesel's default: in a transaction.
+        assert!(run_in_transaction("run_in_transaction = true\nrun_in_transaction = false"));
+        assert!(run_in_transaction("run_in_transaction = \"no\""));
+        assert!(!run_in_transaction("[other]\nrun_in_transaction = true"));
+        assert!(run_in_transaction("not toml at all ="));
+    }
+
+    #[test]
+    fn sqlx_toml_beside_the_directory_sets_ignored_characters_and_the_table() {
+        let d = dir(&[
+            ("sqlx.toml", "[migrate]\nignored-chars = [\" \", \"\\r\", \"\\n\"]\ntable-name = \"app_migrations\"\n"),
+            ("migrations/1_users.sql", "CREATE TABLE users\r\n(id INT);\n"),
+        ]);
+        let config = SqlxConfig::beside(&d.path().join("migrations")).unwrap();
+        assert_eq!(config.table_name.as_deref(), Some("app_migrations"));
+        let read = read(Tool::Sqlx, &d.path().join("migrations")).unwrap();
+        let stripped = crate::database::hex(&Sha384::digest(b"CREATETABLEusers(idINT);"));
+        assert_eq!(read[0].original.checksum.as_deref(), Some(stripped.as_str()));
+    }
+
+    #[test]
+    fn refinery_versions_beyond_32_bits_are_int8_versions() {
+        let d = dir(&[("V20240101000000__big.sql", "SELECT 1;")]);
+        let read = read(Tool::Refinery, d.path()).unwrap();
+        assert_eq!(read[0].original.version, "20240101000000");
+        let mut h = siphasher::sip::SipHasher13::new();
+        "big".hash(&mut h);
+        20240101000000i64.hash(&mut h);
+        "SELECT 1;".hash(&mut h);
+        assert_eq!(read[0].original.checksum, Some(h.finish().to_string()));
     }
 
     #[test]

@@ -120,7 +120,8 @@ enum Standalone {
         #[arg(long, value_name = "refinery|sqlx|diesel", value_parser = tool)]
         from: ebbtide::adopt::Tool,
         /// The tool's history table, when it is not the tool's default
-        /// (refinery_schema_history, _sqlx_migrations, __diesel_schema_migrations).
+        /// (refinery_schema_history, _sqlx_migrations, __diesel_schema_migrations)
+        /// nor the one sqlx.toml names.
         #[arg(long, value_name = "NAME")]
         history_table: Option<String>,
         /// Print the SQL it would run, and change nothing.

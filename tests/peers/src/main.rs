@@ -6,6 +6,9 @@
 //! - refinery: `load_sql_migrations(DIR)`, then `Runner::new(..).run` (SQLite,
 //!   rusqlite) or `run_async` (a tokio-postgres `Client`, a `mysql_async::Pool`);
 //! - sqlx: `Migrator::new(Path::new(DIR))`, then `run` on one connection;
+//!   with the `sqlx.toml` beside `DIR` (the crate root's, where
+//!   `migrate!` reads it), its `migrate.ignored-chars` and
+//!   `migrate.table-name`, applied as `migrate!` applies them;
 //! - diesel: `FileBasedMigrations::from_path(DIR)`, then
 //!   `run_pending_migrations` (SQLite and PostgreSQL only: diesel's MySQL
 //!   backend links libmysqlclient, which this build leaves out).
@@ -132,9 +135,11 @@ fn refinery(dir: &Path, target: &Target) -> Result<usize, Boxed> {
 /// sqlx's `Migrator::run` reports no count: the rows of its history table
 /// before and after tell it (none before the table exists).
 macro_rules! sqlx_run {
-    ($migrator:expr, $conn:expr) => {{
+    ($migrator:expr, $conn:expr, $table:expr) => {{
+        let count = format!("SELECT count(*) FROM {}", $table);
         let rows = async |conn: &mut _| {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations").fetch_one(conn).await.unwrap_or(0)
+            let count = sqlx::AssertSqlSafe(count.clone());
+            sqlx::query_scalar::<_, i64>(count).fetch_one(conn).await.unwrap_or(0)
         };
         let before = rows(&mut $conn).await;
         $migrator.run(&mut $conn).await?;
@@ -145,20 +150,25 @@ macro_rules! sqlx_run {
 
 async fn sqlx(dir: &Path, target: &Target) -> Result<usize, Boxed> {
     use sqlx::Connection;
-    let migrator = sqlx::migrate::Migrator::new(dir).await?;
+    let config = dir.canonicalize()?.parent().map(|root| root.join("sqlx.toml")).unwrap_or_default();
+    let config = sqlx::_unstable::config::Config::try_from_path_or_default(config)?;
+    let resolve = sqlx::migrate::ResolveWith(dir.to_path_buf(), config.migrate.to_resolve_config());
+    let mut migrator = sqlx::migrate::Migrator::new(resolve).await?;
+    let table = config.migrate.table_name().to_string();
+    migrator.dangerous_set_table_name(table.clone());
     match target {
         Target::Sqlite(path) => {
             let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).create_if_missing(true);
             let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
-            sqlx_run!(migrator, conn)
+            sqlx_run!(migrator, conn, table)
         }
         Target::Postgres(url) => {
             let mut conn = sqlx::PgConnection::connect(url).await?;
-            sqlx_run!(migrator, conn)
+            sqlx_run!(migrator, conn, table)
         }
         Target::Mysql(url) => {
             let mut conn = sqlx::MySqlConnection::connect(url).await?;
-            sqlx_run!(migrator, conn)
+            sqlx_run!(migrator, conn, table)
         }
     }
 }
