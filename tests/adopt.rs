@@ -63,6 +63,16 @@ fn tool_rows(url: &str, tool: Tool) -> Vec<Vec<Option<String>>> {
     db.rows(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// `adopt --compare-schema`, with a scratch server where it needs one.
+fn compare_schema(engine: &str) -> Vec<&'static str> {
+    static DEV: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    match engine {
+        "sqlite" => vec!["--compare-schema"],
+        "postgres" => vec!["--compare-schema", "--dev-database", DEV.get_or_init(|| support::admin_url("postgres"))],
+        _ => vec![],
+    }
+}
+
 /// Whether ebbtide's version table exists.
 fn ebbtide_table(db: &Db) -> bool {
     db.try_rows("SELECT count(*) FROM ebbtide_migrations").is_ok()
@@ -124,7 +134,9 @@ fn switches(tool: Tool, engine: &str) {
     assert!(script.contains("ebbtide_migrations"), "{script}");
     assert!(!ebbtide_table(&db), "adopt --sql wrote the version table");
 
-    let adopted = ok(ebbtide(work, Some(&url), &["adopt", "--from", tool.name()]));
+    // What the tool built is what the imported migrations build.
+    let adopt = [&["adopt", "--from", tool.name()][..], &compare_schema(engine)].concat();
+    let adopted = ok(ebbtide(work, Some(&url), &adopt));
     assert!(adopted.contains("adopted"), "{adopted}");
     assert_eq!(tool_rows(&url, tool), before, "adopt touched {tool:?}'s table");
     let version = ok(ebbtide(work, Some(&url), &["version"]));
@@ -197,6 +209,11 @@ fn sqlx_on_mysql_switches() {
     switches(Tool::Sqlx, "mysql");
 }
 
+#[test]
+fn refinery_on_mysql_switches() {
+    switches(Tool::Refinery, "mysql");
+}
+
 /// What goes wrong between the tool's history and its directory.
 #[derive(Copy, Clone, Debug)]
 enum Mishap {
@@ -237,7 +254,7 @@ fn refuses(tool: Tool, engine: &str, mishap: Mishap, expected: &str) {
     match mishap {
         Mishap::Edited => {
             let edited = PeerMigration {
-                up: format!("{}\n-- edited\nSELECT 1;\n", migrations[victim].up),
+                up: format!("{}\n-- edited\nCREATE TABLE edited_later (id INT);\n", migrations[victim].up),
                 ..migrations[victim].clone()
             };
             migrations[victim] = edited;
@@ -263,7 +280,9 @@ fn refuses(tool: Tool, engine: &str, mishap: Mishap, expected: &str) {
     }
     let rows = tool_rows(&url, tool);
     ok(ebbtide(work, None, &["--engine", engine, "import", "--from", tool.name(), old.to_str().unwrap()]));
-    let (code, out, err) = text(&ebbtide(work, Some(&url), &["adopt", "--from", tool.name()]));
+    // The history is checked first; the schema where the history cannot tell.
+    let adopt = [&["adopt", "--from", tool.name()][..], &compare_schema(engine)].concat();
+    let (code, out, err) = text(&ebbtide(work, Some(&url), &adopt));
     assert_eq!(code, 1, "adopt did not refuse {mishap:?}:\n{out}\n{err}");
     assert!(err.contains(expected) && err.contains("nothing was written"), "{mishap:?}: {err}");
     assert!(!ebbtide_table(&db), "a refused adopt created the version table");
@@ -289,6 +308,10 @@ fn an_edited_migration_is_refused() {
     refuses(Tool::Refinery, "sqlite", Mishap::Edited, "edited since it was applied");
     refuses(Tool::Sqlx, "sqlite", Mishap::Edited, "edited since it was applied");
     refuses(Tool::Sqlx, "postgres", Mishap::Edited, "edited since it was applied");
+    // diesel records no checksum: the schema the edit changes tells.
+    let differs = "- table edited_later";
+    refuses(Tool::Diesel, "sqlite", Mishap::Edited, differs);
+    refuses(Tool::Diesel, "postgres", Mishap::Edited, differs);
 }
 
 #[test]

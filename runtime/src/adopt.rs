@@ -460,7 +460,7 @@ pub enum Adopted {
 /// migrations directory `dir`'s, `migrator` names the version table, and
 /// `history_table` overrides the table the mapping names (sqlx's
 /// `migrate.table-name`) or else the tool's default. With `dry_run`,
-/// only says what it would write.
+/// only says what it would write. [`check`] then [`record`].
 pub fn adopt(
     engine: &Engine,
     db: &dyn Database,
@@ -470,6 +470,33 @@ pub fn adopt(
     history_table: Option<&str>,
     dry_run: bool,
 ) -> Result<Adopted, Problem> {
+    match check(db, migrator, migrations, dir, history_table)? {
+        Checked::Ready(head) => record(engine, db, migrator, head, dry_run),
+        Checked::Already(head) => Ok(Adopted::Already(head)),
+    }
+}
+
+/// What [`check`] found.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Checked {
+    /// The tool's history is the imported migrations, up to this version:
+    /// [`record`] may record them.
+    Ready(Version),
+    /// The version table already records every imported migration.
+    Already(Version),
+}
+
+/// The checks of [`adopt`], writing nothing: the imported files as
+/// imported, no version table of ebbtide's with other records, and the
+/// tool's history exactly the imported migrations.
+pub fn check(
+    db: &dyn Database,
+    migrator: &Migrator<'_>,
+    migrations: &Migrations,
+    dir: &Path,
+    history_table: Option<&str>,
+) -> Result<Checked, Problem> {
     let mapping = Mapping::read(dir)?;
     let tool = mapping.from;
     let table = history_table.or(mapping.history_table.as_deref()).unwrap_or(tool.history_table());
@@ -482,7 +509,7 @@ pub fn adopt(
             records.iter().any(|r| r.version == m.version && migrations.get(m.version).is_some_and(|e| r.matches(e)))
         });
         if recorded && list.is_empty() {
-            return Ok(Adopted::Already(head));
+            return Ok(Checked::Already(head));
         }
         let at = records.iter().map(|r| r.version).max().unwrap_or(Version::ZERO);
         return Err(Problem::Files(format!(
@@ -493,10 +520,21 @@ pub fn adopt(
 
     let applied = read_history(db, tool, table)?;
     list.extend(compare(&mapping, &applied));
-    if !list.is_empty() {
-        return Err(Problem::Differences { tool, table: table.to_string(), list });
+    match list.is_empty() {
+        true => Ok(Checked::Ready(head)),
+        false => Err(Problem::Differences { tool, table: table.to_string(), list }),
     }
+}
 
+/// Records the migrations up to `head` in the version table, running
+/// none of them, in one transaction; with `dry_run`, only says how.
+pub fn record(
+    engine: &Engine,
+    db: &dyn Database,
+    migrator: &Migrator<'_>,
+    head: Version,
+    dry_run: bool,
+) -> Result<Adopted, Problem> {
     let migrator = migrator.clone().all_or_nothing(true);
     if dry_run {
         return Ok(Adopted::Script(db.script(&migrator, Request::Goto(head))?));

@@ -23,7 +23,7 @@ use crate::schema::{Column, Constraint, ConstraintKind, Difference, Schema, Tabl
 
 mod run;
 
-pub use run::{Engine, Generated, Problem, drift, generate, schema_diff};
+pub use run::{Engine, Generated, Problem, drift, generate, schema_diff, schema_drift};
 
 /// The mark of a value autogenerate cannot know: the build refuses a
 /// migration that still holds it.

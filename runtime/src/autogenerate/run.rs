@@ -253,10 +253,18 @@ pub fn drift(url: &str, migrations: &Migrations, dev: &Engine) -> Result<Vec<Dif
     drop(db);
     let applied: Vec<_> =
         records.iter().filter(|r| !r.started()).filter_map(|r| migrations.get(r.version).cloned()).collect();
-    let recorded = Migrations::from_vec(applied);
+    schema_drift(url, &Migrations::from_vec(applied), dev)
+}
+
+/// What separates the live database at `url` from what `migrations`, all
+/// of them, build on a scratch database (PostgreSQL's on `dev`): `+` what
+/// it has that they do not make, `-` what they make that it lacks, `~`
+/// what differs. ebbtide's version tables and other tools' history tables
+/// are left out.
+pub fn schema_drift(url: &str, migrations: &Migrations, dev: &Engine) -> Result<Vec<Difference>, Problem> {
     let live = read_live(url, dev)?;
     with_pads(dev, async |a, _| {
-        a.migrate(&recorded).await?;
+        a.migrate(migrations).await?;
         let expected = a.read().await?;
         Ok(expected.diff(&live))
     })

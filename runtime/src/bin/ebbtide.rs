@@ -127,6 +127,16 @@ enum Standalone {
         /// Print the SQL it would run, and change nothing.
         #[arg(long)]
         sql: bool,
+        /// Also compare the database's schema with what the imported
+        /// migrations build on a scratch database (SQLite: in memory;
+        /// PostgreSQL: on --dev-database), and refuse on any difference:
+        /// the way to see an edited diesel migration, which diesel records
+        /// no checksum of, or a change made by hand.
+        #[arg(long)]
+        compare_schema: bool,
+        /// The PostgreSQL server for --compare-schema's scratch database.
+        #[arg(long, env = "EBBTIDE_DEV_DATABASE", value_name = "URL", requires = "compare_schema")]
+        dev_database: Option<String>,
         #[command(flatten)]
         lock: ebbtide::cli::LockOptions,
         #[command(flatten)]
@@ -278,8 +288,9 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Standalone::Adopt { from, history_table, sql, lock, table } => {
-            match adopt(&cli, &display, dialect, *from, history_table.as_deref(), *sql, lock, table) {
+        Standalone::Adopt { from, history_table, sql, compare_schema, dev_database, lock, table } => {
+            let compare = compare_schema.then_some(dev_database.as_deref());
+            match adopt(&cli, &display, dialect, *from, history_table.as_deref(), *sql, compare, lock, table) {
                 Ok(code) => code,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -312,6 +323,7 @@ fn adopt(
     from: ebbtide::adopt::Tool,
     history_table: Option<&str>,
     sql: bool,
+    compare_schema: Option<Option<&str>>,
     lock: &ebbtide::cli::LockOptions,
     table: &ebbtide::cli::TableOption,
 ) -> Result<ExitCode, String> {
@@ -332,11 +344,22 @@ fn adopt(
     let migrator =
         ebbtide::Migrator::new(&migrations).table(&table.table).map_err(|e| e.to_string())?.lock_wait(lock.lock_wait);
     let engine = ebbtide::registry::engine(url).map_err(|e| e.to_string())?;
+
     // Opened as it is: a wrong SQLite path is an error, not a new file.
     // The records are written as the library writes them, under its lock.
     let db = (engine.open)(url, ebbtide::registry::Access::Read).map_err(|e| e.to_string())?;
-    let adopted = ebbtide::adopt::adopt(engine, db.as_ref(), &migrator, &migrations, &cli.dir, history_table, sql)
+    let checked = ebbtide::adopt::check(db.as_ref(), &migrator, &migrations, &cli.dir, history_table)
         .map_err(|e| e.to_string())?;
+    let adopted = match checked {
+        ebbtide::adopt::Checked::Ready(head) => {
+            if let Some(dev) = compare_schema {
+                compare_adopted_schema(url, engine.name, dev, &migrations, head)?;
+            }
+            ebbtide::adopt::record(engine, db.as_ref(), &migrator, head, sql).map_err(|e| e.to_string())?
+        }
+        ebbtide::adopt::Checked::Already(head) => ebbtide::adopt::Adopted::Already(head),
+        _ => return Err("an outcome of adopt's checks that this binary does not know".into()),
+    };
     match adopted {
         ebbtide::adopt::Adopted::Script(script) => {
             ebbtide::cli::out(format_args!(
@@ -357,6 +380,42 @@ fn adopt(
         _ => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `adopt --compare-schema`: refuses a database whose schema differs from
+/// what the imported migrations build.
+fn compare_adopted_schema(
+    url: &str,
+    engine: &str,
+    dev: Option<&str>,
+    migrations: &Migrations,
+    head: ebbtide::Version,
+) -> Result<(), String> {
+    let scratch = match (engine, dev) {
+        ("sqlite", _) => autogenerate::Engine::Sqlite,
+        ("postgres", Some(dev)) => autogenerate::Engine::Postgres(dev.to_string()),
+        ("postgres", None) => {
+            return Err("--compare-schema on PostgreSQL builds the imported migrations on a scratch database: \
+                        name a development server with --dev-database"
+                .to_string());
+        }
+        _ => return Err(format!("--compare-schema works on SQLite and PostgreSQL, not {engine}")),
+    };
+    let imported = Migrations::from_vec(migrations.iter().filter(|m| m.version <= head).cloned().collect());
+    let differences = autogenerate::schema_drift(url, &imported, &scratch).map_err(|e| e.to_string())?;
+    if differences.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = differences.iter().map(|d| format!("  {d}")).collect();
+    Err(format!(
+        "the database's schema and what the imported migrations build differ ({} difference(s): `+` only in the \
+         database, `-` only in the migrations); nothing was written:\n{}\nAn imported migration differs from the one \
+         that ran (diesel records no checksum to tell), or the schema was changed by hand: make the files say what \
+         ran, delete initial/ and {}, and import again",
+        differences.len(),
+        list.join("\n"),
+        ebbtide::adopt::MAPPING_FILE
+    ))
 }
 
 /// `revision --autogenerate`: writes the migrations, or says what to decide.
