@@ -368,11 +368,18 @@ fn adopt(
             ));
             ebbtide::cli::out(script.trim_end());
         }
-        ebbtide::adopt::Adopted::Recorded(version) => ebbtide::cli::out(format_args!(
-            "adopted: {from}'s {} migrations are recorded in {}, at version {version}; {from}'s table is untouched",
-            mapping.migrations.len(),
-            table.table
-        )),
+        ebbtide::adopt::Adopted::Recorded(version) => {
+            ebbtide::cli::out(format_args!(
+                "adopted: {from}'s {} migrations are recorded in {}, at version {version}; {from}'s table is untouched",
+                mapping.migrations.len(),
+                table.table
+            ));
+            if !cli.options.quiet {
+                eprintln!(
+                    "next: deploy the release that embeds {display}; new migrations go into expand/ and contract/ only"
+                );
+            }
+        }
         ebbtide::adopt::Adopted::Already(version) => ebbtide::cli::out(format_args!(
             "nothing to do: {} already records the imported migrations, at version {version}",
             table.table
