@@ -262,9 +262,13 @@ pub fn import(tool: Tool, source: &Path, dir: &Path, dialect: Dialect) -> Result
     let staging = dir.join(format!(".ebbtide-import-{}", std::process::id()));
     let result = stage(tool, source, &sources, &staging, dialect).and_then(|mapping| {
         fs::create_dir_all(dir).map_err(|e| Problem::Files(format!("cannot create {}: {e}", dir.display())))?;
-        fs::rename(staging.join("initial"), dir.join("initial"))
-            .and_then(|()| fs::rename(staging.join(MAPPING_FILE), dir.join(MAPPING_FILE)))
-            .map_err(|e| Problem::Files(format!("cannot move the imported files into {}: {e}", dir.display())))?;
+        let moved =
+            |e: std::io::Error| Problem::Files(format!("cannot move the imported files into {}: {e}", dir.display()));
+        fs::rename(staging.join("initial"), dir.join("initial")).map_err(moved)?;
+        if let Err(e) = fs::rename(staging.join(MAPPING_FILE), dir.join(MAPPING_FILE)) {
+            let _ = fs::remove_dir_all(dir.join("initial"));
+            return Err(moved(e));
+        }
         Ok(mapping)
     });
     let _ = fs::remove_dir_all(&staging);
