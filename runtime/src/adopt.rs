@@ -51,6 +51,10 @@ pub enum Problem {
         /// Every difference.
         list: Vec<Difference>,
     },
+    /// The database is not one adopt may write: ebbtide manages it
+    /// already, or the tool's history table cannot be read.
+    #[error("{0}")]
+    Refused(String),
     /// ebbtide itself refused or failed.
     #[error(transparent)]
     Ebbtide(#[from] crate::Error),
@@ -258,8 +262,13 @@ pub fn import(tool: Tool, source: &Path, dir: &Path, dialect: Dialect) -> Result
     refuse_occupied(dir)?;
     // Written into a hidden directory beside the branches first (the
     // loader skips hidden entries), loaded from there, then moved in place.
-    let created = !dir.exists();
+    // The first directory of `dir`'s path that does not exist yet: what a
+    // failed import removes again.
+    let created =
+        dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).last().map(Path::to_path_buf);
     let staging = dir.join(format!(".ebbtide-import-{}", std::process::id()));
+    // A staging directory left by a killed import of the same process id.
+    let _ = fs::remove_dir_all(&staging);
     let result = stage(tool, source, &sources, &staging, dialect).and_then(|mapping| {
         fs::create_dir_all(dir).map_err(|e| Problem::Files(format!("cannot create {}: {e}", dir.display())))?;
         let moved =
@@ -272,8 +281,8 @@ pub fn import(tool: Tool, source: &Path, dir: &Path, dialect: Dialect) -> Result
         Ok(mapping)
     });
     let _ = fs::remove_dir_all(&staging);
-    if result.is_err() && created {
-        let _ = fs::remove_dir(dir);
+    if let (Err(_), Some(created)) = (&result, &created) {
+        let _ = fs::remove_dir_all(created);
     }
     let mapping = result?;
     let mut paths = Vec::new();
@@ -475,18 +484,23 @@ pub fn adopt(
     dry_run: bool,
 ) -> Result<Adopted, Problem> {
     match check(db, migrator, migrations, dir, history_table)? {
-        Checked::Ready(head) => record(engine, db, migrator, head, dry_run),
+        Checked::Ready { head, .. } => record(engine, db, migrator, head, dry_run),
         Checked::Already(head) => Ok(Adopted::Already(head)),
     }
 }
 
 /// What [`check`] found.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Checked {
-    /// The tool's history is the imported migrations, up to this version:
-    /// [`record`] may record them.
-    Ready(Version),
+    /// The tool's history (in the table named) is the imported
+    /// migrations, up to this version: [`record`] may record them.
+    Ready {
+        /// The last imported version.
+        head: Version,
+        /// The tool's history table that was read.
+        history_table: String,
+    },
     /// The version table already records every imported migration.
     Already(Version),
 }
@@ -516,7 +530,7 @@ pub fn check(
             return Ok(Checked::Already(head));
         }
         let at = records.iter().map(|r| r.version).max().unwrap_or(Version::ZERO);
-        return Err(Problem::Files(format!(
+        return Err(Problem::Refused(format!(
             "this database is under ebbtide's control already (version {at}), and not as the imported migrations \
              would record it: adopt writes only a database that ebbtide does not manage yet"
         )));
@@ -525,7 +539,7 @@ pub fn check(
     let applied = read_history(db, tool, table)?;
     list.extend(compare(&mapping, &applied));
     match list.is_empty() {
-        true => Ok(Checked::Ready(head)),
+        true => Ok(Checked::Ready { head, history_table: table.to_string() }),
         false => Err(Problem::Differences { tool, table: table.to_string(), list }),
     }
 }
@@ -594,7 +608,7 @@ fn read_history(db: &dyn Database, tool: Tool, table: &str) -> Result<Vec<Applie
         Tool::Diesel => format!("SELECT version FROM {table} ORDER BY version"),
     };
     let rows = db.rows(&sql).map_err(|e| {
-        Problem::Files(format!(
+        Problem::Refused(format!(
             "cannot read {tool}'s history table {table}: {e} (is this database managed by {tool}? \
              --history-table names another table)"
         ))

@@ -74,9 +74,10 @@ pub trait Database: Send + Sync {
     /// `NULL`).
     fn strings(&self, sql: &str) -> Result<Vec<Option<String>>, Error>;
     /// Every column of each row `sql` returns, as text (`None` for
-    /// `NULL`): numbers in decimal, booleans as `true` or `false`, binary
-    /// values (blobs, `bytea`) in lowercase hex. For reading other tools'
-    /// tables; a column of another type is an error that says to cast it.
+    /// `NULL`): binary values (blobs, `bytea`, binary strings) in
+    /// lowercase hex, PostgreSQL's booleans as `true` or `false` (MySQL's
+    /// and SQLite's are the numbers 1 and 0), everything else as the
+    /// engine writes it as text. For reading other tools' tables.
     fn rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, Error>;
 }
 

@@ -859,20 +859,21 @@ impl crate::database::Database for Opened {
                 let columns = row.columns_ref();
                 (0..row.len())
                     .map(|i| {
-                        // Binary strings and blobs carry the `binary` collation (63).
+                        // Bits, and binary strings and blobs (the `binary` collation, 63).
                         let column = &columns[i];
-                        let binary = column.character_set() == 63
-                            && column.flags().contains(ColumnFlags::BINARY_FLAG)
-                            && matches!(
-                                column.column_type(),
-                                ColumnType::MYSQL_TYPE_TINY_BLOB
-                                    | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
-                                    | ColumnType::MYSQL_TYPE_LONG_BLOB
-                                    | ColumnType::MYSQL_TYPE_BLOB
-                                    | ColumnType::MYSQL_TYPE_VAR_STRING
-                                    | ColumnType::MYSQL_TYPE_STRING
-                                    | ColumnType::MYSQL_TYPE_VARCHAR
-                            );
+                        let binary = column.column_type() == ColumnType::MYSQL_TYPE_BIT
+                            || column.character_set() == 63
+                                && column.flags().contains(ColumnFlags::BINARY_FLAG)
+                                && matches!(
+                                    column.column_type(),
+                                    ColumnType::MYSQL_TYPE_TINY_BLOB
+                                        | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
+                                        | ColumnType::MYSQL_TYPE_LONG_BLOB
+                                        | ColumnType::MYSQL_TYPE_BLOB
+                                        | ColumnType::MYSQL_TYPE_VAR_STRING
+                                        | ColumnType::MYSQL_TYPE_STRING
+                                        | ColumnType::MYSQL_TYPE_VARCHAR
+                                );
                         match row.as_ref(i) {
                             Some(Value::NULL) | None => None,
                             Some(Value::Bytes(b)) if binary => Some(crate::database::hex(b)),

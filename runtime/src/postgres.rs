@@ -756,25 +756,35 @@ impl crate::database::Database for Opened {
 
     fn rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, Error> {
         use tokio_postgres::types::Type;
-        let rows =
-            self.block(self.client.query(sql, &[])).map_err(|e| Error::database("cannot run SQL", db_error(e)))?;
-        let cell = |row: &tokio_postgres::Row, i: usize| -> Result<Option<String>, tokio_postgres::Error> {
-            let column = &row.columns()[i];
-            Ok(match *column.type_() {
-                Type::BOOL => row.try_get::<_, Option<bool>>(i)?.map(|b| b.to_string()),
-                Type::INT2 => row.try_get::<_, Option<i16>>(i)?.map(|n| n.to_string()),
-                Type::INT4 => row.try_get::<_, Option<i32>>(i)?.map(|n| n.to_string()),
-                Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map(|n| n.to_string()),
-                Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i)?.map(|b| crate::database::hex(&b)),
-                _ => row.try_get::<_, Option<String>>(i)?,
+        let fail = |e| Error::database("cannot run SQL", db_error(e));
+        // The types from the statement's description, the values as the
+        // server writes them as text (every type has a text form).
+        let (statement, messages) = self
+            .block(async {
+                let statement = self.client.prepare(sql).await?;
+                Ok::<_, tokio_postgres::Error>((statement, self.client.simple_query(sql).await?))
             })
-        };
-        rows.iter()
-            .map(|row| (0..row.len()).map(|i| cell(row, i)).collect::<Result<Vec<_>, _>>())
-            .collect::<Result<_, _>>()
-            .map_err(|e| {
-                Error::database("cannot read a column as text, numbers or bytes (cast it to text)", db_error(e))
+            .map_err(fail)?;
+        let types: Vec<Type> = statement.columns().iter().map(|c| c.type_().clone()).collect();
+        Ok(messages
+            .iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| {
+                            let text = row.get(i)?;
+                            Some(match types.get(i) {
+                                Some(&Type::BOOL) => (text == "t").to_string(),
+                                // `bytea_output = hex`, the default: `\x` and the hex digits.
+                                Some(&Type::BYTEA) => text.strip_prefix("\\x").unwrap_or(text).to_string(),
+                                _ => text.to_string(),
+                            })
+                        })
+                        .collect(),
+                ),
+                _ => None,
             })
+            .collect())
     }
 }
 

@@ -23,17 +23,21 @@ fn peer_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let repo = Path::new(REPO);
-        let target = match std::env::var_os("CARGO_TARGET_DIR") {
-            Some(dir) => repo.join(dir),
-            None => repo.join("target"),
-        }
-        .join("peers");
+        // The test's own target directory (`<target>/debug/deps/<test>`),
+        // whatever named it; the peers build beside the profiles.
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let target = exe.ancestors().nth(3).expect("<target>/<profile>/deps/<test>").join("peers");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        // Built as by hand from tests/peers, as its lock file says, for
+        // the host, without the flags of the build that runs the tests.
         let built = Command::new(&cargo)
-            .args(["build", "--quiet", "--manifest-path"])
-            .arg(repo.join("tests/peers/Cargo.toml"))
-            .arg("--target-dir")
+            .current_dir(repo.join("tests/peers"))
+            .args(["build", "--quiet", "--locked", "--target-dir"])
             .arg(&target)
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
             .output()
             .unwrap_or_else(|e| panic!("run {}: {e}", cargo.to_string_lossy()));
         assert!(

@@ -61,6 +61,14 @@ impl Tool {
     }
 }
 
+impl std::str::FromStr for Tool {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Tool, String> {
+        Tool::parse(name)
+    }
+}
+
 impl fmt::Display for Tool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -226,13 +234,21 @@ pub struct SqlxConfig {
 }
 
 impl SqlxConfig {
-    /// The `sqlx.toml` beside the migrations directory `dir`, if there is one.
+    /// The `sqlx.toml` of the crate whose migrations directory is `dir`:
+    /// in the first directory above `dir` that holds one, up to the one
+    /// that holds `Cargo.toml` (the crate root, where `migrate!` reads it).
     pub fn beside(dir: &Path) -> Result<SqlxConfig, String> {
-        let file = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()).parent().map(|p| p.join("sqlx.toml"));
-        match file {
-            Some(file) if file.is_file() => SqlxConfig::read(&file),
-            _ => Ok(SqlxConfig::default()),
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        for above in dir.ancestors().skip(1) {
+            let file = above.join("sqlx.toml");
+            if file.is_file() {
+                return SqlxConfig::read(&file);
+            }
+            if above.join("Cargo.toml").is_file() {
+                break;
+            }
         }
+        Ok(SqlxConfig::default())
     }
 
     fn read(file: &Path) -> Result<SqlxConfig, String> {

@@ -253,16 +253,28 @@ pub fn drift(url: &str, migrations: &Migrations, dev: &Engine) -> Result<Vec<Dif
     drop(db);
     let applied: Vec<_> =
         records.iter().filter(|r| !r.started()).filter_map(|r| migrations.get(r.version).cloned()).collect();
-    schema_drift(url, &Migrations::from_vec(applied), dev)
+    schema_drift(url, &Migrations::from_vec(applied), dev, &[])
 }
 
 /// What separates the live database at `url` from what `migrations`, all
 /// of them, build on a scratch database (PostgreSQL's on `dev`): `+` what
 /// it has that they do not make, `-` what they make that it lacks, `~`
 /// what differs. ebbtide's version tables and other tools' history tables
-/// are left out.
-pub fn schema_drift(url: &str, migrations: &Migrations, dev: &Engine) -> Result<Vec<Difference>, Problem> {
-    let live = read_live(url, dev)?;
+/// are left out, and so are the live tables named in `leave_out` (a
+/// history table of another name), with their indexes and triggers.
+pub fn schema_drift(
+    url: &str,
+    migrations: &Migrations,
+    dev: &Engine,
+    leave_out: &[&str],
+) -> Result<Vec<Difference>, Problem> {
+    let mut live = read_live(url, dev)?;
+    for table in leave_out {
+        let table = table.rsplit('.').next().unwrap_or(table);
+        live.tables.remove(table);
+        live.indexes.retain(|_, i| i.table != table);
+        live.triggers.retain(|_, t| t.table != table);
+    }
     with_pads(dev, async |a, _| {
         a.migrate(migrations).await?;
         let expected = a.read().await?;

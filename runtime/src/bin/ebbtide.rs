@@ -134,8 +134,9 @@ enum Standalone {
         /// no checksum of, or a change made by hand.
         #[arg(long)]
         compare_schema: bool,
-        /// The PostgreSQL server for --compare-schema's scratch database.
-        #[arg(long, env = "EBBTIDE_DEV_DATABASE", value_name = "URL", requires = "compare_schema")]
+        /// The PostgreSQL server for --compare-schema's scratch database
+        /// (read only with --compare-schema).
+        #[arg(long, env = "EBBTIDE_DEV_DATABASE", value_name = "URL")]
         dev_database: Option<String>,
         #[command(flatten)]
         lock: ebbtide::cli::LockOptions,
@@ -351,9 +352,9 @@ fn adopt(
     let checked = ebbtide::adopt::check(db.as_ref(), &migrator, &migrations, &cli.dir, history_table)
         .map_err(|e| e.to_string())?;
     let adopted = match checked {
-        ebbtide::adopt::Checked::Ready(head) => {
+        ebbtide::adopt::Checked::Ready { head, history_table } => {
             if let Some(dev) = compare_schema {
-                compare_adopted_schema(url, engine.name, dev, &migrations, head)?;
+                compare_adopted_schema(url, engine.name, dev, &migrations, head, &history_table)?;
             }
             ebbtide::adopt::record(engine, db.as_ref(), &migrator, head, sql).map_err(|e| e.to_string())?
         }
@@ -397,6 +398,7 @@ fn compare_adopted_schema(
     dev: Option<&str>,
     migrations: &Migrations,
     head: ebbtide::Version,
+    history_table: &str,
 ) -> Result<(), String> {
     let scratch = match (engine, dev) {
         ("sqlite", _) => autogenerate::Engine::Sqlite,
@@ -409,7 +411,8 @@ fn compare_adopted_schema(
         _ => return Err(format!("--compare-schema works on SQLite and PostgreSQL, not {engine}")),
     };
     let imported = Migrations::from_vec(migrations.iter().filter(|m| m.version <= head).cloned().collect());
-    let differences = autogenerate::schema_drift(url, &imported, &scratch).map_err(|e| e.to_string())?;
+    let differences =
+        autogenerate::schema_drift(url, &imported, &scratch, &[history_table]).map_err(|e| e.to_string())?;
     if differences.is_empty() {
         return Ok(());
     }
