@@ -160,7 +160,8 @@ pub fn fingerprint(branch: &str, name: &str, checksum: &str) -> String {
     hex(&hasher.finalize()[..8])
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// `bytes` in lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut hex = vec![0u8; bytes.len() * 2];
     for (pair, byte) in hex.chunks_exact_mut(2).zip(bytes) {

@@ -81,15 +81,6 @@ pub trait Database: Send + Sync {
     fn rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, Error>;
 }
 
-/// `bytes` in lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
-}
-
 /// An engine: its name, its URLs, what it can do, and how to open it.
 #[non_exhaustive]
 pub struct Engine {

@@ -876,7 +876,7 @@ impl crate::database::Database for Opened {
                                 );
                         match row.as_ref(i) {
                             Some(Value::NULL) | None => None,
-                            Some(Value::Bytes(b)) if binary => Some(crate::database::hex(b)),
+                            Some(Value::Bytes(b)) if binary => Some(ebbtide_core::checksum::hex(b)),
                             Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
                             Some(other) => Some(other.as_sql(true)),
                         }

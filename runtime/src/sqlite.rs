@@ -651,7 +651,7 @@ impl crate::database::Database for Opened {
                             ValueRef::Integer(i) => Some(i.to_string()),
                             ValueRef::Real(r) => Some(r.to_string()),
                             ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
-                            ValueRef::Blob(b) => Some(crate::database::hex(b)),
+                            ValueRef::Blob(b) => Some(ebbtide_core::checksum::hex(b)),
                         })
                     })
                     .collect()

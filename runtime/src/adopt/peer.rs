@@ -281,7 +281,7 @@ impl SqlxConfig {
         for fragment in sql.split(|c| self.ignored_chars.contains(&c)) {
             digest.update(fragment.as_bytes());
         }
-        crate::database::hex(&digest.finalize())
+        ebbtide_core::checksum::hex(&digest.finalize())
     }
 }
 
@@ -446,7 +446,7 @@ mod tests {
         assert_eq!(read[1].original.name, "create users");
         assert_eq!(read[1].down.as_deref(), Some("DROP TABLE users;"));
         // sha384("CREATE TABLE users (id INT);")
-        let sum = crate::database::hex(&Sha384::digest(b"CREATE TABLE users (id INT);"));
+        let sum = ebbtide_core::checksum::hex(&Sha384::digest(b"CREATE TABLE users (id INT);"));
         assert_eq!(read[1].original.checksum.as_deref(), Some(sum.as_str()));
         assert_eq!(sum.len(), 96);
     }
@@ -494,7 +494,7 @@ mod tests {
         let config = SqlxConfig::beside(&d.path().join("migrations")).unwrap();
         assert_eq!(config.table_name.as_deref(), Some("app_migrations"));
         let read = read(Tool::Sqlx, &d.path().join("migrations")).unwrap();
-        let stripped = crate::database::hex(&Sha384::digest(b"CREATETABLEusers(idINT);"));
+        let stripped = ebbtide_core::checksum::hex(&Sha384::digest(b"CREATETABLEusers(idINT);"));
         assert_eq!(read[0].original.checksum.as_deref(), Some(stripped.as_str()));
     }
 
