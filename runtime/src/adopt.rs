@@ -483,7 +483,8 @@ pub fn adopt(
     history_table: Option<&str>,
     dry_run: bool,
 ) -> Result<Adopted, Problem> {
-    match check(db, migrator, migrations, dir, history_table)? {
+    let mapping = Mapping::read(dir)?;
+    match check(db, migrator, migrations, dir, &mapping, history_table)? {
         Checked::Ready { head, .. } => record(engine, db, migrator, head, dry_run),
         Checked::Already(head) => Ok(Adopted::Already(head)),
     }
@@ -505,21 +506,22 @@ pub enum Checked {
     Already(Version),
 }
 
-/// The checks of [`adopt`], writing nothing: the imported files as
-/// imported, no version table of ebbtide's with other records, and the
-/// tool's history exactly the imported migrations.
+/// The checks of [`adopt`], writing nothing: the imported files of `dir`
+/// as `mapping` (its mapping file) says they were imported, no version
+/// table of ebbtide's with other records, and the tool's history exactly
+/// the imported migrations.
 pub fn check(
     db: &dyn Database,
     migrator: &Migrator<'_>,
     migrations: &Migrations,
     dir: &Path,
+    mapping: &Mapping,
     history_table: Option<&str>,
 ) -> Result<Checked, Problem> {
-    let mapping = Mapping::read(dir)?;
     let tool = mapping.from;
     let table = history_table.or(mapping.history_table.as_deref()).unwrap_or(tool.history_table());
     TableName::parse(table).map_err(|e| Problem::Files(format!("--history-table {table}: {e}")))?;
-    let mut list = check_files(&mapping, migrations, dir);
+    let mut list = check_files(mapping, migrations, dir);
     let head = mapping.migrations.last().map(|m| m.version).unwrap_or(Version::ZERO);
 
     if let Some(records) = db.records(migrator)?.filter(|r| !r.is_empty()) {
@@ -537,7 +539,7 @@ pub fn check(
     }
 
     let applied = read_history(db, tool, table)?;
-    list.extend(compare(&mapping, &applied));
+    list.extend(compare(mapping, &applied));
     match list.is_empty() {
         true => Ok(Checked::Ready { head, history_table: table.to_string() }),
         false => Err(Problem::Differences { tool, table: table.to_string(), list }),
@@ -579,10 +581,13 @@ pub fn record(
 fn check_files(mapping: &Mapping, migrations: &Migrations, dir: &Path) -> Vec<Difference> {
     let mut list = Vec::new();
     for m in &mapping.migrations {
-        let stem = m.file.trim_start_matches("initial/").trim_end_matches(".sql");
-        let loaded = migrations
-            .get(m.version)
-            .is_some_and(|e| e.branch == Branch::Initial && format!("{}_{}", m.version, e.name) == stem);
+        // The file name, however wide its version is written.
+        let named = m.file.strip_prefix("initial/").and_then(|file| ebbtide_core::name::parse(file).ok());
+        let loaded = named.is_some_and(|named| {
+            migrations
+                .get(m.version)
+                .is_some_and(|e| e.branch == Branch::Initial && named.version == m.version && named.name == e.name)
+        });
         let unchanged =
             fs::read_to_string(dir.join(&m.file)).is_ok_and(|text| ebbtide_core::checksum::of_text(&text) == m.written);
         if !loaded || !unchanged {
@@ -765,6 +770,26 @@ mod tests {
         assert_eq!(fs::read_dir(&tool_dir).unwrap().count(), 1, "import wrote into the tool's directory");
         let written = import(Tool::Sqlx, &tool_dir, &d.path().join("ebbtide"), Dialect::Portable).unwrap();
         assert_eq!(written.mapping.migrations.len(), 1);
+    }
+
+    #[test]
+    fn imported_files_are_found_however_wide_their_versions_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("initial")).unwrap();
+        let text = "-- Imported.\nCREATE TABLE a (id INT);\n";
+        fs::write(dir.path().join("initial/00001_a.sql"), text).unwrap();
+        let loaded = ebbtide_core::load(dir.path(), "m").unwrap();
+        let migrations = Migrations::from_vec(loaded.migrations);
+        let mut mapping = mapping();
+        mapping.migrations.truncate(1);
+        mapping.migrations[0].file = "initial/00001_a.sql".into();
+        mapping.migrations[0].written = ebbtide_core::checksum::of_text(text);
+        assert_eq!(check_files(&mapping, &migrations, dir.path()), []);
+        fs::write(dir.path().join("initial/00001_a.sql"), format!("{text}SELECT 1;\n")).unwrap();
+        assert_eq!(
+            check_files(&mapping, &migrations, dir.path()),
+            [Difference::ChangedSinceImport("initial/00001_a.sql".into())]
+        );
     }
 
     #[test]

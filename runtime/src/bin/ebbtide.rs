@@ -349,7 +349,7 @@ fn adopt(
     // Opened as it is: a wrong SQLite path is an error, not a new file.
     // The records are written as the library writes them, under its lock.
     let db = (engine.open)(url, ebbtide::registry::Access::Read).map_err(|e| e.to_string())?;
-    let checked = ebbtide::adopt::check(db.as_ref(), &migrator, &migrations, &cli.dir, history_table)
+    let checked = ebbtide::adopt::check(db.as_ref(), &migrator, &migrations, &cli.dir, &mapping, history_table)
         .map_err(|e| e.to_string())?;
     let adopted = match checked {
         ebbtide::adopt::Checked::Ready { head, history_table } => {
