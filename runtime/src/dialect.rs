@@ -22,6 +22,18 @@ pub struct TableName {
 /// The version table's name when none is configured.
 pub const DEFAULT_TABLE: &str = "ebbtide_migrations";
 
+/// The history tables of the migration tools ebbtide adopts databases
+/// from, each with its tool's name: never part of an application's
+/// schema, and the sign that the tool manages a database.
+pub(crate) const OTHER_TOOLS: [(&str, &str); 3] =
+    [("refinery_schema_history", "refinery"), ("_sqlx_migrations", "sqlx"), ("__diesel_schema_migrations", "diesel")];
+
+/// The tables of [`OTHER_TOOLS`] as an SQL list of string literals, for `IN`.
+pub(crate) fn other_tools_tables() -> String {
+    let names: Vec<String> = OTHER_TOOLS.iter().map(|(table, _)| format!("'{table}'")).collect();
+    format!("({})", names.join(", "))
+}
+
 /// A version-table name that is not a plain identifier.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(

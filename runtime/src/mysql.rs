@@ -721,9 +721,12 @@ impl Driver for MyDriver<'_> {
     async fn existing_objects(&mut self) -> Result<Vec<String>, DbError> {
         let mut objects = Vec::new();
         self.query(
-            "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES \
-             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> 'ebbtide_run_locks' \
-             ORDER BY TABLE_NAME NOT IN ('refinery_schema_history', '_sqlx_migrations', '__diesel_schema_migrations'), TABLE_NAME LIMIT 6",
+            &format!(
+                "SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> 'ebbtide_run_locks' \
+                 ORDER BY TABLE_NAME NOT IN {}, TABLE_NAME LIMIT 6",
+                crate::dialect::other_tools_tables()
+            ),
             &mut |row| objects.push(Cell::at(row, 0).text().into_owned()),
         )
         .await?;

@@ -683,13 +683,8 @@ pub fn plan<'a>(
 /// What to do when another migration tool's history table is among
 /// `objects`: that tool manages the database.
 fn managed_by(objects: &[String]) -> String {
-    let tools = [
-        ("refinery_schema_history", "refinery"),
-        ("_sqlx_migrations", "sqlx"),
-        ("__diesel_schema_migrations", "diesel"),
-    ];
     let named = |o: &String, table: &str| o.rsplit('.').next().is_some_and(|name| name.eq_ignore_ascii_case(table));
-    match tools.iter().find(|(table, _)| objects.iter().any(|o| named(o, table))) {
+    match crate::dialect::OTHER_TOOLS.iter().find(|(table, _)| objects.iter().any(|o| named(o, table))) {
         Some((table, tool)) => format!(
             ". {table} says {tool} manages this database: import its migrations with `ebbtide import --from {tool} PATH` \
              and record them with `ebbtide adopt --from {tool}`"

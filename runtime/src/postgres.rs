@@ -625,13 +625,16 @@ impl Driver for PgDriver<'_> {
         // extensions left out; another migration tool's history table first.
         let mut objects = Vec::new();
         self.query(
-            "SELECT n.nspname || '.' || c.relname FROM pg_catalog.pg_class c \
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
-             AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
-             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass \
-                             AND d.objid = c.oid AND d.deptype = 'e') \
-             ORDER BY c.relname NOT IN ('refinery_schema_history', '_sqlx_migrations', '__diesel_schema_migrations'), 1 LIMIT 6",
+            &format!(
+                "SELECT n.nspname || '.' || c.relname FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+                 AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
+                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass \
+                                 AND d.objid = c.oid AND d.deptype = 'e') \
+                 ORDER BY c.relname NOT IN {}, 1 LIMIT 6",
+                crate::dialect::other_tools_tables()
+            ),
             &mut |row| objects.push(Cell::at(row, 0).text().into_owned()),
         )
         .await?;

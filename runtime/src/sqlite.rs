@@ -534,8 +534,11 @@ impl Driver for SqliteDriver<'_> {
         let mut objects = Vec::new();
         self.query(
             // Another migration tool's history table first: it says what to do.
-            "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite%' \
-             ORDER BY name NOT IN ('refinery_schema_history', '_sqlx_migrations', '__diesel_schema_migrations'), name LIMIT 6",
+            &format!(
+                "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite%' \
+                 ORDER BY name NOT IN {}, name LIMIT 6",
+                crate::dialect::other_tools_tables()
+            ),
             &mut |row| objects.push(Cell::at(row, 0).text().into_owned()),
         )
         .await?;

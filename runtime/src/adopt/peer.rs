@@ -36,12 +36,9 @@ impl Tool {
     }
 
     /// The table in which it records applied migrations, unless told another.
-    pub const fn history_table(self) -> &'static str {
-        match self {
-            Tool::Refinery => "refinery_schema_history",
-            Tool::Sqlx => "_sqlx_migrations",
-            Tool::Diesel => "__diesel_schema_migrations",
-        }
+    pub fn history_table(self) -> &'static str {
+        let (table, _) = crate::dialect::OTHER_TOOLS.iter().find(|(_, tool)| *tool == self.name()).expect("every tool");
+        table
     }
 
     /// Parses a tool's name.

@@ -58,9 +58,9 @@ fn application(relation: &str) -> String {
 /// nor the history tables of the tools ebbtide adopts databases from.
 fn application_tables(relation: &str) -> String {
     format!(
-        "{} AND {relation}.relname NOT LIKE 'ebbtide%' \
-         AND {relation}.relname NOT IN ('refinery_schema_history', '_sqlx_migrations', '__diesel_schema_migrations')",
-        application(relation)
+        "{} AND {relation}.relname NOT LIKE 'ebbtide%' AND {relation}.relname NOT IN {}",
+        application(relation),
+        crate::dialect::other_tools_tables()
     )
 }
 

@@ -18,12 +18,12 @@ use super::{Column, Constraint, ConstraintKind, Index, Schema, Table, Trigger};
 pub fn read(conn: &Connection) -> rusqlite::Result<Schema> {
     let mut schema = Schema::default();
     let objects: Vec<(String, String, String, Option<String>)> = {
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare(&format!(
             "SELECT type, name, tbl_name, sql FROM sqlite_master \
              WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND tbl_name NOT LIKE 'ebbtide%' \
-             AND tbl_name NOT IN ('refinery_schema_history', '_sqlx_migrations', '__diesel_schema_migrations') \
-             ORDER BY type, name",
-        )?;
+             AND tbl_name NOT IN {} ORDER BY type, name",
+            crate::dialect::other_tools_tables()
+        ))?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
