@@ -170,15 +170,7 @@ struct Wanted {
 
 impl Wanted {
     fn engine(&self) -> Result<autogenerate::Engine, String> {
-        let Some(url) = &self.dev_database else { return Ok(autogenerate::Engine::Sqlite) };
-        match ebbtide::registry::engine(url).map_err(|e| e.to_string())?.name {
-            "postgres" => Ok(autogenerate::Engine::Postgres(url.clone())),
-            "sqlite" => Ok(autogenerate::Engine::Sqlite),
-            _ => Err(format!(
-                "--dev-database {}: autogenerate and diff work on SQLite (in memory) or PostgreSQL (postgres://...)",
-                ebbtide::registry::redact(url)
-            )),
-        }
+        dev_engine(self.dev_database.as_deref())
     }
 
     fn read(&self) -> Result<String, String> {
@@ -188,6 +180,36 @@ impl Wanted {
                 self.schema.display()
             )
         })
+    }
+}
+
+/// Where scratch databases are made: PostgreSQL's on the development
+/// server `dev` names, SQLite's in memory without one.
+fn dev_engine(dev: Option<&str>) -> Result<autogenerate::Engine, String> {
+    let Some(url) = dev else { return Ok(autogenerate::Engine::Sqlite) };
+    match ebbtide::registry::engine(url).map_err(|e| e.to_string())?.name {
+        "postgres" => Ok(autogenerate::Engine::Postgres(url.to_string())),
+        "sqlite" => Ok(autogenerate::Engine::Sqlite),
+        _ => Err(format!(
+            "--dev-database {}: autogenerate and diff work on SQLite (in memory) or PostgreSQL (postgres://...)",
+            ebbtide::registry::redact(url)
+        )),
+    }
+}
+
+/// The scratch databases that rebuild what the live database at `url`
+/// holds, to compare their schemas: SQLite's in memory, PostgreSQL's on a
+/// development server (`dev`, from [`dev_engine`]).
+fn scratch_for(url: &str, dev: autogenerate::Engine) -> Result<autogenerate::Engine, String> {
+    match (ebbtide::registry::engine(url).map_err(|e| e.to_string())?.name, dev) {
+        ("sqlite", _) => Ok(autogenerate::Engine::Sqlite),
+        ("postgres", dev @ autogenerate::Engine::Postgres(_)) => Ok(dev),
+        ("postgres", _) => Err("to compare a PostgreSQL database with its migrations, name a development server \
+                                for the scratch database with --dev-database"
+            .to_string()),
+        (other, _) => {
+            Err(format!("comparing a database with its migrations works on SQLite and PostgreSQL, not {other}"))
+        }
     }
 }
 
@@ -354,7 +376,8 @@ fn adopt(
     let adopted = match checked {
         ebbtide::adopt::Checked::Ready { head, history_table } => {
             if let Some(dev) = compare_schema {
-                compare_adopted_schema(url, engine.name, dev, &migrations, head, &history_table)?;
+                let scratch = scratch_for(url, dev_engine(dev)?)?;
+                compare_adopted_schema(url, &scratch, &migrations, head, &history_table)?;
             }
             ebbtide::adopt::record(engine, db.as_ref(), &migrator, head, sql).map_err(|e| e.to_string())?
         }
@@ -394,25 +417,14 @@ fn adopt(
 /// what the imported migrations build.
 fn compare_adopted_schema(
     url: &str,
-    engine: &str,
-    dev: Option<&str>,
+    scratch: &autogenerate::Engine,
     migrations: &Migrations,
     head: ebbtide::Version,
     history_table: &str,
 ) -> Result<(), String> {
-    let scratch = match (engine, dev) {
-        ("sqlite", _) => autogenerate::Engine::Sqlite,
-        ("postgres", Some(dev)) => autogenerate::Engine::Postgres(dev.to_string()),
-        ("postgres", None) => {
-            return Err("--compare-schema on PostgreSQL builds the imported migrations on a scratch database: \
-                        name a development server with --dev-database"
-                .to_string());
-        }
-        _ => return Err(format!("--compare-schema works on SQLite and PostgreSQL, not {engine}")),
-    };
     let imported = Migrations::from_vec(migrations.iter().filter(|m| m.version <= head).cloned().collect());
     let differences =
-        autogenerate::schema_drift(url, &imported, &scratch, &[history_table]).map_err(|e| e.to_string())?;
+        autogenerate::schema_drift(url, &imported, scratch, &[history_table]).map_err(|e| e.to_string())?;
     if differences.is_empty() {
         return Ok(());
     }
@@ -498,16 +510,7 @@ fn diff(cli: &Cli, display: &str, dialect: Dialect, wanted: &Wanted) -> Result<E
     let migrations = existing(&cli.dir, display, dialect)?;
     let (differences, what) = match &cli.options.database {
         Some(url) => {
-            let sqlite = ebbtide::registry::engine(url).is_ok_and(|e| e.name == "sqlite");
-            let engine = match (sqlite, &engine) {
-                (true, _) => autogenerate::Engine::Sqlite,
-                (false, autogenerate::Engine::Postgres(_)) => engine,
-                (false, _) => {
-                    return Err("to compare a PostgreSQL database with its migrations, name a development server \
-                                for the scratch database with --dev-database"
-                        .to_string());
-                }
-            };
+            let engine = scratch_for(url, engine)?;
             let differences = autogenerate::drift(url, &migrations, &engine).map_err(|e| e.to_string())?;
             (differences, format!("the database and what its recorded migrations in {display} build"))
         }
