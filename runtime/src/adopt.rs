@@ -26,7 +26,7 @@ use crate::dialect::TableName;
 use crate::registry::{Database, Engine};
 use crate::{Migrations, Migrator, Request};
 
-pub use peer::{Original, Source, Tool};
+pub use peer::{Directory, Original, Source, Tool};
 
 /// The mapping file `import` writes at the top of the migrations directory.
 pub const MAPPING_FILE: &str = ebbtide_core::IMPORT_MAPPING;
@@ -257,7 +257,7 @@ pub struct Written {
 /// migrations yet. Everything is checked (read, named, loaded under
 /// ebbtide's rules) before anything is written; on an error nothing is.
 pub fn import(tool: Tool, source: &Path, dir: &Path, dialect: Dialect) -> Result<Written, Problem> {
-    let sources = peer::read(tool, source).map_err(Problem::Files)?;
+    let read = peer::read(tool, source).map_err(Problem::Files)?;
     refuse_overlap(tool, source, dir)?;
     refuse_occupied(dir)?;
     // Written into a hidden directory beside the branches first (the
@@ -269,7 +269,7 @@ pub fn import(tool: Tool, source: &Path, dir: &Path, dialect: Dialect) -> Result
     let staging = dir.join(format!(".ebbtide-import-{}", std::process::id()));
     // A staging directory left by a killed import of the same process id.
     let _ = fs::remove_dir_all(&staging);
-    let result = stage(tool, source, &sources, &staging, dialect).and_then(|mapping| {
+    let result = stage(tool, source, &read, &staging, dialect).and_then(|mapping| {
         fs::create_dir_all(dir).map_err(|e| Problem::Files(format!("cannot create {}: {e}", dir.display())))?;
         let moved =
             |e: std::io::Error| Problem::Files(format!("cannot move the imported files into {}: {e}", dir.display()));
@@ -286,11 +286,10 @@ pub fn import(tool: Tool, source: &Path, dir: &Path, dialect: Dialect) -> Result
     }
     let mapping = result?;
     let mut paths = Vec::new();
-    for m in &mapping.migrations {
+    for (m, s) in mapping.migrations.iter().zip(&read.sources) {
         paths.push(dir.join(&m.file));
-        let down = dir.join(m.file.replace(".sql", ".down.sql"));
-        if down.exists() {
-            paths.push(down);
+        if s.down.is_some() {
+            paths.push(dir.join(down_file(&m.file)));
         }
     }
     Ok(Written { mapping, paths })
@@ -351,7 +350,13 @@ fn refuse_occupied(dir: &Path) -> Result<(), Problem> {
     }
 }
 
-fn stage(tool: Tool, source: &Path, sources: &[Source], staging: &Path, dialect: Dialect) -> Result<Mapping, Problem> {
+/// The down script beside the up script `file`.
+fn down_file(file: &str) -> String {
+    format!("{}.down.sql", file.trim_end_matches(".sql"))
+}
+
+fn stage(tool: Tool, source: &Path, read: &Directory, staging: &Path, dialect: Dialect) -> Result<Mapping, Problem> {
+    let sources = &read.sources;
     let initial = staging.join("initial");
     fs::create_dir_all(&initial).map_err(|e| Problem::Files(format!("cannot create {}: {e}", initial.display())))?;
     let width = sources.len().to_string().len().max(4);
@@ -364,7 +369,7 @@ fn stage(tool: Tool, source: &Path, sources: &[Source], staging: &Path, dialect:
         write(&staging.join(&file), &up)?;
         if let Some(down) = &s.down {
             let down = script(tool, &s.original, down, s.down_no_transaction, " (its down script)", dialect);
-            write(&staging.join(format!("initial/{stem}.down.sql")), &down)?;
+            write(&staging.join(down_file(&file)), &down)?;
         }
         migrations.push(Imported {
             version: Version::new(version),
@@ -373,10 +378,7 @@ fn stage(tool: Tool, source: &Path, sources: &[Source], staging: &Path, dialect:
             original: s.original.clone(),
         });
     }
-    let history_table = match tool {
-        Tool::Sqlx => peer::SqlxConfig::beside(source).map_err(Problem::Files)?.table_name,
-        _ => None,
-    };
+    let history_table = read.history_table.clone();
     let mapping = Mapping { from: tool, source: source.display().to_string(), history_table, migrations };
     write(&staging.join(MAPPING_FILE), &mapping.to_json())?;
     let shown = staging.display().to_string();
@@ -386,9 +388,10 @@ fn stage(tool: Tool, source: &Path, sources: &[Source], staging: &Path, dialect:
             .errors()
             .map(|d| {
                 let text = d.to_string().replace(&format!("{shown}/"), "");
-                let origin = mapping.migrations.iter().find(|m| {
-                    text.starts_with(m.file.as_str()) || text.starts_with(&m.file.replace(".sql", ".down.sql"))
-                });
+                let origin = mapping
+                    .migrations
+                    .iter()
+                    .find(|m| text.starts_with(m.file.as_str()) || text.starts_with(&down_file(&m.file)));
                 match origin {
                     Some(m) => {
                         format!("{text}\n  (imported from {tool} migration {}, below a header)", m.original.file)

@@ -108,15 +108,30 @@ pub struct Source {
     pub down_no_transaction: bool,
 }
 
-/// Reads `dir` as `tool` does; the migrations in the order it applies them.
-pub fn read(tool: Tool, dir: &Path) -> Result<Vec<Source>, String> {
+/// A tool's migrations directory, as the tool reads it.
+#[derive(Clone, Debug)]
+pub struct Directory {
+    /// The migrations, in the order the tool applies them.
+    pub sources: Vec<Source>,
+    /// The history table the tool's configuration names, if it names one
+    /// (sqlx's `migrate.table-name`).
+    pub history_table: Option<String>,
+}
+
+/// Reads `dir` as `tool` does.
+pub fn read(tool: Tool, dir: &Path) -> Result<Directory, String> {
     let meta = fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     if !meta.is_dir() {
         return Err(format!("{} is not a directory: name {tool}'s migrations directory", dir.display()));
     }
+    let mut history_table = None;
     let mut sources = match tool {
         Tool::Refinery => refinery(dir)?,
-        Tool::Sqlx => sqlx(dir)?,
+        Tool::Sqlx => {
+            let config = SqlxConfig::beside(dir)?;
+            history_table = config.table_name.clone();
+            sqlx(dir, &config)?
+        }
         Tool::Diesel => diesel(dir)?,
     };
     match tool {
@@ -139,7 +154,7 @@ pub fn read(tool: Tool, dir: &Path) -> Result<Vec<Source>, String> {
     if sources.is_empty() {
         return Err(format!("{} holds no {tool} migration", dir.display()));
     }
-    Ok(sources)
+    Ok(Directory { sources, history_table })
 }
 
 fn text(path: &Path) -> Result<String, String> {
@@ -286,8 +301,7 @@ impl SqlxConfig {
 /// subdirectories), `{version}_{description}.sql` with an integer version,
 /// `.up.sql` and `.down.sql` for a reversible migration; the checksum is
 /// SHA-384 of the file's text.
-fn sqlx(dir: &Path) -> Result<Vec<Source>, String> {
-    let config = SqlxConfig::beside(dir)?;
+fn sqlx(dir: &Path, config: &SqlxConfig) -> Result<Vec<Source>, String> {
     let entries = fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     let mut ups = Vec::new();
     let mut downs = std::collections::BTreeMap::new();
@@ -414,7 +428,7 @@ mod tests {
     fn refinery_orders_by_version_and_records_its_checksum() {
         let d =
             dir(&[("V10__ten.sql", "SELECT 10;"), ("V2__two.sql", "SELECT 2;"), ("sub/V3__three.sql", "SELECT 3;")]);
-        let read = read(Tool::Refinery, d.path()).unwrap();
+        let read = read(Tool::Refinery, d.path()).unwrap().sources;
         let versions: Vec<&str> = read.iter().map(|s| s.original.version.as_str()).collect();
         assert_eq!(versions, ["2", "3", "10"]);
         let expected = refinery_core::Migration::unapplied("V2__two", "SELECT 2;").unwrap().checksum().to_string();
@@ -437,7 +451,7 @@ mod tests {
             ("2_index.sql", "-- no-transaction\nCREATE INDEX CONCURRENTLY i ON users (id);"),
             ("README.md", "not a migration"),
         ]);
-        let read = read(Tool::Sqlx, d.path()).unwrap();
+        let read = read(Tool::Sqlx, d.path()).unwrap().sources;
         assert_eq!(read.len(), 2);
         assert_eq!((read[0].original.version.as_str(), read[0].no_transaction), ("2", true));
         assert_eq!(read[1].original.name, "create users");
@@ -463,7 +477,7 @@ mod tests {
             ("2024-01-01-000000_first/down.sql", "SELECT -1;"),
             (".hidden/up.sql", "SELECT 0;"),
         ]);
-        let read = read(Tool::Diesel, d.path()).unwrap();
+        let read = read(Tool::Diesel, d.path()).unwrap().sources;
         let seen: Vec<(&str, &str, bool)> =
             read.iter().map(|s| (s.original.version.as_str(), s.original.name.as_str(), s.no_transaction)).collect();
         assert_eq!(seen, [("20240101000000", "first", false), ("20240102000000", "second", true)]);
@@ -490,7 +504,7 @@ mod tests {
         ]);
         let config = SqlxConfig::beside(&d.path().join("migrations")).unwrap();
         assert_eq!(config.table_name.as_deref(), Some("app_migrations"));
-        let read = read(Tool::Sqlx, &d.path().join("migrations")).unwrap();
+        let read = read(Tool::Sqlx, &d.path().join("migrations")).unwrap().sources;
         let stripped = ebbtide_core::checksum::hex(&Sha384::digest(b"CREATETABLEusers(idINT);"));
         assert_eq!(read[0].original.checksum.as_deref(), Some(stripped.as_str()));
     }
@@ -498,7 +512,7 @@ mod tests {
     #[test]
     fn refinery_versions_beyond_32_bits_are_int8_versions() {
         let d = dir(&[("V20240101000000__big.sql", "SELECT 1;")]);
-        let read = read(Tool::Refinery, d.path()).unwrap();
+        let read = read(Tool::Refinery, d.path()).unwrap().sources;
         assert_eq!(read[0].original.version, "20240101000000");
         let mut h = siphasher::sip::SipHasher13::new();
         "big".hash(&mut h);
